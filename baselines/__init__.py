@@ -1,0 +1,1 @@
+"""Reference estimators (installed as ``ogmbench.baselines``); filled in by the evaluation issue."""

@@ -1,0 +1,267 @@
+"""The ``ogmbench`` command line: each command parses, calls one library function, prints.
+
+Expected problems (bad input, a foreign or damaged store) print one line on stderr
+and exit 2; an interrupted run exits 130 and says how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+from .generators import ConfigError
+from .store import StoreError
+
+EXIT_USAGE = 2
+
+
+class RhoValues(click.ParamType):
+    """``-0.5,0,0.9`` or ``START:STOP:STEP`` (STOP included when it falls on the grid)."""
+
+    name = "VALUES"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            if ":" in value:
+                parts = [float(p) for p in value.split(":")]
+                if len(parts) != 3:
+                    raise ValueError
+                start, stop, step = parts
+                if step <= 0 or stop < start:
+                    self.fail(f"range {value!r} needs STEP > 0 and STOP >= START", param, ctx)
+                count = int((stop - start) / step + 1e-9) + 1
+                return [round(start + i * step, 6) for i in range(count)]
+            return [float(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is neither a comma list (-0.5,0,0.9) nor a range "
+                      "START:STOP:STEP", param, ctx)
+
+
+class Size(click.ParamType):
+    """``64`` or ``HxW`` such as ``64x128``."""
+
+    name = "H[xW]"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            parts = [int(v) for v in value.lower().split("x")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (1, 2):
+            self.fail(f"{value!r} is not a size like 64 or 64x128", param, ctx)
+        if min(parts) <= 0:
+            self.fail(f"size must be positive, got {value!r}", param, ctx)
+        return tuple(parts * 2 if len(parts) == 1 else parts)
+
+
+class Fractions(click.ParamType):
+    name = "TRAIN,VAL,TEST"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            parts = [float(v) for v in value.split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) != 3:
+            self.fail(f"{value!r} is not three fractions like 0.7,0.1,0.2", param, ctx)
+        return tuple(parts)
+
+
+def _param_pairs(values) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ogmbench")
+def cli():
+    """Benchmark for denoising multi-class occupancy grid maps (OGMs).
+
+    Generate paired clean/noisy class maps whose inter-class correlation is a knob
+    (rho), then measure how much a second class helps to denoise the first.
+    """
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=True, file_okay=True, path_type=str))
+@click.option("--family", default="field", show_default=True,
+              help="Scene family (see 'ogmbench list').")
+@click.option("--noise", "noise", default="gaussian:sigma=0.5", show_default=True, metavar="SPEC",
+              help="Noise models composed with '+', e.g. 'lidar+confusion:p=0.1'; per-class "
+                   "values with '/', e.g. 'gaussian:sigma=1.0/0.3'.")
+@click.option("--rho", type=RhoValues(), default="0,0.5,0.9", show_default=True,
+              help="Correlation knob values: a comma list (-0.5,0,0.9) or START:STOP:STEP "
+                   "(STOP included when it falls on the grid).")
+@click.option("--samples-per-rho", type=int, default=40, show_default=True,
+              help="Samples per rho value, split into train/val/test.")
+@click.option("--size", type=Size(), default="64", show_default=True, help="Map size H or HxW.")
+@click.option("--classes", type=int, default=None,
+              help="Number of classes (field: any >= 2; urban: 2). Default: the family's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Master seed (recorded).")
+@click.option("--split", type=Fractions(), default="0.7,0.1,0.2", show_default=True,
+              help="Train, val and test fractions, applied per rho.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes; the output bytes do not depend on it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing ogmbench store at OUT.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted store; settings not given are read from it.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Family parameter (repeatable), e.g. --param length_scale=3.")
+@click.pass_context
+def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, split, workers,
+             overwrite, resume, params):
+    """Generate a dataset store (zarr) at OUT."""
+    from .generate import generate as run
+
+    settings = dict(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
+                    size=size, classes=classes, seed=seed, split=split,
+                    params=_param_pairs(params))
+    if resume:
+        # Only what the user typed is compared with the store; the rest comes from it.
+        source = click.core.ParameterSource.COMMANDLINE
+        settings = {k: v for k, v in settings.items()
+                    if ctx.get_parameter_source(k) == source}
+        if "params" in settings and not settings["params"]:
+            settings.pop("params")
+    bar = _LazyBar(out)
+    try:
+        store = run(out, workers=workers, overwrite=overwrite, resume=resume,
+                    progress=bar.update, **settings)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"\ninterrupted: {out} is incomplete; finish it with "
+                   f"'ogmbench generate {out} --resume'", err=True)
+        sys.exit(130)
+    bar.close()
+    click.echo(f"wrote {store.path}: {len(store)} samples "
+               f"({store.attrs['family']}, {store.attrs['noise']}), digest {store.attrs['digest'][:16]}")
+
+
+class _LazyBar:
+    """A progress bar on stderr, opened at the first update: validation errors come first."""
+
+    def __init__(self, out):
+        self.out, self.bar = out, None
+
+    def update(self, n: int) -> None:
+        if self.bar is None:
+            from .store import open_group
+
+            total = int(open_group(self.out).attrs["n_samples"])
+            self.bar = click.progressbar(length=total, label="generating", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(store, as_json):
+    """Counts per rho and split, mean phi per rho, occupancy and noise statistics."""
+    from .info import format_summary, summarize
+    from .store import open_store
+
+    summary = summarize(open_store(store))
+    click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+@cli.command()
+@click.argument("store")
+def verify(store):
+    """Recompute every shard's digest; exit 1 if the store is damaged or incomplete."""
+    from .store import verify_store
+
+    report = verify_store(store)
+    click.echo(report.message)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_models(as_json):
+    """Families and noise models with their parameters, defaults and ranges."""
+    from .generators import FAMILIES, NOISE_MODELS
+
+    def describe(model):
+        return {"doc": model.doc,
+                "params": {p.name: {"default": p.default, "range": p.range_text(),
+                                    "per_class": p.per_class, "doc": p.doc}
+                           for p in model.params}}
+
+    data = {"families": {n: describe(m) for n, m in FAMILIES.items()},
+            "noise_models": {n: describe(m) for n, m in NOISE_MODELS.items()}}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for title, key in (("Families", "families"), ("Noise models", "noise_models")):
+        click.echo(f"{title}:")
+        for name, entry in data[key].items():
+            click.echo(f"  {name}: {entry['doc']}")
+            for pname, p in entry["params"].items():
+                per = "  (per class: a/b)" if p["per_class"] else ""
+                click.echo(f"      {pname:<16} default {p['default']!s:<6} in {p['range']:<12} "
+                           f"{p['doc']}{per}")
+        click.echo("")
+    click.echo("Compose noise models with '+': --noise 'lidar+confusion:p=0.1'")
+
+
+@cli.command()
+@click.argument("store")
+@click.option("-n", "count", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Samples to draw, spread over the rho values.")
+@click.option("--out", default="samples.png", show_default=True, type=click.Path(),
+              help="Image file to write (PNG, SVG or PDF by extension).")
+def show(store, count, out):
+    """Draw clean and noisy classes side by side, one row per sample."""
+    from .show import draw_samples
+    from .store import open_store
+
+    indices = draw_samples(open_store(store), count, out)
+    click.echo(f"wrote {out} (samples {', '.join(map(str, indices))})")
+
+
+def main(argv=None) -> None:
+    """Entry point: run the CLI, turning expected errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="ogmbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (ConfigError, StoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    # standalone_mode=False returns the exit code of sys.exit-less commands

@@ -1,0 +1,145 @@
+"""Summaries of a store: what ``ogmbench info`` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .generators import field_expected_phi
+from .store import SPLITS, Store
+
+__all__ = ["summarize", "format_summary"]
+
+
+def summarize(store: Store) -> dict[str, Any]:
+    """Counts, correlation, occupancy and noise statistics of a store, streamed by chunk.
+
+    Returns a JSON-ready dict with one entry per rho value under ``"rho"`` and
+    per-class noise statistics (all samples) under ``"noise"``:
+
+    - ``noise_mean`` / ``noise_std``: of ``noisy - clean`` over all cells;
+    - ``mse``: mean of ``(noisy - clean)**2`` (the identity estimator's MSE);
+    - ``unobserved``: fraction of cells exactly 0.5 (lidar's never-observed cells);
+    - ``outside_01``: fraction of noisy values outside [0, 1].
+    """
+    attrs = store.attrs
+    classes = store.classes
+    rho_values = [float(r) for r in attrs["rho_values"]]
+    per_rho = {r: {"counts": dict.fromkeys(SPLITS, 0), "occupied": np.zeros(classes), "cells": 0}
+               for r in rho_values}
+    sums = {k: np.zeros(classes) for k in ("n", "s1", "s2", "half", "outside")}
+    for block in store.iter_chunks():
+        clean = block["clean"].astype(np.float64)
+        noisy = block["noisy"].astype(np.float64)
+        diff = noisy - clean
+        sums["n"] += diff[:, 0].size
+        sums["s1"] += diff.sum(axis=(0, 2, 3))
+        sums["s2"] += (diff * diff).sum(axis=(0, 2, 3))
+        sums["half"] += (noisy == 0.5).sum(axis=(0, 2, 3))
+        sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=(0, 2, 3))
+        block_rho = np.round(block["rho"].astype(np.float64), 6)
+        for r in np.unique(block_rho):
+            sel = block_rho == r
+            entry = per_rho[float(r)]
+            entry["occupied"] += clean[sel].sum(axis=(0, 2, 3))
+            entry["cells"] += int(sel.sum()) * clean[0, 0].size
+            for s, name in enumerate(SPLITS):
+                entry["counts"][name] += int((block["split"][sel] == s).sum())
+    rho_rows = []
+    store_rho = np.round(store.rho.astype(np.float64), 6)
+    for r in rho_values:
+        entry = per_rho[r]
+        phi = store.phi[store_rho == r].astype(np.float64)
+        row = {
+            "rho": r,
+            "counts": entry["counts"],
+            "phi_mean": _num(np.nanmean(phi)) if np.isfinite(phi).any() else None,
+            "phi_std": _num(np.nanstd(phi)) if np.isfinite(phi).any() else None,
+            "phi_undefined": int(np.isnan(phi).sum()),
+            "occupancy": [_num(x) for x in entry["occupied"] / max(entry["cells"], 1)],
+        }
+        expected = _expected_phi(attrs, r)
+        if expected is not None:
+            row["phi_expected"] = expected
+        rho_rows.append(row)
+    n = np.maximum(sums["n"], 1)
+    mean = sums["s1"] / n
+    noise = [
+        {"class": name, "noise_mean": _num(mean[k]),
+         "noise_std": _num(np.sqrt(max(sums["s2"][k] / n[k] - mean[k] ** 2, 0.0))),
+         "mse": _num(sums["s2"][k] / n[k]), "unobserved": _num(sums["half"][k] / n[k]),
+         "outside_01": _num(sums["outside"][k] / n[k])}
+        for k, name in enumerate(store.class_names)
+    ]
+    return {
+        "path": str(store.path),
+        "family": attrs["family"],
+        "family_params": attrs["family_params"],
+        "noise": attrs["noise"],
+        "seed": attrs["seed"],
+        "samples": len(store),
+        "classes": store.class_names,
+        "size": attrs["size"],
+        "split_counts": {name: int((store.split == s).sum()) for s, name in enumerate(SPLITS)},
+        "digest": attrs.get("digest"),
+        "rho": rho_rows,
+        "noise_stats": noise,
+    }
+
+
+def _expected_phi(attrs, rho):
+    if attrs["family"] != "field":
+        return None
+    occ = attrs["family_params"]["occupancy"]
+    occ = occ if isinstance(occ, list) else [occ, occ]
+    return _num(field_expected_phi(rho, occ[0], occ[1]))
+
+
+def _num(x) -> float:
+    return round(float(x), 6)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Plain-text rendering of :func:`summarize` for the terminal."""
+    lines = [
+        f"store    {summary['path']}",
+        f"family   {summary['family']}  "
+        + " ".join(f"{k}={_fmt(v)}" for k, v in summary["family_params"].items()),
+        f"noise    {summary['noise']}",
+        f"samples  {summary['samples']}  ({', '.join(f'{k} {v}' for k, v in summary['split_counts'].items())})"
+        f"  classes {', '.join(summary['classes'])}  size {summary['size'][0]}x{summary['size'][1]}"
+        f"  seed {summary['seed']}",
+        f"digest   {summary['digest']}",
+        "",
+    ]
+    has_expected = any("phi_expected" in row for row in summary["rho"])
+    names = summary["classes"]
+    header = f"{'rho':>7} {'train':>6} {'val':>5} {'test':>5} {'phi mean':>9} {'phi std':>8}"
+    header += f" {'expected':>9}" if has_expected else ""
+    header += "".join(f" {'occ ' + n:>12}" for n in names)
+    lines.append(header)
+    for row in summary["rho"]:
+        c = row["counts"]
+        line = (f"{row['rho']:>7.3f} {c['train']:>6} {c['val']:>5} {c['test']:>5} "
+                f"{_opt(row['phi_mean']):>9} {_opt(row['phi_std']):>8}")
+        if has_expected:
+            line += f" {_opt(row.get('phi_expected')):>9}"
+        line += "".join(f" {o:>12.4f}" for o in row["occupancy"])
+        if row["phi_undefined"]:
+            line += f"  ({row['phi_undefined']} samples with an empty or full class: phi undefined)"
+        lines.append(line)
+    lines += ["", f"{'class':>10} {'noise mean':>11} {'noise std':>10} {'MSE':>8} "
+              f"{'unobserved':>11} {'outside[0,1]':>13}"]
+    for row in summary["noise_stats"]:
+        lines.append(f"{row['class']:>10} {row['noise_mean']:>11.4f} {row['noise_std']:>10.4f} "
+                     f"{row['mse']:>8.4f} {row['unobserved']:>11.4f} {row['outside_01']:>13.4f}")
+    return "\n".join(lines)
+
+
+def _opt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _fmt(v) -> str:
+    return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"

@@ -1,0 +1,63 @@
+"""``ogmbench show``: a picture of a store's samples, clean and noisy classes side by side."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import numpy as np
+
+from .store import Store
+
+__all__ = ["pick_samples", "draw_samples"]
+
+
+def pick_samples(store: Store, n: int) -> list[int]:
+    """``n`` sample indices spread over the rho values (the first samples of each rho, round robin)."""
+    by_rho: dict[float, list[int]] = {}
+    for index, rho in enumerate(np.round(store.rho.astype(np.float64), 6)):
+        by_rho.setdefault(float(rho), []).append(index)
+    order = [by_rho[r] for r in sorted(by_rho)]
+    picked: list[int] = []
+    for depth in range(max(map(len, order))):
+        for indices in order:
+            if depth < len(indices) and len(picked) < n:
+                picked.append(indices[depth])
+    return sorted(picked, key=lambda i: (store.rho[i], i))
+
+
+def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
+    """Save a grid: one row per sample, columns clean class maps then noisy ones.
+
+    Returns the sample indices drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    indices = pick_samples(store, n)
+    names = store.class_names
+    cols = 2 * len(names)
+    fig, axes = plt.subplots(len(indices), cols, figsize=(2.0 * cols, 2.1 * len(indices)),
+                             squeeze=False, constrained_layout=True)
+    for row, index in enumerate(indices):
+        sample = store[index]
+        panels = [(f"clean {name}", sample["clean"][k], "gray") for k, name in enumerate(names)]
+        panels += [(f"noisy {name}", sample["noisy"][k], "viridis") for k, name in enumerate(names)]
+        for col, (title, image, cmap) in enumerate(panels):
+            ax = axes[row, col]
+            shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"#{index}  rho={sample['rho']:.2f}\nphi={sample['phi']:.2f}",
+                              fontsize=8)
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
+    title = f"{store.attrs['family']}  |  {store.attrs['noise']}"
+    fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols)), fontsize=8)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return indices

@@ -1,0 +1,399 @@
+"""The ogmbench dataset store: one zarr v3 group, arrays at its root.
+
+Layout (format version :data:`FORMAT_VERSION`)::
+
+    clean       uint8   (sample, class, y, x)   ground truth, 0/1
+    noisy       float32 (sample, class, y, x)   observed occupancy probability
+    rho         float32 (sample,)               the generator's correlation knob
+    phi         float32 (sample,)               measured correlation of clean classes 0 and 1
+    split       uint8   (sample,)               0 train, 1 val, 2 test
+    phi_matrix  float32 (sample, class, other_class)   only when there are > 2 classes
+
+Samples are ordered by split, then rho, then index, so each split is one contiguous
+block.  Maps are sharded (several samples per shard file, a few per inner chunk) and
+compressed; each shard is written whole, once.  Group attributes hold the provenance,
+one digest per shard, the content digest and, written last, ``complete = true``.
+
+This module is the only one that imports zarr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+__all__ = [
+    "FORMAT_VERSION", "SPLITS", "StoreError", "Store", "open_store", "verify_store",
+    "Layout",
+]
+
+FORMAT_VERSION = 1
+FORMAT_KEY = "ogmbench_format"
+SPLITS = ("train", "val", "test")
+MAP_DIMS = ("sample", "class", "y", "x")
+
+# Aim for ~8 MiB of raw maps per shard file and ~256 KiB per inner chunk: whole-shard
+# writes stay cheap and one sample reads back in a few milliseconds (shared/MEASURED.md).
+_SHARD_BYTES = 8 << 20
+_CHUNK_BYTES = 256 << 10
+_MAX_SHARD = 512
+
+
+class StoreError(Exception):
+    """A store is missing, foreign, corrupt, incomplete or otherwise unusable."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Shapes and chunking of a store with ``n`` samples of (classes, height, width)."""
+
+    n: int
+    classes: int
+    height: int
+    width: int
+
+    @property
+    def sample_bytes(self) -> int:
+        return self.classes * self.height * self.width * 5  # uint8 clean + float32 noisy
+
+    @property
+    def chunk(self) -> int:
+        noisy = self.classes * self.height * self.width * 4
+        return int(max(1, min(_CHUNK_BYTES // noisy, _MAX_SHARD)))
+
+    @property
+    def shard(self) -> int:
+        per_shard = max(1, _SHARD_BYTES // self.sample_bytes)
+        return int(min(_MAX_SHARD, max(self.chunk, per_shard // self.chunk * self.chunk)))
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.n // self.shard)
+
+    def shard_range(self, index: int) -> tuple[int, int]:
+        start = index * self.shard
+        return start, min(self.n, start + self.shard)
+
+    def arrays(self) -> dict[str, tuple[tuple[int, ...], str, tuple[str, ...]]]:
+        """name -> (shape, dtype, dimension names), in digest order."""
+        maps = (self.n, self.classes, self.height, self.width)
+        out = {
+            "clean": (maps, "uint8", MAP_DIMS),
+            "noisy": (maps, "float32", MAP_DIMS),
+            "rho": ((self.n,), "float32", ("sample",)),
+            "phi": ((self.n,), "float32", ("sample",)),
+            "split": ((self.n,), "uint8", ("sample",)),
+        }
+        if self.classes > 2:
+            out["phi_matrix"] = (
+                (self.n, self.classes, self.classes), "float32", ("sample", "class", "other_class")
+            )
+        return out
+
+
+def shard_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over the names and C-order bytes of one shard's arrays (digest order)."""
+    h = hashlib.sha256()
+    for name, value in arrays.items():
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
+
+
+def content_digest(shard_digests: list[str]) -> str:
+    """The store's digest: sha256 of its shard digests in order."""
+    return hashlib.sha256("".join(shard_digests).encode()).hexdigest()
+
+
+def _codecs(dtype: str):
+    from zarr.codecs import BloscCodec
+
+    if dtype == "uint8":
+        # 0/1 maps: bit-shuffling turns them into long runs that zstd shrinks to ~1-6%.
+        return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    # Noisy floats barely compress; lz4 + byte shuffle costs little (MEASURED.md).
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` holds a zarr group written by ogmbench (complete or not)."""
+    meta = Path(path) / "zarr.json"
+    try:
+        attrs = json.loads(meta.read_text()).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(attrs, dict) and FORMAT_KEY in attrs
+
+
+def remove_store(path: Path) -> None:
+    """Delete an existing ogmbench store or empty directory; refuse anything else."""
+    path = Path(path)
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+    elif is_store(path):
+        shutil.rmtree(path)
+    else:
+        raise StoreError(
+            f"{path} exists and is not an ogmbench store; refusing to overwrite it "
+            "(choose another OUT or remove it yourself)"
+        )
+
+
+def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
+    """Create the group and empty arrays; the store is marked incomplete."""
+    import zarr
+
+    attrs = {FORMAT_KEY: FORMAT_VERSION, **attrs, "complete": False, "shard_digests": {}}
+    group = zarr.create_group(str(path), attributes=attrs)
+    for name, (shape, dtype, dims) in layout.arrays().items():
+        if len(shape) == 4:
+            chunks = (layout.chunk, *shape[1:])
+            shards = (layout.shard, *shape[1:])
+        else:
+            chunks, shards = (layout.shard, *shape[1:]), None
+        group.create_array(
+            name, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
+            compressors=_codecs(dtype), dimension_names=dims,
+            fill_value=np.nan if dtype == "float32" else 0,
+        )
+    return group
+
+
+def open_group(path: Path, mode: str = "r"):
+    """Open the zarr group at ``path`` or raise :class:`StoreError` with the reason."""
+    import zarr
+
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no store at {path}")
+    if not (path / "zarr.json").is_file():
+        raise StoreError(f"{path} is not a zarr v3 store (no zarr.json)")
+    try:
+        group = zarr.open_group(str(path), mode=mode, zarr_format=3)
+        attrs = group.attrs.asdict()
+    except Exception as exc:  # zarr raises many types for damaged metadata
+        raise StoreError(f"{path} is corrupt: cannot read its metadata ({exc})") from None
+    if FORMAT_KEY not in attrs:
+        raise StoreError(f"{path} is a zarr store but not an ogmbench store (no {FORMAT_KEY!r})")
+    if attrs[FORMAT_KEY] != FORMAT_VERSION:
+        raise StoreError(
+            f"{path} has ogmbench store format {attrs[FORMAT_KEY]!r}; this ogmbench reads "
+            f"format {FORMAT_VERSION}"
+        )
+    return group
+
+
+def _check_arrays(group, layout: Layout, path: Path) -> None:
+    try:
+        members = dict(group.arrays())
+    except Exception as exc:
+        raise StoreError(f"{path} is corrupt: cannot list its arrays ({exc})") from None
+    for name, (shape, dtype, _) in layout.arrays().items():
+        if name not in members:
+            raise StoreError(f"{path} is corrupt: array {name!r} is missing")
+        arr = members[name]
+        if tuple(arr.shape) != shape or str(arr.dtype) != dtype:
+            raise StoreError(
+                f"{path} is corrupt: {name!r} is {arr.dtype}{tuple(arr.shape)}, "
+                f"expected {dtype}{shape}"
+            )
+
+
+def layout_from_attrs(attrs: dict[str, Any]) -> Layout:
+    height, width = attrs["size"]
+    return Layout(int(attrs["n_samples"]), int(attrs["classes"]), int(height), int(width))
+
+
+class Store:
+    """A complete ogmbench store opened for reading.
+
+    Use :func:`open_store` to get one.  ``rho``, ``phi`` and ``split`` are small and
+    held in memory; the maps stay on disk and are read chunk by chunk.
+
+    Attributes
+    ----------
+    path : Path
+    attrs : dict
+        Provenance recorded at generation.
+    clean, noisy : zarr.Array
+        (N, C, H, W) maps.
+    rho, phi : ndarray of float32, shape (N,)
+    split : ndarray of uint8, shape (N,)
+    """
+
+    def __init__(self, path: Path, group, attrs: dict[str, Any]):
+        self.path = Path(path)
+        self.attrs = attrs
+        self.layout = layout_from_attrs(attrs)
+        self._group = group
+        self.clean = group["clean"]
+        self.noisy = group["noisy"]
+        self.rho = group["rho"][:]
+        self.phi = group["phi"][:]
+        self.split = group["split"][:]
+
+    def __len__(self) -> int:
+        return self.layout.n
+
+    def __repr__(self) -> str:
+        n, c, h, w = self.clean.shape
+        return (f"<ogmbench.Store {self.path} family={self.attrs['family']!r} "
+                f"noise={self.attrs['noise']!r} samples={n} classes={c} size={h}x{w}>")
+
+    @property
+    def classes(self) -> int:
+        return self.layout.classes
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.attrs["class_names"])
+
+    def indices(self, split: str | int | None = None) -> np.ndarray:
+        """Sample indices of one split (name or number), or all of them."""
+        if split is None:
+            return np.arange(len(self))
+        return np.flatnonzero(self.split == split_number(split))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One sample: ``clean`` (C, H, W), ``noisy`` (C, H, W), ``rho``, ``phi``, ``split``."""
+        index = int(index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample index {index} out of range for {len(self)} samples")
+        index %= len(self)
+        return {
+            "index": index,
+            "clean": self.clean[index],
+            "noisy": self.noisy[index],
+            "rho": float(self.rho[index]),
+            "phi": float(self.phi[index]),
+            "split": int(self.split[index]),
+        }
+
+    def iter_chunks(
+        self, split: str | int | None = None, fields: tuple[str, ...] = ("clean", "noisy")
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Yield consecutive blocks of samples, one shard (or part of one) at a time.
+
+        Memory is bounded by the shard size whatever the store size.  Each block is a
+        dict with ``index``, ``rho``, ``phi``, ``split`` and the requested map
+        ``fields`` (any of ``clean``, ``noisy``, ``phi_matrix``).
+        """
+        wanted = self.indices(split)
+        if wanted.size == 0:
+            return
+        # Splits are contiguous blocks, so a split is one [start, stop) range.
+        start, stop = int(wanted[0]), int(wanted[-1]) + 1
+        step = self.layout.shard
+        while start < stop:
+            end = min(stop, (start // step + 1) * step)
+            block = {
+                "index": np.arange(start, end),
+                "rho": self.rho[start:end],
+                "phi": self.phi[start:end],
+                "split": self.split[start:end],
+            }
+            for name in fields:
+                block[name] = self._group[name][start:end]
+            yield block
+            start = end
+
+
+def split_number(split: str | int) -> int:
+    if isinstance(split, str):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        return SPLITS.index(split)
+    if int(split) not in (0, 1, 2):
+        raise ValueError(f"split must be 0, 1 or 2, got {split!r}")
+    return int(split)
+
+
+def open_store(path: str | os.PathLike) -> Store:
+    """Open a complete ogmbench store for reading.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` is missing, not a zarr store, not an ogmbench store, of another
+        format version, incomplete (an interrupted ``generate``) or damaged.
+    """
+    path = Path(path)
+    group = open_group(path)
+    attrs = group.attrs.asdict()
+    if not attrs.get("complete"):
+        raise StoreError(
+            f"{path} is incomplete (generation was interrupted); finish it with "
+            f"'ogmbench generate {path} --resume'"
+        )
+    try:
+        layout = layout_from_attrs(attrs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"{path} is corrupt: bad provenance attributes ({exc})") from None
+    _check_arrays(group, layout, path)
+    try:
+        return Store(path, group, attrs)
+    except Exception as exc:
+        raise StoreError(f"{path} is corrupt: {exc}") from None
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify_store`."""
+
+    path: Path
+    ok: bool
+    digest: str | None
+    recorded: str | None
+    bad_shards: list[int]
+    message: str
+
+
+def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
+    """Re-read every shard, recompute its digest and compare with the recorded ones.
+
+    ``progress`` is an optional callable taking the number of shards just checked.
+    Raises :class:`StoreError` when the store cannot be read as an ogmbench store.
+    """
+    path = Path(path)
+    group = open_group(path)
+    attrs = group.attrs.asdict()
+    if not attrs.get("complete"):
+        return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
+                            f"finish it with 'ogmbench generate {path} --resume'")
+    layout = layout_from_attrs(attrs)
+    _check_arrays(group, layout, path)
+    recorded = attrs.get("shard_digests", {})
+    names = list(layout.arrays())
+    arrays = {name: group[name] for name in names}
+    digests, bad = [], []
+    for index in range(layout.n_shards):
+        start, stop = layout.shard_range(index)
+        try:
+            digest = shard_digest({name: arrays[name][start:stop] for name in names})
+        except Exception:  # a damaged shard file cannot even be decoded
+            digest = "unreadable"
+        digests.append(digest)
+        if recorded.get(str(index)) != digest:
+            bad.append(index)
+        if progress is not None:
+            progress(1)
+    digest = content_digest(digests)
+    ok = not bad and digest == attrs.get("digest")
+    if ok:
+        message = f"{path}: intact ({layout.n} samples, {layout.n_shards} shards, digest {digest[:16]})"
+    else:
+        where = ", ".join(
+            f"{s} (samples {layout.shard_range(s)[0]}-{layout.shard_range(s)[1] - 1})" for s in bad[:5]
+        )
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        message = f"{path}: DAMAGED: {len(bad)} shard(s) differ from their recorded digests: {where}{more}"
+        if not bad:
+            message = f"{path}: DAMAGED: content digest does not match the recorded one"
+    return VerifyReport(path, ok, digest, attrs.get("digest"), bad, message)
