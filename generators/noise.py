@@ -25,12 +25,14 @@ __all__ = ["gaussian", "flip", "clutter", "lidar", "confusion", "NOISE_MODELS",
            "parse_noise_spec", "apply_noise"]
 
 
-def _shared(rng, shape, kappa):
-    """Standard normal fields per class sharing a component: corr(class i, j) = kappa."""
+def _shared(rng, shape, kappa, class_axis=0):
+    """Standard normal fields sharing a component across ``class_axis``: corr = kappa."""
     independent = rng.standard_normal(shape)
     if kappa == 0:
         return independent
-    common = rng.standard_normal(shape[1:])
+    common_shape = list(shape)
+    common_shape[class_axis] = 1
+    common = rng.standard_normal(common_shape)
     return np.sqrt(kappa) * common + np.sqrt(1.0 - kappa) * independent
 
 
@@ -71,7 +73,7 @@ def clutter(rng, x, *, rate=0.02, dropout=0.02, size=3.0, kappa=0.0):
     correlates the fields of different classes.
     """
     classes = x.shape[0]
-    fields = smooth_unit_variance(_shared(rng, (2, *x.shape), kappa), size)
+    fields = smooth_unit_variance(_shared(rng, (2, *x.shape), kappa, class_axis=1), size)
     blob_t = ndtri(1.0 - per_class(rate, classes))[:, None, None]
     drop_t = ndtri(1.0 - per_class(dropout, classes))[:, None, None]
     out = np.where(fields[1] > drop_t, 0.0, x)

@@ -70,8 +70,8 @@ class Layout:
 
     @property
     def shard(self) -> int:
-        per_shard = max(1, _SHARD_BYTES // self.sample_bytes)
-        return int(min(_MAX_SHARD, max(self.chunk, per_shard // self.chunk * self.chunk)))
+        per_shard = min(_MAX_SHARD, _SHARD_BYTES // self.sample_bytes)
+        return int(self.chunk * max(1, per_shard // self.chunk))
 
     @property
     def n_shards(self) -> int:

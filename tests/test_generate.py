@@ -1,0 +1,225 @@
+"""generate -> store: contract, random access, determinism across workers, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+import ogmbench
+from ogmbench.generate import make_config, make_sample, split_counts
+from ogmbench.store import StoreError
+
+SMALL = dict(family="field", noise="gaussian:sigma=0.4", rho=[-0.5, 0.0, 0.9],
+             samples_per_rho=10, size=(16, 24), seed=3)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return ogmbench.generate(tmp_path_factory.mktemp("g") / "s.zarr", **SMALL)
+
+
+def arrays(store):
+    group = zarr.open_group(str(store.path), mode="r")
+    return {name: group[name][:] for name in ("clean", "noisy", "rho", "phi", "split")}
+
+
+def test_store_contract(store):
+    n = 30
+    assert store.clean.shape == (n, 2, 16, 24) and store.clean.dtype == np.uint8
+    assert store.noisy.shape == (n, 2, 16, 24) and store.noisy.dtype == np.float32
+    assert store.rho.dtype == np.float32 and store.phi.dtype == np.float32
+    assert store.split.dtype == np.uint8
+    assert tuple(store.clean.metadata.dimension_names) == ("sample", "class", "y", "x")
+    attrs = store.attrs
+    assert attrs["complete"] is True and attrs["ogmbench_format"] == 1
+    assert attrs["seed"] == 3 and attrs["family"] == "field"
+    assert attrs["family_params"] == {"length_scale": 4.0, "occupancy": 0.5}
+    assert attrs["noise"] == "gaussian:sigma=0.4,kappa=0"
+    assert attrs["class_names"] == ["X1", "X2"]
+    assert set(attrs["versions"]) >= {"ogmbench", "numpy", "scipy"}
+    assert len(attrs["digest"]) == 64
+    # Stratified per rho: 7/1/2 of each rho's 10 samples; splits are contiguous blocks.
+    for r in (-0.5, 0.0, 0.9):
+        sel = np.isclose(store.rho, r)
+        assert np.bincount(store.split[sel], minlength=3).tolist() == [7, 1, 2]
+    assert np.all(np.diff(store.split.astype(int)) >= 0)
+
+
+def test_phi_is_pearson_of_clean_classes(store):
+    data = arrays(store)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-empty class has no phi
+        expected = [np.corrcoef(*c.reshape(2, -1).astype(float))[0, 1] for c in data["clean"]]
+    np.testing.assert_allclose(data["phi"], expected, atol=1e-6, equal_nan=True)
+
+
+def test_xarray_opens_the_store(store):
+    xr = pytest.importorskip("xarray")
+    ds = xr.open_zarr(store.path, consolidated=False)
+    assert ds["noisy"].dims == ("sample", "class", "y", "x")
+    assert ds["rho"].dims == ("sample",)
+    np.testing.assert_array_equal(ds["clean"].values, store.clean[:])
+    assert ds.attrs["digest"] == store.attrs["digest"]
+
+
+def test_each_sample_can_be_made_alone(store):
+    config = make_config(**SMALL)
+    for i in (0, 13, 29):
+        clean, noisy = make_sample(config, i)
+        np.testing.assert_array_equal(clean, store.clean[i])
+        np.testing.assert_array_equal(noisy, store.noisy[i])
+
+
+def test_layout_and_noise_streams_are_separate(tmp_path, store):
+    renoised = ogmbench.generate(tmp_path / "r.zarr", **{**SMALL, "noise": "flip:fp=0.2,fn=0.2"})
+    np.testing.assert_array_equal(renoised.clean[:], store.clean[:])
+    assert not np.array_equal(renoised.noisy[:], store.noisy[:])
+
+
+def test_adding_a_rho_value_keeps_the_other_samples(tmp_path, store):
+    more = ogmbench.generate(tmp_path / "m.zarr", **{**SMALL, "rho": [0.0, 0.3, 0.9, -0.5]})
+    for r in (-0.5, 0.0, 0.9):
+        for split in range(3):
+            a = np.flatnonzero(np.isclose(store.rho, r) & (store.split == split))
+            b = np.flatnonzero(np.isclose(more.rho, r) & (more.split == split))
+            np.testing.assert_array_equal(store.clean[a[0]:a[-1] + 1], more.clean[b[0]:b[-1] + 1])
+
+
+def test_same_command_same_bytes_whatever_the_workers(tmp_path, store):
+    # 128x128 maps make several shards, so the pool really splits the work.
+    settings = {**SMALL, "size": 128, "samples_per_rho": 60}
+    one = ogmbench.generate(tmp_path / "w1.zarr", workers=1, **settings)
+    two = ogmbench.generate(tmp_path / "w2.zarr", workers=2, **settings)
+    assert one.layout.n_shards > 2
+    assert one.attrs["digest"] == two.attrs["digest"]
+    for name, value in arrays(one).items():
+        np.testing.assert_array_equal(value, arrays(two)[name], err_msg=name)
+
+
+def test_iter_chunks_streams_each_split_exactly(store):
+    for split in ("train", "val", "test"):
+        blocks = list(store.iter_chunks(split, fields=("clean",)))
+        index = np.concatenate([b["index"] for b in blocks])
+        np.testing.assert_array_equal(index, store.indices(split))
+        clean = np.concatenate([b["clean"] for b in blocks])
+        np.testing.assert_array_equal(clean, store.clean[index[0]:index[-1] + 1])
+        assert all(np.all(b["split"] == ["train", "val", "test"].index(split)) for b in blocks)
+
+
+def test_getitem(store):
+    sample = store[-1]
+    assert sample["index"] == 29 and sample["split"] == 2
+    assert sample["clean"].shape == (2, 16, 24)
+    with pytest.raises(IndexError):
+        store[30]
+
+
+def test_split_counts_largest_remainder():
+    assert split_counts(10, (0.7, 0.1, 0.2)) == (7, 1, 2)
+    assert split_counts(4, (0.7, 0.1, 0.2)) == (3, 0, 1)
+    assert split_counts(3, (1 / 3, 1 / 3, 1 / 3)) == (1, 1, 1)
+    assert sum(split_counts(97, (0.6, 0.25, 0.15))) == 97
+
+
+def test_many_classes_store_has_phi_matrix(tmp_path):
+    s = ogmbench.generate(tmp_path / "k.zarr", family="field", noise="flip", rho=[0.5],
+                          samples_per_rho=4, size=16, classes=3)
+    group = zarr.open_group(str(s.path), mode="r")
+    matrix = group["phi_matrix"][:]
+    assert matrix.shape == (4, 3, 3)
+    np.testing.assert_allclose(matrix[:, 0, 1], s.phi)
+    assert ogmbench.verify_store(s.path).ok
+
+
+def test_interrupted_run_is_incomplete_and_resume_gives_the_same_bytes(tmp_path):
+    settings = {**SMALL, "size": 128, "samples_per_rho": 60}
+    reference = ogmbench.generate(tmp_path / "ref.zarr", **settings)
+    out = tmp_path / "cut.zarr"
+    calls = []
+
+    def stop_after_two(n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ogmbench.generate(out, progress=stop_after_two, **settings)
+    with pytest.raises(StoreError, match="incomplete"):
+        ogmbench.open_store(out)
+    assert not ogmbench.verify_store(out).ok
+    done = zarr.open_group(str(out), mode="r").attrs["shard_digests"]
+    assert 0 < len(done) < reference.layout.n_shards
+    resumed = ogmbench.generate(out, resume=True)  # settings read back from the store
+    assert resumed.attrs["digest"] == reference.attrs["digest"]
+    for name, value in arrays(reference).items():
+        np.testing.assert_array_equal(value, arrays(resumed)[name], err_msg=name)
+
+
+def test_kill_9_then_resume(tmp_path):
+    out = tmp_path / "killed.zarr"
+    args = ["--family", "urban", "--noise", "lidar", "--size", "96", "--rho", "0,1",
+            "--samples-per-rho", "200", "--seed", "5"]
+    proc = subprocess.Popen([sys.executable, "-m", "ogmbench", "generate", str(out), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            meta = out / "zarr.json"
+            if meta.exists():
+                try:
+                    if json.loads(meta.read_text())["attributes"]["shard_digests"]:
+                        break
+                except (ValueError, KeyError):
+                    pass  # caught mid-write; look again
+            time.sleep(0.05)
+        else:
+            pytest.fail("no shard was written within 60 s")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with pytest.raises(StoreError, match="incomplete"):
+        ogmbench.open_store(out)
+    resumed = ogmbench.generate(out, resume=True)
+    fresh = ogmbench.generate(tmp_path / "fresh.zarr", family="urban", noise="lidar", size=96,
+                              rho=[0, 1], samples_per_rho=200, seed=5)
+    assert resumed.attrs["digest"] == fresh.attrs["digest"]
+    assert ogmbench.verify_store(out).ok
+
+
+def test_resume_refuses_different_settings(tmp_path):
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, **SMALL)
+    zarr.open_group(str(out), mode="r+").attrs.update({"complete": False})
+    with pytest.raises(ogmbench.ConfigError, match="seed"):
+        ogmbench.generate(out, resume=True, seed=4)
+    ogmbench.generate(out, resume=True, seed=3)  # same as recorded: fine
+
+
+def test_overwrite_replaces_only_ogmbench_stores(tmp_path, store):
+    out = tmp_path / "o.zarr"
+    ogmbench.generate(out, **SMALL)
+    with pytest.raises(ogmbench.ConfigError, match="already exists"):
+        ogmbench.generate(out, **SMALL)
+    again = ogmbench.generate(out, overwrite=True, **{**SMALL, "seed": 9})
+    assert again.attrs["seed"] == 9
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not an ogmbench store"):
+        ogmbench.generate(foreign, overwrite=True, **SMALL)
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_invalid_settings_touch_nothing(tmp_path):
+    out = tmp_path / "never.zarr"
+    for bad in ({"rho": [2.0]}, {"size": 0}, {"samples_per_rho": 0}, {"split": (0.5, 0.5, 0.5)},
+                {"family": "forest"}, {"noise": "gaussian:sigma=-1"}, {"params": {"x": 1}},
+                {"rho": [0.1, 0.1]}, {"seed": -1}):
+        with pytest.raises(ogmbench.ConfigError):
+            ogmbench.generate(out, **{**SMALL, **bad})
+        assert not out.exists()

@@ -1,0 +1,135 @@
+"""Noise models: shapes, ranges, determinism, and statistics against closed forms."""
+
+import numpy as np
+import pytest
+
+from ogmbench.generators import (NOISE_MODELS, ConfigError, apply_noise, field,
+                                 parse_noise_spec, urban)
+
+
+def resolve(spec, classes=2, defaults=None):
+    return [(name, NOISE_MODELS[name].resolve(params, classes, (defaults or {}).get(name)))
+            for name, params in parse_noise_spec(spec)]
+
+
+@pytest.fixture(scope="module")
+def clean():
+    return field(np.random.default_rng(0), 0.5, (48, 40), length_scale=2.0)
+
+
+@pytest.mark.parametrize("spec", ["gaussian", "flip", "clutter", "lidar", "confusion",
+                                  "lidar+confusion:p=0.2", "gaussian:sigma=1/0.3,kappa=0.5"])
+def test_shape_dtype_determinism(clean, spec):
+    steps = resolve(spec)
+    a = apply_noise(np.random.default_rng(1), clean, steps)
+    b = apply_noise(np.random.default_rng(1), clean, steps)
+    assert a.dtype == np.float32 and a.shape == clean.shape
+    assert np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, apply_noise(np.random.default_rng(2), clean, steps))
+    if not spec.startswith("gaussian"):
+        assert a.min() >= 0 and a.max() <= 1
+
+
+def test_gaussian_moments_per_class_and_kappa():
+    clean = np.zeros((2, 200, 200), np.uint8)
+    x = apply_noise(np.random.default_rng(0), clean, resolve("gaussian:sigma=1.0/0.3,kappa=0.6"))
+    assert x[0].std() == pytest.approx(1.0, rel=0.02)
+    assert x[1].std() == pytest.approx(0.3, rel=0.02)
+    assert np.corrcoef(x[0].ravel(), x[1].ravel())[0, 1] == pytest.approx(0.6, abs=0.02)
+    assert x.min() < 0 < 1 < x.max()  # not clipped, as documented
+
+
+def test_flip_rates():
+    rng = np.random.default_rng(0)
+    clean = (rng.random((2, 300, 300)) < 0.5).astype(np.uint8)
+    x = apply_noise(np.random.default_rng(1), clean, resolve("flip:fp=0.05/0.2,fn=0.1"))
+    assert set(np.unique(x)) <= {0.0, 1.0}
+    for k, fp in enumerate((0.05, 0.2)):
+        assert x[k][clean[k] == 0].mean() == pytest.approx(fp, abs=0.005)
+        assert 1 - x[k][clean[k] == 1].mean() == pytest.approx(0.1, abs=0.005)
+
+
+def test_clutter_rates_and_blobs():
+    clean = np.zeros((2, 256, 256), np.uint8)
+    clean[:, :, 128:] = 1
+    x = apply_noise(np.random.default_rng(0), clean,
+                    resolve("clutter:rate=0.05,dropout=0.1,size=3"))
+    # Blobs hit empty cells at `rate`; dropouts hit occupied cells at `dropout` (minus
+    # the cells that a blob re-occupies).
+    assert x[:, :, :128].mean() == pytest.approx(0.05, abs=0.015)
+    assert 1 - x[:, :, 128:].mean() == pytest.approx(0.1 * 0.95, abs=0.03)
+    # Spatially correlated: a blob cell's right neighbour is far more often a blob.
+    blob = x[0, :, :127] == 1
+    assert blob[:, 1:][blob[:, :-1]].mean() > 0.7
+
+
+def test_clutter_kappa_correlates_classes_not_blobs_and_dropouts():
+    clean = np.zeros((2, 256, 256), np.uint8)
+    steps = resolve("clutter:rate=0.1,dropout=0,size=2,kappa=0.9")
+    x = apply_noise(np.random.default_rng(0), clean, steps)
+    assert np.corrcoef(x[0].ravel(), x[1].ravel())[0, 1] > 0.5
+    steps = resolve("clutter:rate=0.1,dropout=0,size=2,kappa=0")
+    x = apply_noise(np.random.default_rng(0), clean, steps)
+    assert abs(np.corrcoef(x[0].ravel(), x[1].ravel())[0, 1]) < 0.05
+
+
+def test_confusion_moves_evidence_between_classes():
+    clean = np.zeros((2, 200, 200), np.uint8)
+    clean[0, :100] = 1  # class 0 occupies the top half, class 1 is empty
+    x = apply_noise(np.random.default_rng(0), clean, resolve("confusion:p=0.25/0"))
+    moved = x[0, :100] == 0
+    assert moved.mean() == pytest.approx(0.25, abs=0.01)
+    np.testing.assert_array_equal(x[1, :100] == 1, moved)
+    assert x[1, 100:].max() == 0 and x[0, 100:].max() == 0
+
+
+def test_lidar_occlusion_unobserved_behind_obstacles():
+    clean = np.zeros((1, 64, 64), np.uint8)
+    clean[0, 20:44, 40:44] = 1  # a wall right of the ego (centre)
+    x = apply_noise(np.random.default_rng(0), clean,
+                    resolve("lidar:jitter=0,range_noise=0,p_false=0,p_near=1,p_far=1", classes=1))
+    assert np.all(x[0, 26:38, 48:] == 0.5)  # shadow behind the wall: never observed
+    assert x[0, 26:38, 40].mean() > 0.9  # the wall face: occupied
+    assert x[0, 28:36, 34:38].max() < 0.1  # between ego and wall: free
+    assert np.all(x[0, 24:40, 8:28] < 0.5)  # open space to the left: free
+
+
+def test_lidar_ground_class_does_not_block():
+    clean = urban(np.random.default_rng(3), 0.0, 96)
+    blocked = apply_noise(np.random.default_rng(0), clean, resolve("lidar:ground=0/0"))
+    ground = apply_noise(np.random.default_rng(0), clean, resolve("lidar:ground=0/1"))
+    assert (ground[0] == 0.5).mean() < (blocked[0] == 0.5).mean()
+    # The drivable class is seen as occupied where it is and observed.
+    seen = ground[1] != 0.5
+    assert (ground[1][seen & (clean[1] == 1)] > 0.5).mean() > 0.8
+    assert (ground[1][seen & (clean[1] == 0)] < 0.5).mean() > 0.8
+
+
+def test_lidar_more_scans_fuse_to_more_confident_maps():
+    clean = urban(np.random.default_rng(4), 0.5, 64)
+    err = []
+    for scans in (1, 8):
+        x = apply_noise(np.random.default_rng(0), clean,
+                        resolve(f"lidar:scans={scans},ground=0/1,p_near=0.8,p_far=0.6"))
+        seen = x != 0.5
+        err.append(np.mean((x[seen] - clean[seen]) ** 2))
+    assert err[1] < err[0]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "empty"),
+    ("gauss", "unknown noise model 'gauss'"),
+    ("gaussian:sigma", "expected key=value"),
+    ("gaussian:sigma=0.1,sigma=0.2", "given twice"),
+    ("gaussian:tau=1", "unknown parameter 'tau'"),
+    ("gaussian:sigma=0", r"sigma must be in \(0, inf\)"),
+    ("gaussian:sigma=x", "must be a number"),
+    ("flip:fp=1.5", r"fp must be in \[0, 1\]"),
+    ("gaussian:sigma=1/2/3", "3 per-class values but there are 2 classes"),
+    ("gaussian:kappa=0.1/0.2", "one value for all classes"),
+    ("lidar:scans=2.5", "must be an integer"),
+])
+def test_bad_specs(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(spec)
