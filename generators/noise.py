@@ -27,12 +27,12 @@ __all__ = ["gaussian", "flip", "clutter", "lidar", "confusion", "NOISE_MODELS",
 
 def _shared(rng, shape, kappa, class_axis=0):
     """Standard normal fields sharing a component across ``class_axis``: corr = kappa."""
-    independent = rng.standard_normal(shape)
+    independent = rng.standard_normal(shape, dtype=np.float32)
     if kappa == 0:
         return independent
     common_shape = list(shape)
     common_shape[class_axis] = 1
-    common = rng.standard_normal(common_shape)
+    common = rng.standard_normal(common_shape, dtype=np.float32)
     return np.sqrt(kappa) * common + np.sqrt(1.0 - kappa) * independent
 
 

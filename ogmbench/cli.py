@@ -12,6 +12,7 @@ import sys
 import click
 
 from . import __version__
+from .generate import DEFAULTS
 from .generators import ConfigError
 from .store import StoreError
 
@@ -98,21 +99,25 @@ def cli():
 
 @cli.command()
 @click.argument("out", type=click.Path(dir_okay=True, file_okay=True, path_type=str))
-@click.option("--family", default="field", show_default=True,
+@click.option("--family", default=DEFAULTS["family"], show_default=True,
               help="Scene family (see 'ogmbench list').")
-@click.option("--noise", "noise", default="gaussian:sigma=0.5", show_default=True, metavar="SPEC",
+@click.option("--noise", "noise", default=DEFAULTS["noise"], show_default=True, metavar="SPEC",
               help="Noise models composed with '+', e.g. 'lidar+confusion:p=0.1'; per-class "
                    "values with '/', e.g. 'gaussian:sigma=1.0/0.3'.")
-@click.option("--rho", type=RhoValues(), default="0,0.5,0.9", show_default=True,
+@click.option("--rho", type=RhoValues(), default=",".join(f"{r:g}" for r in DEFAULTS["rho"]),
+              show_default=True,
               help="Correlation knob values: a comma list (-0.5,0,0.9) or START:STOP:STEP "
                    "(STOP included when it falls on the grid).")
-@click.option("--samples-per-rho", type=int, default=40, show_default=True,
+@click.option("--samples-per-rho", type=int, default=DEFAULTS["samples_per_rho"], show_default=True,
               help="Samples per rho value, split into train/val/test.")
-@click.option("--size", type=Size(), default="64", show_default=True, help="Map size H or HxW.")
+@click.option("--size", type=Size(), default=str(DEFAULTS["size"]), show_default=True,
+              help="Map size H or HxW.")
 @click.option("--classes", type=int, default=None,
               help="Number of classes (field: any >= 2; urban: 2). Default: the family's.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Master seed (recorded).")
-@click.option("--split", type=Fractions(), default="0.7,0.1,0.2", show_default=True,
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
+              help="Master seed (recorded).")
+@click.option("--split", type=Fractions(), default=",".join(f"{f:g}" for f in DEFAULTS["split"]),
+              show_default=True,
               help="Train, val and test fractions, applied per rho.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Processes; the output bytes do not depend on it.")
@@ -158,6 +163,8 @@ class _LazyBar:
         self.out, self.bar = out, None
 
     def update(self, n: int) -> None:
+        if not sys.stderr.isatty():
+            return  # logs and pipes get the one-line summary only
         if self.bar is None:
             from .store import open_group
 

@@ -39,10 +39,10 @@ FORMAT_KEY = "ogmbench_format"
 SPLITS = ("train", "val", "test")
 MAP_DIMS = ("sample", "class", "y", "x")
 
-# Aim for ~8 MiB of raw maps per shard file and ~256 KiB per inner chunk: whole-shard
+# Aim for ~8 MiB of raw maps per shard file and ~640 KiB per inner chunk: whole-shard
 # writes stay cheap and one sample reads back in a few milliseconds (shared/MEASURED.md).
 _SHARD_BYTES = 8 << 20
-_CHUNK_BYTES = 256 << 10
+_CHUNK_BYTES = 640 << 10
 _MAX_SHARD = 512
 
 
