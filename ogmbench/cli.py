@@ -12,7 +12,7 @@ import sys
 import click
 
 from . import __version__
-from .generate import DEFAULTS
+from .generate import DEFAULTS, MAX_RHO_VALUES, default_noise
 from .generators import ConfigError
 from .store import StoreError
 
@@ -35,7 +35,9 @@ class RhoValues(click.ParamType):
                 start, stop, step = parts
                 if step <= 0 or stop < start:
                     self.fail(f"range {value!r} needs STEP > 0 and STOP >= START", param, ctx)
-                count = int((stop - start) / step + 1e-9) + 1
+                count = int(min((stop - start) / step + 1e-9, MAX_RHO_VALUES)) + 1
+                if count > MAX_RHO_VALUES:
+                    self.fail(f"range {value!r} has more than {MAX_RHO_VALUES} values", param, ctx)
                 return [round(start + i * step, 6) for i in range(count)]
             return [float(v) for v in value.split(",") if v.strip()]
         except ValueError:
@@ -83,6 +85,8 @@ def _param_pairs(values) -> dict[str, str]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip() or not value.strip():
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
+        if key.strip() in pairs:
+            raise click.BadParameter(f"{key.strip()!r} given twice", param_hint="'--param'")
         pairs[key.strip()] = value.strip()
     return pairs
 
@@ -101,7 +105,8 @@ def cli():
 @click.argument("out", type=click.Path(dir_okay=True, file_okay=True, path_type=str))
 @click.option("--family", default=DEFAULTS["family"], show_default=True,
               help="Scene family (see 'ogmbench list').")
-@click.option("--noise", "noise", default=DEFAULTS["noise"], show_default=True, metavar="SPEC",
+@click.option("--noise", "noise", default=None, metavar="SPEC",
+              show_default=f"{default_noise(2)}; with K classes 0.3 for every prior class",
               help="Noise models composed with '+', e.g. 'lidar+confusion:p=0.1'; per-class "
                    "values with '/', e.g. 'gaussian:sigma=1.0/0.3'.")
 @click.option("--rho", type=RhoValues(), default=",".join(f"{r:g}" for r in DEFAULTS["rho"]),

@@ -22,7 +22,7 @@ from .store import (
     remove_store, shard_digest,
 )
 
-__all__ = ["DEFAULTS", "GenerateConfig", "make_config", "make_sample", "generate", "split_counts"]
+__all__ = ["DEFAULTS", "default_noise", "GenerateConfig", "make_config", "make_sample", "generate", "split_counts"]
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,23 @@ def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
 # The default dataset: X1 much noisier than X2 (the realistic case, where a prior can
 # help most), a rho sweep from independent to strongly correlated, 64x64 maps (the size
 # the default U-Net profile trains on in minutes on 2 CPU cores), 400 samples (< 1 s).
+# With K classes the default noise keeps sigma 1.0 on X1 and 0.3 on every prior class.
 DEFAULTS: dict[str, Any] = dict(
-    family="field", noise="gaussian:sigma=1.0/0.3", rho=(0.0, 0.3, 0.6, 0.9),
+    family="field", noise=None, rho=(0.0, 0.3, 0.6, 0.9),
     samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
 )
+MAX_RHO_VALUES = 1000
+
+
+def default_noise(classes: int = 2) -> str:
+    """The default noise spec: X1 much noisier (sigma 1.0) than the prior classes (0.3)."""
+    return "gaussian:sigma=1.0/" + "/".join(["0.3"] * (classes - 1))
 
 
 def make_config(
     *,
     family: str = DEFAULTS["family"],
-    noise: str = DEFAULTS["noise"],
+    noise: str | None = DEFAULTS["noise"],
     rho: Sequence[float] | float = DEFAULTS["rho"],
     samples_per_rho: int = DEFAULTS["samples_per_rho"],
     size: int | Sequence[int] = DEFAULTS["size"],
@@ -126,6 +133,8 @@ def make_config(
     rho_values = [rho] if np.isscalar(rho) else list(rho)
     if not rho_values:
         raise ConfigError("rho: give at least one value")
+    if len(rho_values) > MAX_RHO_VALUES:
+        raise ConfigError(f"rho: at most {MAX_RHO_VALUES} values, got {len(rho_values)}")
     rho_values = [round(check_rho(r, classes), 6) for r in rho_values]
     if len(set(rho_values)) != len(rho_values):
         raise ConfigError(f"rho values must be distinct, got {rho_values}")
@@ -135,12 +144,13 @@ def make_config(
     if int(seed) != seed or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed}")
     fractions = tuple(float(f) for f in split)
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+    if (len(fractions) != 3 or not all(0.0 <= f <= 1.0 for f in fractions)
+            or abs(sum(fractions) - 1.0) > 1e-6):
         raise ConfigError(f"split must be three non-negative fractions summing to 1 "
                           f"(train,val,test), got {','.join(f'{f:g}' for f in fractions)}")
     family_params = model.resolve(dict(params or {}), classes)
     steps = []
-    for name, given in parse_noise_spec(noise):
+    for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
         defaults = model.noise_defaults.get(name)
         steps.append((name, NOISE_MODELS[name].resolve(given, classes, defaults)))
     return GenerateConfig(

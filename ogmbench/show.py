@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 
+from .generators import ConfigError
 from .store import Store
 
 __all__ = ["pick_samples", "draw_samples"]
@@ -36,6 +37,12 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    suffix = os.path.splitext(os.fspath(out))[1].lower().lstrip(".")
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if suffix not in formats:
+        raise ConfigError(f"cannot write {os.fspath(out)!r}: unknown image format {suffix!r} "
+                          f"(allowed: {', '.join(sorted(formats))})")
     indices = pick_samples(store, n)
     names = store.class_names
     cols = 2 * len(names)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -192,7 +193,10 @@ def open_group(path: Path, mode: str = "r"):
 
 def _check_arrays(group, layout: Layout, path: Path) -> None:
     try:
-        members = dict(group.arrays())
+        with warnings.catch_warnings():
+            # zarr warns about folders without metadata; the check below names them.
+            warnings.simplefilter("ignore")
+            members = dict(group.arrays())
     except Exception as exc:
         raise StoreError(f"{path} is corrupt: cannot list its arrays ({exc})") from None
     for name, (shape, dtype, _) in layout.arrays().items():
@@ -204,6 +208,13 @@ def _check_arrays(group, layout: Layout, path: Path) -> None:
                 f"{path} is corrupt: {name!r} is {arr.dtype}{tuple(arr.shape)}, "
                 f"expected {dtype}{shape}"
             )
+
+
+def _layout_or_corrupt(attrs: dict[str, Any], path: Path) -> Layout:
+    try:
+        return layout_from_attrs(attrs)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"{path} is corrupt: bad provenance attributes ({exc!r})") from None
 
 
 def layout_from_attrs(attrs: dict[str, Any]) -> Layout:
@@ -332,10 +343,7 @@ def open_store(path: str | os.PathLike) -> Store:
             f"{path} is incomplete (generation was interrupted); finish it with "
             f"'ogmbench generate {path} --resume'"
         )
-    try:
-        layout = layout_from_attrs(attrs)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StoreError(f"{path} is corrupt: bad provenance attributes ({exc})") from None
+    layout = _layout_or_corrupt(attrs, path)
     _check_arrays(group, layout, path)
     try:
         return Store(path, group, attrs)
@@ -367,7 +375,7 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     if not attrs.get("complete"):
         return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
                             f"finish it with 'ogmbench generate {path} --resume'")
-    layout = layout_from_attrs(attrs)
+    layout = _layout_or_corrupt(attrs, path)
     _check_arrays(group, layout, path)
     recorded = attrs.get("shard_digests", {})
     names = list(layout.arrays())
