@@ -275,7 +275,9 @@ def generate(
     out : path
         Directory of the zarr store to write.
     workers : int
-        Processes generating shards; the bytes written do not depend on it.
+        Processes generating shards; the bytes written do not depend on it.  With
+        more than one, the calling script needs the usual ``if __name__ ==
+        "__main__":`` guard (worker processes are spawned).
     overwrite : bool
         Replace an existing ogmbench store at ``out`` (never anything else).
     resume : bool
