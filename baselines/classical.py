@@ -1,0 +1,255 @@
+"""Classical estimators: filters of the target alone, and filters that use the prior.
+
+Every estimator here follows :class:`ogmbench.api.Estimator`; their ``param_grid`` is
+searched on the val split (by MSE) before the test split is touched.  Filters work on
+the whole batch at once with a kernel of size 1 along the batch axis, so a sample's
+estimate never depends on its neighbours in the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ogmbench.api import Estimator
+
+__all__ = ["Identity", "Median", "Gaussian", "Morph", "Wiener", "TV", "Guided", "MRF",
+           "BayesCell"]
+
+
+def _target(noisy: np.ndarray, target: int) -> np.ndarray:
+    return np.asarray(noisy[:, target], dtype=np.float32)
+
+
+def _priors(noisy: np.ndarray, target: int) -> np.ndarray:
+    """The prior classes, shape (B, C-1, H, W) (C-1 may be 0)."""
+    keep = [k for k in range(noisy.shape[1]) if k != target]
+    return np.asarray(noisy[:, keep], dtype=np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, 0.0, 1.0).astype(np.float32)
+
+
+class Identity(Estimator):
+    """The noisy target, clipped to [0, 1]: the floor every estimator should beat."""
+
+    def predict(self, noisy, target):
+        return _unit(_target(noisy, target))
+
+
+class Median(Estimator):
+    """Median filter of the target (``scipy.ndimage.median_filter``)."""
+
+    param_grid = {"size": [3, 5, 7]}
+
+    def __init__(self, size=3):
+        self.size = size
+
+    def predict(self, noisy, target):
+        return _unit(ndimage.median_filter(_target(noisy, target), size=(1, self.size, self.size),
+                                           mode="reflect"))
+
+
+class Gaussian(Estimator):
+    """Gaussian smoothing of the target (``scipy.ndimage.gaussian_filter``)."""
+
+    param_grid = {"sigma": [0.5, 1.0, 1.5, 2.0, 3.0]}
+
+    def __init__(self, sigma=1.0):
+        self.sigma = sigma
+
+    def predict(self, noisy, target):
+        return _unit(ndimage.gaussian_filter(_target(noisy, target), sigma=(0, self.sigma, self.sigma),
+                                             mode="reflect"))
+
+
+class Morph(Estimator):
+    """Grey-level opening then closing (or the reverse) of the clipped target."""
+
+    param_grid = {"size": [2, 3, 5], "order": ["open-close", "close-open"]}
+
+    def __init__(self, size=3, order="open-close"):
+        self.size = size
+        self.order = order
+
+    def predict(self, noisy, target):
+        if self.order not in ("open-close", "close-open"):
+            raise ValueError(f"order must be 'open-close' or 'close-open', got {self.order!r}")
+        x = _unit(_target(noisy, target))
+        footprint = (1, self.size, self.size)
+        first, second = ((ndimage.grey_opening, ndimage.grey_closing) if self.order == "open-close"
+                         else (ndimage.grey_closing, ndimage.grey_opening))
+        return _unit(second(first(x, size=footprint), size=footprint))
+
+
+class Wiener(Estimator):
+    """Adaptive Wiener filter (``scipy.signal.wiener``), one map at a time.
+
+    scipy estimates the noise power from its whole input, so the filter runs per map:
+    batching would let samples influence each other.
+    """
+
+    param_grid = {"size": [3, 5, 7]}
+
+    def __init__(self, size=5):
+        self.size = size
+
+    def predict(self, noisy, target):
+        from scipy.signal import wiener
+
+        x = _target(noisy, target)
+        out = np.empty_like(x)
+        for i, image in enumerate(x):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                filtered = wiener(image.astype(np.float64), mysize=self.size)
+            # A constant map has zero local variance: scipy returns NaN there.
+            out[i] = np.where(np.isfinite(filtered), filtered, image)
+        return _unit(out)
+
+
+class TV(Estimator):
+    """Total-variation denoising (``skimage.restoration.denoise_tv_chambolle``)."""
+
+    param_grid = {"weight": [0.05, 0.1, 0.2, 0.4, 0.8]}
+
+    def __init__(self, weight=0.1):
+        self.weight = weight
+
+    def predict(self, noisy, target):
+        from skimage.restoration import denoise_tv_chambolle
+
+        x = _target(noisy, target)
+        if x.shape[0] == 0:
+            return x
+        # channel_axis=0: each map of the batch is denoised on its own.
+        return _unit(denoise_tv_chambolle(x, weight=self.weight, channel_axis=0))
+
+
+def _box(x: np.ndarray, radius: int) -> np.ndarray:
+    return ndimage.uniform_filter(x, size=(1, 2 * radius + 1, 2 * radius + 1), mode="reflect")
+
+
+class Guided(Estimator):
+    """Guided filter of the target with the prior classes as guide (He et al., 2010).
+
+    Locally the estimate is a linear function of the guide (the mean of the prior
+    classes), so structure shared by the classes is kept and the rest smoothed away.
+    Without prior classes the target guides itself (edge-preserving smoothing).
+    """
+
+    uses_prior = True
+    param_grid = {"radius": [1, 2, 4, 8], "eps": [0.01, 0.1, 1.0]}
+
+    def __init__(self, radius=2, eps=0.1):
+        self.radius = radius
+        self.eps = eps
+
+    def predict(self, noisy, target):
+        p = _target(noisy, target).astype(np.float64)
+        priors = _priors(noisy, target)
+        guide = priors.mean(axis=1).astype(np.float64) if priors.shape[1] else p
+        r = self.radius
+        mean_i, mean_p = _box(guide, r), _box(p, r)
+        var_i = _box(guide * guide, r) - mean_i**2
+        cov_ip = _box(guide * p, r) - mean_i * mean_p
+        a = cov_ip / (var_i + self.eps)
+        b = mean_p - a * mean_i
+        return _unit(_box(a, r) * guide + _box(b, r))
+
+
+class MRF(Estimator):
+    """Mean-field MAP-style denoising under an Ising prior with a cross-class coupling.
+
+    Spins s in {-1, +1} for the target cells, energy
+    ``-lam * sum s (2x - 1) - beta * sum_neighbours s s' - gamma * sum s (2 q - 1)``
+    where x is the clipped noisy target and q the lightly smoothed (sigma 1) clipped
+    prior classes summed; ``iterations`` damped mean-field updates give the magnetisation
+    m, and the estimate is (1 + m) / 2.  ``gamma`` < 0 suits anti-correlated classes.
+    """
+
+    uses_prior = True
+    param_grid = {"beta": [0.25, 0.5, 1.0], "lam": [0.5, 1.0, 2.0, 4.0],
+                  "gamma": [-1.0, -0.5, 0.0, 0.5, 1.0]}
+
+    def __init__(self, beta=0.5, lam=1.0, gamma=0.5, iterations=15):
+        self.beta = beta
+        self.lam = lam
+        self.gamma = gamma
+        self.iterations = iterations
+
+    def predict(self, noisy, target):
+        x = _unit(_target(noisy, target)).astype(np.float64)
+        field = self.lam * (2.0 * x - 1.0)
+        priors = _priors(noisy, target)
+        if priors.shape[1] and self.gamma != 0:
+            q = ndimage.gaussian_filter(_unit(priors).astype(np.float64), sigma=(0, 0, 1, 1))
+            field += self.gamma * (2.0 * q - 1.0).sum(axis=1)
+        kernel = np.array([[[0, 1, 0], [1, 0, 1], [0, 1, 0]]], dtype=np.float64)
+        m = np.tanh(field)
+        for _ in range(self.iterations):
+            neighbours = ndimage.convolve(m, kernel, mode="nearest")
+            m = 0.5 * m + 0.5 * np.tanh(field + self.beta * neighbours)
+        return _unit(0.5 * (1.0 + m))
+
+
+class BayesCell(Estimator):
+    """Per-cell posterior mean of the clean target given every class's noisy value there.
+
+    No spatial context: the joint distribution of (clean target, noisy values of all
+    classes) is estimated on the train split as a histogram over ``bins`` quantile bins
+    per class, and the estimate is P(target occupied | bins of the cell), with add-one
+    smoothing towards the train occupancy.  With the prior classes this is the
+    classical answer to "does X2 help"; without them (C = 1) it is a per-cell
+    calibration of the target alone.
+    """
+
+    uses_prior = True
+    param_grid = {"bins": [4, 8, 16, 32]}
+    _MAX_CELLS = 1 << 22
+
+    def __init__(self, bins=16):
+        self.bins = bins
+        self.edges_ = None
+        self.table_ = None
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        classes = data.train.shape[0]
+        if self.bins ** classes > self._MAX_CELLS:
+            raise ValueError(f"bins={self.bins} with {classes} classes makes "
+                             f"{self.bins ** classes} histogram cells (max {self._MAX_CELLS})")
+        if len(data.train) == 0:
+            raise ValueError("bayes-cell needs train samples")
+        # Pass 1: quantile edges per class from a strided subsample of the cells.
+        pooled = [[] for _ in range(classes)]
+        for noisy, _, _ in data.train.iter_chunks():
+            flat = noisy.transpose(1, 0, 2, 3).reshape(classes, -1)
+            stride = max(1, flat.shape[1] // 200_000)
+            for k in range(classes):
+                pooled[k].append(flat[k, ::stride])
+        qs = np.linspace(0, 1, self.bins + 1)[1:-1]
+        self.edges_ = [np.unique(np.quantile(np.concatenate(v), qs)) for v in pooled]
+        # Pass 2: joint histogram of the bins with the clean target.
+        size = int(np.prod([len(e) + 1 for e in self.edges_]))
+        occupied, total = np.zeros(size), np.zeros(size)
+        for noisy, clean, _ in data.train.iter_chunks():
+            cell = self._cells(noisy)
+            occupied += np.bincount(cell, weights=clean[:, target].ravel(), minlength=size)
+            total += np.bincount(cell, minlength=size)
+        prior_mean = occupied.sum() / max(total.sum(), 1.0)
+        self.table_ = ((occupied + prior_mean) / (total + 1.0)).astype(np.float32)
+        return self
+
+    def _cells(self, noisy):
+        index = np.zeros(noisy[:, 0].size, dtype=np.int64)
+        for k, edges in enumerate(self.edges_):
+            index = index * (len(edges) + 1) + np.searchsorted(edges, noisy[:, k].ravel(),
+                                                               side="right")
+        return index
+
+    def predict(self, noisy, target):
+        if self.table_ is None:
+            raise RuntimeError("bayes-cell must be fitted before predict")
+        if noisy.shape[1] != len(self.edges_):
+            raise ValueError(f"fitted on {len(self.edges_)} classes, got {noisy.shape[1]}")
+        return self.table_[self._cells(noisy)].reshape(noisy[:, 0].shape)

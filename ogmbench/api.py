@@ -1,0 +1,165 @@
+"""The estimator protocol: what every ogmbench estimator implements.
+
+An estimator maps a batch of noisy class stacks to an estimate of the clean target
+class.  Subclass :class:`Estimator`::
+
+    class MyFilter(Estimator):
+        uses_prior = False                        # does it read the prior classes?
+        param_grid = {"size": [3, 5, 7]}          # tuned on val, never on test
+
+        def __init__(self, size=3):               # hyper-parameters: keywords with defaults
+            self.size = size
+
+        def predict(self, noisy, target):
+            # noisy: (B, C, H, W) float32, read-only; target: int
+            out = scipy.ndimage.uniform_filter(noisy[:, target], size=(1, self.size, self.size))
+            return np.clip(out, 0, 1).astype(np.float32)   # (B, H, W) float32 in [0, 1]
+
+Learned estimators also override :meth:`Estimator.fit`; a noise estimator predicts the
+noise and returns ``noisy[:, target] - predicted_noise`` clipped to [0, 1].
+
+The rules (checked by :func:`ogmbench.testing.check_estimator`): output (B, H, W)
+float32, finite, in [0, 1]; the input is never modified; a sample's estimate does not
+depend on the rest of its batch; the same seed gives the same numbers; a stack without
+prior classes (C = 1) works.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["Estimator", "Split", "FitData"]
+
+
+class Split:
+    """Samples of one split that an estimator may learn from.
+
+    Backed by in-memory arrays or by a store (loaded lazily, chunk by chunk).
+
+    Parameters
+    ----------
+    noisy : ndarray (N, C, H, W) float32, optional
+    clean : ndarray (N, C, H, W) uint8, optional
+    rho : ndarray (N,), optional
+    store, indices : optional
+        Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
+    """
+
+    def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None,
+                 transform=None):
+        if store is None:
+            self._noisy, self._clean = np.asarray(noisy, np.float32), np.asarray(clean, np.uint8)
+            self._rho = np.zeros(len(self._noisy)) if rho is None else np.asarray(rho)
+            self.shape = tuple(self._noisy.shape[1:])
+            count = len(self._noisy)
+        else:
+            self._noisy = self._clean = None
+            self._store, self._indices = store, np.asarray(indices)
+            self._rho = store.rho[self._indices]
+            self.shape = tuple(store.noisy.shape[1:])
+            count = len(self._indices)
+        self._len = count
+        # Applied to every noisy block handed out (used for the prior controls).
+        self._transform = transform
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def rho(self) -> np.ndarray:
+        return self._rho
+
+    def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield ``(noisy, clean, rho)`` blocks in order, bounded in memory."""
+        if self._len == 0:
+            return
+        if self._noisy is not None:
+            step = 256
+            for start in range(0, self._len, step):
+                sl = slice(start, start + step)
+                yield self._apply(self._noisy[sl]), self._clean[sl], self._rho[sl]
+            return
+        split_id = int(self._store.split[self._indices[0]])
+        for block in self._store.iter_chunks(split_id):
+            yield self._apply(block["noisy"]), block["clean"], block["rho"]
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All samples as arrays ``(noisy, clean, rho)`` (memory: the whole split)."""
+        if self._noisy is not None:
+            return self._apply(self._noisy), self._clean, self._rho
+        chunks = list(self.iter_chunks())
+        if not chunks:
+            c, h, w = self.shape
+            return (np.empty((0, c, h, w), np.float32), np.empty((0, c, h, w), np.uint8),
+                    np.empty(0))
+        return tuple(np.concatenate(parts) for parts in zip(*chunks))
+
+    def _apply(self, noisy):
+        return noisy if self._transform is None else self._transform(noisy)
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What :meth:`Estimator.fit` may learn from: the train and val splits."""
+
+    train: Split
+    val: Split
+
+
+class Estimator:
+    """Base class of ogmbench estimators (see the module docstring for the protocol).
+
+    Class attributes
+    ----------------
+    uses_prior : bool
+        Whether the estimate depends on the prior classes.
+    param_grid : dict
+        Hyper-parameter values tried on the val split (by MSE); the best are used on
+        test and recorded.  Empty: the estimator selects its own (learned estimators).
+    version : str
+        Bump when the estimator's output changes for the same inputs.
+    """
+
+    name: ClassVar[str] = ""
+    uses_prior: ClassVar[bool] = False
+    param_grid: ClassVar[dict[str, Sequence[Any]]] = {}
+    version: ClassVar[str] = "1"
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Names of the keyword hyper-parameters of ``__init__``."""
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in list(sig.parameters.values())[1:]
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        sig = inspect.signature(cls.__init__)
+        return {name: sig.parameters[name].default for name in cls.param_names()}
+
+    def get_params(self) -> dict[str, Any]:
+        """Current hyper-parameters (read back from attributes of the same names)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def fit(self, data: FitData, *, target: int, seed: int = 0, device: str = "cpu"):
+        """Learn from ``data.train``, selecting on ``data.val``; return ``self``.
+
+        The default learns nothing.  Must be deterministic given ``seed``.
+        """
+        return self
+
+    def predict(self, noisy: np.ndarray, target: int) -> np.ndarray:
+        """Estimate the clean target map: (B, C, H, W) float32 -> (B, H, W) float32 in [0, 1]."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Parameter counts and other facts for provenance (learned estimators add theirs)."""
+        return {}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"

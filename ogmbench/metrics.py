@@ -1,0 +1,200 @@
+"""Metrics of an estimate of the clean target map, defined once.
+
+Per sample (estimate ``p`` in [0, 1], clean target ``y`` in {0, 1}, all cells, no crop):
+
+* ``mse``   mean of (p - y)^2.
+* ``brier`` the Brier score, mean of (p - y)^2 over cells.  For a protocol-conforming
+  estimate (in [0, 1]) of a binary target it equals ``mse``; it is kept under its own
+  name because calibration papers report it.
+* ``psnr``  10 log10(1 / mse) in dB (data range 1), with mse floored at 1e-10 (100 dB).
+* ``tp``, ``fp``, ``fn``: cells with p >= threshold (0.5 unless stated) against y.
+* ``iou``   tp / (tp + fp + fn); NaN when the target and the estimate are both empty.
+* calibration bins: per bin of p (:data:`CALIBRATION_BINS` equal-width bins on [0, 1],
+  the last closed), the cell count, the sum of p and the sum of y.
+
+Per group of samples (one estimator at one rho), every number carries its n and a 95%
+bootstrap interval over samples (percentile method, :data:`BOOTSTRAP` resamples):
+
+* mean MSE (and PSNR, Brier);
+* dataset-level IoU = sum(tp) / sum(tp + fp + fn), as BEV segmentation code reports it;
+* expected calibration error, ECE = sum_b (n_b / n) |mean p_b - mean y_b|;
+* paired differences against a reference estimator on the same samples.
+
+All sums are additive, so accumulating batch by batch equals the one-shot result.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "CALIBRATION_BINS", "BOOTSTRAP", "per_sample", "calibration_bins", "dataset_iou", "ece",
+    "bootstrap", "mean_stat", "iou_stat", "ece_stat", "best_threshold", "confusion_counts",
+]
+
+CALIBRATION_BINS = 15
+BOOTSTRAP = 1000
+_MSE_FLOOR = 1e-10
+
+
+def _check(estimate: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    estimate = np.asarray(estimate)
+    clean = np.asarray(clean)
+    if estimate.shape != clean.shape or estimate.ndim != 3:
+        raise ValueError(f"estimate and clean must both be (B, H, W), got {estimate.shape} "
+                         f"and {clean.shape}")
+    return estimate.astype(np.float64, copy=False), clean.astype(np.float64, copy=False)
+
+
+def confusion_counts(estimate, clean, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Per-sample tp, fp, fn (int64) with occupied = estimate >= threshold."""
+    p, y = _check(estimate, clean)
+    pred = p >= threshold
+    truth = y >= 0.5
+    return {
+        "tp": np.sum(pred & truth, axis=(1, 2), dtype=np.int64),
+        "fp": np.sum(pred & ~truth, axis=(1, 2), dtype=np.int64),
+        "fn": np.sum(~pred & truth, axis=(1, 2), dtype=np.int64),
+    }
+
+
+def per_sample(estimate, clean, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """MSE, Brier, PSNR, IoU and tp/fp/fn of each sample of a batch.
+
+    Parameters
+    ----------
+    estimate : ndarray, shape (B, H, W)
+        Estimate of the clean target in [0, 1].
+    clean : ndarray, shape (B, H, W)
+        Clean target, 0/1.
+    threshold : float
+        Occupied when ``estimate >= threshold`` for the counts and IoU.
+
+    Returns
+    -------
+    dict of ndarray, each of shape (B,)
+    """
+    p, y = _check(estimate, clean)
+    mse = np.mean((p - y) ** 2, axis=(1, 2))
+    counts = confusion_counts(p, y, threshold)
+    union = counts["tp"] + counts["fp"] + counts["fn"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, counts["tp"] / union, np.nan)
+    return {
+        "mse": mse,
+        "brier": mse.copy(),
+        "psnr": 10.0 * np.log10(1.0 / np.maximum(mse, _MSE_FLOOR)),
+        "iou": iou,
+        **counts,
+    }
+
+
+def calibration_bins(estimate, clean, bins: int = CALIBRATION_BINS) -> np.ndarray:
+    """Per-sample calibration sums, shape (B, 3, bins): cell count, sum of p, sum of y."""
+    p, y = _check(estimate, clean)
+    index = np.clip((p * bins).astype(np.int64), 0, bins - 1)  # p = 1 joins the last bin
+    batch = p.shape[0]
+    flat = (index + bins * np.arange(batch)[:, None, None]).ravel()
+    out = np.empty((batch, 3, bins))
+    out[:, 0] = np.bincount(flat, minlength=batch * bins).reshape(batch, bins)
+    out[:, 1] = np.bincount(flat, weights=p.ravel(), minlength=batch * bins).reshape(batch, bins)
+    out[:, 2] = np.bincount(flat, weights=y.ravel(), minlength=batch * bins).reshape(batch, bins)
+    return out
+
+
+def dataset_iou(tp, fp, fn) -> float:
+    """sum(tp) / sum(tp + fp + fn); NaN when the union is empty."""
+    union = np.sum(tp) + np.sum(fp) + np.sum(fn)
+    return float(np.sum(tp) / union) if union > 0 else float("nan")
+
+
+def ece(bins_sum: np.ndarray) -> float:
+    """Expected calibration error from summed calibration bins, shape (3, bins)."""
+    count, sum_p, sum_y = bins_sum
+    total = count.sum()
+    if total == 0:
+        return float("nan")
+    return float(np.sum(np.abs(sum_p - sum_y)) / total)
+
+
+def _resamples(n: int, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    return rng.integers(0, n, size=(resamples, n))
+
+
+def bootstrap(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    rng: np.random.Generator,
+    resamples: int = BOOTSTRAP,
+) -> tuple[float, float, float]:
+    """Point value and 95% percentile interval of ``statistic`` over resampled samples.
+
+    ``statistic(index)`` takes an index array of shape (R, n) and returns one value per
+    row.  For a paired comparison, make ``statistic`` the difference of two estimators'
+    statistics: both then see the same resampled samples.
+    """
+    point = float(statistic(np.arange(n)[None, :])[0])
+    if n < 2:
+        return point, float("nan"), float("nan")
+    values = statistic(_resamples(n, rng, resamples))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return point, float("nan"), float("nan")
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return point, float(lo), float(hi)
+
+
+def mean_stat(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Statistic: mean of ``values`` over each row of indices."""
+    values = np.asarray(values, dtype=np.float64)
+    return lambda index: values[index].mean(axis=1)
+
+
+def iou_stat(tp, fp, fn) -> Callable[[np.ndarray], np.ndarray]:
+    """Statistic: dataset-level IoU over each row of indices."""
+    tp, union = np.asarray(tp, np.float64), np.asarray(tp, np.float64) + fp + fn
+
+    def stat(index):
+        u = union[index].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(u > 0, tp[index].sum(axis=1) / u, np.nan)
+
+    return stat
+
+
+def ece_stat(bins: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Statistic: ECE of the summed calibration bins (bins: (n, 3, B)) over each row."""
+    bins = np.asarray(bins, np.float64)
+
+    def stat(index):
+        summed = bins[index].sum(axis=1)  # (R, 3, B)
+        total = summed[:, 0].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.abs(summed[:, 1] - summed[:, 2]).sum(axis=1) / total
+
+    return stat
+
+
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def best_threshold(estimate_batches, clean_batches) -> tuple[float, float]:
+    """The threshold in :data:`THRESHOLDS` maximising dataset IoU over the given batches.
+
+    Ties go to the threshold closest to 0.5.  Returns (threshold, IoU).
+    """
+    tp = np.zeros(len(THRESHOLDS))
+    union = np.zeros(len(THRESHOLDS))
+    for p, y in zip(estimate_batches, clean_batches):
+        truth = np.asarray(y) >= 0.5
+        for i, t in enumerate(THRESHOLDS):
+            pred = np.asarray(p) >= t
+            tp[i] += np.sum(pred & truth)
+            union[i] += np.sum(pred | truth)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, -1.0)
+    order = np.lexsort((np.abs(THRESHOLDS - 0.5), -iou))
+    best = int(order[0])
+    return float(THRESHOLDS[best]), float(iou[best])

@@ -1,0 +1,120 @@
+"""Estimator names -> classes: built-ins, entry points, modules and files.
+
+* Built-in names map to ``"module:Class"`` strings, imported only when used.
+* Third-party packages add entry points in the group ``ogmbench.estimators``
+  (``name = "pkg.module:Class"``).
+* ``pkg.module:Class`` and ``path/to/file.py:Class`` load a class ad hoc.
+
+A name claimed twice is an error naming both sources; an unknown name lists the
+available ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from .api import Estimator
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "RegistryError", "available", "load"]
+
+ENTRY_POINT_GROUP = "ogmbench.estimators"
+
+BUILTIN: dict[str, str] = {
+    "identity": "ogmbench.baselines.classical:Identity",
+    "median": "ogmbench.baselines.classical:Median",
+    "gaussian": "ogmbench.baselines.classical:Gaussian",
+    "morph": "ogmbench.baselines.classical:Morph",
+    "wiener": "ogmbench.baselines.classical:Wiener",
+    "tv": "ogmbench.baselines.classical:TV",
+    "guided": "ogmbench.baselines.classical:Guided",
+    "mrf": "ogmbench.baselines.classical:MRF",
+    "bayes-cell": "ogmbench.baselines.classical:BayesCell",
+}
+
+
+class RegistryError(ValueError):
+    """An estimator name or reference cannot be resolved (a usage error)."""
+
+
+@lru_cache(maxsize=1)
+def available() -> dict[str, tuple[str, str]]:
+    """name -> (``"module:Class"``, source) for built-ins and installed entry points."""
+    from importlib.metadata import entry_points
+
+    found = {name: (ref, "built-in") for name, ref in BUILTIN.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        source = f"entry point of {dist.name if dist else 'an installed package'}"
+        if ep.name in found:
+            raise RegistryError(
+                f"estimator name {ep.name!r} is claimed twice: by {found[ep.name][1]} "
+                f"({found[ep.name][0]}) and by {source} ({ep.value})"
+            )
+        found[ep.name] = (ep.value, source)
+    return found
+
+
+def load(spec: str) -> tuple[str, type[Estimator], str]:
+    """Resolve a name, ``module:Class`` or ``file.py:Class`` to (name, class, source)."""
+    if ":" in spec and spec not in available():
+        ref, _, attr = spec.rpartition(":")
+        if ref.endswith(".py") or "/" in ref or "\\" in ref:
+            cls = _from_file(Path(ref), attr)
+            source = f"file {ref}"
+        else:
+            cls = _from_module(ref, attr, spec)
+            source = f"module {ref}"
+        name = getattr(cls, "name", "") or cls.__name__.lower()
+        if name in available() and available()[name][0] != f"{cls.__module__}:{cls.__name__}":
+            raise RegistryError(f"estimator name {name!r} is claimed twice: by "
+                                f"{available()[name][1]} and by {source}")
+        return name, _check_class(cls, spec), source
+    if spec not in available():
+        raise RegistryError(f"unknown estimator {spec!r} (available: {', '.join(sorted(available()))}; "
+                            "or pkg.module:Class, or path/to/file.py:Class)")
+    ref, source = available()[spec]
+    module, _, attr = ref.partition(":")
+    return spec, _check_class(_from_module(module, attr, ref), spec), source
+
+
+def _from_module(module: str, attr: str, spec: str):
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise RegistryError(f"cannot import {module!r} for estimator {spec!r}: {exc}") from None
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        raise RegistryError(f"module {module!r} has no {attr!r} (estimator {spec!r})") from None
+
+
+def _from_file(path: Path, attr: str):
+    if not path.is_file():
+        raise RegistryError(f"estimator file {path} does not exist")
+    # A stable module name per file, so pickling and re-imports find the same module.
+    name = "ogmbench_plugin_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise RegistryError(f"cannot load estimator file {path}: "
+                                f"{type(exc).__name__}: {exc}") from None
+    try:
+        return getattr(sys.modules[name], attr)
+    except AttributeError:
+        raise RegistryError(f"{path} defines no {attr!r}") from None
+
+
+def _check_class(cls, spec: str) -> type[Estimator]:
+    if not (isinstance(cls, type) and issubclass(cls, Estimator)):
+        raise RegistryError(f"{spec!r} is not an ogmbench.api.Estimator subclass")
+    return cls
