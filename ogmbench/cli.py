@@ -250,6 +250,106 @@ def show(store, count, out):
     click.echo(f"wrote {out} (samples {', '.join(map(str, indices))})")
 
 
+@cli.command(name="eval")
+@click.argument("store")
+@click.option("--estimator", "estimators", multiple=True, metavar="NAME",
+              help="Registered name, pkg.module:Class or path/file.py:Class (repeatable). "
+                   "Default: every registered estimator.")
+@click.option("--target", type=int, default=0, show_default=True,
+              help="Class to denoise; the other classes are the prior.")
+@click.option("--out", "out", default=None, metavar="RUN_DIR",
+              help="Run directory. Default: runs/<store>-target<N>.")
+@click.option("--prior-control", "controls", multiple=True,
+              type=click.Choice(["shuffled", "zeros", "oracle"]),
+              help="Also evaluate prior-using estimators with the test priors shuffled across "
+                   "samples, zeroed, or replaced by the clean prior (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Threads sharing each test chunk.")
+@click.option("--resume", is_flag=True, help="Continue RUN_DIR without recomputing finished estimators.")
+@click.option("--metric", default="mse", show_default=True, help="Metric of the printed table.")
+def eval_(store, estimators, target, out, controls, seed, device, workers, resume, metric):
+    """Evaluate estimators on STORE's test split; print the leaderboard."""
+    from .evaluate import run_eval
+    from .leaderboard import METRICS, render, write_leaderboard
+
+    if metric not in METRICS:
+        raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
+                                 param_hint="'--metric'")
+    bars = _EvalBars()
+    try:
+        run_dir, outcomes = run_eval(
+            store, estimators or None, target=target, out=out, prior_controls=controls,
+            seed=seed, device=device, workers=workers, resume=resume, progress=bars.update,
+            log=bars.log)
+    except KeyboardInterrupt:
+        bars.close()
+        click.echo("\ninterrupted: finished estimators are saved; continue with --resume", err=True)
+        sys.exit(130)
+    bars.close()
+    ok = [o for o in outcomes if o.status != "failed"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    if ok:
+        agg = write_leaderboard(run_dir)
+        click.echo(render(agg, metric, "table"))
+    click.echo(f"\nresults in {run_dir} (run.json, samples/*.parquet, leaderboard.csv)")
+    for outcome in failed:
+        click.echo(f"error: estimator {outcome.name} failed: {outcome.record['reason']}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+class _EvalBars:
+    """One progress bar per estimator on stderr (terminals only) and status lines."""
+
+    def __init__(self):
+        self.bar, self.name = None, None
+
+    def update(self, name: str, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if name != self.name:
+            self.close()
+            self.bar = click.progressbar(length=total, label=f"{name:<12}", file=sys.stderr)
+            self.bar.__enter__()
+            self.name, self.done = name, 0
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def log(self, message: str) -> None:
+        self.close()
+        click.echo(message, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar, self.name = None, None
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("--metric", default="mse", show_default=True,
+              help="mse, iou, iou_val_t, psnr, brier, ece, gain_mse or d_iou.")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "latex", "csv"]),
+              default="table", show_default=True)
+@click.option("--reference", default="auto", show_default=True,
+              help="Estimator for the paired comparison (auto: unet, else identity).")
+def leaderboard(run_dirs, metric, fmt, reference):
+    """Merge run directories into one leaderboard (estimator x rho)."""
+    from .leaderboard import LeaderboardError, aggregate, load_runs, render
+
+    try:
+        rows = load_runs(run_dirs)
+        if reference != "auto" and reference not in set(rows["estimator"]):
+            raise LeaderboardError(f"reference {reference!r} is not in the runs "
+                                   f"(have: {', '.join(sorted(set(rows['estimator'])))})")
+        click.echo(render(aggregate(rows, reference=reference), metric, fmt))
+    except LeaderboardError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:

@@ -1,0 +1,483 @@
+"""``ogmbench eval``: tune and fit estimators on train/val, stream the test split, score.
+
+A run directory holds::
+
+    run.json                  provenance: store, target, seed, device, versions, and per
+                              estimator its source, parameters, tuning, status, timings
+    samples/<name>.parquet    one row per (test sample, prior control): metrics and counts
+    leaderboard.csv           the aggregated table (written by ogmbench.leaderboard)
+
+Each estimator's samples file is written whole, atomically, once it is done, so a killed
+run resumes (``resume=True``) without recomputing finished estimators.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import __version__, metrics, registry
+from .api import Estimator, FitData, Split
+from .generators import ConfigError
+from .store import Store, open_store
+
+__all__ = ["PRIOR_CONTROLS", "EvalError", "run_eval", "tune", "default_run_dir"]
+
+PRIOR_CONTROLS = ("shuffled", "zeros", "oracle")
+RUN_FORMAT = 1
+
+
+class EvalError(ConfigError):
+    """An evaluation cannot start (bad store, target, estimator or run directory)."""
+
+
+class EstimatorFailure(Exception):
+    """An estimator misbehaved; the message says how (recorded, the run goes on)."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one estimator in a run."""
+
+    name: str
+    status: str  # "ok", "failed" or "skipped" (done in an earlier run, resumed)
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
+    stem = Path(store_path).resolve().name.removesuffix(".zarr")
+    return Path("runs") / f"{stem}-target{target}"
+
+
+def default_estimators() -> list[str]:
+    """Every registered estimator name, built-in ones first."""
+    names = list(registry.available())
+    return names
+
+
+# --------------------------------------------------------------------------- tuning
+
+
+def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str):
+    """Fit every point of ``cls.param_grid`` on train and keep the best by val MSE.
+
+    Returns (fitted estimator, chosen params, table of [params, val_mse]).  Ties keep
+    the earlier grid point.  Without val samples the defaults are used, untuned.
+    """
+    grid = cls.param_grid
+    keys = list(grid)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
+    if len(data.val) == 0:
+        combos = [{}]
+    best, table = None, []
+    for params in combos:
+        model = cls(**params).fit(data, target=target, seed=seed, device=device)
+        score = val_mse(model, data.val, target) if len(data.val) else float("nan")
+        table.append({"params": _jsonable(params), "val_mse": score})
+        if best is None or score < best[0]:
+            best = (score, model, params)
+    return best[1], best[2], table
+
+
+def val_mse(model: Estimator, split: Split, target: int) -> float:
+    total, count = 0.0, 0
+    for noisy, clean, _ in split.iter_chunks():
+        estimate = _checked_predict(model, noisy, target)
+        total += float(np.sum((estimate.astype(np.float64) - clean[:, target]) ** 2))
+        count += estimate.size
+    return total / max(count, 1)
+
+
+def _checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.ndarray:
+    noisy = np.ascontiguousarray(noisy)
+    noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
+    try:
+        out = model.predict(noisy, target)
+    except Exception as exc:
+        raise EstimatorFailure(f"predict raised {type(exc).__name__}: {exc}") from exc
+    b, _, h, w = noisy.shape
+    if not isinstance(out, np.ndarray):
+        raise EstimatorFailure(f"predict returned {type(out).__name__}, expected a numpy array")
+    if out.shape != (b, h, w):
+        raise EstimatorFailure(f"predict returned shape {out.shape}, expected {(b, h, w)}")
+    if out.dtype != np.float32:
+        raise EstimatorFailure(f"predict returned dtype {out.dtype}, expected float32")
+    if not np.isfinite(out).all():
+        raise EstimatorFailure("predict returned NaN or inf")
+    if out.size and (out.min() < 0.0 or out.max() > 1.0):
+        raise EstimatorFailure(f"predict returned values outside [0, 1] "
+                               f"(min {out.min():.3g}, max {out.max():.3g})")
+    return out
+
+
+# --------------------------------------------------------------------------- controls
+
+
+def _control_transform(control: str, prior: list[int], partner_prior: np.ndarray | None,
+                       clean: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(noisy):
+        out = noisy.copy()
+        if control == "zeros":
+            out[:, prior] = 0.0
+        elif control == "oracle":
+            out[:, prior] = clean[:, prior]
+        elif control == "shuffled":
+            out[:, prior] = partner_prior
+        return out
+
+    return apply
+
+
+def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation without fixed points (n >= 2): a random cycle."""
+    order = rng.permutation(n)
+    partner = np.empty(n, dtype=np.int64)
+    partner[order] = np.roll(order, -1)
+    return partner
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_eval(
+    store: str | os.PathLike,
+    estimators: Sequence[str] | None = None,
+    *,
+    target: int = 0,
+    out: str | os.PathLike | None = None,
+    prior_controls: Sequence[str] = (),
+    seed: int = 0,
+    device: str = "auto",
+    workers: int = 1,
+    resume: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Path, list[Outcome]]:
+    """Evaluate estimators on a store's test split and write a run directory.
+
+    Parameters
+    ----------
+    store : path
+        A complete ogmbench store with train, val and test samples.
+    estimators : list of str, optional
+        Registry names, ``pkg.module:Class`` or ``path/file.py:Class``; default: all
+        registered estimators.
+    target : int
+        Class to denoise; every other class is the prior.
+    out : path, optional
+        Run directory (default ``runs/<store>-target<target>``).
+    prior_controls : sequence of {"shuffled", "zeros", "oracle"}
+        Re-run every estimator that uses the prior with the test priors shuffled across
+        samples, zeroed, or replaced by the clean prior.
+    seed : int
+        Seeds fitting, the shuffled control and the bootstrap.
+    device : {"auto", "cpu", "cuda"}
+        Handed to ``fit`` (classical estimators ignore it).
+    workers : int
+        Threads splitting each test chunk between ``predict`` calls.
+    resume : bool
+        Continue a run directory: finished estimators are not recomputed.
+    progress : callable, optional
+        ``progress(estimator, done_samples, total_samples)``.
+    log : callable, optional
+        Receives one-line status messages.
+
+    Returns
+    -------
+    run_dir : Path
+    outcomes : list of Outcome
+    """
+    log = log or (lambda message: None)
+    opened = _open(store)
+    classes = opened.classes
+    if not (isinstance(target, (int, np.integer)) and 0 <= target < classes):
+        raise EvalError(f"target must be a class index in 0..{classes - 1} "
+                        f"({', '.join(opened.class_names)}), got {target}")
+    test = opened.indices("test")
+    if test.size == 0:
+        raise EvalError(f"{opened.path} has no test samples (split fractions "
+                        f"{opened.attrs['split_fractions']}); regenerate with a test fraction")
+    for control in prior_controls:
+        if control not in PRIOR_CONTROLS:
+            raise EvalError(f"unknown prior control {control!r} (allowed: {', '.join(PRIOR_CONTROLS)})")
+    if "shuffled" in prior_controls and test.size < 2:
+        raise EvalError("the shuffled prior control needs at least 2 test samples")
+    if int(workers) != workers or workers < 1:
+        raise EvalError(f"workers must be an integer >= 1, got {workers}")
+    device = _resolve_device(device)
+    specs = list(estimators) if estimators else default_estimators()
+    resolved = []
+    for spec in specs:
+        try:
+            name, cls, source = registry.load(spec)
+        except registry.RegistryError as exc:
+            raise EvalError(str(exc)) from None
+        if any(r[0] == name for r in resolved):
+            raise EvalError(f"estimator {name!r} is listed twice")
+        resolved.append((name, cls, source, spec))
+
+    run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
+    settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
+                "target": int(target), "seed": int(seed),
+                "prior_controls": sorted(prior_controls)}
+    run = _open_run(run_dir, settings, resume, opened, device)
+
+    prior = [k for k in range(classes) if k != target]
+    fit_data = FitData(Split(store=opened, indices=opened.indices("train")),
+                       Split(store=opened, indices=opened.indices("val")))
+    partners = None
+    if "shuffled" in prior_controls:
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+        partners = test[_derangement(test.size, rng)]
+
+    outcomes = []
+    for name, cls, source, spec in resolved:
+        key = _estimator_key(cls, settings)
+        previous = run["estimators"].get(name)
+        if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
+                and (run_dir / previous["samples_file"]).is_file()):
+            log(f"{name}: done in an earlier run, kept")
+            outcomes.append(Outcome(name, "skipped", previous))
+            continue
+        record = {"spec": spec, "source": source, "class": f"{cls.__module__}:{cls.__qualname__}",
+                  "version": cls.version, "uses_prior": cls.uses_prior, "key": key}
+        controls = ["none"] + [c for c in prior_controls if cls.uses_prior and prior]
+        try:
+            rows = _evaluate_one(name, cls, record, opened, fit_data, test, target, prior,
+                                 controls, partners, seed, device, int(workers), progress)
+        except EstimatorFailure as exc:
+            record.update(status="failed", reason=str(exc))
+            log(f"{name}: FAILED: {exc}")
+        else:
+            path = run_dir / "samples" / f"{name}.parquet"
+            _write_parquet(rows, path)
+            record.update(status="ok", samples_file=str(path.relative_to(run_dir)))
+            log(f"{name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
+        run["estimators"][name] = record
+        _write_json(run, run_dir / "run.json")
+        outcomes.append(Outcome(name, record["status"], record))
+    run["finished_at"] = _now()
+    _write_json(run, run_dir / "run.json")
+    return run_dir, outcomes
+
+
+def _evaluate_one(name, cls, record, store, fit_data, test, target, prior, controls, partners,
+                  seed, device, workers, progress):
+    start = time.perf_counter()
+    try:
+        model, chosen, table = tune(cls, fit_data, target=target, seed=seed, device=device)
+    except EstimatorFailure:
+        raise
+    except Exception as exc:
+        raise EstimatorFailure(f"fit raised {type(exc).__name__}: {exc}"
+                               f" [{_where(exc)}]") from exc
+    fit_s = time.perf_counter() - start
+    threshold, val_iou = _val_threshold(model, fit_data.val, target)
+    record.update(params={**_jsonable(model.get_params())}, tuned=_jsonable(chosen),
+                  tuning=table, val_threshold=threshold, val_iou_at_threshold=val_iou,
+                  describe=_jsonable(model.describe()))
+    columns: dict[str, list] = {k: [] for k in _COLUMNS}
+    predict_s, done = 0.0, 0
+    total = test.size * len(controls)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for block in store.iter_chunks("test", fields=("clean", "noisy")):
+            clean = block["clean"]
+            for control in controls:
+                noisy = block["noisy"]
+                if control != "none":
+                    partner_prior = None
+                    if control == "shuffled":
+                        partner_prior = _read_prior(store, partners[block["index"] - test[0]], prior)
+                    noisy = _control_transform(control, prior, partner_prior, clean)(noisy)
+                t0 = time.perf_counter()
+                estimate = _predict_parallel(model, noisy, target, workers, pool)
+                predict_s += time.perf_counter() - t0
+                _append_rows(columns, name, control, block, estimate, clean[:, target], threshold)
+                done += len(clean)
+                if progress is not None:
+                    progress(name, done, total)
+    record["timings"] = {"fit_s": round(fit_s, 4), "predict_s": round(predict_s, 4),
+                         "test_samples_per_s": done / max(predict_s, 1e-9)}
+    return columns
+
+
+def _predict_parallel(model, noisy, target, workers, pool):
+    if workers == 1 or len(noisy) < 2:
+        return _checked_predict(model, noisy, target)
+    parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))
+    futures = [pool.submit(_checked_predict, model, noisy[p], target) for p in parts]
+    return np.concatenate([f.result() for f in futures])
+
+
+def _read_prior(store: Store, indices: np.ndarray, prior: list[int]) -> np.ndarray:
+    order = np.argsort(indices)
+    values = store.noisy.get_orthogonal_selection((indices[order], prior))
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _val_threshold(model, val: Split, target: int) -> tuple[float, float]:
+    if len(val) == 0:
+        return 0.5, float("nan")
+    estimates, cleans = [], []
+    for noisy, clean, _ in val.iter_chunks():
+        estimates.append(_checked_predict(model, noisy, target))
+        cleans.append(clean[:, target])
+    return metrics.best_threshold(estimates, cleans)
+
+
+_COLUMNS = ("estimator", "control", "sample", "rho", "phi", "mse", "brier", "psnr", "iou",
+            "tp", "fp", "fn", "threshold", "tp_t", "fp_t", "fn_t", "cal_n", "cal_p", "cal_y")
+
+
+def _append_rows(columns, name, control, block, estimate, clean_target, threshold):
+    scores = metrics.per_sample(estimate, clean_target)
+    at_t = metrics.confusion_counts(estimate, clean_target, threshold)
+    cal = metrics.calibration_bins(estimate, clean_target)
+    n = len(estimate)
+    columns["estimator"] += [name] * n
+    columns["control"] += [control] * n
+    columns["sample"] += block["index"].tolist()
+    columns["rho"] += block["rho"].astype(float).tolist()
+    columns["phi"] += block["phi"].astype(float).tolist()
+    for key in ("mse", "brier", "psnr", "iou", "tp", "fp", "fn"):
+        columns[key] += scores[key].tolist()
+    columns["threshold"] += [threshold] * n
+    for key in ("tp", "fp", "fn"):
+        columns[f"{key}_t"] += at_t[key].tolist()
+    columns["cal_n"] += cal[:, 0].tolist()
+    columns["cal_p"] += cal[:, 1].tolist()
+    columns["cal_y"] += cal[:, 2].tolist()
+
+
+def _write_parquet(columns: dict[str, list], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(pa.table(columns), tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(data: dict, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _open(store) -> Store:
+    try:
+        return open_store(store)
+    except Exception as exc:
+        from .store import StoreError
+
+        if isinstance(exc, StoreError):
+            raise EvalError(str(exc)) from None
+        raise
+
+
+def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device: str) -> dict:
+    meta = run_dir / "run.json"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not resume:
+            raise EvalError(f"{run_dir} already holds a run; pass --resume to continue it "
+                            "or choose another --out")
+        try:
+            run = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            raise EvalError(f"{run_dir} is not an ogmbench run directory (no readable run.json)") from None
+        if run.get("format") != RUN_FORMAT:
+            raise EvalError(f"{run_dir} has run format {run.get('format')!r}, expected {RUN_FORMAT}")
+        differ = [k for k, v in settings.items() if run.get(k) != v]
+        if differ:
+            raise EvalError(f"--resume: {run_dir} was run with other settings ({', '.join(differ)})")
+        run["resumed_at"] = _now()
+        return run
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvalError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    import numpy
+    import scipy
+
+    run = {"format": RUN_FORMAT, **settings, "device": device,
+           "family": store.attrs["family"], "noise": store.attrs["noise"],
+           "class_names": store.class_names, "target_name": store.class_names[settings["target"]],
+           "versions": {"ogmbench": __version__, "numpy": numpy.__version__,
+                        "scipy": scipy.__version__},
+           "started_at": _now(), "estimators": {}}
+    _write_json(run, meta)
+    return run
+
+
+def _estimator_key(cls, settings) -> str:
+    import hashlib
+
+    text = json.dumps([f"{cls.__module__}:{cls.__qualname__}", cls.version,
+                       _jsonable(cls.default_params()), _jsonable(cls.param_grid), settings],
+                      sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise EvalError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    available = False
+    try:
+        import sys
+
+        if "torch" in sys.modules or device == "cuda":
+            import torch
+
+            available = torch.cuda.is_available()
+    except ImportError:
+        available = False
+    if device == "cuda" and not available:
+        raise EvalError("--device cuda: no CUDA device is available")
+    return "cuda" if available else "cpu"
+
+
+def _where(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{Path(frame.filename).name}:{frame.lineno}"
+
+
+def _jsonable(value):
+    """Plain JSON types, with NaN and inf as null (strict JSON has neither)."""
+    value = json.loads(json.dumps(value, default=_json_default))
+
+    def clean(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(value)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

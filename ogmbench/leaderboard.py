@@ -1,0 +1,230 @@
+"""Per-sample results -> pandas leaderboards (the only module that imports pandas).
+
+``aggregate`` turns the per-sample rows of one or more run directories into one row per
+(store, target, estimator, prior control, rho) with n, means, dataset-level IoU, ECE,
+95% bootstrap intervals, and the paired difference to a reference estimator on the same
+samples ("does the prior help").  ``pivot`` lays a metric out as estimator x rho.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+
+__all__ = ["load_runs", "aggregate", "pivot", "render", "write_leaderboard", "METRICS",
+           "LeaderboardError"]
+
+KEY = ["family", "noise", "store_digest", "target", "estimator", "control"]
+METRICS = {
+    "mse": "mean MSE (lower is better)",
+    "iou": "dataset IoU at 0.5",
+    "iou_val_t": "dataset IoU at the val-chosen threshold",
+    "psnr": "mean PSNR, dB",
+    "brier": "mean Brier score",
+    "ece": "expected calibration error",
+    "gain_mse": "MSE gain over the reference, % (paired)",
+    "d_iou": "IoU difference to the reference (paired)",
+}
+
+
+class LeaderboardError(ValueError):
+    """A run directory cannot be read as an ogmbench run."""
+
+
+def load_run(run_dir: str | Path) -> pd.DataFrame:
+    """Per-sample rows of one run with its provenance as columns."""
+    run_dir = Path(run_dir)
+    try:
+        run = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        raise LeaderboardError(f"{run_dir} is not an ogmbench run directory "
+                               "(no readable run.json)") from None
+    frames = []
+    for name, record in run.get("estimators", {}).items():
+        if record.get("status") != "ok":
+            continue
+        try:
+            frame = pd.read_parquet(run_dir / record["samples_file"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise LeaderboardError(f"{run_dir}: cannot read the results of {name!r} ({exc})") from None
+        frame["params"] = json.dumps(record.get("params", {}), sort_keys=True)
+        frame["version"] = record.get("version", "")
+        frame["uses_prior"] = bool(record.get("uses_prior", False))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    for key in ("family", "noise", "store_digest", "target", "seed"):
+        out[key] = run[key]
+    out["run"] = str(run_dir)
+    return out
+
+
+def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """Per-sample rows of several runs; an entry present in several runs is kept once.
+
+    Entries are identical when store, target, estimator, parameters, version, control
+    and seed agree; the first run listed wins.
+    """
+    frames = [f for f in (load_run(d) for d in run_dirs) if not f.empty]
+    if not frames:
+        raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
+    rows = pd.concat(frames, ignore_index=True)
+    identity = KEY + ["params", "version", "seed"]
+    first_run = rows.groupby(identity, sort=False)["run"].transform("first")
+    return rows[rows["run"] == first_run].reset_index(drop=True)
+
+
+def _rng(*key) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(zlib.crc32(repr(key).encode())))
+
+
+def _group_stats(group: pd.DataFrame, key) -> dict:
+    n = len(group)
+    rng = _rng(*key)
+    out = {"n": n}
+    for name in ("mse", "psnr", "brier"):
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap(
+            metrics.mean_stat(group[name].to_numpy()), n, rng)
+    out["iou"], out["iou_lo"], out["iou_hi"] = metrics.bootstrap(
+        metrics.iou_stat(group["tp"].to_numpy(), group["fp"].to_numpy(), group["fn"].to_numpy()),
+        n, rng)
+    out["iou_val_t"], out["iou_val_t_lo"], out["iou_val_t_hi"] = metrics.bootstrap(
+        metrics.iou_stat(group["tp_t"].to_numpy(), group["fp_t"].to_numpy(),
+                         group["fn_t"].to_numpy()), n, rng)
+    cal = np.stack([np.stack([np.asarray(a) for a in group[c]]) for c in ("cal_n", "cal_p", "cal_y")],
+                   axis=1)
+    out["ece"], out["ece_lo"], out["ece_hi"] = metrics.bootstrap(metrics.ece_stat(cal), n, rng)
+    out["threshold"] = float(group["threshold"].iloc[0])
+    return out
+
+
+def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
+    """Estimator minus reference on the same samples, with a paired bootstrap."""
+    both = group.merge(ref, on="sample", suffixes=("", "_ref"))
+    n = len(both)
+    if n == 0:
+        return {}
+    rng = _rng("paired", *key)
+    d_mse = both["mse"].to_numpy() - both["mse_ref"].to_numpy()
+    out = {"n_paired": n}
+    out["d_mse"], out["d_mse_lo"], out["d_mse_hi"] = metrics.bootstrap(metrics.mean_stat(d_mse), n, rng)
+    ref_mse = both["mse_ref"].to_numpy()
+    gain = lambda idx: -100.0 * d_mse[idx].mean(axis=1) / ref_mse[idx].mean(axis=1)  # noqa: E731
+    out["gain_mse"], out["gain_mse_lo"], out["gain_mse_hi"] = metrics.bootstrap(gain, n, rng)
+    est_iou = metrics.iou_stat(both["tp"].to_numpy(), both["fp"].to_numpy(), both["fn"].to_numpy())
+    ref_iou = metrics.iou_stat(both["tp_ref"].to_numpy(), both["fp_ref"].to_numpy(),
+                               both["fn_ref"].to_numpy())
+    out["d_iou"], out["d_iou_lo"], out["d_iou_hi"] = metrics.bootstrap(
+        lambda idx: est_iou(idx) - ref_iou(idx), n, rng)
+    return out
+
+
+def default_reference(estimators: Sequence[str]) -> str | None:
+    """The no-prior U-Net when present, else ``identity``, else none."""
+    for name in ("unet", "identity"):
+        if name in estimators:
+            return name
+    return None
+
+
+def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFrame:
+    """One row per (store, target, estimator, control, rho), plus rho = "all".
+
+    Columns: n; mse, psnr, brier, iou, iou_val_t, ece, each with ``_lo``/``_hi`` 95%
+    bootstrap bounds; and, when a reference estimator is present, the paired
+    ``d_mse``, ``gain_mse`` (% of the reference's MSE) and ``d_iou`` with bounds.
+    Intervals are reproducible: each group's resampling is seeded by its key.
+    """
+    if reference == "auto":
+        reference = default_reference(rows["estimator"].unique().tolist())
+    rows = rows.copy()
+    rows["rho"] = rows["rho"].round(6)
+    everything = rows.assign(rho="all")
+    records = []
+    for frame in (rows, everything):
+        for key, group in frame.groupby(KEY + ["rho"], sort=False):
+            record = dict(zip(KEY + ["rho"], key))
+            record.update(_group_stats(group, key))
+            if reference is not None:
+                store_key = dict(zip(KEY, key))
+                mask = ((frame["store_digest"] == store_key["store_digest"])
+                        & (frame["target"] == store_key["target"])
+                        & (frame["estimator"] == reference) & (frame["control"] == "none")
+                        & (frame["rho"] == key[-1]))
+                ref = frame.loc[mask, ["sample", "mse", "tp", "fp", "fn"]]
+                record["reference"] = reference
+                if record["estimator"] != reference or record["control"] != "none":
+                    record.update(_paired(group, ref, key))
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.DataFrame:
+    """estimator (and control) x rho table of ``metric``, as 'value ± half-width' strings."""
+    if metric not in METRICS:
+        raise LeaderboardError(f"unknown metric {metric!r} (allowed: {', '.join(METRICS)})")
+    if metric not in agg:
+        raise LeaderboardError(f"metric {metric!r} needs a reference estimator in the runs "
+                               "(unet or identity)")
+    scale = 1.0
+    digits = 2 if metric in ("psnr", "gain_mse") else 4
+
+    def cell(row):
+        value = row[metric]
+        if pd.isna(value):
+            return ""
+        text = f"{value * scale:.{digits}f}"
+        lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+        if intervals and pd.notna(lo) and pd.notna(hi):
+            text += f" ± {(hi - lo) / 2 * scale:.{digits}f}"
+        return text
+
+    table = agg.assign(value=agg.apply(cell, axis=1))
+    table["rho"] = table["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")
+    index = ["family", "noise", "target", "estimator", "control"]
+    wide = table.pivot_table(index=index, columns="rho", values="value", aggfunc="first",
+                             sort=False)
+    ordered = sorted((c for c in wide.columns if c != "all"), key=float) + (
+        ["all"] if "all" in wide.columns else [])
+    wide = wide[ordered]
+    wide.columns.name = "rho"
+    return wide
+
+
+def render(agg: pd.DataFrame, metric: str = "mse", fmt: str = "table") -> str:
+    """The pivot of ``metric`` as text: ``table``, ``md``, ``latex`` or ``csv`` (long form)."""
+    if fmt == "csv":
+        return agg.to_csv(index=False)
+    wide = pivot(agg, metric)
+    # One store and target: drop the constant index levels for a readable table.
+    flat = wide.reset_index()
+    constant = [c for c in ("family", "noise", "target") if flat[c].nunique() == 1]
+    title = ", ".join(f"{c}={flat[c].iloc[0]}" for c in constant)
+    flat = flat.drop(columns=constant)
+    header = f"{METRICS[metric]}  (mean ± half-width of the 95% bootstrap interval; {title})"
+    if fmt == "table":
+        return header + "\n" + flat.to_string(index=False)
+    if fmt == "md":
+        return f"**{header}**\n\n" + flat.to_markdown(index=False)
+    if fmt == "latex":
+        latex = flat.style.hide(axis="index").to_latex(hrules=True, column_format="l" * flat.shape[1])
+        return f"% {header}\n" + latex.replace("±", r"$\pm$")
+    raise LeaderboardError(f"unknown format {fmt!r} (allowed: table, md, latex, csv)")
+
+
+def write_leaderboard(run_dir: str | Path) -> pd.DataFrame:
+    """Aggregate one run directory into its ``leaderboard.csv`` and return the table."""
+    agg = aggregate(load_runs([run_dir]))
+    path = Path(run_dir) / "leaderboard.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    agg.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return agg
