@@ -65,7 +65,11 @@ class Gaussian(Estimator):
 
 
 class Morph(Estimator):
-    """Grey-level opening then closing (or the reverse) of the clipped target."""
+    """Opening then closing (or the reverse) of the target thresholded at 0.5.
+
+    The classic clean-up of a binary occupancy map: opening removes specks, closing
+    fills holes.  Square structuring element of ``size`` cells, borders reflected.
+    """
 
     param_grid = {"size": [2, 3, 5], "order": ["open-close", "close-open"]}
 
@@ -76,11 +80,12 @@ class Morph(Estimator):
     def predict(self, noisy, target):
         if self.order not in ("open-close", "close-open"):
             raise ValueError(f"order must be 'open-close' or 'close-open', got {self.order!r}")
-        x = _unit(_target(noisy, target))
+        x = (_target(noisy, target) >= 0.5).astype(np.float32)
         footprint = (1, self.size, self.size)
         first, second = ((ndimage.grey_opening, ndimage.grey_closing) if self.order == "open-close"
                          else (ndimage.grey_closing, ndimage.grey_opening))
-        return _unit(second(first(x, size=footprint), size=footprint))
+        return _unit(second(first(x, size=footprint, mode="reflect"), size=footprint,
+                            mode="reflect"))
 
 
 class Wiener(Estimator):
@@ -162,17 +167,19 @@ class MRF(Estimator):
     """Mean-field MAP-style denoising under an Ising prior with a cross-class coupling.
 
     Spins s in {-1, +1} for the target cells, energy
-    ``-lam * sum s (2x - 1) - beta * sum_neighbours s s' - gamma * sum s (2 q - 1)``
-    where x is the clipped noisy target and q the lightly smoothed (sigma 1) clipped
-    prior classes summed; ``iterations`` damped mean-field updates give the magnetisation
-    m, and the estimate is (1 + m) / 2.  ``gamma`` < 0 suits anti-correlated classes.
+    ``-lam * sum s (2x - 1) - beta * sum_neighbours s s' - gamma * sum_k r_k s (2 q_k - 1)``
+    where x is the clipped noisy target, q_k a prior class clipped and smoothed (sigma 1),
+    and r_k the correlation between the smoothed target and q_k in this sample: the
+    coupling follows the evidence, so an unrelated prior is ignored and an
+    anti-correlated one counts negatively.  ``iterations`` damped mean-field updates give
+    the magnetisation m; the estimate is (1 + m) / 2.
     """
 
     uses_prior = True
     param_grid = {"beta": [0.25, 0.5, 1.0], "lam": [0.5, 1.0, 2.0, 4.0],
-                  "gamma": [-1.0, -0.5, 0.0, 0.5, 1.0]}
+                  "gamma": [0.0, 0.5, 1.0, 2.0, 4.0]}
 
-    def __init__(self, beta=0.5, lam=1.0, gamma=0.5, iterations=15):
+    def __init__(self, beta=0.5, lam=1.0, gamma=1.0, iterations=15):
         self.beta = beta
         self.lam = lam
         self.gamma = gamma
@@ -184,13 +191,26 @@ class MRF(Estimator):
         priors = _priors(noisy, target)
         if priors.shape[1] and self.gamma != 0:
             q = ndimage.gaussian_filter(_unit(priors).astype(np.float64), sigma=(0, 0, 1, 1))
-            field += self.gamma * (2.0 * q - 1.0).sum(axis=1)
+            smooth_x = ndimage.gaussian_filter(x, sigma=(0, 1, 1))
+            field += self.gamma * np.sum(
+                _sample_correlation(smooth_x[:, None], q)[:, :, None, None] * (2.0 * q - 1.0),
+                axis=1)
         kernel = np.array([[[0, 1, 0], [1, 0, 1], [0, 1, 0]]], dtype=np.float64)
         m = np.tanh(field)
         for _ in range(self.iterations):
             neighbours = ndimage.convolve(m, kernel, mode="nearest")
             m = 0.5 * m + 0.5 * np.tanh(field + self.beta * neighbours)
         return _unit(0.5 * (1.0 + m))
+
+
+def _sample_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation over (H, W) of each map pair, 0 where a map is constant."""
+    a = a - a.mean(axis=(-2, -1), keepdims=True)
+    b = b - b.mean(axis=(-2, -1), keepdims=True)
+    num = (a * b).sum(axis=(-2, -1))
+    den = np.sqrt((a * a).sum(axis=(-2, -1)) * (b * b).sum(axis=(-2, -1)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, 0.0)
 
 
 class BayesCell(Estimator):

@@ -69,11 +69,12 @@ def load(spec: str) -> tuple[str, type[Estimator], str]:
         else:
             cls = _from_module(ref, attr, spec)
             source = f"module {ref}"
-        name = getattr(cls, "name", "") or cls.__name__.lower()
+        cls = _check_class(cls, spec)
+        name = cls.name or cls.__name__.lower()
         if name in available() and available()[name][0] != f"{cls.__module__}:{cls.__name__}":
             raise RegistryError(f"estimator name {name!r} is claimed twice: by "
                                 f"{available()[name][1]} and by {source}")
-        return name, _check_class(cls, spec), source
+        return name, cls, source
     if spec not in available():
         raise RegistryError(f"unknown estimator {spec!r} (available: {', '.join(sorted(available()))}; "
                             "or pkg.module:Class, or path/to/file.py:Class)")
