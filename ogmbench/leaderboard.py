@@ -77,9 +77,8 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)
-    identity = KEY + ["params", "version", "seed"]
-    first_run = rows.groupby(identity, sort=False)["run"].transform("first")
-    return rows[rows["run"] == first_run].reset_index(drop=True)
+    identity = KEY + ["params", "version", "seed", "sample"]
+    return rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
 
 
 def _rng(*key) -> np.random.Generator:

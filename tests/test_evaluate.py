@@ -1,0 +1,105 @@
+"""The evaluation runner and the leaderboard aggregation, at library level."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ogmbench
+from ogmbench import leaderboard
+from ogmbench.api import FitData, Split
+from ogmbench.baselines.classical import Gaussian
+from ogmbench.evaluate import _derangement, run_eval, tune
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return ogmbench.generate(tmp_path_factory.mktemp("e") / "s.zarr", family="field",
+                             noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.95], samples_per_rho=30,
+                             size=24, seed=1, params={"length_scale": 2})
+
+
+@pytest.fixture(scope="module")
+def run(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("r") / "run"
+    run_dir, outcomes = run_eval(store.path, ["identity", "gaussian", "bayes-cell"], out=out,
+                                 prior_controls=["shuffled", "zeros", "oracle"], seed=3)
+    assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
+    return run_dir
+
+
+def test_tuning_picks_the_val_minimum(store):
+    data = FitData(Split(store=store, indices=store.indices("train")),
+                   Split(store=store, indices=store.indices("val")))
+    model, chosen, table = tune(Gaussian, data, target=0, seed=0, device="cpu")
+    noisy, clean, _ = data.val.load()
+    direct = {s: np.mean((Gaussian(sigma=s).predict(noisy, 0) - clean[:, 0]) ** 2)
+              for s in Gaussian.param_grid["sigma"]}
+    assert chosen == {"sigma": min(direct, key=direct.get)}
+    assert [row["val_mse"] for row in table] == pytest.approx(list(direct.values()))
+    assert model.sigma == chosen["sigma"]
+
+
+def test_derangement_moves_every_sample():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 10, 101):
+        partner = _derangement(n, rng)
+        assert sorted(partner) == list(range(n)) and np.all(partner != np.arange(n))
+
+
+def test_results_match_a_direct_computation(store, run):
+    rows = pd.read_parquet(run / "samples" / "identity.parquet")
+    test = store.indices("test")
+    assert rows["sample"].tolist() == test.tolist() and set(rows["control"]) == {"none"}
+    estimate = np.clip(store.noisy[test[0]:test[-1] + 1, 0], 0, 1)
+    clean = store.clean[test[0]:test[-1] + 1, 0]
+    np.testing.assert_allclose(rows["mse"], np.mean((estimate - clean) ** 2, axis=(1, 2)), rtol=1e-6)
+
+
+def test_prior_controls_behave_as_designed(run):
+    rows = pd.read_parquet(run / "samples" / "bayes-cell.parquet")
+    assert set(rows["control"]) == {"none", "shuffled", "zeros", "oracle"}
+    strong = rows[rows["rho"].round(2) == 0.95].groupby("control")["mse"].mean()
+    # With a strongly correlated prior: the clean prior helps most, the real one helps,
+    # a shuffled prior does not.
+    assert strong["oracle"] < strong["none"] < 0.9 * strong["shuffled"]
+    record = json.loads((run / "run.json").read_text())["estimators"]
+    assert record["gaussian"]["uses_prior"] is False
+    assert set(pd.read_parquet(run / "samples" / "gaussian.parquet")["control"]) == {"none"}
+
+
+def test_aggregate_paired_difference_equals_direct_numpy(run):
+    rows = leaderboard.load_runs([run])
+    agg = leaderboard.aggregate(rows)
+    assert set(agg["reference"]) == {"identity"}
+    for rho in (0.0, 0.95):
+        got = agg[(agg.estimator == "bayes-cell") & (agg.control == "none") & (agg.rho == rho)].iloc[0]
+        mine = rows[(rows.estimator == "bayes-cell") & (rows.control == "none") & (rows.rho.round(6) == rho)]
+        ref = rows[(rows.estimator == "identity") & (rows.rho.round(6) == rho)]
+        both = mine.merge(ref, on="sample", suffixes=("", "_r"))
+        assert got["n"] == len(mine) == got["n_paired"]
+        assert got["mse"] == pytest.approx(mine["mse"].mean())
+        assert got["d_mse"] == pytest.approx((both["mse"] - both["mse_r"]).mean())
+        assert got["gain_mse"] == pytest.approx(-100 * got["d_mse"] / both["mse_r"].mean())
+        assert got["iou"] == pytest.approx(mine["tp"].sum() / (mine["tp"] + mine["fp"] + mine["fn"]).sum())
+        assert got["mse_lo"] <= got["mse"] <= got["mse_hi"]
+    everything = agg[(agg.estimator == "gaussian") & (agg.rho == "all")].iloc[0]
+    assert everything["n"] == len(rows[rows.estimator == "gaussian"])
+
+
+def test_aggregate_is_reproducible_and_merging_deduplicates(run):
+    once = leaderboard.aggregate(leaderboard.load_runs([run]))
+    twice = leaderboard.aggregate(leaderboard.load_runs([run, run]))
+    pd.testing.assert_frame_equal(once, twice)
+
+
+def test_rendered_formats(run):
+    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+    table = leaderboard.render(agg, "mse", "table")
+    assert "bayes-cell" in table and "all" in table and "±" in table
+    assert leaderboard.render(agg, "iou", "md").count("|") > 10
+    latex = leaderboard.render(agg, "gain_mse", "latex")
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "$\\pm$" in latex
+    with pytest.raises(leaderboard.LeaderboardError, match="unknown metric"):
+        leaderboard.render(agg, "accuracy", "table")
