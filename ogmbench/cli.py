@@ -273,11 +273,14 @@ def show(store, count, out):
 def eval_(store, estimators, target, out, controls, seed, device, workers, resume, metric):
     """Evaluate estimators on STORE's test split; print the leaderboard."""
     from .evaluate import run_eval
-    from .leaderboard import METRICS, render, write_leaderboard
+    from .leaderboard import METRICS, LeaderboardError, render, write_leaderboard
 
     if metric not in METRICS:
         raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
                                  param_hint="'--metric'")
+    if metric in ("gain_mse", "d_iou") and estimators and not {"unet", "identity"} & set(estimators):
+        raise click.BadParameter(f"{metric} compares with a reference estimator: add "
+                                 "--estimator identity (or unet)", param_hint="'--metric'")
     bars = _EvalBars()
     try:
         run_dir, outcomes = run_eval(
@@ -293,7 +296,10 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     failed = [o for o in outcomes if o.status == "failed"]
     if ok:
         agg = write_leaderboard(run_dir)
-        click.echo(render(agg, metric, "table"))
+        try:
+            click.echo(render(agg, metric, "table"))
+        except LeaderboardError as exc:
+            raise click.UsageError(f"{exc} (results are saved in {run_dir})") from None
     click.echo(f"\nresults in {run_dir} (run.json, samples/*.parquet, leaderboard.csv)")
     for outcome in failed:
         click.echo(f"error: estimator {outcome.name} failed: {outcome.record['reason']}", err=True)

@@ -206,6 +206,9 @@ def run_eval(
     if test.size == 0:
         raise EvalError(f"{opened.path} has no test samples (split fractions "
                         f"{opened.attrs['split_fractions']}); regenerate with a test fraction")
+    prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
+    if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise EvalError(f"seed must be a non-negative integer, got {seed}")
     for control in prior_controls:
         if control not in PRIOR_CONTROLS:
             raise EvalError(f"unknown prior control {control!r} (allowed: {', '.join(PRIOR_CONTROLS)})")
@@ -392,6 +395,8 @@ def _open(store) -> Store:
 
 def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device: str) -> dict:
     meta = run_dir / "run.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise EvalError(f"--out {run_dir} exists and is not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         if not resume:
             raise EvalError(f"{run_dir} already holds a run; pass --resume to continue it "

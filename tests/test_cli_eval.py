@@ -741,22 +741,15 @@ def test_leaderboard_without_arguments(capsys):
     assert_usage_error(code, out, err, "RUN_DIR")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'eval --metric gain_mse' (or d_iou) without a "
-                   "reference estimator (identity/unet) in the run: render() raises "
-                   "LeaderboardError outside any handler -> traceback, exit 1, after the "
-                   "run was written")
 def test_eval_metric_needing_a_reference(store, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, out, err = call(["eval", store, "--estimator", "gaussian", "--metric", "gain_mse",
                            "--out", run_dir], capsys)
-    assert "Traceback" not in out + err
-    assert code in (0, 2), err
-    if code == 2:
-        assert_usage_error(code, out, err, "gain_mse")
+    # Refused before any work: the paired gain needs identity or unet in the run.
+    assert_usage_error(code, out, err, "gain_mse", "identity")
+    assert not run_dir.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a repeated --prior-control is evaluated twice: "
-                   "bayes-cell gets 16 'shuffled' rows for 8 test samples, so n doubles")
 def test_repeated_prior_control(store, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, out, err = call(["eval", store, "--estimator", "bayes-cell", "--prior-control",
@@ -769,9 +762,6 @@ def test_repeated_prior_control(store, tmp_path, capsys):
         assert not run_dir.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'eval --seed -1 --prior-control shuffled' "
-                   "crashes in np.random.SeedSequence (ValueError traceback, exit 1) and leaves "
-                   "a run dir holding only run.json; generate refuses negative seeds with exit 2")
 def test_negative_seed(store, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code, out, err = call(["eval", store, "--estimator", "bayes-cell", "--prior-control",
@@ -780,9 +770,6 @@ def test_negative_seed(store, tmp_path, capsys):
     assert not run_dir.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --out naming a regular file gives exit 1 "
-                   "('error: Not a directory: FILE', an OSError from run_dir.iterdir()), while "
-                   "--out FILE/sub gives the usage-error exit 2")
 def test_out_is_a_regular_file(store, tmp_path, capsys):
     target = tmp_path / "afile"
     target.write_text("keep\n")
