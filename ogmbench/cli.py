@@ -219,7 +219,8 @@ def list_models(as_json):
                            for p in model.params}}
 
     data = {"families": {n: describe(m) for n, m in FAMILIES.items()},
-            "noise_models": {n: describe(m) for n, m in NOISE_MODELS.items()}}
+            "noise_models": {n: describe(m) for n, m in NOISE_MODELS.items()},
+            "estimators": _describe_estimators()}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -232,7 +233,30 @@ def list_models(as_json):
                 click.echo(f"      {pname:<16} default {p['default']!s:<6} in {p['range']:<12} "
                            f"{p['doc']}{per}")
         click.echo("")
-    click.echo("Compose noise models with '+': --noise 'lidar+confusion:p=0.1'")
+    click.echo("Compose noise models with '+': --noise 'lidar+confusion:p=0.1'\n")
+    click.echo("Estimators (ogmbench eval --estimator NAME):")
+    for name, entry in data["estimators"].items():
+        prior = "uses the prior" if entry["uses_prior"] else "no prior"
+        click.echo(f"  {name}: {entry['doc']} [{prior}; {entry['source']}]")
+        for pname, default in entry["params"].items():
+            grid = entry["grid"].get(pname)
+            tuned = f"  tuned on val over {grid}" if grid else ""
+            click.echo(f"      {pname:<16} default {default!s:<6}{tuned}")
+        for fact, value in entry.get("facts", {}).items():
+            click.echo(f"      {fact}: {value}")
+
+
+def _describe_estimators() -> dict:
+    from .registry import available, load
+
+    out = {}
+    for name in available():
+        _, cls, source = load(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        out[name] = {"doc": doc, "source": source, "uses_prior": cls.uses_prior,
+                     "params": cls.default_params(), "grid": dict(cls.param_grid),
+                     "facts": cls().describe()}
+    return out
 
 
 @cli.command()

@@ -228,7 +228,12 @@ def test_list_json(capsys):
     code, out, err = call(["list", "--json"], capsys)
     assert code == 0 and err == ""
     data = json.loads(out)
-    assert set(data) == {"families", "noise_models"}
+    assert set(data) == {"families", "noise_models", "estimators"}
+    from ogmbench.registry import available
+
+    assert set(data["estimators"]) == set(available())
+    assert data["estimators"]["median"]["grid"] == {"size": [3, 5, 7]}
+    assert data["estimators"]["guided"]["uses_prior"] is True
     assert {"field", "urban"} <= set(data["families"])
     assert set(data["families"]["field"]["params"]) == {"length_scale", "occupancy"}
     assert "road_width" in data["families"]["urban"]["params"]
