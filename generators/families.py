@@ -16,12 +16,16 @@ from ._params import ConfigError, Model, Param, per_class
 __all__ = ["field", "urban", "field_expected_phi", "FAMILIES", "check_rho", "check_size"]
 
 
+# Generation holds a few float64 copies of a sample: 4096^2 keeps that near 1 GB.
+MAX_SIDE = 4096
+
+
 def check_size(size) -> tuple[int, int]:
     """Validate ``size`` (an int or a (H, W) pair) and return (H, W)."""
     height, width = (size, size) if np.isscalar(size) else tuple(size)
     for name, n in (("height", height), ("width", width)):
-        if int(n) != n or n < 4:
-            raise ConfigError(f"size: {name} must be an integer >= 4, got {n}")
+        if int(n) != n or not 4 <= n <= MAX_SIDE:
+            raise ConfigError(f"size: {name} must be an integer in [4, {MAX_SIDE}], got {n}")
     return int(height), int(width)
 
 
@@ -93,11 +97,16 @@ def field_expected_phi(rho: float, occupancy_a: float = 0.5, occupancy_b: float 
     """
     from scipy.stats import multivariate_normal
 
-    ta, tb = ndtri(1.0 - occupancy_a), ndtri(1.0 - occupancy_b)
-    # P(Z_a > t_a, Z_b > t_b) = P(-Z_a < -t_a, -Z_b < -t_b), and (-Z_a, -Z_b) has the
-    # same correlation.
-    joint = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, rho], [rho, 1.0]]).cdf([-ta, -tb])
     pa, pb = occupancy_a, occupancy_b
+    ta, tb = ndtri(1.0 - pa), ndtri(1.0 - pb)
+    if rho >= 1.0:  # Z_b = Z_a: both occupied iff Z > max(t_a, t_b)
+        joint = min(pa, pb)
+    elif rho <= -1.0:  # Z_b = -Z_a: both occupied iff t_a < Z < -t_b
+        joint = max(0.0, pa + pb - 1.0)
+    else:
+        # P(Z_a > t_a, Z_b > t_b) = P(-Z_a < -t_a, -Z_b < -t_b), and (-Z_a, -Z_b) has
+        # the same correlation.
+        joint = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, rho], [rho, 1.0]]).cdf([-ta, -tb])
     return float((joint - pa * pb) / np.sqrt(pa * (1 - pa) * pb * (1 - pb)))
 
 
@@ -125,7 +134,8 @@ def urban(
     lane of a road and aligned with it, for ``rho < 0`` anywhere its footprint does
     not touch a road; otherwise it is placed uniformly at random with a random
     heading.  Vehicles do not overlap.  So ``rho = 0`` makes vehicle placement
-    independent of the roads and the phi coefficient grows with ``rho``.  As in
+    independent of the roads and the phi coefficient grows with ``rho`` (without roads,
+    ``roads=0, branches=0``, rule-placed vehicles fall back to random placement).  As in
     ego-centred BEV maps, the first road passes through the map centre, where the ego
     vehicle sits (not drawn; other vehicles keep clear of it and a lidar scans from it).
 

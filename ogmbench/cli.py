@@ -157,6 +157,11 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
                    f"'ogmbench generate {out} --resume'", err=True)
         sys.exit(130)
     bar.close()
+    empty = [name for name, count in store.attrs["split_counts_per_rho"].items() if count == 0]
+    if empty:
+        click.echo(f"warning: no {' or '.join(empty)} samples (samples-per-rho "
+                   f"{store.attrs['samples_per_rho']} with split "
+                   f"{','.join(f'{f:g}' for f in store.attrs['split_fractions'])})", err=True)
     click.echo(f"wrote {store.path}: {len(store)} samples "
                f"({store.attrs['family']}, {store.attrs['noise']}), digest {store.attrs['digest'][:16]}")
 

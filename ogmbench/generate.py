@@ -18,7 +18,7 @@ from . import __version__, seeding
 from .generators import FAMILIES, NOISE_MODELS, ConfigError, class_correlation, parse_noise_spec
 from .generators.noise import apply_noise
 from .store import (
-    Layout, StoreError, content_digest, create_store, is_store, open_group, open_store,
+    Layout, StoreError, consolidate, content_digest, create_store, open_group, open_store,
     remove_store, shard_digest,
 )
 
@@ -222,8 +222,21 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(path: str, config: GenerateConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _exit_with_parent(os.getppid())
     _WORKER["group"] = open_group(Path(path), mode="r+")
     _WORKER["config"] = config
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed parent (kill -9) leaves no orphan workers behind."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _worker_run(shard: int) -> tuple[int, str]:
@@ -309,11 +322,14 @@ def generate(
         config = make_config(**settings)
         if out.exists() or out.is_symlink():
             if not overwrite:
-                raise ConfigError(f"{out} already exists; pass --overwrite to replace it "
-                                  "or --resume to finish an interrupted run")
+                raise ConfigError(f"{out} already exists; overwrite (--overwrite) replaces an "
+                                  "ogmbench store, resume (--resume) finishes an interrupted one")
             remove_store(out)
         _check_writable(out)
-        group = create_store(out, config.layout, _provenance(config))
+        try:
+            group = create_store(out, config.layout, _provenance(config))
+        except OSError as exc:
+            raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
         done = {}
     layout = config.layout
     todo = [s for s in range(layout.n_shards) if str(s) not in done]
@@ -332,6 +348,7 @@ def generate(
     digests = [done[str(s)] for s in range(layout.n_shards)]
     group.attrs.update({"digest": content_digest(digests), "completed_at": _now()})
     group.attrs.update({"complete": True})  # last: marks everything above as final
+    consolidate(out)
     return open_store(out)
 
 
@@ -420,8 +437,14 @@ def _prepare_resume(out: Path, settings: dict[str, Any]):
 
 def _check_writable(out: Path) -> None:
     parent = out.absolute().parent
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {out}: cannot create {parent} "
+                              f"({exc.strerror or exc})") from None
     if not parent.is_dir():
-        raise ConfigError(f"cannot write {out}: directory {parent} does not exist")
+        raise ConfigError(f"cannot write {out}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {out}: permission denied in {parent}")
 

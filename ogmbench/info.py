@@ -117,7 +117,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     names = summary["classes"]
     header = f"{'rho':>7} {'train':>6} {'val':>5} {'test':>5} {'phi mean':>9} {'phi std':>8}"
     header += f" {'expected':>9}" if has_expected else ""
-    header += "".join(f" {'occ ' + n:>12}" for n in names)
+    widths = [max(12, len(n) + 5) for n in names]
+    header += "".join(f" {'occ ' + n:>{w}}" for n, w in zip(names, widths))
     lines.append(header)
     for row in summary["rho"]:
         c = row["counts"]
@@ -125,7 +126,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                 f"{_opt(row['phi_mean']):>9} {_opt(row['phi_std']):>8}")
         if has_expected:
             line += f" {_opt(row.get('phi_expected')):>9}"
-        line += "".join(f" {o:>12.4f}" for o in row["occupancy"])
+        line += "".join(f" {o:>{w}.4f}" for o, w in zip(row["occupancy"], widths))
         if row["phi_undefined"]:
             line += f"  ({row['phi_undefined']} samples with an empty or full class: phi undefined)"
         lines.append(line)

@@ -13,12 +13,21 @@ from .store import Store
 __all__ = ["pick_samples", "draw_samples"]
 
 
+MAX_ROWS = 32
+
+
 def pick_samples(store: Store, n: int) -> list[int]:
-    """``n`` sample indices spread over the rho values (the first samples of each rho, round robin)."""
+    """``n`` sample indices spread over the rho values.
+
+    With fewer rows than rho values, the rho values are spread evenly from the smallest
+    to the largest; otherwise every rho gets rows in turn (its first samples).
+    """
     by_rho: dict[float, list[int]] = {}
     for index, rho in enumerate(np.round(store.rho.astype(np.float64), 6)):
         by_rho.setdefault(float(rho), []).append(index)
     order = [by_rho[r] for r in sorted(by_rho)]
+    if n < len(order):
+        order = [order[i] for i in np.unique(np.round(np.linspace(0, len(order) - 1, n)).astype(int))]
     picked: list[int] = []
     for depth in range(max(map(len, order))):
         for indices in order:
@@ -43,6 +52,8 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     if suffix not in formats:
         raise ConfigError(f"cannot write {os.fspath(out)!r}: unknown image format {suffix!r} "
                           f"(allowed: {', '.join(sorted(formats))})")
+    if not 1 <= n <= MAX_ROWS:
+        raise ConfigError(f"-n must be in [1, {MAX_ROWS}], got {n}")
     indices = pick_samples(store, n)
     names = store.class_names
     cols = 2 * len(names)
@@ -63,8 +74,13 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
                 ax.set_ylabel(f"#{index}  rho={sample['rho']:.2f}\nphi={sample['phi']:.2f}",
                               fontsize=8)
     fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
-    title = f"{store.attrs['family']}  |  {store.attrs['noise']}"
-    fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols)), fontsize=8)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    # Break the long noise spec between parameters, never inside one.
+    title = f"{store.attrs['family']}  |  {store.attrs['noise']}".replace(",", ", ")
+    fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols, break_long_words=False)), fontsize=8)
+    try:
+        fig.savefig(out, dpi=100)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {os.fspath(out)}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return indices

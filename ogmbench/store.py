@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import shutil
 import warnings
@@ -177,7 +178,8 @@ def open_group(path: Path, mode: str = "r"):
     if not (path / "zarr.json").is_file():
         raise StoreError(f"{path} is not a zarr v3 store (no zarr.json)")
     try:
-        group = zarr.open_group(str(path), mode=mode, zarr_format=3)
+        # Not the consolidated copy (written for xarray's sake): what is on disk.
+        group = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=False)
         attrs = group.attrs.asdict()
     except Exception as exc:  # zarr raises many types for damaged metadata
         raise StoreError(f"{path} is corrupt: cannot read its metadata ({exc})") from None
@@ -215,6 +217,16 @@ def _layout_or_corrupt(attrs: dict[str, Any], path: Path) -> Layout:
         return layout_from_attrs(attrs)
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"{path} is corrupt: bad provenance attributes ({exc!r})") from None
+
+
+def consolidate(path: Path) -> None:
+    """Write consolidated metadata so that ``xarray.open_zarr`` opens the store quietly."""
+    import zarr
+
+    with warnings.catch_warnings():
+        # zarr warns that consolidation is not yet in the v3 spec; xarray reads it anyway.
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
 def layout_from_attrs(attrs: dict[str, Any]) -> Layout:
@@ -273,15 +285,16 @@ class Store:
         return np.flatnonzero(self.split == split_number(split))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        """One sample: ``clean`` (C, H, W), ``noisy`` (C, H, W), ``rho``, ``phi``, ``split``."""
-        index = int(index)
+        """One sample: its ``index``, ``clean`` (C, H, W), ``noisy`` (C, H, W), ``rho``,
+        ``phi`` and ``split``."""
+        index = operator.index(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"sample index {index} out of range for {len(self)} samples")
         index %= len(self)
         return {
             "index": index,
-            "clean": self.clean[index],
-            "noisy": self.noisy[index],
+            "clean": self.read("clean", index, index + 1)[0],
+            "noisy": self.read("noisy", index, index + 1)[0],
             "rho": float(self.rho[index]),
             "phi": float(self.phi[index]),
             "split": int(self.split[index]),
@@ -311,9 +324,22 @@ class Store:
                 "split": self.split[start:end],
             }
             for name in fields:
-                block[name] = self._group[name][start:end]
+                block[name] = self.read(name, start, end)
             yield block
             start = end
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of array ``name``; damage raises :class:`StoreError`."""
+        try:
+            values = self._group[name][start:stop]
+        except Exception as exc:  # checksum errors, truncated or unreadable shard files
+            raise StoreError(f"{self.path} is corrupt: cannot read {name}[{start}:{stop}] "
+                             f"({type(exc).__name__}); run 'ogmbench verify {self.path}'") from None
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            # Float arrays are filled with NaN: a NaN is a shard that was never written.
+            raise StoreError(f"{self.path} is corrupt: {name}[{start}:{stop}] has unwritten "
+                             f"cells (a missing shard file?); run 'ogmbench verify {self.path}'")
+        return values
 
 
 def split_number(split: str | int) -> int:

@@ -326,7 +326,8 @@ BAD_GENERATE = [
     ("size-negative", ["--size", "-3"], ["--size", "'-3'"]),
     ("size-abc", ["--size", "abc"], ["--size", "'abc'"]),
     ("size-3-parts", ["--size", "8x8x8"], ["--size", "'8x8x8'"]),
-    ("size-too-small", ["--size", "2"], ["size", ">= 4", "got 2"]),
+    ("size-too-small", ["--size", "2"], ["size", "[4, 4096]", "got 2"]),
+    ("size-too-large", ["--size", "100000"], ["size", "[4, 4096]", "got 100000"]),
     ("samples-per-rho-0", ["--samples-per-rho", "0"], ["samples-per-rho", "got 0"]),
     ("samples-per-rho-abc", ["--samples-per-rho", "abc"], ["--samples-per-rho", "'abc'"]),
     ("split-sum", ["--split", "0.5,0.5,0.5"], ["split", "summing to 1"]),
@@ -415,11 +416,20 @@ def test_generate_overwrite_replaces_an_ogmbench_store(tmp_path, capsys):
     assert new.attrs["seed"] == 7 and new.attrs["digest"] != old
 
 
-def test_generate_in_missing_directory(tmp_path, capsys):
+def test_generate_creates_missing_parent_directories(tmp_path, capsys):
     out = tmp_path / "no" / "such" / "out.zarr"
+    code, _, err = call(["generate", out, *SETTINGS], capsys)
+    assert code == 0, err
+    assert ogmbench.open_store(out).attrs["complete"]
+
+
+def test_generate_below_a_regular_file(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep\n")
+    out = blocker / "sub" / "out.zarr"
     code, stdout, err = call(["generate", out, *SETTINGS], capsys)
-    assert_usage_error(code, stdout, err, "does not exist", str(tmp_path / "no" / "such"))
-    assert not (tmp_path / "no").exists()
+    assert_usage_error(code, stdout, err, "cannot write", str(out))
+    assert blocker.read_text() == "keep\n"
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
@@ -584,3 +594,17 @@ def test_resume_refuses_non_stores(kind, bad_stores, capsys):
     code, out, err = call(["generate", path, "--resume"], capsys)
     assert_usage_error(code, out, err, str(path), BAD_STORE_WORDS[kind])
     assert snapshot(path) == before
+
+
+def test_show_spreads_rows_over_the_rho_values(tmp_path, capsys):
+    from ogmbench.show import pick_samples
+
+    out = tmp_path / "five.zarr"
+    code, _, err = call(["generate", out, "--size", "16", "--samples-per-rho", "4",
+                         "--rho=-1:1:0.5", "--noise", "flip"], capsys)
+    assert code == 0, err
+    s = ogmbench.open_store(out)
+    assert sorted({float(s.rho[i]) for i in pick_samples(s, 3)}) == [-1.0, 0.0, 1.0]
+    assert len(pick_samples(s, 7)) == 7
+    code, stdout, err = call(["show", out, "-n", "100", "--out", tmp_path / "x.png"], capsys)
+    assert_usage_error(code, stdout, err, "-n", "100")

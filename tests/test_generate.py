@@ -223,3 +223,58 @@ def test_invalid_settings_touch_nothing(tmp_path):
         with pytest.raises(ogmbench.ConfigError):
             ogmbench.generate(out, **{**SMALL, **bad})
         assert not out.exists()
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_info_handles_rho_at_the_ends(tmp_path, classes):
+    from ogmbench.info import summarize
+
+    lo = -1.0 if classes == 2 else -1 / 3
+    s = ogmbench.generate(tmp_path / "e.zarr", family="field", noise="flip", rho=[lo, 1.0],
+                          samples_per_rho=3, size=16, classes=classes)
+    rows = {r["rho"]: r for r in summarize(s)["rho"]}
+    assert rows[1.0]["phi_expected"] == pytest.approx(1.0)
+    assert rows[1.0]["phi_mean"] == pytest.approx(1.0)
+    if classes == 2:
+        assert rows[-1.0]["phi_expected"] == pytest.approx(-1.0)
+        assert rows[-1.0]["phi_mean"] == pytest.approx(-1.0)
+
+
+def test_expected_phi_limits_match_the_interior():
+    from ogmbench.generators import field_expected_phi
+
+    for pa, pb in ((0.5, 0.5), (0.3, 0.6)):
+        assert field_expected_phi(1.0, pa, pb) == pytest.approx(field_expected_phi(0.9999999, pa, pb), abs=1e-3)
+        assert field_expected_phi(-1.0, pa, pb) == pytest.approx(field_expected_phi(-0.9999999, pa, pb), abs=1e-3)
+
+
+def test_damaged_shards_are_reported_not_read(tmp_path, store):
+    import shutil
+
+    from ogmbench.store import StoreError
+
+    path = tmp_path / "d.zarr"
+    shutil.copytree(store.path, path)
+    shard = next(p for p in (path / "noisy").rglob("*") if p.is_file() and p.name != "zarr.json")
+    shard.write_bytes(shard.read_bytes()[:100])  # truncated
+    damaged = ogmbench.open_store(path)
+    with pytest.raises(StoreError, match="is corrupt: cannot read noisy"):
+        list(damaged.iter_chunks())
+    shard.unlink()  # missing: zarr would hand back fill values (NaN)
+    with pytest.raises(StoreError, match="unwritten cells"):
+        ogmbench.open_store(path)[0]
+
+
+def test_xarray_opens_quietly(store):
+    import warnings
+
+    xr = pytest.importorskip("xarray")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(store.path)
+    assert ds["noisy"].shape == store.noisy.shape
+
+
+def test_store_index_must_be_an_integer(store):
+    with pytest.raises(TypeError):
+        store[1.5]
