@@ -104,10 +104,18 @@ class Split:
 
 @dataclass(frozen=True)
 class FitData:
-    """What :meth:`Estimator.fit` may learn from: the train and val splits."""
+    """What :meth:`Estimator.fit` may learn from: the train and val splits.
+
+    ``cache_dir`` and ``cache_key`` (set by ``ogmbench eval``: the run's checkpoint
+    folder and the store digest with the target) let an estimator reuse what it trained
+    on the same data; ``progress(step, total, message)`` reports training progress.
+    """
 
     train: Split
     val: Split
+    cache_dir: Any = None
+    cache_key: str = ""
+    progress: Any = None
 
 
 class Estimator:
@@ -122,10 +130,14 @@ class Estimator:
         test and recorded.  Empty: the estimator selects its own (learned estimators).
     version : str
         Bump when the estimator's output changes for the same inputs.
+    stochastic : bool
+        Whether the fitted estimator depends on the seed (learned estimators): eval's
+        ``--train-seeds N`` then trains it N times.
     """
 
     name: ClassVar[str] = ""
     uses_prior: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False
     param_grid: ClassVar[dict[str, Sequence[Any]]] = {}
     version: ClassVar[str] = "1"
 

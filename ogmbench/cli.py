@@ -282,7 +282,8 @@ def show(store, count, out):
 @cli.command(name="eval")
 @click.argument("store")
 @click.option("--estimator", "estimators", multiple=True, metavar="NAME",
-              help="Registered name, pkg.module:Class or path/file.py:Class (repeatable). "
+              help="Registered name, pkg.module:Class or path/file.py:Class (repeatable), "
+                   "optionally with fixed parameters: 'unet:steps=200,width=8'. "
                    "Default: every registered estimator.")
 @click.option("--target", type=int, default=0, show_default=True,
               help="Class to denoise; the other classes are the prior.")
@@ -298,8 +299,17 @@ def show(store, count, out):
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Threads sharing each test chunk.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR without recomputing finished estimators.")
+@click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
+              help="Training profile of the learned estimators (default: their 'default').")
+@click.option("--train-seeds", type=int, default=1, show_default=True,
+              help="Trainings per learned estimator; the leaderboard reports the mean and an "
+                   "interval across them.")
+@click.option("--checkpoints", default=None, metavar="DIR",
+              help="Checkpoint folder of the learned estimators (default RUN_DIR/checkpoints); "
+                   "share one between runs to train once.")
 @click.option("--metric", default="mse", show_default=True, help="Metric of the printed table.")
-def eval_(store, estimators, target, out, controls, seed, device, workers, resume, metric):
+def eval_(store, estimators, target, out, controls, seed, device, workers, resume, profile,
+          train_seeds, checkpoints, metric):
     """Evaluate estimators on STORE's test split; print the leaderboard."""
     from .evaluate import run_eval
     from .leaderboard import METRICS, LeaderboardError, render, write_leaderboard
@@ -314,8 +324,8 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     try:
         run_dir, outcomes = run_eval(
             store, estimators or None, target=target, out=out, prior_controls=controls,
-            seed=seed, device=device, workers=workers, resume=resume, progress=bars.update,
-            log=bars.log)
+            seed=seed, device=device, workers=workers, resume=resume, profile=profile,
+            checkpoints=checkpoints, train_seeds=train_seeds, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
         bars.close()
         click.echo("\ninterrupted: finished estimators are saved; continue with --resume", err=True)

@@ -58,29 +58,66 @@ def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
     return Path("runs") / f"{stem}-target{target}"
 
 
-def default_estimators() -> list[str]:
-    """Every registered estimator name, built-in ones first."""
+def default_estimators(log=lambda message: None) -> list[str]:
+    """Every registered estimator name; learned ones only where torch is installed."""
+    import importlib.util
+
     names = list(registry.available())
+    if importlib.util.find_spec("torch") is None:
+        torch_based = [n for n in names if registry.available()[n][0].startswith("ogmbench.baselines.nets")]
+        log(f"torch is not installed: skipping {', '.join(torch_based)} (pip install torch)")
+        names = [n for n in names if n not in torch_based]
     return names
+
+
+def train_seed_values(seed: int, count: int) -> list[int]:
+    """The seeds of ``count`` trainings: ``seed`` itself first, then spawned ones."""
+    extra = np.random.SeedSequence(seed, spawn_key=(11,)).generate_state(max(count - 1, 0))
+    return [int(seed)] + [int(s) for s in extra]
+
+
+def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"unet:profile=quick,steps=50"`` -> (``"unet"``, {"profile": "quick", "steps": 50}).
+
+    Parameters follow the last ``:``; values are read as JSON when they parse (numbers,
+    true/false) and kept as strings otherwise.  ``pkg.mod:Class`` has no ``=`` and is
+    left alone.
+    """
+    head, sep, tail = spec.rpartition(":")
+    if not sep or "=" not in tail:
+        return spec, {}
+    params = {}
+    for item in filter(None, (p.strip() for p in tail.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise EvalError(f"estimator {spec!r}: expected key=value, got {item!r}")
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value.strip()
+    return head, params
 
 
 # --------------------------------------------------------------------------- tuning
 
 
-def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str):
+def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str,
+         fixed: dict[str, Any] | None = None):
     """Fit every point of ``cls.param_grid`` on train and keep the best by val MSE.
 
-    Returns (fitted estimator, chosen params, table of [params, val_mse]).  Ties keep
-    the earlier grid point.  Without val samples the defaults are used, untuned.
+    ``fixed`` parameters are set by the user and taken out of the grid.  Returns
+    (fitted estimator, chosen params, table of [params, val_mse]).  Ties keep the
+    earlier grid point.  Without val samples the defaults are used, untuned.
     """
-    grid = cls.param_grid
+    fixed = dict(fixed or {})
+    grid = {k: v for k, v in cls.param_grid.items() if k not in fixed}
     keys = list(grid)
     combos = [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
     if len(data.val) == 0:
         combos = [{}]
     best, table = None, []
     for params in combos:
-        model = cls(**params).fit(data, target=target, seed=seed, device=device)
+        model = cls(**fixed, **params).fit(data, target=target, seed=seed, device=device)
         score = val_mse(model, data.val, target) if len(data.val) else float("nan")
         table.append({"params": _jsonable(params), "val_mse": score})
         if best is None or score < best[0]:
@@ -159,6 +196,9 @@ def run_eval(
     device: str = "auto",
     workers: int = 1,
     resume: bool = False,
+    profile: str | None = None,
+    checkpoints: str | os.PathLike | None = None,
+    train_seeds: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, list[Outcome]]:
@@ -186,6 +226,16 @@ def run_eval(
         Threads splitting each test chunk between ``predict`` calls.
     resume : bool
         Continue a run directory: finished estimators are not recomputed.
+    profile : str, optional
+        Training profile handed to every estimator that has a ``profile`` parameter
+        (the learned ones: ``quick``, ``default``, ``paper``).
+    train_seeds : int
+        Trainings per stochastic (learned) estimator, each with its own seed; the
+        leaderboard reports the mean over them with an interval across them.
+    checkpoints : path, optional
+        Where learned estimators keep their checkpoints (default ``RUN_DIR/checkpoints``);
+        point several runs at one folder to train once per store, target, seed and
+        configuration.
     progress : callable, optional
         ``progress(estimator, done_samples, total_samples)``.
     log : callable, optional
@@ -216,35 +266,45 @@ def run_eval(
         raise EvalError("the shuffled prior control needs at least 2 test samples")
     if int(workers) != workers or workers < 1:
         raise EvalError(f"workers must be an integer >= 1, got {workers}")
+    if int(train_seeds) != train_seeds or not 1 <= train_seeds <= 100:
+        raise EvalError(f"train-seeds must be an integer in [1, 100], got {train_seeds}")
     device = _resolve_device(device)
-    specs = list(estimators) if estimators else default_estimators()
+    specs = list(estimators) if estimators else default_estimators(log)
     resolved = []
     for spec in specs:
+        ref, fixed = split_spec(spec)
         try:
-            name, cls, source = registry.load(spec)
+            name, cls, source = registry.load(ref)
         except registry.RegistryError as exc:
             raise EvalError(str(exc)) from None
         if any(r[0] == name for r in resolved):
             raise EvalError(f"estimator {name!r} is listed twice")
-        resolved.append((name, cls, source, spec))
+        fixed = {**({"profile": profile} if profile and "profile" in cls.param_names() else {}),
+                 **fixed}
+        unknown = sorted(set(fixed) - set(cls.param_names()))
+        if unknown:
+            raise EvalError(f"estimator {name!r} has no parameter {', '.join(map(repr, unknown))} "
+                            f"(parameters: {', '.join(cls.param_names()) or 'none'})")
+        resolved.append((name, cls, source, spec, fixed))
 
     run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
     settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
                 "target": int(target), "seed": int(seed),
                 "prior_controls": sorted(prior_controls)}
     run = _open_run(run_dir, settings, resume, opened, device)
+    checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
 
     prior = [k for k in range(classes) if k != target]
-    fit_data = FitData(Split(store=opened, indices=opened.indices("train")),
-                       Split(store=opened, indices=opened.indices("val")))
+    train = Split(store=opened, indices=opened.indices("train"))
+    val = Split(store=opened, indices=opened.indices("val"))
     partners = None
     if "shuffled" in prior_controls:
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
         partners = test[_derangement(test.size, rng)]
 
     outcomes = []
-    for name, cls, source, spec in resolved:
-        key = _estimator_key(cls, settings)
+    for name, cls, source, spec, fixed in resolved:
+        key = _estimator_key(cls, settings, {**fixed, "_train_seeds": int(train_seeds)})
         previous = run["estimators"].get(name)
         if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
                 and (run_dir / previous["samples_file"]).is_file()):
@@ -252,11 +312,17 @@ def run_eval(
             outcomes.append(Outcome(name, "skipped", previous))
             continue
         record = {"spec": spec, "source": source, "class": f"{cls.__module__}:{cls.__qualname__}",
-                  "version": cls.version, "uses_prior": cls.uses_prior, "key": key}
+                  "version": cls.version, "uses_prior": cls.uses_prior, "key": key,
+                  "fixed_params": fixed}
+        fit_data = FitData(train, val, cache_dir=checkpoint_dir,
+                           cache_key=f"{opened.attrs['digest']}:{target}",
+                           progress=None if progress is None else
+                           (lambda step, total, msg, _n=name: progress(f"{_n} train", step, total)))
         controls = ["none"] + [c for c in prior_controls if cls.uses_prior and prior]
         try:
-            rows = _evaluate_one(name, cls, record, opened, fit_data, test, target, prior,
-                                 controls, partners, seed, device, int(workers), progress)
+            seeds = train_seed_values(seed, train_seeds if cls.stochastic else 1)
+            rows = _evaluate_one(name, cls, fixed, record, opened, fit_data, test, target, prior,
+                                 controls, partners, seeds, device, int(workers), progress)
         except EstimatorFailure as exc:
             record.update(status="failed", reason=str(exc))
             log(f"{name}: FAILED: {exc}")
@@ -273,46 +339,56 @@ def run_eval(
     return run_dir, outcomes
 
 
-def _evaluate_one(name, cls, record, store, fit_data, test, target, prior, controls, partners,
-                  seed, device, workers, progress):
-    start = time.perf_counter()
-    try:
-        model, chosen, table = tune(cls, fit_data, target=target, seed=seed, device=device)
-    except EstimatorFailure:
-        raise
-    except Exception as exc:
-        raise EstimatorFailure(f"fit raised {type(exc).__name__}: {exc}"
-                               f" [{_where(exc)}]") from exc
-    fit_s = time.perf_counter() - start
-    threshold, val_iou = _val_threshold(model, fit_data.val, target)
-    record.update(params={**_jsonable(model.get_params())}, tuned=_jsonable(chosen),
-                  tuning=table, val_threshold=threshold, val_iou_at_threshold=val_iou,
-                  describe=_jsonable(model.describe()))
+def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior, controls,
+                  partners, seeds, device, workers, progress):
+    """Fit (per training seed), pick the val threshold, stream the test split; rows."""
     columns: dict[str, list] = {k: [] for k in _COLUMNS}
-    predict_s, done, test_start = 0.0, 0, time.perf_counter()
-    total = test.size * len(controls)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for block in store.iter_chunks("test", fields=("clean", "noisy")):
-            clean = block["clean"]
-            for control in controls:
-                noisy = block["noisy"]
-                if control != "none":
-                    partner_prior = None
-                    if control == "shuffled":
-                        partner_prior = _read_prior(store, partners[block["index"] - test[0]], prior)
-                    noisy = _control_transform(control, prior, partner_prior, clean)(noisy)
-                t0 = time.perf_counter()
-                estimate = _predict_parallel(model, noisy, target, workers, pool)
-                predict_s += time.perf_counter() - t0
-                _append_rows(columns, name, control, block, estimate, clean[:, target], threshold)
-                done += len(clean)
-                if progress is not None:
-                    progress(name, done, total)
-    # test_s: the whole test loop (reading, controls, predict, checks, metrics).
-    test_s = time.perf_counter() - test_start
-    record["timings"] = {"fit_s": round(fit_s, 4), "predict_s": round(predict_s, 4),
-                         "test_s": round(test_s, 4),
-                         "test_samples_per_s": round(done / max(test_s, 1e-9), 2)}
+    record["train_seeds"] = []
+    totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
+    done, total = 0, test.size * len(controls) * len(seeds)
+    for seed_index, fit_seed in enumerate(seeds):
+        start = time.perf_counter()
+        try:
+            model, chosen, table = tune(cls, fit_data, target=target, seed=fit_seed, device=device,
+                                        fixed=fixed)
+        except EstimatorFailure:
+            raise
+        except Exception as exc:
+            raise EstimatorFailure(f"fit raised {type(exc).__name__}: {exc}"
+                                   f" [{_where(exc)}]") from exc
+        totals["fit_s"] += time.perf_counter() - start
+        threshold, val_iou = _val_threshold(model, fit_data.val, target)
+        info = {"seed": int(fit_seed), "params": _jsonable(model.get_params()),
+                "tuned": _jsonable(chosen), "tuning": table, "val_threshold": threshold,
+                "val_iou_at_threshold": val_iou, "describe": _jsonable(model.describe())}
+        record["train_seeds"].append(info)
+        if seed_index == 0:  # the first seed's choices, at the top level for quick reading
+            record.update({k: info[k] for k in ("params", "tuned", "tuning", "val_threshold",
+                                               "val_iou_at_threshold", "describe")})
+        test_start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for block in store.iter_chunks("test", fields=("clean", "noisy")):
+                clean = block["clean"]
+                for control in controls:
+                    noisy = block["noisy"]
+                    if control != "none":
+                        partner_prior = None
+                        if control == "shuffled":
+                            partner_prior = _read_prior(store, partners[block["index"] - test[0]],
+                                                        prior)
+                        noisy = _control_transform(control, prior, partner_prior, clean)(noisy)
+                    t0 = time.perf_counter()
+                    estimate = _predict_parallel(model, noisy, target, workers, pool)
+                    totals["predict_s"] += time.perf_counter() - t0
+                    _append_rows(columns, name, control, seed_index, block, estimate,
+                                 clean[:, target], threshold)
+                    done += len(clean)
+                    if progress is not None:
+                        progress(name, done, total)
+        # test_s: the whole test loop (reading, controls, predict, checks, metrics).
+        totals["test_s"] += time.perf_counter() - test_start
+    record["timings"] = {k: round(v, 4) for k, v in totals.items()}
+    record["timings"]["test_samples_per_s"] = round(done / max(totals["test_s"], 1e-9), 2)
     return columns
 
 
@@ -342,17 +418,18 @@ def _val_threshold(model, val: Split, target: int) -> tuple[float, float]:
     return metrics.best_threshold(estimates, cleans)
 
 
-_COLUMNS = ("estimator", "control", "sample", "rho", "phi", "mse", "brier", "psnr", "iou",
+_COLUMNS = ("estimator", "control", "train_seed", "sample", "rho", "phi", "mse", "brier", "psnr", "iou",
             "tp", "fp", "fn", "threshold", "tp_t", "fp_t", "fn_t", "cal_n", "cal_p", "cal_y")
 
 
-def _append_rows(columns, name, control, block, estimate, clean_target, threshold):
+def _append_rows(columns, name, control, seed_index, block, estimate, clean_target, threshold):
     scores = metrics.per_sample(estimate, clean_target)
     at_t = metrics.confusion_counts(estimate, clean_target, threshold)
     cal = metrics.calibration_bins(estimate, clean_target)
     n = len(estimate)
     columns["estimator"] += [name] * n
     columns["control"] += [control] * n
+    columns["train_seed"] += [seed_index] * n
     columns["sample"] += block["index"].tolist()
     columns["rho"] += block["rho"].astype(float).tolist()
     columns["phi"] += block["phi"].astype(float).tolist()
@@ -407,9 +484,12 @@ def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device:
             raise EvalError(f"{run_dir} is not an ogmbench run directory (no readable run.json)") from None
         if run.get("format") != RUN_FORMAT:
             raise EvalError(f"{run_dir} has run format {run.get('format')!r}, expected {RUN_FORMAT}")
-        differ = [k for k, v in settings.items() if run.get(k) != v]
+        # Other prior controls are fine: affected estimators are recomputed (learned ones
+        # from their checkpoints); another store, target or seed is another run.
+        differ = [k for k, v in settings.items() if k != "prior_controls" and run.get(k) != v]
         if differ:
             raise EvalError(f"--resume: {run_dir} was run with other settings ({', '.join(differ)})")
+        run["prior_controls"] = settings["prior_controls"]
         run["resumed_at"] = _now()
         return run
     try:
@@ -429,11 +509,12 @@ def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device:
     return run
 
 
-def _estimator_key(cls, settings) -> str:
+def _estimator_key(cls, settings, fixed) -> str:
     import hashlib
 
     text = json.dumps([f"{cls.__module__}:{cls.__qualname__}", cls.version,
-                       _jsonable(cls.default_params()), _jsonable(cls.param_grid), settings],
+                       _jsonable(cls.default_params()), _jsonable(cls.param_grid), settings,
+                       _jsonable(fixed)],
                       sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -61,6 +61,8 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
+    if "train_seed" not in out:
+        out["train_seed"] = 0
     for key in ("family", "noise", "store_digest", "target", "seed"):
         out[key] = run[key]
     out["run"] = str(run_dir)
@@ -77,7 +79,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)
-    identity = KEY + ["params", "version", "seed", "sample"]
+    identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
     return rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
 
 
@@ -85,10 +87,44 @@ def _rng(*key) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(zlib.crc32(repr(key).encode())))
 
 
+def _seed_stats(group: pd.DataFrame) -> dict:
+    """Several training seeds: the mean over seeds with a 95% t-interval across them."""
+    from scipy import stats
+
+    per_seed = []
+    for _, rows in group.groupby("train_seed"):
+        cal = np.stack([np.stack([np.asarray(a) for a in rows[c]]) for c in ("cal_n", "cal_p", "cal_y")],
+                       axis=1).sum(axis=0)
+        per_seed.append({
+            "mse": rows["mse"].mean(), "psnr": rows["psnr"].mean(), "brier": rows["brier"].mean(),
+            "iou": metrics.dataset_iou(rows["tp"], rows["fp"], rows["fn"]),
+            "iou_val_t": metrics.dataset_iou(rows["tp_t"], rows["fp_t"], rows["fn_t"]),
+            "ece": metrics.ece(cal),
+        })
+    frame = pd.DataFrame(per_seed)
+    k = len(frame)
+    half = stats.t.ppf(0.975, k - 1) * frame.std(ddof=1) / np.sqrt(k)
+    out = {"n": int(group["sample"].nunique()), "seeds": k}
+    for name in frame:
+        mean = frame[name].mean()
+        out.update({name: mean, f"{name}_lo": mean - half[name], f"{name}_hi": mean + half[name]})
+    out["threshold"] = float(group["threshold"].iloc[0])
+    return out
+
+
+def _seed_average(group: pd.DataFrame) -> pd.DataFrame:
+    """Per-sample values averaged over training seeds (for the paired comparison)."""
+    if group["train_seed"].nunique() <= 1:
+        return group
+    return group.groupby("sample", as_index=False)[["mse", "tp", "fp", "fn"]].mean()
+
+
 def _group_stats(group: pd.DataFrame, key) -> dict:
+    if group["train_seed"].nunique() > 1:
+        return _seed_stats(group)
     n = len(group)
     rng = _rng(*key)
-    out = {"n": n}
+    out = {"n": n, "seeds": 1}
     for name in ("mse", "psnr", "brier"):
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap(
             metrics.mean_stat(group[name].to_numpy()), n, rng)
@@ -106,8 +142,11 @@ def _group_stats(group: pd.DataFrame, key) -> dict:
 
 
 def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
-    """Estimator minus reference on the same samples, with a paired bootstrap."""
-    both = group.merge(ref, on="sample", suffixes=("", "_ref"))
+    """Estimator minus reference on the same samples, with a paired bootstrap.
+
+    With several training seeds, each sample's values are first averaged over seeds.
+    """
+    both = _seed_average(group).merge(_seed_average(ref), on="sample", suffixes=("", "_ref"))
     n = len(both)
     if n == 0:
         return {}
@@ -137,10 +176,12 @@ def default_reference(estimators: Sequence[str]) -> str | None:
 def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFrame:
     """One row per (store, target, estimator, control, rho), plus rho = "all".
 
-    Columns: n; mse, psnr, brier, iou, iou_val_t, ece, each with ``_lo``/``_hi`` 95%
-    bootstrap bounds; and, when a reference estimator is present, the paired
-    ``d_mse``, ``gain_mse`` (% of the reference's MSE) and ``d_iou`` with bounds.
-    Intervals are reproducible: each group's resampling is seeded by its key.
+    Columns: n (samples), seeds (training seeds); mse, psnr, brier, iou, iou_val_t, ece,
+    each with ``_lo``/``_hi`` 95% bounds: a bootstrap over samples for one seed, a
+    t-interval across seeds for several (the mean is then over seeds); and, when a
+    reference estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the
+    reference's MSE) and ``d_iou`` with bootstrap bounds (per-sample values averaged over
+    seeds).  Intervals are reproducible: each group's resampling is seeded by its key.
     """
     if reference == "auto":
         reference = default_reference(rows["estimator"].unique().tolist())
@@ -158,7 +199,7 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
                         & (frame["target"] == store_key["target"])
                         & (frame["estimator"] == reference) & (frame["control"] == "none")
                         & (frame["rho"] == key[-1]))
-                ref = frame.loc[mask, ["sample", "mse", "tp", "fp", "fn"]]
+                ref = frame.loc[mask, ["sample", "train_seed", "mse", "tp", "fp", "fn"]]
                 record["reference"] = reference
                 if record["estimator"] != reference or record["control"] != "none":
                     record.update(_paired(group, ref, key))

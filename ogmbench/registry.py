@@ -34,6 +34,10 @@ BUILTIN: dict[str, str] = {
     "guided": "ogmbench.baselines.classical:Guided",
     "mrf": "ogmbench.baselines.classical:MRF",
     "bayes-cell": "ogmbench.baselines.classical:BayesCell",
+    "unet": "ogmbench.baselines.nets:UNet",
+    "concat": "ogmbench.baselines.nets:Concat",
+    "film": "ogmbench.baselines.nets:FiLM",
+    "xattn": "ogmbench.baselines.nets:XAttn",
 }
 
 

@@ -1,0 +1,90 @@
+"""Training throughput of the four learned estimators, and the bare torch reference.
+
+For each of unet, concat, film and xattn (default profile, 64x64 maps, batch 16) this
+times ``fit`` for a fixed number of steps through the estimator (batch sampling,
+augmentation, validation every ``val_every`` steps) and a bare loop of forward, MSE
+loss, backward and AdamW step on the same model and random tensors.  The ratio shows
+what the estimator's bookkeeping costs.  Runs on every available device (cpu, and cuda
+when present: bf16 autocast and channels_last there).
+
+    python benchmarks/train_speed.py [--steps 40] [--size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ogmbench.api import FitData, Split
+from ogmbench.baselines.nets import Concat, FiLM, UNet, XAttn, count_parameters
+from ogmbench.generators import apply_noise, field
+from ogmbench.generators.noise import NOISE_MODELS
+
+
+def make_data(n: int, size: int) -> FitData:
+    rng = np.random.default_rng(0)
+    steps = [("gaussian", NOISE_MODELS["gaussian"].resolve({"sigma": "1.0/0.3"}, 2))]
+    splits = []
+    for count in (n, n // 4):
+        clean = np.stack([field(rng, 0.9, size) for _ in range(count)])
+        noisy = np.stack([apply_noise(rng, c, steps) for c in clean])
+        splits.append(Split(noisy, clean))
+    return FitData(*splits)
+
+
+def bare_loop(model, batch: int, size: int, steps: int, device: torch.device) -> float:
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    t = torch.randn(batch, 1, size, size, device=device)
+    p = torch.randn(batch, 1, size, size, device=device)
+    y = torch.randn(batch, 1, size, size, device=device)
+    if device.type == "cuda":
+        t, p = (x.contiguous(memory_format=torch.channels_last) for x in (t, p))
+    start = time.perf_counter()
+    for _ in range(steps):
+        if device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = model(t, p)
+        else:
+            out = model(t, p)
+        loss = torch.nn.functional.mse_loss(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+    data = make_data(160, args.size)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    print(f"{'device':<6} {'estimator':<8} {'params':>9} {'fit samples/s':>14} "
+          f"{'bare samples/s':>15} {'ratio':>6}")
+    for device in devices:
+        for cls in (UNet, Concat, FiLM, XAttn):
+            est = cls(steps=args.steps, val_every=args.steps)
+            batch = est.config()["batch_size"]
+            start = time.perf_counter()
+            est.fit(data, target=0, seed=0, device=device)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            fit_s = time.perf_counter() - start
+            model = est.build(1).to(device)
+            bare_loop(model, batch, args.size, 3, torch.device(device))  # warm-up
+            bare_s = bare_loop(model, batch, args.size, args.steps, torch.device(device))
+            samples = batch * args.steps
+            print(f"{device:<6} {cls.__name__.lower():<8} {count_parameters(model):>9} "
+                  f"{samples / fit_s:>14.1f} {samples / bare_s:>15.1f} {fit_s / bare_s:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
