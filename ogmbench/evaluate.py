@@ -304,7 +304,10 @@ def run_eval(
 
     outcomes = []
     for name, cls, source, spec, fixed in resolved:
-        key = _estimator_key(cls, settings, {**fixed, "_train_seeds": int(train_seeds)})
+        # Prior controls only change the results of estimators that use the prior.
+        own = settings if cls.uses_prior else {k: v for k, v in settings.items()
+                                                if k != "prior_controls"}
+        key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds)})
         previous = run["estimators"].get(name)
         if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
                 and (run_dir / previous["samples_file"]).is_file()):

@@ -169,6 +169,9 @@ def test_train_seeds_give_an_interval_across_seeds(tmp_path):
     assert got["seeds"] == 3 and got["n"] == 4
     assert got["mse"] == pytest.approx(per_seed.mean())
     assert got["mse_hi"] - got["mse"] == pytest.approx(half)
+    # unet is the reference; the pairing averages its per-sample values over seeds.
     averaged = rows[rows.estimator == "unet"].groupby("sample")["mse"].mean().to_numpy()
     ident = rows[rows.estimator == "identity"].sort_values("sample")["mse"].to_numpy()
-    assert got["d_mse"] == pytest.approx((averaged - ident).mean())
+    paired = agg[(agg.estimator == "identity") & (agg.rho == "all")].iloc[0]
+    assert paired["reference"] == "unet"
+    assert paired["d_mse"] == pytest.approx((ident - averaged).mean())

@@ -13,3 +13,18 @@ def test_documented_example_conforms():
     namespace: dict = {}
     exec(compile(code, str(DOC), "exec"), namespace)
     assert check_estimator(namespace["BoxFilter"])
+
+
+def test_histogram_regressor_script_runs(tmp_path, capsys):
+    import importlib.util
+
+    import ogmbench
+
+    store = ogmbench.generate(tmp_path / "s.zarr", rho=[0.0, 0.9], samples_per_rho=10, size=16)
+    path = Path(__file__).parent.parent / "docs" / "histogram_regressor.py"
+    spec = importlib.util.spec_from_file_location("histogram_regressor", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(store.path)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["sigma", "rho"] and len(lines) == 1 + 3 * 2

@@ -11,8 +11,9 @@ encoder's features at every scale:
 * ``film``   the prior features produce per-channel scale and shift (gamma, beta) that
   modulate the target features, initialised near identity;
 * ``xattn``  multi-head cross-attention, target features as queries, prior features as
-  keys and values, with 2-D sinusoidal positional encodings and a residual connection,
-  at the bottleneck and one level up (``torch.nn.functional.scaled_dot_product_attention``).
+  keys and values, with 2-D sinusoidal positional encodings, a learnable per-head
+  locality bias and a residual connection, at the bottleneck and one level up
+  (``torch.nn.functional.scaled_dot_product_attention``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,20 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(c, c)
         nn.init.normal_(self.out.weight, std=1e-3)  # near-identity residual at the start
         nn.init.zeros_(self.out.bias)
+        # A learnable per-head locality bias on the logits, -softplus(s) * distance^2 (in
+        # cells of this level): attention starts near the same location, where a
+        # correlated prior is informative, and each head learns how far to look.
+        # Without it, random query/key projections attend everywhere alike and the
+        # prior's per-location information is averaged away.
+        self.locality = nn.Parameter(torch.zeros(heads))
+
+    def _bias(self, height, width, device, dtype):
+        ys, xs = torch.meshgrid(torch.arange(height, device=device),
+                                torch.arange(width, device=device), indexing="ij")
+        pos = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
+        dist2 = torch.cdist(pos, pos).pow(2)  # (N, N)
+        scale = F.softplus(self.locality)[:, None, None]  # (heads, 1, 1)
+        return (-scale * dist2).to(dtype)[None]  # (1, heads, N, N)
 
     def forward(self, h, p):
         b, c, height, width = h.shape
@@ -127,8 +142,9 @@ class CrossAttention(nn.Module):
         def split(t):
             return t.view(b, -1, self.heads, c // self.heads).transpose(1, 2)
 
-        attended = F.scaled_dot_product_attention(split(self.q(q_in)), split(self.k(k_in)),
-                                                  split(self.v(v_in)))
+        attended = F.scaled_dot_product_attention(
+            split(self.q(q_in)), split(self.k(k_in)), split(self.v(v_in)),
+            attn_mask=self._bias(height, width, h.device, q_in.dtype))
         attended = attended.transpose(1, 2).reshape(b, -1, c)
         return h + self.out(attended).transpose(1, 2).reshape(b, c, height, width)
 
