@@ -246,4 +246,4 @@ class XAttn(NoiseEstimator):
 
     fusion = "xattn"
     uses_prior = True
-    version = "2"  # 2: locality bias in the attention logits
+    version = "2"  # 2: a locality bias in the attention logits

@@ -11,8 +11,8 @@ encoder's features at every scale:
 * ``film``   the prior features produce per-channel scale and shift (gamma, beta) that
   modulate the target features, initialised near identity;
 * ``xattn``  multi-head cross-attention, target features as queries, prior features as
-  keys and values, with 2-D sinusoidal positional encodings, a learnable per-head
-  locality bias and a residual connection, at the bottleneck and one level up
+  keys and values, with 2-D sinusoidal positional encodings, a fixed per-head
+  locality bias (ALiBi-like slopes) and a residual connection, at the bottleneck and one level up
   (``torch.nn.functional.scaled_dot_product_attention``).
 """
 
@@ -116,20 +116,25 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(c, c)
         nn.init.normal_(self.out.weight, std=1e-3)  # near-identity residual at the start
         nn.init.zeros_(self.out.bias)
-        # A learnable per-head locality bias on the logits, -softplus(s) * distance^2 (in
-        # cells of this level): attention starts near the same location, where a
-        # correlated prior is informative, and each head learns how far to look.
+        # A fixed per-head locality bias on the logits, -slope_h * distance^2 (in cells of
+        # this level), with slopes 1, 1/4, 1/16, ... as ALiBi does in 1-D: some heads look
+        # at the same location, where a correlated prior is informative, others further.
         # Without it, random query/key projections attend everywhere alike and the
-        # prior's per-location information is averaged away.
-        self.locality = nn.Parameter(torch.zeros(heads))
+        # prior's per-location information is averaged away; fixed slopes (not learned)
+        # keep the fast attention kernels usable.
+        self.register_buffer("slopes", 4.0 ** -torch.arange(heads, dtype=torch.float32),
+                             persistent=False)
+        self._bias_cache: dict = {}
 
     def _bias(self, height, width, device, dtype):
-        ys, xs = torch.meshgrid(torch.arange(height, device=device),
-                                torch.arange(width, device=device), indexing="ij")
-        pos = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
-        dist2 = torch.cdist(pos, pos).pow(2)  # (N, N)
-        scale = F.softplus(self.locality)[:, None, None]  # (heads, 1, 1)
-        return (-scale * dist2).to(dtype)[None]  # (1, heads, N, N)
+        key = (height, width, device, dtype)
+        if key not in self._bias_cache:
+            ys, xs = torch.meshgrid(torch.arange(height, device=device),
+                                    torch.arange(width, device=device), indexing="ij")
+            pos = torch.stack([ys.flatten(), xs.flatten()], dim=1).float()
+            dist2 = torch.cdist(pos, pos).pow(2)  # (N, N)
+            self._bias_cache[key] = (-self.slopes[:, None, None] * dist2).to(dtype)[None]
+        return self._bias_cache[key]  # (1, heads, N, N)
 
     def forward(self, h, p):
         b, c, height, width = h.shape
