@@ -19,8 +19,6 @@ import re
 import shutil
 import sys
 import textwrap
-import traceback
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,8 @@ import zarr
 from click.testing import CliRunner
 
 import ogmbench
-from ogmbench.cli import cli, main
+from ogmbench.cli import cli
+from cli_helpers import assert_usage_error, call, snapshot  # noqa: E402
 
 STORE_SETTINGS = dict(family="field", noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.9],
                       samples_per_rho=20, size=16, seed=0)
@@ -39,57 +38,6 @@ HAPPY = ["identity", "gaussian", "bayes-cell"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def call(argv, capsys=None):
-    """Run ``ogmbench.cli.main(argv)``; return (exit code, stdout, stderr).
-
-    An exception escaping ``main`` is what the console script would print as a
-    traceback with exit code 1, so it is returned that way for the assertions to see.
-    Without ``capsys`` (module fixtures) the streams are redirected here.
-    """
-    code = 0
-    out_buf, err_buf = io.StringIO(), io.StringIO()
-
-    def run():
-        nonlocal code
-        try:
-            main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except Exception:  # noqa: BLE001 - turned into what a user would see
-            sys.stderr.write(traceback.format_exc())
-            code = 1
-
-    if capsys is None:
-        with redirect_stdout(out_buf), redirect_stderr(err_buf):
-            run()
-        return code, out_buf.getvalue(), err_buf.getvalue()
-    run()
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(path: Path):
-    """{relative path: bytes} of a directory tree (None if absent)."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    if path.is_file():
-        return path.read_bytes()
-    return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(path.rglob("*"))}
-
-
-def assert_usage_error(code, out, err, *words):
-    """Exit 2, one non-empty line on stderr naming the problem, no traceback."""
-    assert code == 2, f"exit {code}\nstdout: {out}\nstderr: {err}"
-    assert "Traceback" not in out + err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and len(err.strip().splitlines()) == 1, err
-    assert lines[0].startswith("error: "), err
-    for word in words:
-        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
 
 
 def strict_json(path: Path) -> dict:

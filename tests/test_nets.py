@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import ogmbench  # noqa: E402
-from ogmbench.api import FitData, Split  # noqa: E402
+from ogmbench.api import FitData  # noqa: E402
 from ogmbench.baselines.nets import Concat, FiLM, NoiseUNet, UNet, XAttn, count_parameters  # noqa: E402
 from ogmbench.baselines.nets.estimators import _dihedral  # noqa: E402
 from ogmbench.testing import check_estimator, tiny_data  # noqa: E402
