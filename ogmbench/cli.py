@@ -352,14 +352,16 @@ class _EvalBars:
     def __init__(self):
         self.bar, self.name = None, None
 
-    def update(self, name: str, done: int, total: int) -> None:
+    def update(self, name: str, done: int, total: int, message: str = "") -> None:
         if not sys.stderr.isatty():
             return
         if name != self.name:
             self.close()
-            self.bar = click.progressbar(length=total, label=f"{name:<12}", file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=f"{name:<18}", file=sys.stderr)
             self.bar.__enter__()
             self.name, self.done = name, 0
+        if message:
+            self.bar.label = f"{name:<18} {message}"
         self.bar.update(done - self.done)
         self.done = done
 

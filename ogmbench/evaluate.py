@@ -237,7 +237,8 @@ def run_eval(
         point several runs at one folder to train once per store, target, seed and
         configuration.
     progress : callable, optional
-        ``progress(estimator, done_samples, total_samples)``.
+        ``progress(stage, done, total[, message])``: test samples scored per estimator,
+        or training steps (stage ``"<name> train"``, message e.g. the loss).
     log : callable, optional
         Receives one-line status messages.
 
@@ -320,7 +321,8 @@ def run_eval(
         fit_data = FitData(train, val, cache_dir=checkpoint_dir,
                            cache_key=f"{opened.attrs['digest']}:{target}",
                            progress=None if progress is None else
-                           (lambda step, total, msg, _n=name: progress(f"{_n} train", step, total)))
+                           (lambda step, total, msg, _n=name: progress(f"{_n} train", step, total,
+                                                                       msg)))
         controls = ["none"] + [c for c in prior_controls if cls.uses_prior and prior]
         try:
             seeds = train_seed_values(seed, train_seeds if cls.stochastic else 1)
