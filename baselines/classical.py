@@ -116,7 +116,7 @@ class Wiener(Estimator):
 class TV(Estimator):
     """Total-variation denoising (``skimage.restoration.denoise_tv_chambolle``)."""
 
-    param_grid = {"weight": [0.05, 0.1, 0.2, 0.4, 0.8]}
+    param_grid = {"weight": [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]}
 
     def __init__(self, weight=0.1):
         self.weight = weight

@@ -317,7 +317,10 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     if metric not in METRICS:
         raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
                                  param_hint="'--metric'")
-    if metric in ("gain_mse", "d_iou") and estimators and not {"unet", "identity"} & set(estimators):
+    from .evaluate import split_spec
+
+    bases = {split_spec(e)[0] if "=" in e else e for e in estimators}
+    if metric in ("gain_mse", "d_iou") and estimators and not {"unet", "identity"} & bases:
         raise click.BadParameter(f"{metric} compares with a reference estimator: add "
                                  "--estimator identity (or unet)", param_hint="'--metric'")
     bars = _EvalBars()
@@ -387,6 +390,11 @@ def leaderboard(run_dirs, metric, fmt, reference):
     """Merge run directories into one leaderboard (estimator x rho)."""
     from .leaderboard import LeaderboardError, aggregate, load_runs, render
 
+    from .leaderboard import METRICS
+
+    if metric not in METRICS:
+        raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
+                                 param_hint="'--metric'")
     try:
         rows = load_runs(run_dirs)
         if reference != "auto" and reference not in set(rows["estimator"]):

@@ -84,6 +84,8 @@ def split_spec(spec: str) -> tuple[str, dict[str, Any]]:
     left alone.
     """
     head, sep, tail = spec.rpartition(":")
+    if sep and "=" not in tail and head in registry.available():
+        raise EvalError(f"estimator {spec!r}: parameters are written {head}:key=value[,key=value]")
     if not sep or "=" not in tail:
         return spec, {}
     params = {}
@@ -219,7 +221,8 @@ def run_eval(
         Re-run every estimator that uses the prior with the test priors shuffled across
         samples, zeroed, or replaced by the clean prior.
     seed : int
-        Seeds fitting, the shuffled control and the bootstrap.
+        Seeds fitting and the shuffled control.  (Bootstrap resampling in the
+        leaderboard is seeded by each group's key, so tables are reproducible.)
     device : {"auto", "cpu", "cuda"}
         Handed to ``fit`` (classical estimators ignore it).
     workers : int
@@ -269,7 +272,6 @@ def run_eval(
         raise EvalError(f"workers must be an integer >= 1, got {workers}")
     if int(train_seeds) != train_seeds or not 1 <= train_seeds <= 100:
         raise EvalError(f"train-seeds must be an integer in [1, 100], got {train_seeds}")
-    device = _resolve_device(device)
     specs = list(estimators) if estimators else default_estimators(log)
     resolved = []
     for spec in specs:
@@ -286,14 +288,22 @@ def run_eval(
         if unknown:
             raise EvalError(f"estimator {name!r} has no parameter {', '.join(map(repr, unknown))} "
                             f"(parameters: {', '.join(cls.param_names()) or 'none'})")
+        try:  # constructors may validate their parameters: a usage error, before any work
+            cls(**fixed)
+        except (TypeError, ValueError) as exc:
+            raise EvalError(f"estimator {name!r}: {exc}") from None
         resolved.append((name, cls, source, spec, fixed))
+    # After loading: an estimator module that needs torch has imported it by now.
+    device = _resolve_device(device)
 
     run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
     settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
                 "target": int(target), "seed": int(seed),
                 "prior_controls": sorted(prior_controls)}
-    run = _open_run(run_dir, settings, resume, opened, device)
     checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
+    if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
+        raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
+    run = _open_run(run_dir, settings, resume, opened, device)
 
     prior = [k for k in range(classes) if k != target]
     train = Split(store=opened, indices=opened.indices("train"))
@@ -309,6 +319,13 @@ def run_eval(
         own = settings if cls.uses_prior else {k: v for k, v in settings.items()
                                                 if k != "prior_controls"}
         key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds)})
+        if source.startswith("file "):
+            import hashlib
+
+            path = Path(source[5:]).resolve()
+            source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+            key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds),
+                                            "_source": source})
         previous = run["estimators"].get(name)
         if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
                 and (run_dir / previous["samples_file"]).is_file()):
@@ -495,7 +512,10 @@ def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device:
         if differ:
             raise EvalError(f"--resume: {run_dir} was run with other settings ({', '.join(differ)})")
         run["prior_controls"] = settings["prior_controls"]
-        run["resumed_at"] = _now()
+        run.setdefault("resumed_at", [])
+        if isinstance(run["resumed_at"], str):
+            run["resumed_at"] = [run["resumed_at"]]
+        run["resumed_at"].append(_now())
         return run
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -504,11 +524,18 @@ def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device:
     import numpy
     import scipy
 
+    import platform
+    import sys
+
+    versions = {"ogmbench": __version__, "python": platform.python_version(),
+                "numpy": numpy.__version__, "scipy": scipy.__version__}
+    for module in ("zarr", "pandas", "pyarrow", "skimage", "torch"):
+        if module in sys.modules:
+            versions[module] = getattr(sys.modules[module], "__version__", "?")
     run = {"format": RUN_FORMAT, **settings, "device": device,
            "family": store.attrs["family"], "noise": store.attrs["noise"],
            "class_names": store.class_names, "target_name": store.class_names[settings["target"]],
-           "versions": {"ogmbench": __version__, "numpy": numpy.__version__,
-                        "scipy": scipy.__version__},
+           "versions": versions,
            "started_at": _now(), "estimators": {}}
     _write_json(run, meta)
     return run

@@ -57,6 +57,8 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         frame["params"] = json.dumps(record.get("params", {}), sort_keys=True)
         frame["version"] = record.get("version", "")
         frame["uses_prior"] = bool(record.get("uses_prior", False))
+        frame["base_estimator"] = name
+        frame["estimator"] = _label(name, record.get("fixed_params") or {})
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
@@ -67,6 +69,16 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         out[key] = run[key]
     out["run"] = str(run_dir)
     return out
+
+
+def _label(name: str, fixed: dict) -> str:
+    """A row label telling configurations apart: ``unet[steps=5]``.
+
+    The training profile is left out: a leaderboard compares estimators at one profile.
+    """
+    shown = {k: v for k, v in fixed.items() if k != "profile"}
+    return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) + "]"
+                   if shown else "")
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
@@ -80,7 +92,19 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)
     identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
-    return rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    rows = rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    # One label with several parameter sets (e.g. two training profiles): tell them apart
+    # by a short hash of the parameters rather than pool them.
+    variants = rows.groupby(["store_digest", "target", "estimator"])["params"].transform("nunique")
+    clash = variants > 1
+    rows.loc[clash, "estimator"] = rows.loc[clash].apply(
+        lambda r: f"{r['estimator']}#{zlib.crc32(r['params'].encode()) & 0xffff:04x}", axis=1)
+    # The same estimator evaluated with several eval seeds: separate rows, never pooled.
+    seeds = rows.groupby(["store_digest", "target", "estimator"])["seed"].transform("nunique")
+    several = seeds > 1
+    rows.loc[several, "estimator"] = (rows.loc[several, "estimator"] + "@seed"
+                                      + rows.loc[several, "seed"].astype(str))
+    return rows
 
 
 def _rng(*key) -> np.random.Generator:
@@ -125,9 +149,11 @@ def _group_stats(group: pd.DataFrame, key) -> dict:
     n = len(group)
     rng = _rng(*key)
     out = {"n": n, "seeds": 1}
-    for name in ("mse", "psnr", "brier"):
+    for name in ("mse", "psnr"):
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap(
             metrics.mean_stat(group[name].to_numpy()), n, rng)
+    # Brier equals MSE for estimates in [0, 1] (the protocol): same numbers, same interval.
+    out["brier"], out["brier_lo"], out["brier_hi"] = out["mse"], out["mse_lo"], out["mse_hi"]
     out["iou"], out["iou_lo"], out["iou_hi"] = metrics.bootstrap(
         metrics.iou_stat(group["tp"].to_numpy(), group["fp"].to_numpy(), group["fn"].to_numpy()),
         n, rng)
@@ -183,28 +209,43 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     reference's MSE) and ``d_iou`` with bootstrap bounds (per-sample values averaged over
     seeds).  Intervals are reproducible: each group's resampling is seeded by its key.
     """
-    if reference == "auto":
-        reference = default_reference(rows["estimator"].unique().tolist())
     rows = rows.copy()
+    if "base_estimator" not in rows:
+        rows["base_estimator"] = rows["estimator"]
     rows["rho"] = rows["rho"].round(6)
     everything = rows.assign(rho="all")
     records = []
+    # The reference is chosen per store and target, among that store's estimators.
+    references = {}
+    for (digest, target), rows_of in rows.groupby(["store_digest", "target"]):
+        references[(digest, target)] = (
+            default_reference(rows_of["estimator"].unique().tolist()) if reference == "auto"
+            else reference if reference in set(rows_of["estimator"]) else None)
     for frame in (rows, everything):
         for key, group in frame.groupby(KEY + ["rho"], sort=False):
             record = dict(zip(KEY + ["rho"], key))
             record.update(_group_stats(group, key))
-            if reference is not None:
-                store_key = dict(zip(KEY, key))
-                mask = ((frame["store_digest"] == store_key["store_digest"])
-                        & (frame["target"] == store_key["target"])
-                        & (frame["estimator"] == reference) & (frame["control"] == "none")
+            record["phi"] = float(group["phi"].mean())
+            ref_name = references[(record["store_digest"], record["target"])]
+            record["reference"] = ref_name
+            if ref_name is not None and (record["estimator"] != ref_name
+                                         or record["control"] != "none"):
+                mask = ((frame["store_digest"] == record["store_digest"])
+                        & (frame["target"] == record["target"])
+                        & (frame["estimator"] == ref_name) & (frame["control"] == "none")
                         & (frame["rho"] == key[-1]))
                 ref = frame.loc[mask, ["sample", "train_seed", "mse", "tp", "fp", "fn"]]
-                record["reference"] = reference
-                if record["estimator"] != reference or record["control"] != "none":
-                    record.update(_paired(group, ref, key))
+                record.update(_paired(group, ref, key))
             records.append(record)
-    return pd.DataFrame.from_records(records)
+    out = pd.DataFrame.from_records(records)
+    for column in _PAIRED:  # present (maybe empty) whenever there could be a reference
+        if column not in out:
+            out[column] = np.nan
+    return out
+
+
+_PAIRED = ["n_paired", "d_mse", "d_mse_lo", "d_mse_hi", "gain_mse", "gain_mse_lo",
+           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi"]
 
 
 def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.DataFrame:
@@ -224,17 +265,18 @@ def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.
         text = f"{value * scale:.{digits}f}"
         lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
         if intervals and pd.notna(lo) and pd.notna(hi):
-            text += f" ± {(hi - lo) / 2 * scale:.{digits}f}"
+            # Percentile intervals need not be symmetric: show the larger side.
+            text += f" ± {max(hi - value, value - lo) * scale:.{digits}f}"
         return text
 
-    table = agg.assign(value=agg.apply(cell, axis=1))
+    table = agg.assign(value=agg.apply(cell, axis=1), store=agg["store_digest"].str[:8])
     table["rho"] = table["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")
-    index = ["family", "noise", "target", "estimator", "control"]
+    index = ["family", "noise", "store", "target", "estimator", "control"]
     wide = table.pivot_table(index=index, columns="rho", values="value", aggfunc="first",
                              sort=False)
     ordered = sorted((c for c in wide.columns if c != "all"), key=float) + (
         ["all"] if "all" in wide.columns else [])
-    wide = wide[ordered]
+    wide = wide[ordered].fillna("")
     wide.columns.name = "rho"
     return wide
 
@@ -246,16 +288,21 @@ def render(agg: pd.DataFrame, metric: str = "mse", fmt: str = "table") -> str:
     wide = pivot(agg, metric)
     # One store and target: drop the constant index levels for a readable table.
     flat = wide.reset_index()
-    constant = [c for c in ("family", "noise", "target") if flat[c].nunique() == 1]
+    constant = [c for c in ("family", "noise", "store", "target") if flat[c].nunique() == 1]
     title = ", ".join(f"{c}={flat[c].iloc[0]}" for c in constant)
     flat = flat.drop(columns=constant)
-    header = f"{METRICS[metric]}  (mean ± half-width of the 95% bootstrap interval; {title})"
+    seeds = int(agg["seeds"].max()) if "seeds" in agg else 1
+    kind = ("bootstrap over test samples" if seeds == 1 else
+            "t-interval across training seeds where seeds > 1, else bootstrap over test samples")
+    header = f"{METRICS[metric]}  (value ± the larger side of its 95% interval, {kind}; {title})"
     if fmt == "table":
         return header + "\n" + flat.to_string(index=False)
     if fmt == "md":
         return f"**{header}**\n\n" + flat.to_markdown(index=False)
     if fmt == "latex":
-        latex = flat.style.hide(axis="index").to_latex(hrules=True, column_format="l" * flat.shape[1])
+        styler = flat.style.hide(axis="index").format(escape="latex").format_index(
+            escape="latex", axis=1)
+        latex = styler.to_latex(hrules=True, column_format="l" * flat.shape[1])
         return f"% {header}\n" + latex.replace("±", r"$\pm$")
     raise LeaderboardError(f"unknown format {fmt!r} (allowed: table, md, latex, csv)")
 

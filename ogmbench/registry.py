@@ -75,9 +75,13 @@ def load(spec: str) -> tuple[str, type[Estimator], str]:
             source = f"module {ref}"
         cls = _check_class(cls, spec)
         name = cls.name or cls.__name__.lower()
-        if name in available() and available()[name][0] != f"{cls.__module__}:{cls.__name__}":
-            raise RegistryError(f"estimator name {name!r} is claimed twice: by "
-                                f"{available()[name][1]} and by {source}")
+        if name in available():
+            ref = available()[name][0]
+            known = _from_module(*ref.split(":"), ref)
+            if known is not cls:
+                raise RegistryError(f"estimator name {name!r} is claimed twice: by "
+                                    f"{available()[name][1]} and by {source}")
+            return name, cls, available()[name][1]
         return name, cls, source
     if spec not in available():
         raise RegistryError(f"unknown estimator {spec!r} (available: {', '.join(sorted(available()))}; "

@@ -103,3 +103,27 @@ def test_rendered_formats(run):
     assert "\\toprule" in latex and "\\bottomrule" in latex and "$\\pm$" in latex
     with pytest.raises(leaderboard.LeaderboardError, match="unknown metric"):
         leaderboard.render(agg, "accuracy", "table")
+
+
+def test_merging_never_pools_different_configurations_or_seeds(store, run, tmp_path):
+    other_seed, _ = run_eval(store.path, ["identity"], out=tmp_path / "s9", seed=9)
+    other_cfg, _ = run_eval(store.path, ["gaussian:sigma=3.0"], out=tmp_path / "g3", seed=3)
+    rows = leaderboard.load_runs([run, other_seed, other_cfg])
+    agg = leaderboard.aggregate(rows)
+    labels = set(agg["estimator"])
+    assert {"identity@seed3", "identity@seed9", "gaussian", "gaussian[sigma=3.0]"} <= labels
+    n_test = len(store.indices("test"))
+    assert agg[agg.rho == "all"].groupby(["estimator", "control"])["n"].max().max() == n_test
+    table = leaderboard.render(agg, "mse", "table")
+    assert "identity@seed9" in table and "gaussian[sigma=3.0]" in table
+
+
+def test_pivot_keeps_stores_apart(store, run, tmp_path):
+    other = ogmbench.generate(tmp_path / "o.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
+                              rho=[0.0, 0.95], samples_per_rho=30, size=24, seed=2,
+                              params={"length_scale": 2})
+    other_run, _ = run_eval(other.path, ["identity"], out=tmp_path / "o", seed=3)
+    agg = leaderboard.aggregate(leaderboard.load_runs([run, other_run]))
+    wide = leaderboard.pivot(agg, "mse")
+    stores = {i[2] for i in wide.index if i[4] == "identity"}
+    assert len(stores) == 2

@@ -77,9 +77,11 @@ class NoiseEstimator(Estimator):
         self.heads = heads
         self.attn_levels = attn_levels
         self.augment = augment
+        self.config()  # validate now: bad settings are a usage error, not a failed run
         self.model_ = None
         self.device_ = torch.device("cpu")
         self.history_: list[dict] = []
+        self.checkpoint_: dict = {}
 
     # -- configuration ---------------------------------------------------------------
 
@@ -93,6 +95,27 @@ class NoiseEstimator(Estimator):
                 cfg[key] = getattr(self, key)
         cfg.update(weight_decay=self.weight_decay, heads=self.heads,
                    attn_levels=self.attn_levels, augment=bool(self.augment), fusion=self.fusion)
+        checks = [
+            (isinstance(cfg["width"], int) and cfg["width"] >= 8 and cfg["width"] % 8 == 0,
+             f"width must be a multiple of 8 (GroupNorm groups), got {cfg['width']}"),
+            (isinstance(cfg["depth"], int) and 1 <= cfg["depth"] <= 6,
+             f"depth must be an integer in [1, 6], got {cfg['depth']}"),
+            (isinstance(cfg["steps"], int) and cfg["steps"] >= 1,
+             f"steps must be an integer >= 1, got {cfg['steps']}"),
+            (isinstance(cfg["batch_size"], int) and cfg["batch_size"] >= 1,
+             f"batch_size must be an integer >= 1, got {cfg['batch_size']}"),
+            (isinstance(cfg["val_every"], int) and cfg["val_every"] >= 1,
+             f"val_every must be an integer >= 1, got {cfg['val_every']}"),
+            (isinstance(cfg["lr"], (int, float)) and 0 < cfg["lr"] <= 1,
+             f"lr must be in (0, 1], got {cfg['lr']}"),
+            (isinstance(cfg["heads"], int) and cfg["heads"] >= 1
+             and (cfg["width"] * 2 ** cfg["depth"]) % cfg["heads"] == 0,
+             f"heads must divide the bottleneck width {cfg['width'] * 2 ** cfg['depth']}, "
+             f"got {cfg['heads']}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
         return cfg
 
     def build(self, prior_channels: int) -> NoiseUNet:
@@ -102,7 +125,10 @@ class NoiseEstimator(Estimator):
 
     def describe(self) -> dict:
         model = self.model_ if self.model_ is not None else self.build(1)
-        out = {"parameters": count_parameters(model), "profile": self.profile}
+        out = {"parameters": count_parameters(model), "config": self.config(),
+               "device": self.device_.type}
+        if self.checkpoint_:
+            out["checkpoint"] = self.checkpoint_
         if self.history_:
             best = min(self.history_, key=lambda h: h["val_mse"])
             out.update(best_step=best["step"], best_val_mse=best["val_mse"],
@@ -145,6 +171,7 @@ class NoiseEstimator(Estimator):
             self.model_.load_state_dict(state["state_dict"])
             self.history_ = state["history"]
             self.model_.eval()
+            self.checkpoint_ = {"path": str(checkpoint), "trained": False}
             return self
         self._train(cfg, noisy, clean, data, target, seed)
         if checkpoint is not None:
@@ -153,6 +180,7 @@ class NoiseEstimator(Estimator):
             torch.save({"state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
                         "history": self.history_, "config": cfg}, tmp)
             tmp.replace(checkpoint)
+            self.checkpoint_ = {"path": str(checkpoint), "trained": True}
         return self
 
     def _checkpoint_path(self, data, target, seed, shape) -> Path | None:
@@ -182,7 +210,11 @@ class NoiseEstimator(Estimator):
             idx = torch.randint(len(x), (cfg["batch_size"],), generator=gen)
             batch, target_noise = x[idx], noise[idx]
             if cfg["augment"]:
-                k = torch.randint(8, (len(idx),), generator=gen).to(dev)
+                # Rotating by 90 degrees swaps H and W: non-square maps get the four
+                # shape-keeping transforms (identity, 180 degrees and the two flips).
+                square = x.shape[-1] == x.shape[-2]
+                k = (torch.randint(8, (len(idx),), generator=gen) if square
+                     else 2 * torch.randint(4, (len(idx),), generator=gen)).to(dev)
                 both = _dihedral(torch.cat([batch, target_noise], dim=1), k)
                 batch, target_noise = both[:, :-1], both[:, -1:]
             loss = F.mse_loss(self._forward(batch, target), target_noise)
@@ -199,6 +231,9 @@ class NoiseEstimator(Estimator):
                     best = (score, copy.deepcopy(self.model_.state_dict()))
             if progress is not None:
                 progress(step, cfg["steps"], f"loss {float(loss):.4f}")
+        if best[1] is None:
+            raise ValueError(f"training diverged: the val MSE was never finite "
+                             f"(lr {cfg['lr']}, {cfg['steps']} steps)")
         self.model_.load_state_dict(best[1])
         self.model_.eval()
 
