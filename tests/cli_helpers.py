@@ -2,6 +2,7 @@
 
 import io
 import os
+import shutil
 import sys
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
@@ -65,3 +66,22 @@ def assert_usage_error(code, out, err, *words):
     assert lines[0].startswith("error: "), err
     for word in words:
         assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+
+
+def bad_stores_in(root: Path, store: Path) -> dict:
+    """Paths no command may accept as a store, by kind: missing, a plain folder, a foreign
+    zarr group, corrupt metadata, and a copy of ``store`` marked incomplete."""
+    import zarr
+
+    plain = root / "plain"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("not a store\n")
+    zarr.create_group(str(root / "foreign.zarr"), attributes={"owner": "someone else"})
+    corrupt = root / "corrupt.zarr"
+    corrupt.mkdir()
+    (corrupt / "zarr.json").write_text('{"zarr_format": 3, garbage')
+    incomplete = root / "incomplete.zarr"
+    shutil.copytree(store, incomplete)
+    zarr.open_group(str(incomplete), mode="r+").attrs.update({"complete": False})
+    return {"missing": root / "missing.zarr", "plain": plain, "foreign": root / "foreign.zarr",
+            "corrupt": corrupt, "incomplete": incomplete}

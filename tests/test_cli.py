@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 import ogmbench
 from ogmbench.cli import cli, main
-from cli_helpers import assert_usage_error, call, snapshot  # noqa: E402
+from cli_helpers import assert_usage_error, bad_stores_in, call, snapshot  # noqa: E402
 
 # Every test states all generation settings, so changing DEFAULTS changes no test.
 SETTINGS = ["--family", "field", "--noise", "gaussian:sigma=0.5", "--size", "16",
@@ -52,19 +52,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bad_stores(tmp_path_factory, store):
     """Paths that info/verify/show must refuse, by kind."""
-    root = tmp_path_factory.mktemp("bad")
-    plain = root / "plain"
-    plain.mkdir()
-    (plain / "notes.txt").write_text("not a store\n")
-    zarr.create_group(str(root / "foreign.zarr"), attributes={"owner": "someone else"})
-    corrupt = root / "corrupt.zarr"
-    corrupt.mkdir()
-    (corrupt / "zarr.json").write_text('{"zarr_format": 3, garbage')
-    incomplete = root / "incomplete.zarr"
-    shutil.copytree(store, incomplete)
-    zarr.open_group(str(incomplete), mode="r+").attrs.update({"complete": False})
-    return {"missing": root / "missing.zarr", "plain": plain, "foreign": root / "foreign.zarr",
-            "corrupt": corrupt, "incomplete": incomplete}
+    return bad_stores_in(tmp_path_factory.mktemp("bad"), store)
 
 
 # --------------------------------------------------------------------------- --help

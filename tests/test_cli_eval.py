@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import zarr
 from click.testing import CliRunner
 
 import ogmbench
 from ogmbench.cli import cli
-from cli_helpers import assert_usage_error, call, snapshot  # noqa: E402
+from cli_helpers import assert_usage_error, bad_stores_in, call, snapshot  # noqa: E402
 
 STORE_SETTINGS = dict(family="field", noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.9],
                       samples_per_rho=20, size=16, seed=0)
@@ -98,19 +97,12 @@ def happy(store, tmp_path_factory):
 def bad_stores(tmp_path_factory, store):
     """Paths that eval must refuse, by kind."""
     root = tmp_path_factory.mktemp("bad")
-    plain = root / "plain"
-    plain.mkdir()
-    (plain / "notes.txt").write_text("not a store\n")
-    zarr.create_group(str(root / "foreign.zarr"), attributes={"owner": "someone else"})
-    incomplete = root / "incomplete.zarr"
-    shutil.copytree(store, incomplete)
-    zarr.open_group(str(incomplete), mode="r+").attrs.update({"complete": False})
+    paths = bad_stores_in(root, store)
     no_test = root / "no_test.zarr"
     ogmbench.generate(no_test, **{**STORE_SETTINGS, "samples_per_rho": 4},
                       split=(1.0, 0.0, 0.0))
     assert ogmbench.open_store(no_test).indices("test").size == 0
-    return {"missing": root / "missing.zarr", "plain": plain, "foreign": root / "foreign.zarr",
-            "incomplete": incomplete, "no_test": no_test}
+    return {**paths, "no_test": no_test}
 
 
 def test_fixture_store_shape(store):
