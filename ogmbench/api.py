@@ -49,8 +49,7 @@ class Split:
         Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
     """
 
-    def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None,
-                 transform=None):
+    def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None):
         if store is None:
             self._noisy, self._clean = np.asarray(noisy, np.float32), np.asarray(clean, np.uint8)
             self._rho = np.zeros(len(self._noisy)) if rho is None else np.asarray(rho)
@@ -63,8 +62,6 @@ class Split:
             self.shape = tuple(store.noisy.shape[1:])
             count = len(self._indices)
         self._len = count
-        # Applied to every noisy block handed out (used for the prior controls).
-        self._transform = transform
 
     def __len__(self) -> int:
         return self._len
@@ -81,25 +78,22 @@ class Split:
             step = 256
             for start in range(0, self._len, step):
                 sl = slice(start, start + step)
-                yield self._apply(self._noisy[sl]), self._clean[sl], self._rho[sl]
+                yield self._noisy[sl], self._clean[sl], self._rho[sl]
             return
         split_id = int(self._store.split[self._indices[0]])
         for block in self._store.iter_chunks(split_id):
-            yield self._apply(block["noisy"]), block["clean"], block["rho"]
+            yield block["noisy"], block["clean"], block["rho"]
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All samples as arrays ``(noisy, clean, rho)`` (memory: the whole split)."""
         if self._noisy is not None:
-            return self._apply(self._noisy), self._clean, self._rho
+            return self._noisy, self._clean, self._rho
         chunks = list(self.iter_chunks())
         if not chunks:
             c, h, w = self.shape
             return (np.empty((0, c, h, w), np.float32), np.empty((0, c, h, w), np.uint8),
                     np.empty(0))
         return tuple(np.concatenate(parts) for parts in zip(*chunks))
-
-    def _apply(self, noisy):
-        return noisy if self._transform is None else self._transform(noisy)
 
 
 @dataclass(frozen=True)
