@@ -389,7 +389,11 @@ def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior
                                                "val_iou_at_threshold", "describe")})
         test_start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for block in store.iter_chunks("test", fields=("clean", "noisy")):
+            fields = ("clean", "noisy") + (("phi_matrix",) if store.classes > 2 else ())
+            for block in store.iter_chunks("test", fields=fields):
+                if store.classes > 2 and prior:
+                    # phi of the target and its first prior class (the store's phi is 0-1).
+                    block["phi"] = block["phi_matrix"][:, target, prior[0]]
                 clean = block["clean"]
                 for control in controls:
                     noisy = block["noisy"]
@@ -454,7 +458,7 @@ def _append_rows(columns, name, control, seed_index, block, estimate, clean_targ
     columns["train_seed"] += [seed_index] * n
     columns["sample"] += block["index"].tolist()
     columns["rho"] += block["rho"].astype(float).tolist()
-    columns["phi"] += block["phi"].astype(float).tolist()
+    columns["phi"] += np.asarray(block["phi"], dtype=float).tolist()
     for key in ("mse", "brier", "psnr", "iou", "tp", "fp", "fn"):
         columns[key] += scores[key].tolist()
     columns["threshold"] += [threshold] * n

@@ -335,8 +335,9 @@ class Store:
         except Exception as exc:  # checksum errors, truncated or unreadable shard files
             raise StoreError(f"{self.path} is corrupt: cannot read {name}[{start}:{stop}] "
                              f"({type(exc).__name__}); run 'ogmbench verify {self.path}'") from None
-        if values.dtype.kind == "f" and np.isnan(values).any():
-            # Float arrays are filled with NaN: a NaN is a shard that was never written.
+        if name == "noisy" and np.isnan(values).any():
+            # Maps are filled with NaN and no noise model makes one: a NaN map cell is a
+            # shard that was never written.  (phi may legitimately be NaN.)
             raise StoreError(f"{self.path} is corrupt: {name}[{start}:{stop}] has unwritten "
                              f"cells (a missing shard file?); run 'ogmbench verify {self.path}'")
         return values

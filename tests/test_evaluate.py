@@ -127,3 +127,14 @@ def test_pivot_keeps_stores_apart(store, run, tmp_path):
     wide = leaderboard.pivot(agg, "mse")
     stores = {i[2] for i in wide.index if i[4] == "identity"}
     assert len(stores) == 2
+
+
+def test_phi_column_follows_the_target_on_many_class_stores(tmp_path):
+    import zarr
+
+    s = ogmbench.generate(tmp_path / "k3.zarr", family="field", noise="gaussian:sigma=0.5",
+                          rho=[0.6], samples_per_rho=10, size=16, classes=3)
+    run_dir, _ = run_eval(s.path, ["identity"], target=2, out=tmp_path / "r")
+    rows = pd.read_parquet(run_dir / "samples" / "identity.parquet")
+    matrix = zarr.open_group(str(s.path), mode="r")["phi_matrix"][:]
+    np.testing.assert_allclose(rows["phi"], matrix[rows["sample"], 2, 0], rtol=1e-6)
