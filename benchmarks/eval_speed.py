@@ -74,10 +74,10 @@ def main():
                     from ogmbench.api import FitData, Split
                     model.fit(FitData(Split(store=store, indices=store.indices("train")),
                                       Split(store=store, indices=store.indices("val"))), target=0)
-                call = lambda: model.predict(noisy, 0)  # noqa: E731
+                call = lambda m=model: m.predict(noisy, 0)  # noqa: E731
                 label = " (own predict)"
             else:
-                call, label = (lambda: bare_call(name, params, noisy)), ""
+                call, label = (lambda n=name, p=params: bare_call(n, p, noisy)), ""
             bare_s = min(_timed(call) for _ in range(3))
             print(f"{name:<12} {len(test) / eval_s:>15.1f} {len(test) / bare_s:>15.1f} "
                   f"{eval_s / bare_s:>6.2f}{label}")

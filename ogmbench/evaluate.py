@@ -28,7 +28,7 @@ import numpy as np
 from . import __version__, metrics, registry
 from .api import Estimator, FitData, Split
 from .generators import ConfigError
-from .store import Store, open_store
+from .store import Store, StoreError, open_store
 
 __all__ = ["PRIOR_CONTROLS", "EvalError", "run_eval", "tune", "default_run_dir"]
 
@@ -161,19 +161,17 @@ def _checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.nda
 # --------------------------------------------------------------------------- controls
 
 
-def _control_transform(control: str, prior: list[int], partner_prior: np.ndarray | None,
-                       clean: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    def apply(noisy):
-        out = noisy.copy()
-        if control == "zeros":
-            out[:, prior] = 0.0
-        elif control == "oracle":
-            out[:, prior] = clean[:, prior]
-        elif control == "shuffled":
-            out[:, prior] = partner_prior
-        return out
-
-    return apply
+def _apply_control(control: str, noisy: np.ndarray, prior: list[int],
+                   partner_prior: np.ndarray | None, clean: np.ndarray) -> np.ndarray:
+    """A copy of ``noisy`` with the prior classes shuffled, zeroed or made clean."""
+    out = noisy.copy()
+    if control == "zeros":
+        out[:, prior] = 0.0
+    elif control == "oracle":
+        out[:, prior] = clean[:, prior]
+    elif control == "shuffled":
+        out[:, prior] = partner_prior
+    return out
 
 
 def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -402,7 +400,7 @@ def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior
                         if control == "shuffled":
                             partner_prior = _read_prior(store, partners[block["index"] - test[0]],
                                                         prior)
-                        noisy = _control_transform(control, prior, partner_prior, clean)(noisy)
+                        noisy = _apply_control(control, noisy, prior, partner_prior, clean)
                     t0 = time.perf_counter()
                     estimate = _predict_parallel(model, noisy, target, workers, pool)
                     totals["predict_s"] += time.perf_counter() - t0
@@ -488,12 +486,8 @@ def _write_json(data: dict, path: Path) -> None:
 def _open(store) -> Store:
     try:
         return open_store(store)
-    except Exception as exc:
-        from .store import StoreError
-
-        if isinstance(exc, StoreError):
-            raise EvalError(str(exc)) from None
-        raise
+    except StoreError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device: str) -> dict:

@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import ogmbench  # noqa: E402
-from ogmbench.api import FitData  # noqa: E402
+from ogmbench.api import FitData, Split  # noqa: E402
 from ogmbench.baselines.nets import Concat, FiLM, NoiseUNet, UNet, XAttn, count_parameters  # noqa: E402
 from ogmbench.baselines.nets.estimators import _dihedral  # noqa: E402
 from ogmbench.testing import check_estimator, tiny_data  # noqa: E402
@@ -150,8 +150,16 @@ def test_unknown_profile_and_parameter_are_clear_errors(tmp_path):
                           ("xattn:heads=5", "heads must divide")):
         with pytest.raises(EvalError, match=message):
             run_eval(store.path, [spec], out=tmp_path / "r2")
-    _, outcomes = run_eval(store.path, ["unet:profile=quick,lr=1.0"], out=tmp_path / "r3")
-    assert outcomes[0].status in ("ok", "failed")  # may diverge; never a crash
+
+
+def test_diverged_training_is_a_clear_failure():
+    base = tiny_data()
+    noisy, clean, rho = base.train.load()
+    poisoned = noisy.copy()
+    poisoned[0, 0, 0, 0] = np.inf  # one bad cell turns the weights into NaN
+    data = FitData(Split(poisoned, clean, rho), base.val)
+    with pytest.raises(ValueError, match="training diverged"):
+        UNet(profile="quick", batch_size=len(poisoned)).fit(data, target=0)
 
 
 def test_non_square_maps_train(tmp_path):
