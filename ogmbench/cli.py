@@ -405,6 +405,53 @@ def leaderboard(run_dirs, metric, fmt, reference):
         raise click.UsageError(str(exc)) from None
 
 
+@cli.command()
+@click.argument("config", metavar="CONFIG")
+@click.option("--profile", default="default", show_default=True,
+              help="Profile of CONFIG to run (default: 2 CPU cores; paper: one GPU).")
+@click.option("--out", default=None, metavar="DIR",
+              help="Output directory (default runs/<benchmark>-<profile>).")
+@click.option("--work", default=None, metavar="DIR",
+              help="Stores, runs and checkpoints, reused when they match (default OUT/work).")
+@click.option("--check", "check", default=None, metavar="RESULTS",
+              help="A published results.csv: exit 1 naming every cell that drifted beyond "
+                   "the benchmark's tolerance.")
+@click.option("--estimator", "estimators", multiple=True, metavar="NAME",
+              help="Add an estimator to the benchmark's (repeatable; eval's syntax).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Generation processes and eval threads; results do not depend on it.")
+def reproduce(config, profile, out, work, check, estimators, workers):
+    """Run a benchmark file end to end: generate, eval, tables, figures, index.html."""
+    from .reproduce import ReproduceFailure, reproduce as run
+
+    bars = _EvalBars()
+    try:
+        out_dir, drift = run(config, profile=profile, out=out, work=work, check=check,
+                             estimators=estimators, workers=workers, progress=bars.update,
+                             log=bars.log)
+    except KeyboardInterrupt:
+        bars.close()
+        click.echo("\ninterrupted: stores, runs and checkpoints are kept; rerun the same "
+                   "command to continue", err=True)
+        sys.exit(130)
+    except ReproduceFailure as exc:
+        bars.close()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    bars.close()
+    click.echo(f"results in {out_dir}: results.csv, tables.md, tables.tex, figures/, index.html, "
+               "README.md")
+    if drift is None:
+        return
+    if drift:
+        click.echo(f"check against {check}: {len(drift)} cell(s) drifted beyond the tolerance:",
+                   err=True)
+        for item in drift:
+            click.echo(f"  {item}", err=True)
+        sys.exit(1)
+    click.echo(f"check against {check}: every published cell within the tolerance")
+
+
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:

@@ -197,8 +197,10 @@ def run_eval(
     workers: int = 1,
     resume: bool = False,
     profile: str | None = None,
+    training: dict[str, Any] | None = None,
     checkpoints: str | os.PathLike | None = None,
     train_seeds: int = 1,
+    keep: Sequence[int] = (),
     progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, list[Outcome]]:
@@ -230,6 +232,11 @@ def run_eval(
     profile : str, optional
         Training profile handed to every estimator that has a ``profile`` parameter
         (the learned ones: ``quick``, ``default``, ``paper``).
+    training : dict, optional
+        More parameters handed to every estimator with a ``profile`` parameter, e.g.
+        ``{"steps": 500}``.  Like ``profile`` they apply to the run as a whole: they are
+        part of each estimator's key but not of its leaderboard label, and an
+        estimator's own ``name:key=value`` wins.
     train_seeds : int
         Trainings per stochastic (learned) estimator, each with its own seed; the
         leaderboard reports the mean over them with an interval across them.
@@ -237,6 +244,9 @@ def run_eval(
         Where learned estimators keep their checkpoints (default ``RUN_DIR/checkpoints``);
         point several runs at one folder to train once per store, target, seed and
         configuration.
+    keep : sequence of int
+        Test sample indices whose estimates (first training seed, no prior control) are
+        saved per estimator to ``RUN_DIR/kept/<name>.npy`` (for galleries).
     progress : callable, optional
         ``progress(stage, done, total[, message])``: test samples scored per estimator,
         or training steps (stage ``"<name> train"``, message e.g. the loss).
@@ -270,6 +280,10 @@ def run_eval(
         raise EvalError(f"workers must be an integer >= 1, got {workers}")
     if int(train_seeds) != train_seeds or not 1 <= train_seeds <= 100:
         raise EvalError(f"train-seeds must be an integer in [1, 100], got {train_seeds}")
+    keep = [int(i) for i in keep]
+    outside = sorted(set(keep) - set(test.tolist()))
+    if outside:
+        raise EvalError(f"keep: {outside[:5]} are not test sample indices")
     specs = list(estimators) if estimators else default_estimators(log)
     resolved = []
     for spec in specs:
@@ -280,8 +294,12 @@ def run_eval(
             raise EvalError(str(exc)) from None
         if any(r[0] == name for r in resolved):
             raise EvalError(f"estimator {name!r} is listed twice")
-        fixed = {**({"profile": profile} if profile and "profile" in cls.param_names() else {}),
-                 **fixed}
+        run_wide = {}
+        if "profile" in cls.param_names():
+            run_wide = {**({"profile": profile} if profile else {}), **(training or {})}
+            run_wide = {k: v for k, v in run_wide.items()
+                        if k not in fixed and k in cls.param_names()}
+        fixed = {**run_wide, **fixed}
         unknown = sorted(set(fixed) - set(cls.param_names()))
         if unknown:
             raise EvalError(f"estimator {name!r} has no parameter {', '.join(map(repr, unknown))} "
@@ -290,7 +308,7 @@ def run_eval(
             cls(**fixed)
         except (TypeError, ValueError) as exc:
             raise EvalError(f"estimator {name!r}: {exc}") from None
-        resolved.append((name, cls, source, spec, fixed))
+        resolved.append((name, cls, source, spec, fixed, sorted(run_wide)))
     # After loading: an estimator module that needs torch has imported it by now.
     device = _resolve_device(device)
 
@@ -312,7 +330,7 @@ def run_eval(
         partners = test[_derangement(test.size, rng)]
 
     outcomes = []
-    for name, cls, source, spec, fixed in resolved:
+    for name, cls, source, spec, fixed, run_wide in resolved:
         # Prior controls only change the results of estimators that use the prior.
         own = settings if cls.uses_prior else {k: v for k, v in settings.items()
                                                 if k != "prior_controls"}
@@ -326,13 +344,15 @@ def run_eval(
                                             "_source": source})
         previous = run["estimators"].get(name)
         if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
-                and (run_dir / previous["samples_file"]).is_file()):
+                and (run_dir / previous["samples_file"]).is_file()
+                and (not keep or (previous.get("kept") == keep
+                                  and (run_dir / previous["kept_file"]).is_file()))):
             log(f"{name}: done in an earlier run, kept")
             outcomes.append(Outcome(name, "skipped", previous))
             continue
         record = {"spec": spec, "source": source, "class": f"{cls.__module__}:{cls.__qualname__}",
                   "version": cls.version, "uses_prior": cls.uses_prior, "key": key,
-                  "fixed_params": fixed}
+                  "fixed_params": fixed, "run_params": run_wide}
         fit_data = FitData(train, val, cache_dir=checkpoint_dir,
                            cache_key=f"{opened.attrs['digest']}:{target}",
                            progress=None if progress is None else
@@ -341,8 +361,9 @@ def run_eval(
         controls = ["none"] + [c for c in prior_controls if cls.uses_prior and prior]
         try:
             seeds = train_seed_values(seed, train_seeds if cls.stochastic else 1)
-            rows = _evaluate_one(name, cls, fixed, record, opened, fit_data, test, target, prior,
-                                 controls, partners, seeds, device, int(workers), progress)
+            rows, kept = _evaluate_one(name, cls, fixed, record, opened, fit_data, test, target,
+                                       prior, controls, partners, seeds, device, int(workers),
+                                       progress, keep)
         except EstimatorFailure as exc:
             record.update(status="failed", reason=str(exc))
             log(f"{name}: FAILED: {exc}")
@@ -350,6 +371,10 @@ def run_eval(
             path = run_dir / "samples" / f"{name}.parquet"
             _write_parquet(rows, path)
             record.update(status="ok", samples_file=str(path.relative_to(run_dir)))
+            if keep:
+                kept_path = run_dir / "kept" / f"{name}.npy"
+                _write_npy(np.stack([kept[i] for i in keep]), kept_path)
+                record.update(kept=keep, kept_file=str(kept_path.relative_to(run_dir)))
             log(f"{name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
         run["estimators"][name] = record
         _write_json(run, run_dir / "run.json")
@@ -360,9 +385,14 @@ def run_eval(
 
 
 def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior, controls,
-                  partners, seeds, device, workers, progress):
-    """Fit (per training seed), pick the val threshold, stream the test split; rows."""
+                  partners, seeds, device, workers, progress, keep=()):
+    """Fit (per training seed), pick the val threshold, stream the test split.
+
+    Returns the rows and {sample index: estimate} of the ``keep`` samples.
+    """
     columns: dict[str, list] = {k: [] for k in _COLUMNS}
+    kept: dict[int, np.ndarray] = {}
+    keep = set(keep)
     record["train_seeds"] = []
     totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
     done, total = 0, test.size * len(controls) * len(seeds)
@@ -406,6 +436,10 @@ def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior
                     totals["predict_s"] += time.perf_counter() - t0
                     _append_rows(columns, name, control, seed_index, block, estimate,
                                  clean[:, target], threshold)
+                    if control == "none" and seed_index == 0 and keep:
+                        for j, index in enumerate(block["index"].tolist()):
+                            if index in keep:
+                                kept[index] = estimate[j]
                     done += len(clean)
                     if progress is not None:
                         progress(name, done, total)
@@ -413,7 +447,7 @@ def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior
         totals["test_s"] += time.perf_counter() - test_start
     record["timings"] = {k: round(v, 4) for k, v in totals.items()}
     record["timings"]["test_samples_per_s"] = round(done / max(totals["test_s"], 1e-9), 2)
-    return columns
+    return columns, kept
 
 
 def _predict_parallel(model, noisy, target, workers, pool):
@@ -474,6 +508,14 @@ def _write_parquet(columns: dict[str, list], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(pa.table(columns), tmp)
+    os.replace(tmp, path)
+
+
+def _write_npy(array: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".npy.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
     os.replace(tmp, path)
 
 

@@ -38,8 +38,11 @@ class LeaderboardError(ValueError):
     """A run directory cannot be read as an ogmbench run."""
 
 
-def load_run(run_dir: str | Path) -> pd.DataFrame:
-    """Per-sample rows of one run with its provenance as columns."""
+def load_run(run_dir: str | Path, hide: Sequence[str] = ("profile",)) -> pd.DataFrame:
+    """Per-sample rows of one run with its provenance as columns.
+
+    Fixed parameters named in ``hide`` are left out of the estimator labels.
+    """
     run_dir = Path(run_dir)
     try:
         run = json.loads((run_dir / "run.json").read_text())
@@ -58,7 +61,9 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         frame["version"] = record.get("version", "")
         frame["uses_prior"] = bool(record.get("uses_prior", False))
         frame["base_estimator"] = name
-        frame["estimator"] = _label(name, record.get("fixed_params") or {})
+        # Run-wide training settings (eval --profile) label the run, not the estimator.
+        hidden = (*hide, *record.get("run_params", ()))
+        frame["estimator"] = _label(name, record.get("fixed_params") or {}, hidden)
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
@@ -71,23 +76,24 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     return out
 
 
-def _label(name: str, fixed: dict) -> str:
+def _label(name: str, fixed: dict, hide: Sequence[str] = ("profile",)) -> str:
     """A row label telling configurations apart: ``unet[steps=5]``.
 
-    The training profile is left out: a leaderboard compares estimators at one profile.
+    The training profile is hidden by default: a leaderboard compares estimators at one
+    profile.
     """
-    shown = {k: v for k, v in fixed.items() if k != "profile"}
+    shown = {k: v for k, v in fixed.items() if k not in hide}
     return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) + "]"
                    if shown else "")
 
 
-def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+def load_runs(run_dirs: Sequence[str | Path], hide: Sequence[str] = ("profile",)) -> pd.DataFrame:
     """Per-sample rows of several runs; an entry present in several runs is kept once.
 
     Entries are identical when store, target, estimator, parameters, version, control
     and seed agree; the first run listed wins.
     """
-    frames = [f for f in (load_run(d) for d in run_dirs) if not f.empty]
+    frames = [f for f in (load_run(d, hide) for d in run_dirs) if not f.empty]
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)

@@ -1,0 +1,338 @@
+"""Benchmark definitions: a TOML file of datasets, estimators and profiles, validated.
+
+A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
+
+    [benchmark]   name, version, description
+    [[dataset]]   name, family, noise, target, params   (one table per family x noise)
+    [eval]        estimators, prior_controls, reference, seed
+    [profile.X]   rho, samples_per_rho, size, split, seed, training, steps,
+                  train_seeds, device, datasets, description
+    [check]       rtol, atol   (tolerance of ``reproduce --check``)
+
+:func:`load_benchmark` reads one profile into a :class:`Benchmark` with every dataset's
+generation settings resolved by :func:`ogmbench.generate.make_config`, so an impossible
+value is refused before any work starts, with one line naming the file, the table and
+the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .generate import GenerateConfig, make_config
+from .generators import ConfigError
+
+__all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark"]
+
+
+class BenchmarkError(ConfigError):
+    """A benchmark file cannot be used; the message names the file, table and key."""
+
+
+_SECTIONS = {"benchmark", "dataset", "eval", "profile", "check"}
+_BENCHMARK_KEYS = {"name": str, "version": int, "description": str}
+_DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params": dict,
+                 "description": str}
+_EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int}
+_PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
+                 "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
+                 "device": str, "datasets": list}
+_PROFILE_REQUIRED = ("rho", "samples_per_rho", "size", "training")
+_CHECK_KEYS = {"rtol": (int, float), "atol": (int, float)}
+_TRAINING = ("quick", "default", "paper")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of a benchmark profile: its store settings and the class to denoise."""
+
+    name: str
+    config: GenerateConfig
+    target: int
+    description: str = ""
+
+    @property
+    def target_name(self) -> str:
+        return self.config.class_names[self.target]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One profile of a benchmark file, validated and resolved."""
+
+    path: Path
+    name: str
+    version: int
+    profile: str
+    description: str
+    profile_description: str
+    datasets: tuple[Dataset, ...]
+    estimators: tuple[str, ...]
+    prior_controls: tuple[str, ...]
+    reference: str
+    seed: int
+    training: str
+    steps: int | None
+    train_seeds: int
+    device: str
+    rtol: float
+    atol: float
+    profiles: tuple[str, ...] = field(default=())
+
+    @property
+    def training_params(self) -> dict[str, Any]:
+        """Parameters fixed on every learned estimator (the profile's training)."""
+        return {"profile": self.training, **({"steps": self.steps} if self.steps else {})}
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything that determines the results (not the file's path or descriptions)."""
+        return {
+            "benchmark": self.name, "version": self.version, "profile": self.profile,
+            "datasets": [{"name": d.name, "target": d.target, "config": d.config.to_json()}
+                         for d in self.datasets],
+            "estimators": list(self.estimators), "prior_controls": list(self.prior_controls),
+            "reference": self.reference, "seed": self.seed, "training": self.training_params,
+            "train_seeds": self.train_seeds, "device": self.device,
+        }
+
+    def config_hash(self, dataset: Dataset | None = None) -> str:
+        """A short hash of the resolved settings (of one dataset's part, if given)."""
+        data = self.to_json()
+        if dataset is not None:
+            data["datasets"] = [d for d in data["datasets"] if d["name"] == dataset.name]
+        text = json.dumps(data, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
+    """Read and validate one profile of a benchmark file.
+
+    Parameters
+    ----------
+    path : path
+        A TOML benchmark file.
+    profile : str
+        Name of a ``[profile.NAME]`` table in it.
+
+    Raises
+    ------
+    BenchmarkError
+        One line naming the file, the table, the key and what is allowed.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BenchmarkError(f"benchmark file {where} does not exist") from None
+    except IsADirectoryError:
+        raise BenchmarkError(f"benchmark file {where} is a directory") from None
+    except UnicodeDecodeError:
+        raise BenchmarkError(f"{where} is not a text (TOML) file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchmarkError(f"{where} is not valid TOML: {exc}") from None
+    _keys(data, {k: object for k in _SECTIONS}, where, "the top level")
+    for section in ("benchmark", "dataset", "eval", "profile"):
+        if section not in data:
+            raise BenchmarkError(f"{where}: missing [{section}] section"
+                                 if section != "dataset" else
+                                 f"{where}: no [[dataset]] tables (give at least one)")
+    head = _table(data, "benchmark", where)
+    _keys(head, _BENCHMARK_KEYS, where, "[benchmark]", required=("name", "version"))
+    if head["version"] < 1:
+        raise BenchmarkError(f"{where}: [benchmark] version must be an integer >= 1, "
+                             f"got {head['version']}")
+
+    profiles = _table(data, "profile", where)
+    if not profiles:
+        raise BenchmarkError(f"{where}: [profile] has no profiles (add [profile.default])")
+    if profile not in profiles:
+        raise BenchmarkError(f"{where}: no profile {profile!r} (profiles: {', '.join(profiles)})")
+    for name in profiles:  # every profile is checked, not only the one run
+        _table(profiles, name, where, f"profile.{name}")
+        _keys(profiles[name], _PROFILE_KEYS, where, f"[profile.{name}]", required=_PROFILE_REQUIRED)
+    prof = profiles[profile]
+    table = f"[profile.{profile}]"
+
+    ev = _table(data, "eval", where)
+    _keys(ev, _EVAL_KEYS, where, "[eval]", required=("estimators",))
+    estimators = _strings(ev["estimators"], where, "[eval] estimators")
+    if not estimators:
+        raise BenchmarkError(f"{where}: [eval] estimators is empty")
+    controls = _strings(ev.get("prior_controls", []), where, "[eval] prior_controls")
+    from .evaluate import PRIOR_CONTROLS
+
+    for control in controls:
+        if control not in PRIOR_CONTROLS:
+            raise BenchmarkError(f"{where}: [eval] prior_controls: unknown control {control!r} "
+                                 f"(allowed: {', '.join(PRIOR_CONTROLS)})")
+    reference = ev.get("reference", "unet")
+    if reference not in [_base(e) for e in estimators]:
+        raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
+                             f"estimators ({', '.join(estimators)})")
+    seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
+
+    check = data.get("check", {})
+    _table(data, "check", where) if "check" in data else None
+    _keys(check, _CHECK_KEYS, where, "[check]")
+    rtol, atol = float(check.get("rtol", 0.05)), float(check.get("atol", 0.002))
+    if rtol < 0 or atol < 0:
+        raise BenchmarkError(f"{where}: [check] rtol and atol must be >= 0")
+
+    datasets = _datasets(data, prof, profile, where)
+    training = prof["training"]
+    if training not in _TRAINING:
+        raise BenchmarkError(f"{where}: {table} training must be one of {', '.join(_TRAINING)}, "
+                             f"got {training!r}")
+    steps = prof.get("steps")
+    if steps is not None and steps < 1:
+        raise BenchmarkError(f"{where}: {table} steps must be an integer >= 1, got {steps}")
+    train_seeds = prof.get("train_seeds", 1)
+    if not 1 <= train_seeds <= 100:
+        raise BenchmarkError(f"{where}: {table} train_seeds must be in [1, 100], got {train_seeds}")
+    device = prof.get("device", "auto")
+    if device not in ("auto", "cpu", "cuda"):
+        raise BenchmarkError(f"{where}: {table} device must be auto, cpu or cuda, got {device!r}")
+    bench = Benchmark(
+        path=path, name=head["name"], version=head["version"], profile=profile,
+        description=head.get("description", ""), profile_description=prof.get("description", ""),
+        datasets=datasets, estimators=tuple(estimators), prior_controls=tuple(controls),
+        reference=reference, seed=seed, training=training, steps=steps, train_seeds=train_seeds,
+        device=device, rtol=rtol, atol=atol, profiles=tuple(profiles),
+    )
+    check_estimators(bench, bench.estimators, where="[eval] estimators")
+    return bench
+
+
+def check_estimators(bench: Benchmark, specs, where: str) -> None:
+    """Resolve estimator specs as ``eval`` will; a bad one is a BenchmarkError."""
+    from . import registry
+    from .evaluate import split_spec
+
+    for spec in specs:
+        try:
+            ref, fixed = split_spec(spec)
+            _, cls, _ = registry.load(ref)
+        except (registry.RegistryError, ConfigError) as exc:
+            raise BenchmarkError(f"{bench.path}: {where}: {exc}") from None
+        params = {**{k: v for k, v in bench.training_params.items() if k in cls.param_names()},
+                  **fixed}
+        unknown = sorted(set(params) - set(cls.param_names()))
+        if unknown:
+            raise BenchmarkError(f"{bench.path}: {where}: estimator {ref!r} has no parameter "
+                                 f"{', '.join(map(repr, unknown))}")
+        try:
+            cls(**params)
+        except (TypeError, ValueError) as exc:
+            raise BenchmarkError(f"{bench.path}: {where}: estimator {ref!r}: {exc}") from None
+
+
+def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
+    entries = data["dataset"]
+    if not isinstance(entries, list) or not entries:
+        raise BenchmarkError(f"{where}: dataset must be an array of tables ([[dataset]])")
+    by_name = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise BenchmarkError(f"{where}: dataset {i + 1} is not a table")
+        label = f"[[dataset]] {entry.get('name', i + 1)!s}"
+        _keys(entry, _DATASET_KEYS, where, label, required=("name", "family"))
+        name = entry["name"]
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise BenchmarkError(f"{where}: {label}: name must be letters, digits, '-', '_' or "
+                                 f"'.', got {name!r}")
+        if name in by_name:
+            raise BenchmarkError(f"{where}: two datasets are named {name!r}")
+        by_name[name] = entry
+    chosen = prof.get("datasets")
+    if chosen is None:
+        chosen = list(by_name)
+    chosen = _strings(chosen, where, f"[profile.{profile}] datasets")
+    for name in chosen:
+        if name not in by_name:
+            raise BenchmarkError(f"{where}: [profile.{profile}] datasets: no dataset {name!r} "
+                                 f"(datasets: {', '.join(by_name)})")
+    if not chosen:
+        raise BenchmarkError(f"{where}: [profile.{profile}] datasets is empty")
+    out = []
+    for name in chosen:
+        entry = by_name[name]
+        label = f"[[dataset]] {name} with [profile.{profile}]"
+        try:
+            config = make_config(
+                family=entry["family"], noise=entry.get("noise"), rho=prof["rho"],
+                samples_per_rho=prof["samples_per_rho"], size=prof["size"],
+                seed=prof.get("seed", 0), split=prof.get("split", (0.7, 0.1, 0.2)),
+                params=entry.get("params"),
+            )
+        except ConfigError as exc:
+            raise BenchmarkError(f"{where}: {label}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise BenchmarkError(f"{where}: {label}: {exc}") from None
+        counts = config.counts
+        if counts[0] == 0 or counts[2] == 0:
+            raise BenchmarkError(f"{where}: {label}: the split {list(config.split)} of "
+                                 f"{config.samples_per_rho} samples per rho leaves no "
+                                 f"{'train' if counts[0] == 0 else 'test'} samples")
+        target = entry.get("target", 0)
+        if not 0 <= target < config.classes:
+            raise BenchmarkError(f"{where}: [[dataset]] {name}: target must be a class index in "
+                                 f"0..{config.classes - 1}, got {target}")
+        out.append(Dataset(name=name, config=config, target=target,
+                           description=entry.get("description", "")))
+    return tuple(out)
+
+
+def _table(data: dict, key: str, where: str, label: str | None = None) -> dict:
+    value = data[key]
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{where}: [{label or key}] must be a table")
+    return value
+
+
+def _keys(table: dict, allowed: dict, where: str, label: str, required=()) -> None:
+    for key in table:
+        if key not in allowed:
+            raise BenchmarkError(f"{where}: {label}: unknown key {key!r} "
+                                 f"(allowed: {', '.join(allowed)})")
+    for key in required:
+        if key not in table:
+            raise BenchmarkError(f"{where}: {label}: missing key {key!r}")
+    for key, value in table.items():
+        kind = allowed[key]
+        if kind is object:
+            continue
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            names = " or ".join(_TYPE_NAMES[k] for k in kinds)
+            raise BenchmarkError(f"{where}: {label}: {key} must be {names}, "
+                                 f"got {_TYPE_NAMES.get(type(value), type(value).__name__)} "
+                                 f"{value!r}")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", list: "an array",
+               dict: "a table", bool: "a boolean"}
+
+
+def _strings(values, where, label) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise BenchmarkError(f"{where}: {label} must be an array of strings")
+    if len(set(values)) != len(values):
+        raise BenchmarkError(f"{where}: {label} lists a name twice")
+    return list(values)
+
+
+def _nonneg(value, where, label) -> int:
+    if value < 0:
+        raise BenchmarkError(f"{where}: {label} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def _base(spec: str) -> str:
+    head, sep, tail = spec.rpartition(":")
+    return head if sep and "=" in tail else spec
