@@ -152,12 +152,12 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     if not profiles:
         raise BenchmarkError(f"{where}: [profile] has no profiles (add [profile.default])")
     if profile not in profiles:
-        raise BenchmarkError(f"{where}: no profile {profile!r} (profiles: {', '.join(profiles)})")
-    for name in profiles:  # every profile is checked, not only the one run
-        _table(profiles, name, where, f"profile.{name}")
-        _keys(profiles[name], _PROFILE_KEYS, where, f"[profile.{name}]", required=_PROFILE_REQUIRED)
-    prof = profiles[profile]
-    table = f"[profile.{profile}]"
+        raise BenchmarkError(f"{where}: no profile {profile!r} "
+                             f"(profiles: {', '.join(map(_show, profiles))})")
+    for name in profiles:
+        _table(profiles, name, where, f"profile.{_show(name)}")
+        _keys(profiles[name], _PROFILE_KEYS, where, f"[profile.{_show(name)}]",
+              required=_PROFILE_REQUIRED)
 
     ev = _table(data, "eval", where)
     _keys(ev, _EVAL_KEYS, where, "[eval]", required=("estimators",))
@@ -174,7 +174,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     reference = ev.get("reference", "unet")
     if reference not in [_base(e) for e in estimators]:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
-                             f"estimators ({', '.join(estimators)})")
+                             f"estimators ({', '.join(map(_show, estimators))})")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
 
     check = data.get("check", {})
@@ -184,7 +184,26 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     if rtol < 0 or atol < 0:
         raise BenchmarkError(f"{where}: [check] rtol and atol must be >= 0")
 
-    datasets = _datasets(data, prof, profile, where)
+    # Every profile is validated, not only the one run: a broken paper profile is found
+    # on a laptop, not hours into a GPU job.
+    chosen = None
+    for name in [p for p in profiles if p != profile] + [profile]:
+        prof = profiles[name]
+        bench = Benchmark(
+            path=path, name=head["name"], version=head["version"], profile=name,
+            description=head.get("description", ""),
+            profile_description=prof.get("description", ""),
+            datasets=_datasets(data, prof, name, where), estimators=tuple(estimators),
+            prior_controls=tuple(controls), reference=reference, seed=seed,
+            rtol=rtol, atol=atol, profiles=tuple(profiles), **_training(prof, name, where),
+        )
+        check_estimators(bench, bench.estimators, where="[eval] estimators")
+        chosen = bench
+    return chosen
+
+
+def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
+    table = f"[profile.{_show(name)}]"
     training = prof["training"]
     if training not in _TRAINING:
         raise BenchmarkError(f"{where}: {table} training must be one of {', '.join(_TRAINING)}, "
@@ -198,15 +217,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     device = prof.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
         raise BenchmarkError(f"{where}: {table} device must be auto, cpu or cuda, got {device!r}")
-    bench = Benchmark(
-        path=path, name=head["name"], version=head["version"], profile=profile,
-        description=head.get("description", ""), profile_description=prof.get("description", ""),
-        datasets=datasets, estimators=tuple(estimators), prior_controls=tuple(controls),
-        reference=reference, seed=seed, training=training, steps=steps, train_seeds=train_seeds,
-        device=device, rtol=rtol, atol=atol, profiles=tuple(profiles),
-    )
-    check_estimators(bench, bench.estimators, where="[eval] estimators")
-    return bench
+    return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device}
 
 
 def check_estimators(bench: Benchmark, specs, where: str) -> None:
@@ -240,7 +251,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise BenchmarkError(f"{where}: dataset {i + 1} is not a table")
-        label = f"[[dataset]] {entry.get('name', i + 1)!s}"
+        label = f"[[dataset]] {_show(entry.get('name', i + 1))}"
         _keys(entry, _DATASET_KEYS, where, label, required=("name", "family"))
         name = entry["name"]
         if not name or not all(c.isalnum() or c in "-_." for c in name):
@@ -255,14 +266,26 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     chosen = _strings(chosen, where, f"[profile.{profile}] datasets")
     for name in chosen:
         if name not in by_name:
-            raise BenchmarkError(f"{where}: [profile.{profile}] datasets: no dataset {name!r} "
+            raise BenchmarkError(f"{where}: [profile.{_show(profile)}] datasets: no dataset {name!r} "
                                  f"(datasets: {', '.join(by_name)})")
     if not chosen:
-        raise BenchmarkError(f"{where}: [profile.{profile}] datasets is empty")
+        raise BenchmarkError(f"{where}: [profile.{_show(profile)}] datasets is empty")
+    table = f"[profile.{_show(profile)}]"
+    _numbers(prof["rho"], where, f"{table} rho")
+    if "split" in prof:
+        _numbers(prof["split"], where, f"{table} split", length=3)
+    size = prof["size"]
+    if isinstance(size, list):
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+            raise BenchmarkError(f"{where}: {table} size must be an integer or [height, width] "
+                                 f"integers, got {size!r}")
+    if prof["samples_per_rho"] < 1:
+        raise BenchmarkError(f"{where}: {table} samples_per_rho must be an integer >= 1, "
+                             f"got {prof['samples_per_rho']}")
     out = []
     for name in chosen:
         entry = by_name[name]
-        label = f"[[dataset]] {name} with [profile.{profile}]"
+        label = f"[[dataset]] {_show(name)} with {table}"
         try:
             config = make_config(
                 family=entry["family"], noise=entry.get("noise"), rho=prof["rho"],
@@ -281,7 +304,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
                                  f"{'train' if counts[0] == 0 else 'test'} samples")
         target = entry.get("target", 0)
         if not 0 <= target < config.classes:
-            raise BenchmarkError(f"{where}: [[dataset]] {name}: target must be a class index in "
+            raise BenchmarkError(f"{where}: [[dataset]] {_show(name)}: target must be a class index in "
                                  f"0..{config.classes - 1}, got {target}")
         out.append(Dataset(name=name, config=config, target=target,
                            description=entry.get("description", "")))
@@ -325,6 +348,23 @@ def _strings(values, where, label) -> list[str]:
     if len(set(values)) != len(values):
         raise BenchmarkError(f"{where}: {label} lists a name twice")
     return list(values)
+
+
+_WORDS = {2: "two", 3: "three"}
+
+
+def _show(name) -> str:
+    """A name as written, or its repr when it holds characters that would break a line."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
+
+
+def _numbers(values, where, label, length=None) -> None:
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise BenchmarkError(f"{where}: {label} must be an array of numbers, got {values!r}")
+    if length is not None and len(values) != length:
+        raise BenchmarkError(f"{where}: {label} must have {_WORDS.get(length, length)} numbers, got {len(values)}")
 
 
 def _nonneg(value, where, label) -> int:

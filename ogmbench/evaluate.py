@@ -332,8 +332,10 @@ def run_eval(
     outcomes = []
     for name, cls, source, spec, fixed, run_wide in resolved:
         # Prior controls only change the results of estimators that use the prior.
-        own = settings if cls.uses_prior else {k: v for k, v in settings.items()
-                                                if k != "prior_controls"}
+        # Prior controls only matter to estimators that use the prior; the store counts by
+        # its digest, not its path (a moved store is the same data).
+        own = {k: v for k, v in settings.items()
+               if k != "store" and (cls.uses_prior or k != "prior_controls")}
         key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds)})
         if source.startswith("file "):
             import hashlib
@@ -548,9 +550,12 @@ def _open_run(run_dir: Path, settings: dict, resume: bool, store: Store, device:
             raise EvalError(f"{run_dir} has run format {run.get('format')!r}, expected {RUN_FORMAT}")
         # Other prior controls are fine: affected estimators are recomputed (learned ones
         # from their checkpoints); another store, target or seed is another run.
-        differ = [k for k, v in settings.items() if k != "prior_controls" and run.get(k) != v]
+        # The digest names the data: a store that moved (same digest) is the same store.
+        differ = [k for k, v in settings.items() if k not in ("prior_controls", "store")
+                  and run.get(k) != v]
         if differ:
             raise EvalError(f"--resume: {run_dir} was run with other settings ({', '.join(differ)})")
+        run["store"] = settings["store"]
         run["prior_controls"] = settings["prior_controls"]
         run.setdefault("resumed_at", [])
         if isinstance(run["resumed_at"], str):

@@ -1,0 +1,300 @@
+"""``ogmbench reproduce``: end to end on a tiny benchmark, reuse, determinism, --check."""
+
+import json
+import os
+import re
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ogmbench import open_store
+from ogmbench.benchmark import load_benchmark
+from ogmbench.reproduce import GENERATED, RESULT_COLUMNS, read_results, reproduce
+
+from cli_helpers import call, snapshot
+
+pytest.importorskip("torch")
+
+TINY = """
+[benchmark]
+name = "tiny"
+version = 1
+description = "a tiny test benchmark"
+
+[[dataset]]
+name = "field-g"
+family = "field"
+noise = "gaussian:sigma=1.0/0.3"
+
+[[dataset]]
+name = "urban-l"
+family = "urban"
+noise = "lidar"
+description = "vehicles seen by a lidar"
+
+[eval]
+estimators = ["identity", "median", "unet", "concat"]
+prior_controls = ["shuffled"]
+reference = "unet"
+
+[profile.default]
+rho = [0.0, 0.9]
+samples_per_rho = 20
+size = 32
+training = "quick"
+steps = 10
+device = "cpu"
+
+[check]
+rtol = 0.01
+atol = 0.001
+"""
+
+REPORT = ["results.csv", "tables.md", "tables.tex", "index.html", "README.md"]
+
+
+def _write(folder: Path, text: str = TINY) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench.toml"
+    path.write_text(text)
+    return path
+
+
+def _report(out: Path) -> dict:
+    """Every generated file of a report (not the work folder) by relative path."""
+    tree = snapshot(out)
+    return {k: v for k, v in tree.items() if not k.startswith("work")}
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reproduce")
+    config = _write(root)
+    messages = []
+    out, drift = reproduce(config, out=root / "out", log=messages.append)
+    return {"root": root, "config": config, "out": out, "log": messages, "drift": drift,
+            "results": read_results(out / "results.csv")}
+
+
+def test_writes_every_output_with_a_generated_header(first):
+    out = first["out"]
+    assert first["drift"] is None
+    for name in REPORT:
+        head = (out / name).read_text()[:300]
+        assert GENERATED in head, name
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    for dataset in ("field-g", "urban-l"):
+        for stem in ("mse", "iou", "gain", "gallery-rho0", "gallery-rho0.9"):
+            assert f"{dataset}-{stem}.png" in figures and f"{dataset}-{stem}.svg" in figures
+    svg = (out / "figures" / "field-g-mse.svg").read_text()
+    assert GENERATED in svg
+    assert _png_text(out / "figures" / "field-g-mse.png")["Description"].endswith(f"({GENERATED})")
+    assert not (out / ".staging").exists()
+
+
+def _png_text(path: Path) -> dict:
+    """tEXt chunks of a PNG, read by hand (no image library needed)."""
+    data, pos, out = path.read_bytes(), 8, {}
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\0")
+            out[key.decode()] = value.decode("latin-1")
+        pos += 12 + length
+    return out
+
+
+def test_results_are_long_with_provenance(first):
+    results, out = first["results"], first["out"]
+    assert list(results.columns) == list(RESULT_COLUMNS)
+    bench = load_benchmark(first["config"])
+    for dataset in bench.datasets:
+        part = results[results["dataset"] == dataset.name]
+        store = open_store(out / "work" / "stores" / f"{dataset.name}.zarr")
+        assert set(part["store_digest"]) == {store.attrs["digest"]}
+        assert set(part["config_hash"]) == {bench.config_hash(dataset)}
+        assert set(part["device"]) == {"cpu"}
+        assert set(part["rho"]) == {"0", "0.9", "all"}
+        assert set(part["estimator"]) == {"identity", "median", "unet", "concat"}
+        assert set(part.loc[part["control"] != "none", "estimator"]) == {"concat"}
+        # Paired metrics exist for everything but the reference itself.
+        gain = part[(part["metric"] == "gain_mse") & (part["control"] == "none")]
+        assert set(gain["estimator"]) == {"identity", "median", "concat"}
+    assert set(results["benchmark"]) == {"tiny"} and set(results["profile"]) == {"default"}
+    assert results.groupby(["dataset", "estimator", "control", "rho", "metric"]).size().max() == 1
+
+
+def test_identity_cells_match_a_direct_computation(first):
+    """MSE and dataset IoU of the identity estimator, straight from the store with numpy."""
+    results, out = first["results"], first["out"]
+    store = open_store(out / "work" / "stores" / "field-g.zarr")
+    test = store.indices("test")
+    rho = store.rho[:][test]
+    noisy = np.clip(store.noisy[test][:, 0], 0, 1).astype(np.float64)
+    clean = store.clean[test][:, 0].astype(np.float64)
+    for r, label in ((0.0, "0"), (0.9, "0.9")):
+        sel = rho == np.float32(r)
+        mse = np.mean((noisy[sel] - clean[sel]) ** 2, axis=(1, 2)).mean()
+        pred, truth = noisy[sel] >= 0.5, clean[sel] >= 0.5
+        iou = (pred & truth).sum() / (pred | truth).sum()
+        cell = results[(results["dataset"] == "field-g") & (results["estimator"] == "identity")
+                       & (results["control"] == "none") & (results["rho"] == label)]
+        assert cell.loc[cell["metric"] == "mse", "value"].item() == pytest.approx(mse, rel=1e-6)
+        assert cell.loc[cell["metric"] == "iou", "value"].item() == pytest.approx(iou, rel=1e-6)
+
+
+def test_tables_bold_the_best_of_each_column(first):
+    results, md = first["results"], (first["out"] / "tables.md").read_text()
+    mse = results[(results["dataset"] == "field-g") & (results["metric"] == "mse")
+                  & (results["control"] == "none")]
+    table = md.split("**MSE, field-g")[1].split("**IoU")[0]
+    for column, rho in enumerate(["0", "0.9", "all"], start=1):
+        values = mse[mse["rho"] == rho].set_index("estimator")["value"]
+        best = values.round(4).min()
+        bold = [line.split("|")[1].strip() for line in table.splitlines()
+                if line.startswith("| ") and line.split("|")[column + 1].strip().startswith("**")]
+        assert sorted(bold) == sorted(values.index[values.round(4) == best])
+    assert "prior gain % vs unet (ρ=0.9)" in table
+    assert "| concat, X2 shuffled |" in table
+    tex = (first["out"] / "tables.tex").read_text()
+    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 6  # 3 tables x 2 datasets
+    assert r"\textbf{" in tex and r"$\pm$" in tex
+
+
+def test_readme_shows_tables_and_figures(first):
+    readme = (first["out"] / "README.md").read_text()
+    assert "ogmbench reproduce" in readme and "--check" in readme
+    for name in ("field-g-mse.png", "urban-l-gain.png", "field-g-gallery-rho0.9.png"):
+        assert f"(figures/{name})" in readme
+    assert "vehicles seen by a lidar" in readme  # the dataset description
+
+
+def test_rerun_reuses_everything_and_writes_the_same_bytes(first, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    before = _report(out)
+    checkpoints = {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()}
+    messages = []
+    reproduce(first["config"], out=out, log=messages.append)
+    text = "\n".join(messages)
+    assert text.count("matches, reused") == 2
+    assert text.count("done in an earlier run, kept") == 8
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()} == checkpoints
+    assert _report(out) == before
+
+
+def test_a_second_run_from_scratch_gives_identical_tables_and_figures(first, tmp_path):
+    """Same profile twice on the CPU, nothing shared: the same bytes everywhere."""
+    out, _ = reproduce(first["config"], out=tmp_path / "again")
+    assert _report(out) == _report(first["out"])
+
+
+def test_changed_settings_regenerate_the_store_and_redo_the_run(first, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    config = _write(tmp_path / "changed", TINY.replace("samples_per_rho = 20", "samples_per_rho = 15"))
+    messages = []
+    reproduce(config, out=out, log=messages.append)
+    text = "\n".join(messages)
+    assert text.count("has other settings, regenerating") == 2
+    assert "done in an earlier run" not in text
+    results = read_results(out / "results.csv")
+    assert (results.loc[results["rho"] == "all", "n"] <= 2 * 3).all()  # 15 per rho -> 3 test
+
+
+def test_check_passes_against_its_own_results(first, capsys, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    published = tmp_path / "published.csv"
+    shutil.copy(first["out"] / "results.csv", published)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
+    assert code == 0, err
+    assert "within the tolerance" in stdout
+
+
+def _published_with(first, tmp_path, change) -> Path:
+    lines = (first["out"] / "results.csv").read_text().splitlines(keepends=True)
+    frame = pd.read_csv(first["out"] / "results.csv", skiprows=1, dtype={"rho": str})
+    frame = change(frame)
+    path = tmp_path / "published.csv"
+    path.write_text(lines[0] + frame.to_csv(index=False, float_format="%.10g"))
+    return path
+
+
+def test_check_names_the_cells_that_drifted(first, capsys, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+
+    def change(frame):
+        at = ((frame["dataset"] == "urban-l") & (frame["estimator"] == "median")
+              & (frame["metric"] == "mse") & (frame["rho"] == "0.9") & (frame["control"] == "none"))
+        frame.loc[at, "value"] *= 1.5  # far outside rtol 0.01 + atol 0.001
+        small = ((frame["dataset"] == "field-g") & (frame["estimator"] == "identity")
+                 & (frame["metric"] == "mse") & (frame["rho"] == "0"))
+        frame.loc[small, "value"] *= 1.005  # inside the tolerance: not drift
+        extra = frame[frame["estimator"] == "concat"].head(1).assign(estimator="gone")
+        return pd.concat([frame, extra])  # published, missing now: drift
+
+    published = _published_with(first, tmp_path, change)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
+    assert code == 1
+    assert "2 cell(s) drifted" in err
+    assert "urban-l mse median rho=0.9" in err
+    assert re.search(r"field-g \w+ gone .*now missing", err)
+    assert "identity rho=0:" not in err
+    # The report is still written: drift is about the numbers, not a failed run.
+    assert (out / "results.csv").read_text() == (first["out"] / "results.csv").read_text()
+
+
+def test_added_estimator_gets_rows_and_is_not_drift(first, capsys, tmp_path):
+    plugin = tmp_path / "box.py"
+    plugin.write_text(
+        "import numpy as np\nfrom scipy import ndimage\nfrom ogmbench.api import Estimator\n\n"
+        "class Box(Estimator):\n    name = 'box'\n    param_grid = {'size': [3, 5]}\n\n"
+        "    def __init__(self, size=3):\n        self.size = size\n\n"
+        "    def predict(self, noisy, target):\n"
+        "        x = np.clip(noisy[:, target], 0, 1)\n"
+        "        return ndimage.uniform_filter(x, size=(1, self.size, self.size)).astype(np.float32)\n")
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    published = tmp_path / "published.csv"
+    shutil.copy(first["out"] / "results.csv", published)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published,
+                              "--estimator", f"{plugin}:Box"], capsys)
+    assert code == 0, err
+    results = read_results(out / "results.csv")
+    assert {"box"} < set(results["estimator"])
+    assert "| box |" in (out / "tables.md").read_text()
+    assert "box" in json.loads((out / "work" / "runs" / "field-g" / "run.json").read_text())["estimators"]
+
+
+def test_a_failing_estimator_leaves_the_previous_report_alone(first, capsys, tmp_path):
+    plugin = tmp_path / "bad.py"
+    plugin.write_text(
+        "import numpy as np\nfrom ogmbench.api import Estimator\n\n"
+        "class Bad(Estimator):\n    def predict(self, noisy, target):\n"
+        "        return np.full(noisy[:, target].shape, 2.0, dtype=np.float32)\n")
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    before = _report(out)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out,
+                              "--estimator", f"{plugin}:Bad"], capsys)
+    assert code == 1
+    assert "bad failed on field-g" in err and "outside [0, 1]" in err
+    assert "Traceback" not in err
+    assert _report(out) == before
+
+
+def test_default_out_and_workers(first, tmp_path, monkeypatch):
+    """Without --out the report goes to runs/<benchmark>-<profile>; workers change nothing."""
+    monkeypatch.chdir(tmp_path)
+    out, _ = reproduce(first["config"], workers=2)
+    assert out == Path("runs") / "tiny-default"
+    assert (out / "results.csv").read_bytes() == (first["out"] / "results.csv").read_bytes()
+    assert (out / "tables.md").read_bytes() == (first["out"] / "tables.md").read_bytes()
