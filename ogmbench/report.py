@@ -74,7 +74,8 @@ class Table:
         for row in self.rows:
             cells = []
             for i, cell in enumerate(row):
-                value = "" if cell.value is None else f' data-value="{cell.value:.10g}"'
+                finite = cell.value is not None and np.isfinite(cell.value)
+                value = f' data-value="{cell.value:.10g}"' if finite else ""
                 text = html.escape(cell.text)
                 text = f"<strong>{text}</strong>" if cell.bold and text else text
                 tag = "th" if i == 0 else "td"
@@ -175,7 +176,7 @@ METRIC_NOTES = {"mse": "lower is better", "iou": "dataset IoU at 0.5, higher is 
 
 def _cell(cells, metric, estimator, control, rho, digits) -> Cell:
     row = cells.get((metric, estimator, control, rho))
-    if row is None:
+    if row is None or not np.isfinite(row.value):  # shown empty, sorted with the empty
         return Cell("")
     return Cell(_fmt(row.value, row.lo, row.hi, digits), float(row.value))
 
@@ -419,7 +420,9 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
       function key(row) {
         var cell = row.cells[col];
         var v = cell.getAttribute('data-value');
-        return v === null ? cell.textContent.trim() : parseFloat(v);
+        if (v === null) { return cell.textContent.trim(); }
+        v = parseFloat(v);
+        return isNaN(v) ? '' : v;
       }
       rows.sort(function (a, b) {
         var x = key(a), y = key(b);
