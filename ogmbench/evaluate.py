@@ -353,7 +353,8 @@ def run_eval(
             outcomes.append(Outcome(name, "skipped", previous))
             continue
         record = {"spec": spec, "source": source, "class": f"{cls.__module__}:{cls.__qualname__}",
-                  "version": cls.version, "uses_prior": cls.uses_prior, "key": key,
+                  "version": cls.version, "uses_prior": cls.uses_prior,
+                  "stochastic": cls.stochastic, "key": key,
                   "fixed_params": fixed, "run_params": run_wide}
         fit_data = FitData(train, val, cache_dir=checkpoint_dir,
                            cache_key=f"{opened.attrs['digest']}:{target}",

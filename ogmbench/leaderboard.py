@@ -60,6 +60,7 @@ def load_run(run_dir: str | Path, hide: Sequence[str] = ("profile",)) -> pd.Data
         frame["params"] = json.dumps(record.get("params", {}), sort_keys=True)
         frame["version"] = record.get("version", "")
         frame["uses_prior"] = bool(record.get("uses_prior", False))
+        frame["learned"] = bool(record.get("stochastic", False))
         frame["base_estimator"] = name
         # Run-wide training settings (eval --profile) label the run, not the estimator.
         hidden = (*hide, *record.get("run_params", ()))

@@ -138,7 +138,11 @@ def build_tables(results, dataset: str) -> list[Table]:
     cells = {(r.metric, r.estimator, r.control, r.rho): r for r in part.itertuples(index=False)}
     rows = list(dict.fromkeys((r.estimator, r.control) for r in part.itertuples(index=False)
                               if r.metric == "mse"))
-    users_of_prior = {r.estimator for r in part.itertuples(index=False) if r.uses_prior}
+    # The prior gain compares an estimator that reads X2 with the reference, the same kind
+    # of model without X2: shown for the learned ones.  A classical filter that reads X2
+    # has no such twin here; its "X2 shuffled" rows show what X2 does for it.
+    users_of_prior = {r.estimator for r in part.itertuples(index=False)
+                      if r.uses_prior and r.learned}
     tables = []
     specs = [
         ("mse", "MSE", 4, "gain_mse", f"prior gain % vs {ref} (ρ={top})", 2),
@@ -149,8 +153,10 @@ def build_tables(results, dataset: str) -> list[Table]:
         columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
         table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
                       note=_interval_note(part) + f"; {METRIC_NOTES[metric]}; the last column, "
-                      f"for estimators that read X2, is the difference to {ref} (no X2), paired "
-                      "on the same test samples", header=header)
+                      f"for the learned estimators that read X2, is the difference to {ref} (the "
+                      "same U-Net without X2), paired on the same test samples; the classical "
+                      "filters that read X2 have no such twin, their X2-shuffled rows show "
+                      "what X2 does for them", header=header)
         table.rows = [[Cell(_row_label(e, c))]
                       + [_cell(cells, m, e, c, r, d) if m == metric or e in users_of_prior
                          else Cell("") for m, r, d in columns]
@@ -196,12 +202,19 @@ def _bold_best(table: Table, rows, metrics) -> None:
 # --------------------------------------------------------------------------- figures
 
 
-def _style(estimators: list[str]) -> dict[str, dict]:
+def _style(estimators: list[str], learned: set[str]) -> dict[str, dict]:
+    """Strong colours for the learned estimators, muted ones for the classical filters."""
     import matplotlib
 
-    colours = matplotlib.colormaps["tab20"].colors
-    return {e: {"color": colours[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20]}
-            for i, e in enumerate(estimators)}
+    strong = matplotlib.colormaps["tab10"].colors
+    muted = matplotlib.colormaps["Set2"].colors + matplotlib.colormaps["Dark2"].colors
+    styles, s, m = {}, 0, 0
+    for e in estimators:
+        if e in learned:
+            styles[e], s = {"color": strong[s % len(strong)]}, s + 1
+        else:
+            styles[e], m = {"color": muted[m % len(muted)]}, m + 1
+    return styles
 
 
 def _save(fig, path_stem: Path, title: str) -> list[str]:
@@ -223,7 +236,7 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
     for (estimator, control), rows in part.groupby(["estimator", "control"], sort=False):
         if metric != "gain_mse" and control != "none":
             continue
-        if metric == "gain_mse" and estimator == rows["reference"].iloc[0]:
+        if metric == "gain_mse" and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
             continue
         rho = rows["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
@@ -309,11 +322,9 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
             name = dataset.name
             part = results[results["dataset"] == name]
             estimators = list(dict.fromkeys(part["estimator"]))
-            styles = _style(estimators)
+            learned = set(part.loc[part["learned"].astype(bool), "estimator"])
+            styles = _style(estimators, learned)
             run = json.loads((run_dirs[name] / "run.json").read_text())
-            learned = {_label(n, r.get("fixed_params") or {}, ("profile", *r.get("run_params", ())))
-                       for n, r in run["estimators"].items() if r.get("uses_prior")
-                       or n == bench.reference}
             labels = {n: _label(n, r.get("fixed_params") or {}, ("profile", *r.get("run_params", ())))
                       for n, r in run["estimators"].items()}
             figures = []

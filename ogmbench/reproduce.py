@@ -33,7 +33,7 @@ __all__ = ["reproduce", "RESULT_COLUMNS", "RESULT_METRICS", "GENERATED", "check_
 RESULT_METRICS = ("mse", "iou", "iou_val_t", "psnr", "ece", "gain_mse", "d_iou")
 RESULT_COLUMNS = (
     "benchmark", "benchmark_version", "profile", "dataset", "family", "noise", "target",
-    "target_name", "estimator", "uses_prior", "control", "rho", "phi", "metric", "value", "lo", "hi", "n",
+    "target_name", "estimator", "uses_prior", "learned", "control", "rho", "phi", "metric", "value", "lo", "hi", "n",
     "seeds", "reference", "store_digest", "config_hash", "ogmbench_version", "seed",
     "train_seeds", "device",
 )
@@ -229,9 +229,11 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path]):
         run_dir = run_dirs[dataset.name]
         run = json.loads((run_dir / "run.json").read_text())
         rows = load_runs([run_dir])
-        uses_prior = rows.groupby("estimator", sort=False)["uses_prior"].first()
+        flags = rows.groupby("estimator", sort=False)[["uses_prior", "learned"]].first()
+        uses_prior = flags["uses_prior"]
         agg = aggregate(rows, reference=bench.reference)
         agg["uses_prior"] = agg["estimator"].map(uses_prior).astype(bool)
+        agg["learned"] = agg["estimator"].map(flags["learned"]).astype(bool)
         # Rows in the benchmark's order of estimators (the order they ran in).
         agg["_e"] = agg["estimator"].map({e: i for i, e in enumerate(uses_prior.index)})
         base = {
