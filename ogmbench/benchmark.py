@@ -7,7 +7,8 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
     [eval]        estimators, prior_controls, reference, seed
     [profile.X]   rho, samples_per_rho, size, split, seed, training, steps,
                   train_seeds, device, datasets, description
-    [check]       rtol, atol   (tolerance of ``reproduce --check``)
+    [check]       rtol, atol   (tolerance of ``reproduce --check``; atol may be a table
+                               of one value per metric, since metrics differ in units)
 
 :func:`load_benchmark` reads one profile into a :class:`Benchmark` with every dataset's
 generation settings resolved by :func:`ogmbench.generate.make_config`, so an impossible
@@ -43,7 +44,7 @@ _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size"
                  "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
                  "device": str, "datasets": list}
 _PROFILE_REQUIRED = ("rho", "samples_per_rho", "size", "training")
-_CHECK_KEYS = {"rtol": (int, float), "atol": (int, float)}
+_CHECK_KEYS = {"rtol": (int, float), "atol": (int, float, dict)}
 _TRAINING = ("quick", "default", "paper")
 
 
@@ -82,7 +83,12 @@ class Benchmark:
     device: str
     rtol: float
     atol: float
+    atol_metric: dict[str, float] = field(default_factory=dict)
     profiles: tuple[str, ...] = field(default=())
+
+    def tolerance(self, metric: str) -> tuple[float, float]:
+        """(atol, rtol) of ``reproduce --check`` for one metric."""
+        return self.atol_metric.get(metric, self.atol), self.rtol
 
     @property
     def training_params(self) -> dict[str, Any]:
@@ -180,8 +186,28 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     check = data.get("check", {})
     _table(data, "check", where) if "check" in data else None
     _keys(check, _CHECK_KEYS, where, "[check]")
-    rtol, atol = float(check.get("rtol", 0.05)), float(check.get("atol", 0.002))
-    if rtol < 0 or atol < 0:
+    rtol = float(check.get("rtol", 0.05))
+    atol_metric = check.get("atol", 0.002)
+    if not isinstance(atol_metric, dict):
+        atol_metric = {}
+        atol = float(check.get("atol", 0.002))
+    else:
+        from .reproduce import RESULT_METRICS
+
+        atol = 0.0
+        unknown = sorted(set(atol_metric) - set(RESULT_METRICS))
+        missing = [m for m in RESULT_METRICS if m not in atol_metric]
+        if unknown or missing:
+            raise BenchmarkError(
+                f"{where}: [check] atol: " + (f"unknown metric {unknown[0]!r}" if unknown
+                                             else f"no value for {missing[0]!r}")
+                + f" (give one number per metric: {', '.join(RESULT_METRICS)})")
+        bad = [m for m, v in atol_metric.items()
+               if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if bad:
+            raise BenchmarkError(f"{where}: [check] atol.{bad[0]} must be a number")
+        atol_metric = {m: float(v) for m, v in atol_metric.items()}
+    if rtol < 0 or atol < 0 or any(v < 0 for v in atol_metric.values()):
         raise BenchmarkError(f"{where}: [check] rtol and atol must be >= 0")
 
     # Every profile is validated, not only the one run: a broken paper profile is found
@@ -195,7 +221,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             profile_description=prof.get("description", ""),
             datasets=_datasets(data, prof, name, where), estimators=tuple(estimators),
             prior_controls=tuple(controls), reference=reference, seed=seed,
-            rtol=rtol, atol=atol, profiles=tuple(profiles), **_training(prof, name, where),
+            rtol=rtol, atol=atol, atol_metric=atol_metric, profiles=tuple(profiles), **_training(prof, name, where),
         )
         check_estimators(bench, bench.estimators, where="[eval] estimators")
         chosen = bench

@@ -370,8 +370,13 @@ def _provenance_lines(bench, results) -> list[str]:
 
 
 def _tolerance_line(bench) -> str:
-    return (f"`--check` tolerance: a cell drifts when |new − published| > {bench.atol:g} + "
-            f"{bench.rtol:g} × |published| (from `[check]` in the benchmark file).")
+    if bench.atol_metric:
+        atol = "atol + " + f"{bench.rtol:g} × |published|, with atol " + ", ".join(
+            f"{v:g} for {m}" for m, v in bench.atol_metric.items())
+    else:
+        atol = f"{bench.atol:g} + {bench.rtol:g} × |published|"
+    return (f"`--check` tolerance: a cell drifts when |new − published| > {atol} (from "
+            "`[check]` in the benchmark file).")
 
 
 def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None] | None = None):

@@ -307,7 +307,7 @@ _CELL = ["dataset", "estimator", "control", "rho", "metric"]
 
 
 def check_results(published, new, bench: Benchmark) -> list[Drift]:
-    """Cells whose value moved by more than ``atol + rtol * |published|``.
+    """Cells whose value moved by more than ``atol + rtol * |published|`` (per metric).
 
     Every published cell is compared; a published cell missing from the new results is
     drift.  Cells only in the new results (an added estimator) are not.
@@ -323,7 +323,8 @@ def check_results(published, new, bench: Benchmark) -> list[Drift]:
             if not (isinstance(pub, float) and np.isnan(pub)):
                 out.append(Drift(cell, float(pub), None))
             continue
-        if abs(now - pub) > bench.atol + bench.rtol * abs(pub):
+        atol, rtol = bench.tolerance(row.metric)
+        if abs(now - pub) > atol + rtol * abs(pub):
             out.append(Drift(cell, float(pub), float(now)))
     return out
 

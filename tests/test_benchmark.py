@@ -717,3 +717,34 @@ def test_out_holding_foreign_files_is_refused_and_left_alone(here, capsys, name)
     reproduce_refused(capsys, write(here), out,
                       words=[f"--out {out}", f"{name} exists", "not written by ogmbench"])
     assert snapshot(out) == before
+
+
+# --------------------------------------------------------------------------- check tolerance
+
+ATOL = {"mse": 0.002, "iou": 0.01, "iou_val_t": 0.01, "psnr": 0.2, "ece": 0.005,
+        "gain_mse": 1.5, "d_iou": 0.01}
+
+
+def test_atol_may_be_given_per_metric(tmp_path):
+    bench = load_benchmark(write(tmp_path, {("check", "atol"): ATOL}))
+    assert bench.tolerance("gain_mse") == (1.5, 0.05)
+    assert bench.tolerance("mse") == (0.002, 0.05)
+    plain = load_benchmark(write(tmp_path, {}, name="plain.toml"))
+    assert plain.tolerance("gain_mse") == plain.tolerance("mse") == (0.002, 0.05)
+
+
+@pytest.mark.parametrize("atol, words", [
+    ({k: v for k, v in ATOL.items() if k != "ece"}, ["atol", "no value for 'ece'"]),
+    ({**ATOL, "f1": 0.1}, ["atol", "unknown metric 'f1'"]),
+    ({**ATOL, "mse": "x"}, ["atol.mse must be a number"]),
+    ({**ATOL, "mse": -1.0}, ["rtol and atol must be >= 0"]),
+])
+def test_bad_per_metric_atol_is_refused(tmp_path, atol, words):
+    assert_words(refused(write(tmp_path, {("check", "atol"): atol})), words)
+
+
+def test_reference_file_states_a_tolerance_for_every_metric():
+    from ogmbench.reproduce import RESULT_METRICS
+
+    bench = load_benchmark(REFERENCE)
+    assert set(bench.atol_metric) == set(RESULT_METRICS)
