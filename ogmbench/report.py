@@ -249,6 +249,8 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
                         alpha=0.15 if solid else 0.07, linewidth=0, **style)
     if metric == "gain_mse":
         ax.axhline(0.0, color="black", linewidth=0.8)
+    if metric == "mse":  # errors span orders of magnitude (identity vs the U-Nets)
+        ax.set_yscale("log")
     ax.set_xlabel("rho (correlation knob of the generator)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
