@@ -143,13 +143,16 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     except tomllib.TOMLDecodeError as exc:
         raise BenchmarkError(f"{where} is not valid TOML: {exc}") from None
     _keys(data, {k: object for k in _SECTIONS}, where, "the top level")
-    for section in ("benchmark", "dataset", "eval", "profile"):
+    for section in ("benchmark", "dataset", "eval", "profile", "check"):
         if section not in data:
             raise BenchmarkError(f"{where}: missing [{section}] section"
                                  if section != "dataset" else
                                  f"{where}: no [[dataset]] tables (give at least one)")
     head = _table(data, "benchmark", where)
     _keys(head, _BENCHMARK_KEYS, where, "[benchmark]", required=("name", "version"))
+    if not _plain_name(head["name"]):
+        raise BenchmarkError(f"{where}: [benchmark] name must be letters, digits, '-', '_' or "
+                             f"'.' and not start with '.', got {_show(head['name'])}")
     if head["version"] < 1:
         raise BenchmarkError(f"{where}: [benchmark] version must be an integer >= 1, "
                              f"got {head['version']}")
@@ -183,9 +186,8 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
                              f"estimators ({', '.join(map(_show, estimators))})")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
 
-    check = data.get("check", {})
-    _table(data, "check", where) if "check" in data else None
-    _keys(check, _CHECK_KEYS, where, "[check]")
+    check = _table(data, "check", where)
+    _keys(check, _CHECK_KEYS, where, "[check]", required=("rtol", "atol"))
     rtol = float(check.get("rtol", 0.05))
     atol_metric = check.get("atol", 0.002)
     if not isinstance(atol_metric, dict):
@@ -225,6 +227,11 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         )
         check_estimators(bench, bench.estimators, where="[eval] estimators")
         chosen = bench
+    from . import registry
+
+    if registry.load(reference)[1].uses_prior:
+        raise BenchmarkError(f"{where}: [eval] reference {reference!r} reads the prior; the "
+                             "prior gain is measured against an estimator that does not")
     return chosen
 
 
@@ -246,8 +253,13 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
     return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device}
 
 
-def check_estimators(bench: Benchmark, specs, where: str) -> None:
-    """Resolve estimator specs as ``eval`` will; a bad one is a BenchmarkError."""
+def check_estimators(bench: Benchmark, specs, where: str, in_file: bool = True) -> None:
+    """Resolve estimator specs as ``eval`` will; a bad one is a BenchmarkError.
+
+    ``where`` names the place of the specs: the file's table, or a command-line option
+    (``in_file=False``: the message does not name the file).
+    """
+    where = f"{bench.path}: {where}" if in_file else where
     from . import registry
     from .evaluate import split_spec
 
@@ -256,17 +268,17 @@ def check_estimators(bench: Benchmark, specs, where: str) -> None:
             ref, fixed = split_spec(spec)
             _, cls, _ = registry.load(ref)
         except (registry.RegistryError, ConfigError) as exc:
-            raise BenchmarkError(f"{bench.path}: {where}: {exc}") from None
+            raise BenchmarkError(f"{where}: {exc}") from None
         params = {**{k: v for k, v in bench.training_params.items() if k in cls.param_names()},
                   **fixed}
         unknown = sorted(set(params) - set(cls.param_names()))
         if unknown:
-            raise BenchmarkError(f"{bench.path}: {where}: estimator {ref!r} has no parameter "
+            raise BenchmarkError(f"{where}: estimator {ref!r} has no parameter "
                                  f"{', '.join(map(repr, unknown))}")
         try:
             cls(**params)
         except (TypeError, ValueError) as exc:
-            raise BenchmarkError(f"{bench.path}: {where}: estimator {ref!r}: {exc}") from None
+            raise BenchmarkError(f"{where}: estimator {ref!r}: {exc}") from None
 
 
 def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
@@ -280,7 +292,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
         label = f"[[dataset]] {_show(entry.get('name', i + 1))}"
         _keys(entry, _DATASET_KEYS, where, label, required=("name", "family"))
         name = entry["name"]
-        if not name or not all(c.isalnum() or c in "-_." for c in name):
+        if not _plain_name(name):
             raise BenchmarkError(f"{where}: {label}: name must be letters, digits, '-', '_' or "
                                  f"'.', got {name!r}")
         if name in by_name:
@@ -324,10 +336,12 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
         except (TypeError, ValueError) as exc:
             raise BenchmarkError(f"{where}: {label}: {exc}") from None
         counts = config.counts
-        if counts[0] == 0 or counts[2] == 0:
+        if counts[0] == 0 or counts[2] < 2:
             raise BenchmarkError(f"{where}: {label}: the split {list(config.split)} of "
-                                 f"{config.samples_per_rho} samples per rho leaves no "
-                                 f"{'train' if counts[0] == 0 else 'test'} samples")
+                                 f"{config.samples_per_rho} samples per rho leaves "
+                                 + ("no train samples" if counts[0] == 0 else
+                                    "no test samples" if counts[2] == 0 else
+                                    "only 1 test sample per rho; intervals need at least 2"))
         target = entry.get("target", 0)
         if not 0 <= target < config.classes:
             raise BenchmarkError(f"{where}: [[dataset]] {_show(name)}: target must be a class index in "
@@ -377,6 +391,11 @@ def _strings(values, where, label) -> list[str]:
 
 
 _WORDS = {2: "two", 3: "three"}
+
+
+def _plain_name(name: str) -> bool:
+    """Safe as a file name: no separators, no leading dot."""
+    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "-_." for c in name)
 
 
 def _show(name) -> str:

@@ -408,7 +408,8 @@ def leaderboard(run_dirs, metric, fmt, reference):
 @cli.command()
 @click.argument("config", metavar="CONFIG")
 @click.option("--profile", default="default", show_default=True,
-              help="Profile of CONFIG to run (default: 2 CPU cores; paper: one GPU).")
+              help="A [profile.NAME] of CONFIG (leaderboard/benchmark.toml has default, for "
+                   "2 CPU cores, and paper, for one GPU).")
 @click.option("--out", default=None, metavar="DIR",
               help="Output directory (default runs/<benchmark>-<profile>).")
 @click.option("--work", default=None, metavar="DIR",
@@ -421,7 +422,12 @@ def leaderboard(run_dirs, metric, fmt, reference):
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Generation processes and eval threads; results do not depend on it.")
 def reproduce(config, profile, out, work, check, estimators, workers):
-    """Run a benchmark file end to end: generate, eval, tables, figures, index.html."""
+    """Run benchmark file CONFIG end to end: generate, eval, tables, figures, index.html.
+
+    CONFIG is a TOML benchmark file; the reference one is leaderboard/benchmark.toml.
+    Exit codes: 0 done (and, with --check, every published cell within the tolerance);
+    1 an estimator failed, or --check found drift; 2 bad input (nothing is run).
+    """
     from .reproduce import ReproduceFailure, reproduce as run
 
     bars = _EvalBars()
@@ -443,13 +449,14 @@ def reproduce(config, profile, out, work, check, estimators, workers):
                "README.md")
     if drift is None:
         return
+    compared = drift.compared
     if drift:
-        click.echo(f"check against {check}: {len(drift)} cell(s) drifted beyond the tolerance:",
-                   err=True)
+        click.echo(f"check against {check}: {len(drift)} cell(s) drifted beyond the tolerance:")
         for item in drift:
-            click.echo(f"  {item}", err=True)
+            click.echo(f"  {item}")
+        click.echo(f"error: {len(drift)} cell(s) drifted from {check} (listed above)", err=True)
         sys.exit(1)
-    click.echo(f"check against {check}: every published cell within the tolerance")
+    click.echo(f"check against {check}: all {compared} published cells within the tolerance")
 
 
 def main(argv=None) -> None:

@@ -153,8 +153,8 @@ def build_tables(results, dataset: str) -> list[Table]:
         columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
         table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
                       note=_interval_note(part) + f"; {METRIC_NOTES[metric]}; the last column, "
-                      f"for the learned estimators that read X2, is the difference to {ref} (the "
-                      "same U-Net without X2), paired on the same test samples; the classical "
+                      f"for the learned estimators that read X2, is the difference to {ref} (which "
+                      "does not read X2), paired on the same test samples; the classical "
                       "filters that read X2 have no such twin, their X2-shuffled rows show "
                       "what X2 does for them", header=header)
         table.rows = [[Cell(_row_label(e, c))]
@@ -232,7 +232,7 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
 
     part = results[(results["dataset"] == dataset) & (results["metric"] == metric)
                    & (results["rho"] != "all")]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
     for (estimator, control), rows in part.groupby(["estimator", "control"], sort=False):
         if metric != "gain_mse" and control != "none":
             continue
@@ -255,13 +255,13 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     names = _save(fig, path_stem, title)
     plt.close(fig)
     return names
 
 
-def _gallery(dataset, run_dir: Path, rho_index: int, labels, path_stem, title):
+def _gallery(dataset, run_dir: Path, rho_index: int, labels, shown, path_stem, title):
     """Clean, noisy and prior maps of one test sample, then every estimate and its error."""
     import matplotlib.pyplot as plt
 
@@ -273,7 +273,8 @@ def _gallery(dataset, run_dir: Path, rho_index: int, labels, path_stem, title):
     estimates = {}
     sample = None
     for name, record in run["estimators"].items():
-        if record.get("status") != "ok" or "kept_file" not in record:
+        if (record.get("status") != "ok" or "kept_file" not in record
+                or labels[name] not in shown):  # not in this reproduction
             continue
         kept = np.load(run_dir / record["kept_file"])
         estimates[labels[name]] = kept[rho_index]
@@ -282,9 +283,10 @@ def _gallery(dataset, run_dir: Path, rho_index: int, labels, path_stem, title):
     clean, noisy = item["clean"], item["noisy"]
     prior = [k for k in range(store.classes) if k != target][0]
     names = store.class_names
+    # The noisy map's own error is identity's (the noisy map clipped to [0, 1]).
     panels = [(f"clean {names[target]}", clean[target], None),
-              (f"noisy {names[target]}", noisy[target], np.abs(noisy[target] - clean[target])),
-              (f"noisy {names[prior]} (X2)", noisy[prior], None)]
+              (f"noisy {names[target]}", noisy[target], None),
+              (f"noisy {names[prior]} (prior)", noisy[prior], None)]
     panels += [(label, est, np.abs(est - clean[target])) for label, est in estimates.items()]
     ncols = min(8, len(panels))
     nrows = 2 * int(np.ceil(len(panels) / ncols))
@@ -292,6 +294,7 @@ def _gallery(dataset, run_dir: Path, rho_index: int, labels, path_stem, title):
                              layout="constrained", squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
+    shown_error = None
     for i, (label, image, error) in enumerate(panels):
         r, c = divmod(i, ncols)
         top, bottom = axes[2 * r, c], axes[2 * r + 1, c]
@@ -299,8 +302,12 @@ def _gallery(dataset, run_dir: Path, rho_index: int, labels, path_stem, title):
         top.set_title(label, fontsize=7)
         if error is not None:
             mse = float(np.mean(error.astype(np.float64) ** 2))
-            bottom.imshow(error, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+            shown_error = bottom.imshow(error, cmap="magma", vmin=0, vmax=1,
+                                        interpolation="nearest")
             bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6)
+    if shown_error is not None:
+        fig.colorbar(shown_error, ax=axes[1::2, :].ravel().tolist(), shrink=0.6,
+                     label="|error|")
     fig.suptitle(f"{title}: test sample {sample}, rho={item['rho']:g}, "
                  f"phi={item['phi']:.2f} (top: maps, dark = occupied; below: |error|)", fontsize=8)
     out = _save(fig, path_stem, title)
@@ -343,7 +350,7 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
             for i, rho in enumerate(rhos):
                 title = f"{name}: gallery at rho={rho:g}"
                 stem = folder / f"{name}-gallery-rho{rho:g}"
-                _gallery(name, run_dirs[name], i, labels, stem, title)
+                _gallery(name, run_dirs[name], i, labels, set(estimators), stem, title)
                 figures.append((title, stem.name))
             if log:
                 log(f"{name}: {len(figures)} figures")
@@ -381,8 +388,18 @@ def _tolerance_line(bench) -> str:
             "`[check]` in the benchmark file).")
 
 
-def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None] | None = None):
-    """tables.md, tables.tex, figures/, index.html and README.md in ``out``."""
+def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None] | None = None,
+                 command: list[str] | None = None, published_at: Path | None = None):
+    """tables.md, tables.tex, figures/, index.html and README.md in ``out``.
+
+    ``command`` is the reproduce command that made them (shown in README.md) and
+    ``published_at`` the folder they end up in (``out`` may be a staging folder).
+    """
+    import shlex
+
+    command = command or ["ogmbench", "reproduce", str(bench.path), "--profile", bench.profile]
+    check = (Path(published_at) if published_at is not None else out) / "results.csv"
+    again = shlex.join(command + ["--out", "runs/my-results", "--check", check.as_posix()])
     tables = {d.name: build_tables(results, d.name) for d in bench.datasets}
     header = f"<!-- {GENERATED}: ogmbench reproduce {bench.path.name} --profile {bench.profile} -->"
     md = [header, "", f"# {bench.name} v{bench.version}, profile {bench.profile}", ""]
@@ -397,23 +414,23 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
     (out / "tables.tex").write_text("\n".join(tex))
     figures = write_figures(bench, results, run_dirs, out / "figures", log=log)
     (out / "index.html").write_text(_html(bench, results, tables, figures, out / "figures"))
-    (out / "README.md").write_text(_readme(bench, results, tables, figures))
+    (out / "README.md").write_text(_readme(bench, results, tables, figures, again))
 
 
-def _readme(bench, results, tables, figures) -> str:
+def _readme(bench, results, tables, figures, again: str) -> str:
     lines = [f"<!-- {GENERATED}: ogmbench reproduce {bench.path.name} --profile {bench.profile}"
              " --out <this folder> -->", "",
              f"# Leaderboard: {bench.name} v{bench.version}, profile `{bench.profile}`", "",
              bench.description, "",
              "Every file in this folder is written by `ogmbench reproduce`; nobody edits it by "
-             "hand. To reproduce it and compare with these numbers:", "", "```bash",
-             f"ogmbench reproduce {bench.path.as_posix()} --profile {bench.profile} "
-             f"--out my-results --check {bench.path.parent.as_posix()}/results.csv", "```", "",
+             "hand. To reproduce it and compare with these numbers (from the folder the "
+             "command below was run in):", "", "```bash", again, "```", "",
              _tolerance_line(bench) + " On the same CPU and library versions the tables "
              "come out identical.", "",
              "Files: `results.csv` (long format, one row per dataset, estimator, prior "
-             "control, rho and metric, with provenance columns; read it with "
-             "`pandas.read_csv(path, skiprows=1)`), `tables.md`, `tables.tex` (booktabs), "
+             "control, rho and metric, with provenance columns; `rho` is a value or `all`, "
+             "pooled over rho; read it with `pandas.read_csv(path, skiprows=1, "
+             "dtype={'rho': str})`), `tables.md`, `tables.tex` (booktabs), "
              "`figures/` (PNG and SVG) and `index.html` (one self-contained page with "
              "sortable tables).", "", "## Provenance", ""]
     lines += _provenance_lines(bench, results) + [""]

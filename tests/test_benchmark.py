@@ -368,11 +368,12 @@ def test_only_required_keys_take_the_defaults(tmp_path):
         "eval": {"estimators": ["identity", "unet"]},
         "profile": {"default": {"rho": [0.0], "samples_per_rho": 10, "size": 16,
                                 "training": "quick"}},
+        "check": {"rtol": 0.1, "atol": 0.01},
     }))
     bench = load_benchmark(path)
     assert bench.reference == "unet" and bench.prior_controls == () and bench.seed == 0
     assert bench.steps is None and bench.training_params == {"profile": "quick"}
-    assert (bench.train_seeds, bench.device, bench.rtol, bench.atol) == (1, "auto", 0.05, 0.002)
+    assert (bench.train_seeds, bench.device, bench.rtol, bench.atol) == (1, "auto", 0.1, 0.01)
     assert bench.description == "" and bench.profile_description == ""
     assert bench.datasets[0].target == 0 and bench.datasets[0].config.split == (0.7, 0.1, 0.2)
 
@@ -748,3 +749,16 @@ def test_reference_file_states_a_tolerance_for_every_metric():
 
     bench = load_benchmark(REFERENCE)
     assert set(bench.atol_metric) == set(RESULT_METRICS)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({("eval", "estimators"): ["identity", "guided", "unet"], ("eval", "reference"): "guided"},
+     ["reference 'guided' reads the prior"]),
+    ({("benchmark", "name"): "../../evil"}, ["[benchmark] name must be", "../../evil"]),
+    ({("benchmark", "name"): ".hidden"}, ["not start with '.'"]),
+    ({P + ("samples_per_rho",): 5}, ["only 1 test sample per rho"]),
+    ({("check",): DROP}, ["missing [check] section"]),
+    ({("check", "atol"): DROP}, ["[check]", "missing key 'atol'"]),
+])
+def test_more_bad_configs(tmp_path, changes, words):
+    assert_words(refused(write(tmp_path, changes)), words)

@@ -57,6 +57,10 @@ size = 32
 training = "quick"
 steps = 10
 device = "cpu"
+
+[check]
+rtol = 0.05
+atol = 0.002
 """
 DATASET = "field-g"
 ESTIMATORS = ["identity", "median", "gaussian", "unet", "concat"]

@@ -16,7 +16,7 @@ from ogmbench import open_store
 from ogmbench.benchmark import load_benchmark
 from ogmbench.reproduce import GENERATED, RESULT_COLUMNS, read_results, reproduce
 
-from cli_helpers import call, snapshot
+from cli_helpers import assert_usage_error, call, snapshot
 
 pytest.importorskip("torch")
 
@@ -66,8 +66,13 @@ def _write(folder: Path, text: str = TINY) -> Path:
 
 
 def _report(out: Path) -> dict:
-    """Every generated file of a report (not the work folder) by relative path."""
+    """Every generated file of a report (not the work folder) by relative path.
+
+    README.md names its own folder (in the command that checks against it): that path
+    is replaced by OUT so reports written to different folders compare equal.
+    """
     tree = snapshot(out)
+    tree["README.md"] = tree["README.md"].replace(str(out).encode(), b"OUT")
     return {k: v for k, v in tree.items() if not k.startswith("work")}
 
 
@@ -178,7 +183,6 @@ def test_readme_shows_tables_and_figures(first):
 def test_rerun_reuses_everything_and_writes_the_same_bytes(first, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
-    before = _report(out)
     checkpoints = {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()}
     messages = []
     reproduce(first["config"], out=out, log=messages.append)
@@ -186,7 +190,7 @@ def test_rerun_reuses_everything_and_writes_the_same_bytes(first, tmp_path):
     assert text.count("matches, reused") == 2
     assert text.count("done in an earlier run, kept") == 8
     assert {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()} == checkpoints
-    assert _report(out) == before
+    assert _report(out) == _report(first["out"])
 
 
 def test_a_second_run_from_scratch_gives_identical_tables_and_figures(first, tmp_path):
@@ -244,10 +248,10 @@ def test_check_names_the_cells_that_drifted(first, capsys, tmp_path):
     published = _published_with(first, tmp_path, change)
     code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
     assert code == 1
-    assert "2 cell(s) drifted" in err
-    assert "urban-l mse median rho=0.9" in err
-    assert re.search(r"field-g \w+ gone .*now missing", err)
-    assert "identity rho=0:" not in err
+    assert "2 cell(s) drifted" in stdout and "2 cell(s) drifted" in err.splitlines()[-1]
+    assert "urban-l mse median rho=0.9" in stdout
+    assert re.search(r"field-g \w+ gone .*now missing", stdout)
+    assert "identity rho=0:" not in stdout
     # The report is still written: drift is about the numbers, not a failed run.
     assert (out / "results.csv").read_text() == (first["out"] / "results.csv").read_text()
 
@@ -298,3 +302,58 @@ def test_default_out_and_workers(first, tmp_path, monkeypatch):
     assert out == Path("runs") / "tiny-default"
     assert (out / "results.csv").read_bytes() == (first["out"] / "results.csv").read_bytes()
     assert (out / "tables.md").read_bytes() == (first["out"] / "tables.md").read_bytes()
+
+
+def test_an_estimator_added_once_does_not_stay_in_later_reports(first, capsys, tmp_path):
+    plugin = tmp_path / "flat.py"
+    plugin.write_text(
+        "import numpy as np\nfrom ogmbench.api import Estimator\n\n"
+        "class Flat(Estimator):\n    def predict(self, noisy, target):\n"
+        "        return np.full(noisy[:, target].shape, 0.5, dtype=np.float32)\n")
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    assert call(["reproduce", first["config"], "--out", out, "--estimator",
+                 f"{plugin}:Flat"], capsys)[0] == 0
+    assert "flat" in set(read_results(out / "results.csv")["estimator"])
+    assert call(["reproduce", first["config"], "--out", out], capsys)[0] == 0
+    assert _report(out) == _report(first["out"])
+
+
+def test_check_counts_the_cells_and_flags_a_truncated_published_file(first, capsys, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    full = read_results(first["out"] / "results.csv")
+    code, stdout, _ = call(["reproduce", first["config"], "--out", out, "--check",
+                            first["out"] / "results.csv"], capsys)
+    assert code == 0 and f"all {len(full)} published cells" in stdout
+    published = _published_with(first, tmp_path, lambda frame: frame.head(len(frame) - 3))
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published],
+                             capsys)
+    assert code == 1 and "3 cell(s) drifted" in stdout
+    assert stdout.count("not in the published results") == 3
+
+
+def test_check_refuses_results_of_changed_settings_before_any_work(first, capsys, tmp_path):
+    config = _write(tmp_path / "changed", TINY.replace("samples_per_rho = 20", "samples_per_rho = 25"))
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "new", "--check",
+                           first["out"] / "results.csv"], capsys)
+    assert_usage_error(code, out, err, "other settings", "field-g", "new [benchmark] version")
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_and_work_folders_that_are_not_ours_are_refused(first, capsys, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+    mine = out / "figures" / "paper-fig1.pdf"
+    mine.write_bytes(b"%PDF-1.4 mine")
+    code, stdout, err = call(["reproduce", first["config"], "--out", out], capsys)
+    assert_usage_error(code, stdout, err, "figures/paper-fig1.pdf")
+    assert mine.read_bytes() == b"%PDF-1.4 mine"
+    mine.unlink()
+    for work, words in ((out / "figures" / "w", "inside the report's figures"),
+                        (out / "results.csv", "not a directory"), ("", "--work is empty")):
+        code, stdout, err = call(["reproduce", first["config"], "--out", out, "--work", work],
+                                 capsys)
+        assert_usage_error(code, stdout, err, words)
+    code, stdout, err = call(["reproduce", first["config"], "--out", ""], capsys)
+    assert_usage_error(code, stdout, err, "--out is empty")
