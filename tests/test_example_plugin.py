@@ -44,3 +44,43 @@ def test_entry_point_plugin_is_registered_checked_and_evaluated(installed, tmp_p
                      "--estimator", "identity", "--out", str(out)], installed, tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "box" in evaluated.stdout and (out / "samples" / "box.parquet").is_file()
+
+
+BENCHMARK = """
+[benchmark]
+name = "plugin-check"
+version = 1
+
+[[dataset]]
+name = "field"
+family = "field"
+
+[eval]
+estimators = ["identity", "median"]
+reference = "identity"
+
+[profile.default]
+rho = [0.0, 0.9]
+samples_per_rho = 10
+size = 16
+training = "quick"
+
+[check]
+rtol = 0.05
+atol = 0.002
+"""
+
+
+def test_plugin_joins_a_benchmark_as_submitting_md_says(installed, tmp_path):
+    """``reproduce CONFIG --estimator box --check published``: box gets rows, no drift."""
+    config = tmp_path / "bench.toml"
+    config.write_text(BENCHMARK)
+    published = run(["-m", "ogmbench", "reproduce", str(config), "--out", "published"],
+                    installed, tmp_path)
+    assert published.returncode == 0, published.stderr
+    added = run(["-m", "ogmbench", "reproduce", str(config), "--estimator", "box", "--out",
+                 "mine", "--check", "published/results.csv"], installed, tmp_path)
+    assert added.returncode == 0, added.stderr
+    assert "published cells within the tolerance" in added.stdout
+    assert "| box |" in (tmp_path / "mine" / "tables.md").read_text()
+    assert "--estimator box" in (tmp_path / "mine" / "README.md").read_text()
