@@ -1,11 +1,9 @@
 """``ogmbench reproduce``: end to end on a tiny benchmark, reuse, determinism, --check."""
 
 import json
-import os
 import re
 import shutil
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
