@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,8 @@ class Benchmark:
     atol: float
     atol_metric: dict[str, float] = field(default_factory=dict)
     profiles: tuple[str, ...] = field(default=())
+    labels: tuple[str, ...] = field(default=())  # row labels of ``estimators``
+    reference_label: str = ""
 
     def tolerance(self, metric: str) -> tuple[float, float]:
         """(atol, rtol) of ``reproduce --check`` for one metric."""
@@ -181,18 +183,14 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             raise BenchmarkError(f"{where}: [eval] prior_controls: unknown control {control!r} "
                                  f"(allowed: {', '.join(PRIOR_CONTROLS)})")
     reference = ev.get("reference", "unet")
-    if reference not in [_base(e) for e in estimators]:
-        raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
-                             f"estimators ({', '.join(map(_show, estimators))})")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
 
     check = _table(data, "check", where)
     _keys(check, _CHECK_KEYS, where, "[check]", required=("rtol", "atol"))
-    rtol = float(check.get("rtol", 0.05))
-    atol_metric = check.get("atol", 0.002)
+    rtol = float(check["rtol"])
+    atol_metric = check["atol"]
     if not isinstance(atol_metric, dict):
-        atol_metric = {}
-        atol = float(check.get("atol", 0.002))
+        atol_metric, atol = {}, float(check["atol"])
     else:
         from .reproduce import RESULT_METRICS
 
@@ -227,12 +225,31 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         )
         check_estimators(bench, bench.estimators, where="[eval] estimators")
         chosen = bench
-    from . import registry
-
-    if registry.load(reference)[1].uses_prior:
+    resolved = [spec_label(spec) for spec in estimators]
+    names = [name for name, _, _ in resolved]
+    if reference not in names:
+        raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
+                             f"estimators ({', '.join(map(_show, names))})")
+    if resolved[names.index(reference)][2].uses_prior:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} reads the prior; the "
                              "prior gain is measured against an estimator that does not")
-    return chosen
+    return replace(chosen, labels=tuple(label for _, label, _ in resolved),
+                   reference_label=resolved[names.index(reference)][1])
+
+
+def spec_label(spec: str) -> tuple[str, str, type]:
+    """(registered name, leaderboard row label, class) of an estimator spec.
+
+    ``"median:size=5"`` gives ``("median", "median[size=5]", Median)``; the spec must
+    resolve (see :func:`check_estimators`).
+    """
+    from . import registry
+    from .evaluate import split_spec
+    from .leaderboard import estimator_label
+
+    ref, fixed = split_spec(spec)
+    name, cls, _ = registry.load(ref)
+    return name, estimator_label(name, fixed), cls
 
 
 def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
@@ -254,10 +271,23 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
 
 
 def check_estimators(bench: Benchmark, specs, where: str, in_file: bool = True) -> None:
-    """Resolve estimator specs as ``eval`` will; a bad one is a BenchmarkError.
+    """Resolve estimator specs as ``eval`` will and build each once.
 
-    ``where`` names the place of the specs: the file's table, or a command-line option
-    (``in_file=False``: the message does not name the file).
+    Parameters
+    ----------
+    bench : Benchmark
+        Gives the training settings handed to learned estimators.
+    specs : sequence of str
+        ``name``, ``name:key=value``, ``pkg.mod:Class`` or ``file.py:Class``.
+    where : str
+        The place of the specs in messages: the file's table or a command-line option.
+    in_file : bool
+        Whether the specs come from the benchmark file (then messages name the file).
+
+    Raises
+    ------
+    BenchmarkError
+        For an unknown estimator, an unknown parameter or one its constructor refuses.
     """
     where = f"{bench.path}: {where}" if in_file else where
     from . import registry
@@ -269,8 +299,9 @@ def check_estimators(bench: Benchmark, specs, where: str, in_file: bool = True) 
             _, cls, _ = registry.load(ref)
         except (registry.RegistryError, ConfigError) as exc:
             raise BenchmarkError(f"{where}: {exc}") from None
-        params = {**{k: v for k, v in bench.training_params.items() if k in cls.param_names()},
-                  **fixed}
+        # As run_eval does: training settings go to estimators with a profile parameter.
+        training = (bench.training_params if "profile" in cls.param_names() else {})
+        params = {**{k: v for k, v in training.items() if k in cls.param_names()}, **fixed}
         unknown = sorted(set(params) - set(cls.param_names()))
         if unknown:
             raise BenchmarkError(f"{where}: estimator {ref!r} has no parameter "
@@ -416,8 +447,3 @@ def _nonneg(value, where, label) -> int:
     if value < 0:
         raise BenchmarkError(f"{where}: {label} must be a non-negative integer, got {value}")
     return int(value)
-
-
-def _base(spec: str) -> str:
-    head, sep, tail = spec.rpartition(":")
-    return head if sep and "=" in tail else spec

@@ -310,7 +310,7 @@ def run_eval(
             raise EvalError(f"estimator {name!r}: {exc}") from None
         resolved.append((name, cls, source, spec, fixed, sorted(run_wide)))
     # After loading: an estimator module that needs torch has imported it by now.
-    device = _resolve_device(device)
+    device = resolve_device(device)
 
     run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
     settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
@@ -331,21 +331,24 @@ def run_eval(
 
     outcomes = []
     for name, cls, source, spec, fixed, run_wide in resolved:
-        # Prior controls only change the results of estimators that use the prior.
         # Prior controls only matter to estimators that use the prior; the store counts by
         # its digest, not its path (a moved store is the same data).
         own = {k: v for k, v in settings.items()
                if k != "store" and (cls.uses_prior or k != "prior_controls")}
-        key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds)})
+        extra = {"_train_seeds": int(train_seeds)}
         if source.startswith("file "):
             import hashlib
 
             path = Path(source[5:]).resolve()
             source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
-            key = _estimator_key(cls, own, {**fixed, "_train_seeds": int(train_seeds),
-                                            "_source": source})
+            extra["_source"] = source
+        key = _estimator_key(cls, own, {**fixed, **extra})
+        # Runs made before ogmbench keyed the store by digest only (the key had the path
+        # too) still resume in place.
+        legacy = _estimator_key(cls, {**own, "store": settings["store"]}, {**fixed, **extra})
         previous = run["estimators"].get(name)
-        if (resume and previous and previous.get("status") == "ok" and previous.get("key") == key
+        if (resume and previous and previous.get("status") == "ok"
+                and previous.get("key") in (key, legacy)
                 and (run_dir / previous["samples_file"]).is_file()
                 and (not keep or (previous.get("kept") == keep
                                   and (run_dir / previous["kept_file"]).is_file()))):
@@ -442,7 +445,7 @@ def _evaluate_one(name, cls, fixed, record, store, fit_data, test, target, prior
                     if control == "none" and seed_index == 0 and keep:
                         for j, index in enumerate(block["index"].tolist()):
                             if index in keep:
-                                kept[index] = estimate[j]
+                                kept[index] = estimate[j].copy()  # not a view of the batch
                     done += len(clean)
                     if progress is not None:
                         progress(name, done, total)
@@ -597,7 +600,11 @@ def _estimator_key(cls, settings, fixed) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _resolve_device(device: str) -> str:
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU (torch imported), else ``"cpu"``.
+
+    ``"cuda"`` without a GPU is an :class:`EvalError`.
+    """
     if device not in ("auto", "cpu", "cuda"):
         raise EvalError(f"device must be auto, cpu or cuda, got {device!r}")
     if device == "cpu":

@@ -19,7 +19,7 @@ import pandas as pd
 from . import metrics
 
 __all__ = ["load_runs", "aggregate", "pivot", "render", "write_leaderboard", "METRICS",
-           "LeaderboardError"]
+           "LeaderboardError", "estimator_label", "record_label"]
 
 KEY = ["family", "noise", "store_digest", "target", "estimator", "control"]
 METRICS = {
@@ -62,9 +62,7 @@ def load_run(run_dir: str | Path, hide: Sequence[str] = ("profile",)) -> pd.Data
         frame["uses_prior"] = bool(record.get("uses_prior", False))
         frame["learned"] = bool(record.get("stochastic", False))
         frame["base_estimator"] = name
-        # Run-wide training settings (eval --profile) label the run, not the estimator.
-        hidden = (*hide, *record.get("run_params", ()))
-        frame["estimator"] = _label(name, record.get("fixed_params") or {}, hidden)
+        frame["estimator"] = record_label(name, record, hide)
         frames.append(frame)
     if not frames:
         return pd.DataFrame()
@@ -77,11 +75,28 @@ def load_run(run_dir: str | Path, hide: Sequence[str] = ("profile",)) -> pd.Data
     return out
 
 
-def _label(name: str, fixed: dict, hide: Sequence[str] = ("profile",)) -> str:
+def record_label(name: str, record: dict, hide: Sequence[str] = ("profile",)) -> str:
+    """The row label of estimator ``name`` of a run (its ``run.json`` record).
+
+    Run-wide training settings (``eval --profile``, reproduce's training) label the
+    run, not the estimator, so they are hidden too.
+    """
+    hidden = (*hide, *record.get("run_params", ()))
+    return estimator_label(name, record.get("fixed_params") or {}, hidden)
+
+
+def estimator_label(name: str, fixed: dict, hide: Sequence[str] = ("profile",)) -> str:
     """A row label telling configurations apart: ``unet[steps=5]``.
 
-    The training profile is hidden by default: a leaderboard compares estimators at one
-    profile.
+    Parameters
+    ----------
+    name : str
+        Registered estimator name.
+    fixed : dict
+        Parameters fixed by the user (``name:key=value``).
+    hide : sequence of str
+        Parameters left out of the label; the training profile by default, since a
+        leaderboard compares estimators at one profile.
     """
     shown = {k: v for k, v in fixed.items() if k not in hide}
     return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) + "]"

@@ -18,7 +18,7 @@ import numpy as np
 
 from .reproduce import GENERATED
 
-__all__ = ["Table", "build_tables", "write_report"]
+__all__ = ["Table", "build_tables", "write_figures", "write_report"]
 
 _LOWER_IS_BETTER = {"mse": True, "iou": False, "gain_mse": False, "d_iou": False}
 
@@ -118,8 +118,15 @@ def _interval_note(results) -> str:
     seeds = int(results["seeds"].max())
     if seeds > 1:
         return (f"mean over {seeds} training seeds ± the half-width of a 95% t-interval across "
-                "them (single-run estimators: 95% bootstrap over test samples)")
+                "them (single-run estimators: the larger side of a 95% bootstrap interval over "
+                "test samples)")
     return "value ± the larger side of its 95% bootstrap interval over test samples"
+
+
+def _paired_note(results) -> str:
+    averaged = (", each sample's values first averaged over the training seeds"
+                if int(results["seeds"].max()) > 1 else "")
+    return f"± the larger side of a 95% paired bootstrap interval over test samples{averaged}"
 
 
 def build_tables(results, dataset: str) -> list[Table]:
@@ -127,11 +134,22 @@ def build_tables(results, dataset: str) -> list[Table]:
 
     Best per column (over the rows without a prior control) is bold; ties on the
     printed value are all bold.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The long results table (:func:`ogmbench.reproduce.collect_results`).
+    dataset : str
+
+    Returns
+    -------
+    list of Table
+        MSE and IoU, then the prior gain when a learned estimator reads X2.
     """
     part = results[results["dataset"] == dataset]
     first = part.iloc[0]
     rhos = _rhos(part)
-    top = max(r for r in rhos if r != "all")
+    top = [r for r in rhos if r != "all"][-1]  # rhos is sorted by value
     ref = first["reference"]
     where = (f"{dataset}: {first['family']} family, noise {first['noise'].split(':')[0]}, "
              f"target {first['target_name']}")
@@ -145,18 +163,20 @@ def build_tables(results, dataset: str) -> list[Table]:
                       if r.uses_prior and r.learned}
     tables = []
     specs = [
-        ("mse", "MSE", 4, "gain_mse", f"prior gain % vs {ref} (ρ={top})", 2),
-        ("iou", "IoU", 4, "d_iou", f"prior ΔIoU vs {ref} (ρ={top})", 4),
+        ("mse", "MSE", 4, "gain_mse", f"prior gain % vs {ref} (ρ={top})", 2,
+         f"the MSE reduction over {ref} in % of its MSE (positive: better)"),
+        ("iou", "IoU", 4, "d_iou", f"prior ΔIoU vs {ref} (ρ={top})", 4,
+         f"the IoU minus that of {ref} (positive: better)"),
     ]
-    for metric, name, digits, extra, extra_name, extra_digits in specs:
+    for metric, name, digits, extra, extra_name, extra_digits, extra_note in specs:
         header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos] + [extra_name]
         columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
         table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
-                      note=_interval_note(part) + f"; {METRIC_NOTES[metric]}; the last column, "
-                      f"for the learned estimators that read X2, is the difference to {ref} (which "
-                      "does not read X2), paired on the same test samples; the classical "
-                      "filters that read X2 have no such twin, their X2-shuffled rows show "
-                      "what X2 does for them", header=header)
+                      note=_interval_note(part) + f"; {METRIC_NOTES[metric]}. The last column, "
+                      f"for the learned estimators that read X2, is {extra_note}, {ref} not "
+                      f"reading X2, paired on the same test samples ({_paired_note(part)}); the "
+                      "classical filters that read X2 have no such twin, their X2-shuffled rows "
+                      "show what X2 does for them", header=header)
         table.rows = [[Cell(_row_label(e, c))]
                       + [_cell(cells, m, e, c, r, d) if m == metric or e in users_of_prior
                          else Cell("") for m, r, d in columns]
@@ -167,9 +187,10 @@ def build_tables(results, dataset: str) -> list[Table]:
     if users:
         header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
         table = Table(key=f"{dataset}-gain", title=f"Prior gain vs ρ, {where}",
-                      note=f"MSE reduction over {ref} in % of its MSE (paired over the same test "
-                           "samples; positive: better); X2 shuffled takes X2 from another test "
-                           "sample, which should remove any gain", header=header)
+                      note=f"MSE reduction over {ref} (which does not read X2) in % of its MSE, "
+                           f"paired over the same test samples, {_paired_note(part)}; positive: "
+                           "better. X2 shuffled takes X2 from another test sample: a gain that "
+                           "comes from X2 disappears", header=header)
         table.rows = [[Cell(_row_label(e, c))] + [_cell(cells, "gain_mse", e, c, r, 2) for r in rhos]
                       for e, c in users]
         _bold_best(table, users, ["gain_mse"] * len(rhos))
@@ -316,13 +337,31 @@ def _gallery(dataset, run_dir: Path, rho_index: int, labels, shown, path_stem, t
 
 
 def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str, list[tuple]]:
-    """Every figure of every dataset as PNG and SVG; returns {dataset: [(title, stem)]}."""
+    """Every figure of every dataset as PNG and SVG.
+
+    Parameters
+    ----------
+    bench : Benchmark
+    results : pandas.DataFrame
+        The long results table (:func:`ogmbench.reproduce.collect_results`).
+    run_dirs : dict
+        Run directory per dataset name (for the estimates kept for the galleries).
+    folder : Path
+        Where the figures are written.
+    log : callable, optional
+        Receives one line per dataset.
+
+    Returns
+    -------
+    dict
+        {dataset: [(title, file stem), ...]} in the order they are shown.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .leaderboard import _label
+    from .leaderboard import record_label
 
     folder.mkdir(parents=True, exist_ok=True)
     shown = {}
@@ -334,15 +373,18 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
             learned = set(part.loc[part["learned"].astype(bool), "estimator"])
             styles = _style(estimators, learned)
             run = json.loads((run_dirs[name] / "run.json").read_text())
-            labels = {n: _label(n, r.get("fixed_params") or {}, ("profile", *r.get("run_params", ())))
-                      for n, r in run["estimators"].items()}
+            labels = {n: record_label(n, r) for n, r in run["estimators"].items()}
+            curves = [("mse", "MSE (lower is better)", f"{name}: MSE vs rho, 95% bands"),
+                      ("iou", "IoU at 0.5 (higher is better)", f"{name}: IoU vs rho, 95% bands")]
+            gains = part[(part["metric"] == "gain_mse") & part["uses_prior"].astype(bool)
+                         & part["learned"].astype(bool)]
+            if not gains.empty:  # only learned estimators that read X2 have a prior gain
+                controls = sorted(set(gains["control"]) - {"none"})
+                dotted = f" (dotted: X2 {', '.join(controls)})" if controls else ""
+                curves.append(("gain_mse", f"MSE gain over {bench.reference}, %",
+                               f"{name}: prior gain vs rho{dotted}"))
             figures = []
-            for metric, ylabel, title in (
-                ("mse", "MSE (lower is better)", f"{name}: MSE vs rho, 95% bands"),
-                ("iou", "IoU at 0.5 (higher is better)", f"{name}: IoU vs rho, 95% bands"),
-                ("gain_mse", f"MSE gain over {bench.reference}, %",
-                 f"{name}: prior gain vs rho (dotted: X2 shuffled)"),
-            ):
+            for metric, ylabel, title in curves:
                 stem = folder / f"{name}-{metric.replace('_mse', '')}"
                 _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
                 figures.append((title, stem.name))
@@ -390,21 +432,35 @@ def _tolerance_line(bench) -> str:
 
 def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None] | None = None,
                  command: list[str] | None = None, published_at: Path | None = None):
-    """tables.md, tables.tex, figures/, index.html and README.md in ``out``.
+    """Write tables.md, tables.tex, figures/, index.html and README.md in ``out``.
 
-    ``command`` is the reproduce command that made them (shown in README.md) and
-    ``published_at`` the folder they end up in (``out`` may be a staging folder).
+    Parameters
+    ----------
+    bench : Benchmark
+    results : pandas.DataFrame
+        The long results table.
+    run_dirs : dict
+        {dataset name: run directory} (for the galleries).
+    out : Path
+        Where to write (may be a staging folder).
+    log : callable, optional
+    command : list of str, optional
+        The reproduce command that made them, as typed (named in the headers).
+    published_at : Path, optional
+        The folder the files end up in (named in README.md's ``--check``).
     """
     import shlex
 
     command = command or ["ogmbench", "reproduce", str(bench.path), "--profile", bench.profile]
     check = (Path(published_at) if published_at is not None else out) / "results.csv"
     again = shlex.join(command + ["--out", "runs/my-results", "--check", check.as_posix()])
+    # The command as typed, less --out: the same command makes the same tables wherever
+    # they are written.
+    made = shlex.join(command)
     tables = {d.name: build_tables(results, d.name) for d in bench.datasets}
-    header = f"<!-- {GENERATED}: ogmbench reproduce {bench.path.name} --profile {bench.profile} -->"
-    md = [header, "", f"# {bench.name} v{bench.version}, profile {bench.profile}", ""]
-    tex = [f"% {GENERATED}: ogmbench reproduce {bench.path.name} --profile {bench.profile}",
-           r"% needs \usepackage{booktabs}", ""]
+    md = [f"<!-- {GENERATED}: {made} -->", "",
+          f"# {bench.name} v{bench.version}, profile {bench.profile}", ""]
+    tex = [f"% {GENERATED}: {made}", r"% needs \usepackage{booktabs}", ""]
     for name, group in tables.items():
         md += [f"## {name}", ""]
         for table in group:
@@ -414,12 +470,11 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
     (out / "tables.tex").write_text("\n".join(tex))
     figures = write_figures(bench, results, run_dirs, out / "figures", log=log)
     (out / "index.html").write_text(_html(bench, results, tables, figures, out / "figures"))
-    (out / "README.md").write_text(_readme(bench, results, tables, figures, again))
+    (out / "README.md").write_text(_readme(bench, results, tables, figures, again, made))
 
 
-def _readme(bench, results, tables, figures, again: str) -> str:
-    lines = [f"<!-- {GENERATED}: ogmbench reproduce {bench.path.name} --profile {bench.profile}"
-             " --out <this folder> -->", "",
+def _readme(bench, results, tables, figures, again: str, made: str) -> str:
+    lines = [f"<!-- {GENERATED}: {made} --out <this folder> -->", "",
              f"# Leaderboard: {bench.name} v{bench.version}, profile `{bench.profile}`", "",
              bench.description, "",
              "Every file in this folder is written by `ogmbench reproduce`; nobody edits it by "

@@ -355,3 +355,77 @@ def test_out_and_work_folders_that_are_not_ours_are_refused(first, capsys, tmp_p
         assert_usage_error(code, stdout, err, words)
     code, stdout, err = call(["reproduce", first["config"], "--out", ""], capsys)
     assert_usage_error(code, stdout, err, "--out is empty")
+
+
+def test_gain_cells_match_a_direct_paired_computation(first):
+    """gain_mse = -100 * mean(mse - mse_ref) / mean(mse_ref) over the same test samples."""
+    run = first["out"] / "work" / "runs" / "field-g"
+    concat = pd.read_parquet(run / "samples" / "concat.parquet")
+    unet = pd.read_parquet(run / "samples" / "unet.parquet")
+    results = first["results"]
+    for rho, label in ((0.0, "0"), (0.9, "0.9")):
+        a = concat[(concat["control"] == "none") & np.isclose(concat["rho"], rho)].set_index("sample")
+        b = unet[(unet["control"] == "none") & np.isclose(unet["rho"], rho)].set_index("sample")
+        gain = -100.0 * (a["mse"] - b["mse"].loc[a.index]).mean() / b["mse"].loc[a.index].mean()
+        cell = results[(results["dataset"] == "field-g") & (results["estimator"] == "concat")
+                       & (results["control"] == "none") & (results["rho"] == label)
+                       & (results["metric"] == "gain_mse")]
+        assert cell["value"].item() == pytest.approx(gain, rel=1e-9)
+
+
+CLASSICAL = """
+[benchmark]
+name = "classical"
+version = 1
+
+[[dataset]]
+name = "2024"
+family = "field"
+
+[eval]
+estimators = ["identity", "median:size=5", "gaussian"]
+reference = "median"
+
+[profile.default]
+rho = [0.0, 0.9]
+samples_per_rho = 10
+size = 16
+training = "quick"
+
+[check]
+rtol = 0.05
+atol = 0.002
+"""
+
+
+def test_parametrised_reference_numeric_dataset_name_and_estimator_order(capsys, tmp_path):
+    config = _write(tmp_path, CLASSICAL)
+    out = tmp_path / "out"
+    assert call(["reproduce", config, "--out", out], capsys)[0] == 0
+    results = read_results(out / "results.csv")
+    gains = results[results["metric"] == "gain_mse"]
+    assert set(gains["reference"]) == {"median[size=5]"}
+    assert set(gains["estimator"]) == {"identity", "gaussian"}
+    code, stdout, err = call(["reproduce", config, "--out", out, "--check", out / "results.csv"],
+                             capsys)
+    assert code == 0, err
+    # Rows follow the benchmark file's order, also when a rerun resumes an older run.
+    config.write_text(CLASSICAL.replace('["identity", "median:size=5", "gaussian"]',
+                                        '["gaussian", "identity", "median:size=5"]'))
+    assert call(["reproduce", config, "--out", out], capsys)[0] == 0
+    table = (out / "tables.md").read_text().split("**IoU")[0]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["gaussian", "identity", "median[size=5]"]
+
+
+def test_captions_state_the_intervals_of_several_training_seeds(tmp_path):
+    config = _write(tmp_path, TINY.replace('["identity", "median", "unet", "concat"]',
+                                           '["identity", "unet", "concat"]')
+                    .replace("steps = 10", "steps = 5\ntrain_seeds = 2")
+                    .replace('[[dataset]]\nname = "urban-l"\nfamily = "urban"\nnoise = "lidar"\n'
+                             'description = "vehicles seen by a lidar"\n', ""))
+    out, _ = reproduce(config, out=tmp_path / "out")
+    md = (out / "tables.md").read_text()
+    assert "mean over 2 training seeds ± the half-width of a 95% t-interval" in md
+    assert "paired bootstrap interval over test samples, each sample's values first averaged" in md
+    assert set(read_results(out / "results.csv").query("estimator == 'unet'")["seeds"]) == {2}
