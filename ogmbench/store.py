@@ -165,6 +165,13 @@ def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
             compressors=_codecs(dtype), dimension_names=dims,
             fill_value=np.nan if dtype == "float32" else 0,
         )
+    # Class names as coordinates, so that xarray selects by name (ds.sel({"class": ...})).
+    # They follow from the attributes, so they are not part of the shard digests.
+    names = np.array(attrs.get("class_names") or [f"X{k + 1}" for k in range(layout.classes)])
+    dims = ("class",) + (("other_class",) if layout.classes > 2 else ())
+    for dim in dims:
+        coord = group.create_array(dim, shape=(layout.classes,), dtype=str, dimension_names=(dim,))
+        coord[:] = names
     return group
 
 

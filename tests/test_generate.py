@@ -65,6 +65,10 @@ def test_xarray_opens_the_store(store):
     assert ds["rho"].dims == ("sample",)
     np.testing.assert_array_equal(ds["clean"].values, store.clean[:])
     assert ds.attrs["digest"] == store.attrs["digest"]
+    # Class names are coordinates: select a class by name.
+    assert list(ds["class"].values) == store.class_names
+    np.testing.assert_array_equal(ds["noisy"].sel({"class": store.class_names[1]}).values,
+                                  store.noisy[:, 1])
 
 
 def test_each_sample_can_be_made_alone(store):
@@ -278,3 +282,13 @@ def test_xarray_opens_quietly(store):
 def test_store_index_must_be_an_integer(store):
     with pytest.raises(TypeError):
         store[1.5]
+
+
+def test_xarray_names_the_classes_of_a_many_class_store(tmp_path):
+    xr = pytest.importorskip("xarray")
+    store = ogmbench.generate(tmp_path / "k3.zarr", classes=3, rho=[0.5], samples_per_rho=4, size=16)
+    ds = xr.open_zarr(store.path)
+    assert list(ds["class"].values) == list(ds["other_class"].values) == ["X1", "X2", "X3"]
+    np.testing.assert_array_equal(
+        ds["phi_matrix"].sel({"class": "X1", "other_class": "X3"}).values,
+        store.read("phi_matrix", 0, len(store))[:, 0, 2])
