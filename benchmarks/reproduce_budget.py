@@ -1,0 +1,64 @@
+"""Time ``ogmbench reproduce`` from nothing against the profile's budget, by phase.
+
+The default profile of ``leaderboard/benchmark.toml`` promises to run end to end on 2
+CPU cores in at most 20 minutes.  This script runs it into a fresh temporary folder and
+prints the wall time of each phase (generation, each estimator's fit and test pass, the
+report) from the run records, and the ratio of the total to the budget (<= 1 is met).
+
+    python benchmarks/reproduce_budget.py [CONFIG] [--profile default] [--budget-min 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from ogmbench.reproduce import reproduce
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default="leaderboard/benchmark.toml")
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--budget-min", type=float, default=20.0)
+    args = parser.parse_args()
+
+    stamps: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        reproduce(args.config, profile=args.profile, out=out,
+                  log=lambda m: stamps.append((time.perf_counter() - start, m)))
+        total = time.perf_counter() - start
+        generation = _phase(stamps, "generating", "evaluating")
+        report = total - next(t for t, m in stamps if m == "aggregating")
+        print(f"{'phase':<34}{'seconds':>9}")
+        print(f"{'generation (all stores)':<34}{generation:9.1f}")
+        for run_json in sorted((out / "work" / "runs").glob("*/run.json")):
+            run = json.loads(run_json.read_text())
+            for name, record in run["estimators"].items():
+                t = record.get("timings", {})
+                print(f"{run_json.parent.name + ' ' + name:<34}"
+                      f"{t.get('fit_s', 0.0) + t.get('test_s', 0.0):9.1f}")
+        print(f"{'aggregation, tables, figures':<34}{report:9.1f}")
+        print(f"{'total':<34}{total:9.1f}")
+        print(f"budget {args.budget_min:g} min: ratio {total / (60 * args.budget_min):.2f} "
+              "(<= 1 is met)")
+
+
+def _phase(stamps, begin: str, end: str) -> float:
+    """Seconds between each log line containing ``begin`` and the next containing ``end``."""
+    total, opened = 0.0, None
+    for t, message in stamps:
+        if begin in message and opened is None:
+            opened = t
+        elif end in message and opened is not None:
+            total, opened = total + t - opened, None
+    return total
+
+
+if __name__ == "__main__":
+    main()
