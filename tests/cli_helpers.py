@@ -1,6 +1,7 @@
 """Helpers shared by the CLI tests: run ``ogmbench.cli.main`` as a user would see it."""
 
 import io
+import json
 import os
 import shutil
 import sys
@@ -85,3 +86,44 @@ def bad_stores_in(root: Path, store: Path) -> dict:
     zarr.open_group(str(incomplete), mode="r+").attrs.update({"complete": False})
     return {"missing": root / "missing.zarr", "plain": plain, "foreign": root / "foreign.zarr",
             "corrupt": corrupt, "incomplete": incomplete}
+
+
+def benchmark_toml(*, name="tiny", version=1, description="a tiny test benchmark",
+                   datasets=(("field-g", "field", "gaussian:sigma=1.0/0.3", ""),),
+                   estimators=("identity", "unet"), prior_controls=("shuffled",),
+                   reference="unet", rho=(0.0, 0.9), samples_per_rho=20, size=32,
+                   training="quick", steps=10, train_seeds=1, device="cpu",
+                   rtol=0.05, atol=0.002) -> str:
+    """A small benchmark file for the reproduce tests (seconds to run on a CPU).
+
+    ``datasets`` holds (name, family, noise or "" for the default, description or "").
+    """
+    def toml_list(values):
+        return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+    parts = [f'[benchmark]\nname = "{name}"\nversion = {version}\n'
+             f"description = {json.dumps(description)}\n"]
+    for ds_name, family, noise, text in datasets:
+        parts.append(f'[[dataset]]\nname = "{ds_name}"\nfamily = "{family}"\n'
+                     + (f'noise = "{noise}"\n' if noise else "")
+                     + (f"description = {json.dumps(text)}\n" if text else ""))
+    parts.append(f"[eval]\nestimators = {toml_list(estimators)}\n"
+                 f"prior_controls = {toml_list(prior_controls)}\nreference = \"{reference}\"\n")
+    parts.append(f"[profile.default]\nrho = {toml_list(rho)}\nsamples_per_rho = {samples_per_rho}\n"
+                 f'size = {size}\ntraining = "{training}"\nsteps = {steps}\n'
+                 f'train_seeds = {train_seeds}\ndevice = "{device}"\n')
+    parts.append(f"[check]\nrtol = {rtol}\natol = {atol}\n")
+    return "\n".join(parts)
+
+
+def estimator_file(path: Path, cls: str, predict: str, header: str = "") -> Path:
+    """Write ``path``: an Estimator subclass ``cls`` whose predict returns ``predict``.
+
+    ``predict`` is an expression of ``noisy`` and ``target``; ``header`` goes into the
+    class body before it (parameters, __init__).
+    """
+    Path(path).write_text(
+        "import numpy as np\nfrom scipy import ndimage\nfrom ogmbench.api import Estimator\n\n\n"
+        f"class {cls}(Estimator):\n{header}"
+        f"    def predict(self, noisy, target):\n        return {predict}\n")
+    return Path(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import ogmbench
+from cli_helpers import benchmark_toml
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "ogmbench-boxfilter"
 
@@ -46,29 +47,9 @@ def test_entry_point_plugin_is_registered_checked_and_evaluated(installed, tmp_p
     assert "box" in evaluated.stdout and (out / "samples" / "box.parquet").is_file()
 
 
-BENCHMARK = """
-[benchmark]
-name = "plugin-check"
-version = 1
-
-[[dataset]]
-name = "field"
-family = "field"
-
-[eval]
-estimators = ["identity", "median"]
-reference = "identity"
-
-[profile.default]
-rho = [0.0, 0.9]
-samples_per_rho = 10
-size = 16
-training = "quick"
-
-[check]
-rtol = 0.05
-atol = 0.002
-"""
+BENCHMARK = benchmark_toml(name="plugin-check", datasets=(("field", "field", "", ""),),
+                           estimators=("identity", "median"), prior_controls=(),
+                           reference="identity", samples_per_rho=10, size=16)
 
 
 def test_plugin_joins_a_benchmark_as_submitting_md_says(installed, tmp_path):

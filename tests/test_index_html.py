@@ -25,6 +25,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_helpers import benchmark_toml
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 INSTALL = "apt-get install chromium chromium-driver"
@@ -34,36 +36,9 @@ CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qui
                "--window-size=1280,1024"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-CONFIG = """\
-[benchmark]
-name = "tiny"
-version = 1
-description = "a tiny test benchmark"
-
-[[dataset]]
-name = "field-g"
-family = "field"
-noise = "gaussian:sigma=1.0/0.3"
-
-[eval]
-estimators = ["identity", "median", "gaussian", "unet", "concat"]
-prior_controls = ["shuffled"]
-reference = "unet"
-
-[profile.default]
-rho = [0.0, 0.9]
-samples_per_rho = 20
-size = 32
-training = "quick"
-steps = 10
-device = "cpu"
-
-[check]
-rtol = 0.05
-atol = 0.002
-"""
-DATASET = "field-g"
 ESTIMATORS = ["identity", "median", "gaussian", "unet", "concat"]
+CONFIG = benchmark_toml(estimators=ESTIMATORS)
+DATASET = "field-g"
 MSE_ROWS = ESTIMATORS + ["concat, X2 shuffled"]
 # Table id suffix -> (metric in results.csv, decimals shown).
 TABLES = {"mse": ("mse", 4), "iou": ("iou", 4), "gain": ("gain_mse", 2)}

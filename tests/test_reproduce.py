@@ -14,44 +14,15 @@ from ogmbench import open_store
 from ogmbench.benchmark import load_benchmark
 from ogmbench.reproduce import GENERATED, RESULT_COLUMNS, read_results, reproduce
 
-from cli_helpers import assert_usage_error, call, snapshot
+from cli_helpers import assert_usage_error, benchmark_toml, call, estimator_file, snapshot
 
 pytest.importorskip("torch")
 
-TINY = """
-[benchmark]
-name = "tiny"
-version = 1
-description = "a tiny test benchmark"
-
-[[dataset]]
-name = "field-g"
-family = "field"
-noise = "gaussian:sigma=1.0/0.3"
-
-[[dataset]]
-name = "urban-l"
-family = "urban"
-noise = "lidar"
-description = "vehicles seen by a lidar"
-
-[eval]
-estimators = ["identity", "median", "unet", "concat"]
-prior_controls = ["shuffled"]
-reference = "unet"
-
-[profile.default]
-rho = [0.0, 0.9]
-samples_per_rho = 20
-size = 32
-training = "quick"
-steps = 10
-device = "cpu"
-
-[check]
-rtol = 0.01
-atol = 0.001
-"""
+TINY_SETTINGS = dict(
+    datasets=(("field-g", "field", "gaussian:sigma=1.0/0.3", ""),
+              ("urban-l", "urban", "lidar", "vehicles seen by a lidar")),
+    estimators=("identity", "median", "unet", "concat"), rtol=0.01, atol=0.001)
+TINY = benchmark_toml(**TINY_SETTINGS)
 
 REPORT = ["results.csv", "tables.md", "tables.tex", "index.html", "README.md"]
 
@@ -200,7 +171,7 @@ def test_a_second_run_from_scratch_gives_identical_tables_and_figures(first, tmp
 def test_changed_settings_regenerate_the_store_and_redo_the_run(first, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
-    config = _write(tmp_path / "changed", TINY.replace("samples_per_rho = 20", "samples_per_rho = 15"))
+    config = _write(tmp_path / "changed", benchmark_toml(**{**TINY_SETTINGS, "samples_per_rho": 15}))
     messages = []
     reproduce(config, out=out, log=messages.append)
     text = "\n".join(messages)
@@ -255,14 +226,12 @@ def test_check_names_the_cells_that_drifted(first, capsys, tmp_path):
 
 
 def test_added_estimator_gets_rows_and_is_not_drift(first, capsys, tmp_path):
-    plugin = tmp_path / "box.py"
-    plugin.write_text(
-        "import numpy as np\nfrom scipy import ndimage\nfrom ogmbench.api import Estimator\n\n"
-        "class Box(Estimator):\n    name = 'box'\n    param_grid = {'size': [3, 5]}\n\n"
-        "    def __init__(self, size=3):\n        self.size = size\n\n"
-        "    def predict(self, noisy, target):\n"
-        "        x = np.clip(noisy[:, target], 0, 1)\n"
-        "        return ndimage.uniform_filter(x, size=(1, self.size, self.size)).astype(np.float32)\n")
+    plugin = estimator_file(
+        tmp_path / "box.py", "Box",
+        "ndimage.uniform_filter(np.clip(noisy[:, target], 0, 1), size=(1, self.size, "
+        "self.size)).astype(np.float32)",
+        "    name = 'box'\n    param_grid = {'size': [3, 5]}\n\n"
+        "    def __init__(self, size=3):\n        self.size = size\n\n")
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
     published = tmp_path / "published.csv"
@@ -277,11 +246,8 @@ def test_added_estimator_gets_rows_and_is_not_drift(first, capsys, tmp_path):
 
 
 def test_a_failing_estimator_leaves_the_previous_report_alone(first, capsys, tmp_path):
-    plugin = tmp_path / "bad.py"
-    plugin.write_text(
-        "import numpy as np\nfrom ogmbench.api import Estimator\n\n"
-        "class Bad(Estimator):\n    def predict(self, noisy, target):\n"
-        "        return np.full(noisy[:, target].shape, 2.0, dtype=np.float32)\n")
+    plugin = estimator_file(tmp_path / "bad.py", "Bad",
+                            "np.full(noisy[:, target].shape, 2.0, dtype=np.float32)")
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
     before = _report(out)
@@ -303,11 +269,8 @@ def test_default_out_and_workers(first, tmp_path, monkeypatch):
 
 
 def test_an_estimator_added_once_does_not_stay_in_later_reports(first, capsys, tmp_path):
-    plugin = tmp_path / "flat.py"
-    plugin.write_text(
-        "import numpy as np\nfrom ogmbench.api import Estimator\n\n"
-        "class Flat(Estimator):\n    def predict(self, noisy, target):\n"
-        "        return np.full(noisy[:, target].shape, 0.5, dtype=np.float32)\n")
+    plugin = estimator_file(tmp_path / "flat.py", "Flat",
+                            "np.full(noisy[:, target].shape, 0.5, dtype=np.float32)")
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
     assert call(["reproduce", first["config"], "--out", out, "--estimator",
@@ -332,7 +295,7 @@ def test_check_counts_the_cells_and_flags_a_truncated_published_file(first, caps
 
 
 def test_check_refuses_results_of_changed_settings_before_any_work(first, capsys, tmp_path):
-    config = _write(tmp_path / "changed", TINY.replace("samples_per_rho = 20", "samples_per_rho = 25"))
+    config = _write(tmp_path / "changed", benchmark_toml(**{**TINY_SETTINGS, "samples_per_rho": 25}))
     code, out, err = call(["reproduce", config, "--out", tmp_path / "new", "--check",
                            first["out"] / "results.csv"], capsys)
     assert_usage_error(code, out, err, "other settings", "field-g", "new [benchmark] version")
@@ -373,29 +336,9 @@ def test_gain_cells_match_a_direct_paired_computation(first):
         assert cell["value"].item() == pytest.approx(gain, rel=1e-9)
 
 
-CLASSICAL = """
-[benchmark]
-name = "classical"
-version = 1
-
-[[dataset]]
-name = "2024"
-family = "field"
-
-[eval]
-estimators = ["identity", "median:size=5", "gaussian"]
-reference = "median"
-
-[profile.default]
-rho = [0.0, 0.9]
-samples_per_rho = 10
-size = 16
-training = "quick"
-
-[check]
-rtol = 0.05
-atol = 0.002
-"""
+CLASSICAL = benchmark_toml(name="classical", datasets=(("2024", "field", "", ""),),
+                           estimators=("identity", "median:size=5", "gaussian"),
+                           prior_controls=(), reference="median", samples_per_rho=10, size=16)
 
 
 def test_parametrised_reference_numeric_dataset_name_and_estimator_order(capsys, tmp_path):
@@ -412,6 +355,7 @@ def test_parametrised_reference_numeric_dataset_name_and_estimator_order(capsys,
     # Rows follow the benchmark file's order, also when a rerun resumes an older run.
     config.write_text(CLASSICAL.replace('["identity", "median:size=5", "gaussian"]',
                                         '["gaussian", "identity", "median:size=5"]'))
+    assert '["gaussian", "identity", "median:size=5"]' in config.read_text()
     assert call(["reproduce", config, "--out", out], capsys)[0] == 0
     table = (out / "tables.md").read_text().split("**IoU")[0]
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
@@ -419,11 +363,8 @@ def test_parametrised_reference_numeric_dataset_name_and_estimator_order(capsys,
 
 
 def test_captions_state_the_intervals_of_several_training_seeds(tmp_path):
-    config = _write(tmp_path, TINY.replace('["identity", "median", "unet", "concat"]',
-                                           '["identity", "unet", "concat"]')
-                    .replace("steps = 10", "steps = 5\ntrain_seeds = 2")
-                    .replace('[[dataset]]\nname = "urban-l"\nfamily = "urban"\nnoise = "lidar"\n'
-                             'description = "vehicles seen by a lidar"\n', ""))
+    config = _write(tmp_path, benchmark_toml(estimators=("identity", "unet", "concat"),
+                                             steps=5, train_seeds=2))
     out, _ = reproduce(config, out=tmp_path / "out")
     md = (out / "tables.md").read_text()
     assert "mean over 2 training seeds ± the half-width of a 95% t-interval" in md
