@@ -218,8 +218,13 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         try:
             previous = json.loads((run_dir / "run.json").read_text())
         except (OSError, ValueError):
+            if run_dir.is_dir() and any(run_dir.iterdir()):
+                raise BenchmarkError(f"{run_dir} is in the way: it is not an ogmbench run "
+                                     "directory (no readable run.json); move it or choose "
+                                     "another --work") from None
             previous = {}
-        # Another device trains the learned estimators differently: a new run.
+        # Another device trains the learned estimators differently: a new run.  (Loading
+        # the benchmark imported the learned estimators, so "auto" resolves as in eval.)
         same = (previous.get("store_digest") == store.attrs["digest"]
                 and previous.get("seed") == bench.seed and previous.get("target") == dataset.target
                 and previous.get("device") == resolve_device(bench.device))

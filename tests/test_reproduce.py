@@ -370,3 +370,18 @@ def test_captions_state_the_intervals_of_several_training_seeds(tmp_path):
     assert "mean over 2 training seeds ± the half-width of a 95% t-interval" in md
     assert "paired bootstrap interval over test samples, each sample's values first averaged" in md
     assert set(read_results(out / "results.csv").query("estimator == 'unet'")["seeds"]) == {2}
+
+
+def test_a_foreign_folder_in_the_run_place_is_not_deleted(first, capsys, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(first["out"] / "work" / "stores", work / "stores")
+    mine = work / "runs" / "field-g" / "notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    code, out, err = call(["reproduce", first["config"], "--out", tmp_path / "out", "--work",
+                           work], capsys)
+    # Found once the stores are ready (their log lines come first): exit 2, one error line.
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "is in the way" in last
+    assert mine.read_text() == "mine"
