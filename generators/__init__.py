@@ -4,12 +4,12 @@ numpy and scipy only: nothing here knows of zarr, torch, click or pandas.
 """
 
 from ._fields import class_correlation
-from ._params import ConfigError, Model, Param
+from ._params import ParamError, Model, Param
 from .families import FAMILIES, check_rho, check_size, field, field_expected_phi, urban
-from .noise import NOISE_MODELS, apply_noise, clutter, confusion, flip, gaussian, lidar, parse_noise_spec
+from .noise import NOISE_MODELS, apply_noise, clutter, confusion, flip, gaussian, lidar
 
 __all__ = [
-    "FAMILIES", "NOISE_MODELS", "ConfigError", "Model", "Param", "apply_noise",
+    "FAMILIES", "NOISE_MODELS", "ParamError", "Model", "Param", "apply_noise",
     "check_rho", "check_size", "class_correlation", "clutter", "confusion", "field",
-    "field_expected_phi", "flip", "gaussian", "lidar", "parse_noise_spec", "urban",
+    "field_expected_phi", "flip", "gaussian", "lidar", "urban",
 ]

@@ -12,11 +12,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Param", "Model", "ConfigError", "per_class"]
+__all__ = ["Param", "Model", "ParamError", "per_class"]
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid (a usage error: exit code 2 on the CLI)."""
+class ParamError(ValueError):
+    """A family or noise-model parameter is invalid.
+
+    The generators know nothing of the core: ``ogmbench.config`` turns this into the
+    core's :class:`ogmbench.errors.ConfigError` (a usage error, exit 2).
+    """
 
 
 @dataclass(frozen=True)
@@ -58,21 +62,21 @@ class Param:
         return f"{left}{lo}, {hi}{right}"
 
     def check(self, value: float, where: str) -> float | int:
-        """Validate and convert one scalar value; raise :class:`ConfigError`."""
+        """Validate and convert one scalar value; raise :class:`ParamError`."""
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: {self.name} must be a number, got {value!r}") from None
+            raise ParamError(f"{where}: {self.name} must be a number, got {value!r}") from None
         if not math.isfinite(number):
-            raise ConfigError(f"{where}: {self.name} must be finite, got {value!r}")
+            raise ParamError(f"{where}: {self.name} must be finite, got {value!r}")
         if self.kind is int:
             if number != int(number):
-                raise ConfigError(f"{where}: {self.name} must be an integer, got {value!r}")
+                raise ParamError(f"{where}: {self.name} must be an integer, got {value!r}")
             number = int(number)
         bad_lo = self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo)
         bad_hi = self.hi is not None and (number >= self.hi if self.hi_open else number > self.hi)
         if bad_lo or bad_hi:
-            raise ConfigError(
+            raise ParamError(
                 f"{where}: {self.name} must be in {self.range_text()}, got {_fmt(number)}"
             )
         return number
@@ -98,7 +102,7 @@ class Model:
             if p.name == name:
                 return p
         allowed = ", ".join(p.name for p in self.params) or "none"
-        raise ConfigError(f"unknown parameter {name!r} for {self.name!r} (allowed: {allowed})")
+        raise ParamError(f"unknown parameter {name!r} for {self.name!r} (allowed: {allowed})")
 
     def resolve(
         self, given: dict[str, Any], classes: int, defaults: dict[str, Any] | None = None
@@ -131,9 +135,9 @@ def _resolve_value(p: Param, value: Any, classes: int, where: str) -> Any:
         parts = [value]
     if len(parts) > 1:
         if not p.per_class:
-            raise ConfigError(f"{where}: {p.name} takes one value for all classes, got {value!r}")
+            raise ParamError(f"{where}: {p.name} takes one value for all classes, got {value!r}")
         if len(parts) != classes:
-            raise ConfigError(
+            raise ParamError(
                 f"{where}: {p.name} has {len(parts)} per-class values but there are "
                 f"{classes} classes, got {value!r}"
             )
@@ -149,7 +153,7 @@ def per_class(value: Any, classes: int):
     if arr.ndim == 0:
         return np.full(classes, float(arr))
     if arr.shape != (classes,):
-        raise ConfigError(f"expected 1 or {classes} per-class values, got {arr.size}")
+        raise ParamError(f"expected 1 or {classes} per-class values, got {arr.size}")
     return arr
 
 

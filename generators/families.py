@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._fields import equicorrelated_mixing, smooth_unit_variance
-from ._params import ConfigError, Model, Param, per_class
+from ._params import ParamError, Model, Param, per_class
 
 __all__ = ["field", "urban", "field_expected_phi", "FAMILIES", "check_rho", "check_size"]
 
@@ -25,7 +25,7 @@ def check_size(size) -> tuple[int, int]:
     height, width = (size, size) if np.isscalar(size) else tuple(size)
     for name, n in (("height", height), ("width", width)):
         if int(n) != n or not 4 <= n <= MAX_SIDE:
-            raise ConfigError(f"size: {name} must be an integer in [4, {MAX_SIDE}], got {n}")
+            raise ParamError(f"size: {name} must be an integer in [4, {MAX_SIDE}], got {n}")
     return int(height), int(width)
 
 
@@ -33,9 +33,9 @@ def check_rho(rho: float, classes: int = 2) -> float:
     """Validate the correlation knob for ``classes`` equicorrelated classes."""
     rho = float(rho)
     if not -1.0 <= rho <= 1.0:
-        raise ConfigError(f"rho must be in [-1, 1], got {rho:g}")
+        raise ParamError(f"rho must be in [-1, 1], got {rho:g}")
     if classes > 2 and rho < -1.0 / (classes - 1) - 1e-12:
-        raise ConfigError(
+        raise ParamError(
             f"rho must be in [{-1.0 / (classes - 1):.4g}, 1] for {classes} equicorrelated "
             f"classes, got {rho:g}"
         )

@@ -19,10 +19,10 @@ import numpy as np
 from scipy.special import expit, logit, ndtri
 
 from ._fields import smooth_unit_variance
-from ._params import ConfigError, Model, Param, per_class
+from ._params import ParamError, Model, Param, per_class
 
 __all__ = ["gaussian", "flip", "clutter", "lidar", "confusion", "NOISE_MODELS",
-           "parse_noise_spec", "apply_noise"]
+           "apply_noise"]
 
 
 def _shared(rng, shape, kappa, class_axis=0):
@@ -89,7 +89,7 @@ def confusion(rng, x, *, p=0.1):
     """
     classes = x.shape[0]
     if classes < 2:
-        raise ConfigError("confusion needs at least 2 classes")
+        raise ParamError("confusion needs at least 2 classes")
     moved = (x >= 0.5) & (rng.random(x.shape) < per_class(p, classes)[:, None, None])
     # Destination k + offset (mod C), offset uniform in 1..C-1: any other class.
     offset = rng.integers(1, classes, size=x.shape)
@@ -260,33 +260,6 @@ NOISE_MODELS: dict[str, Model] = {
         params=(Param("p", 0.1, **_P01, doc="fraction of occupied cells confused"),),
     ),
 }
-
-
-def parse_noise_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
-    """Split a spec such as ``"lidar:scans=2+confusion:p=0.1"`` into (name, params).
-
-    Values stay strings; :meth:`Model.resolve` converts and validates them.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ConfigError("noise spec is empty (e.g. 'gaussian:sigma=0.3')")
-    parsed = []
-    for part in spec.split("+"):
-        name, _, args = part.strip().partition(":")
-        name = name.strip()
-        if name not in NOISE_MODELS:
-            raise ConfigError(
-                f"unknown noise model {name!r} in {spec!r} (allowed: {', '.join(NOISE_MODELS)})"
-            )
-        params: dict[str, str] = {}
-        for item in filter(None, (a.strip() for a in args.split(","))):
-            key, eq, value = item.partition("=")
-            if not eq or not key.strip() or not value.strip():
-                raise ConfigError(f"noise model {name!r}: expected key=value, got {item!r}")
-            if key.strip() in params:
-                raise ConfigError(f"noise model {name!r}: {key.strip()!r} given twice")
-            params[key.strip()] = value.strip()
-        parsed.append((name, params))
-    return parsed
 
 
 def apply_noise(rng, clean, steps) -> np.ndarray:

@@ -5,19 +5,21 @@ depending on how correlated the classes are?  ogmbench generates paired clean/no
 class maps with a controlled inter-class correlation ``rho`` and evaluates estimators
 on them.
 
+This is the package face: it re-exports the public names and no room imports it.
 ``import ogmbench`` stays light: torch is imported only by what needs it
 (:class:`ogmbench.TorchDataset`).
 """
 
-__version__ = "0.1.0"
-
-from .generators import ConfigError  # noqa: E402
-from .store import Store, StoreError, open_store, verify_store  # noqa: E402
-from .generate import GenerateConfig, generate, make_config, make_sample  # noqa: E402
+from ._version import __version__
+from .config import GenerateConfig, make_config
+from .errors import ConfigError, RunFailure, StoreError, UsageError
+from .generate import generate, make_sample
+from .store import Store, open_store, verify_store
 
 __all__ = [
-    "__version__", "ConfigError", "GenerateConfig", "Store", "StoreError", "TorchDataset",
-    "generate", "make_config", "make_sample", "open_store", "verify_store",
+    "__version__", "ConfigError", "GenerateConfig", "RunFailure", "Store", "StoreError",
+    "TorchDataset", "UsageError", "generate", "make_config", "make_sample", "open_store",
+    "verify_store",
 ]
 
 

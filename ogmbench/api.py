@@ -32,7 +32,67 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Estimator", "Split", "FitData"]
+from .errors import ConfigError
+
+__all__ = ["Estimator", "Split", "FitData", "DEVICES", "PRIOR_CONTROLS", "resolve_device",
+           "check_output"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+# What a prior-using estimator can be handed instead of the test sample's own prior: the
+# prior of another test sample, zeros, or the clean prior (an oracle).
+PRIOR_CONTROLS = ("shuffled", "zeros", "oracle")
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; the one device rule.
+
+    torch is asked only when it is already imported (an estimator that trains has
+    imported it) or ``"cuda"`` is requested, so a run of classical filters never
+    imports it.
+
+    Raises
+    ------
+    ConfigError
+        For a device not in :data:`DEVICES`, or ``"cuda"`` without a GPU.
+    """
+    import sys
+
+    if device not in DEVICES:
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    available = False
+    if "torch" in sys.modules or device == "cuda":
+        try:
+            import torch
+
+            available = torch.cuda.is_available()
+        except ImportError:
+            available = False
+    if device == "cuda" and not available:
+        raise ConfigError("--device cuda: no CUDA device is available")
+    return "cuda" if available else "cpu"
+
+
+def check_output(out: Any, noisy: np.ndarray) -> None:
+    """Raise ``ValueError`` naming how ``out`` breaks the contract of :meth:`Estimator.predict`.
+
+    ``out`` must be a float32 array of shape (B, H, W) for ``noisy`` of (B, C, H, W),
+    finite and in [0, 1].
+    """
+    b, _, h, w = noisy.shape
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"predict returned {type(out).__name__}, expected a numpy array")
+    if out.shape != (b, h, w):
+        raise ValueError(f"predict returned shape {out.shape}, expected {(b, h, w)}")
+    if out.dtype != np.float32:
+        raise ValueError(f"predict returned dtype {out.dtype}, expected float32")
+    if not np.isfinite(out).all():
+        raise ValueError("predict returned NaN or inf")
+    if out.size and (out.min() < 0.0 or out.max() > 1.0):
+        raise ValueError(f"predict returned values outside [0, 1] "
+                         f"(min {out.min():.3g}, max {out.max():.3g})")
 
 
 class Split:
@@ -80,9 +140,11 @@ class Split:
                 sl = slice(start, start + step)
                 yield self._noisy[sl], self._clean[sl], self._rho[sl]
             return
-        split_id = int(self._store.split[self._indices[0]])
-        for block in self._store.iter_chunks(split_id):
-            yield block["noisy"], block["clean"], block["rho"]
+        # Each run of consecutive indices is read in the store's blocks, in order.
+        indices = self._indices
+        for run in np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1):
+            for block in self._store.iter_range(int(run[0]), int(run[-1]) + 1):
+                yield block["noisy"], block["clean"], block["rho"]
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All samples as arrays ``(noisy, clean, rho)`` (memory: the whole split)."""

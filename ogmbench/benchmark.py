@@ -11,9 +11,9 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
                                of one value per metric, since metrics differ in units)
 
 :func:`load_benchmark` reads one profile into a :class:`Benchmark` with every dataset's
-generation settings resolved by :func:`ogmbench.generate.make_config`, so an impossible
-value is refused before any work starts, with one line naming the file, the table and
-the key.
+generation settings resolved by :func:`ogmbench.config.make_config` and every estimator
+resolved once (:class:`ogmbench.specs.EstimatorSpec`), so an impossible value is refused
+before any work starts, with one line naming the file, the table and the key.
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .generate import GenerateConfig, make_config
-from .generators import ConfigError
+from .api import DEVICES, PRIOR_CONTROLS
+from .config import GenerateConfig, make_config
+from .errors import ConfigError
+from .metrics import METRICS
+from .specs import EstimatorSpec, resolve_all
 
-__all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark"]
+__all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark", "resolve_extra"]
 
 
 class BenchmarkError(ConfigError):
@@ -85,8 +88,13 @@ class Benchmark:
     atol: float
     atol_metric: dict[str, float] = field(default_factory=dict)
     profiles: tuple[str, ...] = field(default=())
-    labels: tuple[str, ...] = field(default=())  # row labels of ``estimators``
+    specs: tuple[EstimatorSpec, ...] = field(default=())  # ``estimators``, resolved
     reference_label: str = ""
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Row labels of the benchmark's estimators."""
+        return tuple(spec.label for spec in self.specs)
 
     def tolerance(self, metric: str) -> tuple[float, float]:
         """(atol, rtol) of ``reproduce --check`` for one metric."""
@@ -176,8 +184,6 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     if not estimators:
         raise BenchmarkError(f"{where}: [eval] estimators is empty")
     controls = _strings(ev.get("prior_controls", []), where, "[eval] prior_controls")
-    from .evaluate import PRIOR_CONTROLS
-
     for control in controls:
         if control not in PRIOR_CONTROLS:
             raise BenchmarkError(f"{where}: [eval] prior_controls: unknown control {control!r} "
@@ -192,16 +198,14 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     if not isinstance(atol_metric, dict):
         atol_metric, atol = {}, float(check["atol"])
     else:
-        from .reproduce import RESULT_METRICS
-
         atol = 0.0
-        unknown = sorted(set(atol_metric) - set(RESULT_METRICS))
-        missing = [m for m in RESULT_METRICS if m not in atol_metric]
+        unknown = sorted(set(atol_metric) - set(METRICS))
+        missing = [m for m in METRICS if m not in atol_metric]
         if unknown or missing:
             raise BenchmarkError(
                 f"{where}: [check] atol: " + (f"unknown metric {unknown[0]!r}" if unknown
                                              else f"no value for {missing[0]!r}")
-                + f" (give one number per metric: {', '.join(RESULT_METRICS)})")
+                + f" (give one number per metric: {', '.join(METRICS)})")
         bad = [m for m, v in atol_metric.items()
                if isinstance(v, bool) or not isinstance(v, (int, float))]
         if bad:
@@ -212,7 +216,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
 
     # Every profile is validated, not only the one run: a broken paper profile is found
     # on a laptop, not hours into a GPU job.
-    chosen = None
+    chosen, specs = None, None
     for name in [p for p in profiles if p != profile] + [profile]:
         prof = profiles[name]
         bench = Benchmark(
@@ -223,33 +227,43 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             prior_controls=tuple(controls), reference=reference, seed=seed,
             rtol=rtol, atol=atol, atol_metric=atol_metric, profiles=tuple(profiles), **_training(prof, name, where),
         )
-        check_estimators(bench, bench.estimators, where="[eval] estimators")
+        # Each profile's training settings are checked against every estimator.
+        specs = _resolve(estimators, bench.training_params, f"{where}: [eval] estimators")
         chosen = bench
-    resolved = [spec_label(spec) for spec in estimators]
-    names = [name for name, _, _ in resolved]
+    names = [spec.name for spec in specs]
     if reference not in names:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
                              f"estimators ({', '.join(map(_show, names))})")
-    if resolved[names.index(reference)][2].uses_prior:
+    if specs[names.index(reference)].cls.uses_prior:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} reads the prior; the "
                              "prior gain is measured against an estimator that does not")
-    return replace(chosen, labels=tuple(label for _, label, _ in resolved),
-                   reference_label=resolved[names.index(reference)][1])
+    return replace(chosen, specs=tuple(specs), reference_label=specs[names.index(reference)].label)
 
 
-def spec_label(spec: str) -> tuple[str, str, type]:
-    """(registered name, leaderboard row label, class) of an estimator spec.
+def _resolve(texts, training, where: str, taken=()) -> list[EstimatorSpec]:
+    try:
+        return resolve_all(texts, training=training, taken=taken)
+    except ConfigError as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None
 
-    ``"median:size=5"`` gives ``("median", "median[size=5]", Median)``; the spec must
-    resolve (see :func:`check_estimators`).
+
+def resolve_extra(bench: Benchmark, texts) -> list[EstimatorSpec]:
+    """Resolve estimators added to a benchmark on the command line (``--estimator``).
+
+    Raises
+    ------
+    BenchmarkError
+        For a spec that does not resolve, or an estimator the benchmark already has.
     """
-    from . import registry
-    from .evaluate import split_spec
-    from .leaderboard import estimator_label
-
-    ref, fixed = split_spec(spec)
-    name, cls, _ = registry.load(ref)
-    return name, estimator_label(name, fixed), cls
+    taken = {spec.name for spec in bench.specs}
+    out = []
+    for text in texts:
+        spec = _resolve([text], bench.training_params, "--estimator")[0]
+        if spec.name in taken:
+            raise BenchmarkError(f"--estimator {text}: {spec.name!r} is already in the benchmark")
+        taken.add(spec.name)
+        out.append(spec)
+    return out
 
 
 def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
@@ -265,51 +279,9 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
     if not 1 <= train_seeds <= 100:
         raise BenchmarkError(f"{where}: {table} train_seeds must be in [1, 100], got {train_seeds}")
     device = prof.get("device", "auto")
-    if device not in ("auto", "cpu", "cuda"):
+    if device not in DEVICES:
         raise BenchmarkError(f"{where}: {table} device must be auto, cpu or cuda, got {device!r}")
     return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device}
-
-
-def check_estimators(bench: Benchmark, specs, where: str, in_file: bool = True) -> None:
-    """Resolve estimator specs as ``eval`` will and build each once.
-
-    Parameters
-    ----------
-    bench : Benchmark
-        Gives the training settings handed to learned estimators.
-    specs : sequence of str
-        ``name``, ``name:key=value``, ``pkg.mod:Class`` or ``file.py:Class``.
-    where : str
-        The place of the specs in messages: the file's table or a command-line option.
-    in_file : bool
-        Whether the specs come from the benchmark file (then messages name the file).
-
-    Raises
-    ------
-    BenchmarkError
-        For an unknown estimator, an unknown parameter or one its constructor refuses.
-    """
-    where = f"{bench.path}: {where}" if in_file else where
-    from . import registry
-    from .evaluate import split_spec
-
-    for spec in specs:
-        try:
-            ref, fixed = split_spec(spec)
-            _, cls, _ = registry.load(ref)
-        except (registry.RegistryError, ConfigError) as exc:
-            raise BenchmarkError(f"{where}: {exc}") from None
-        # As run_eval does: training settings go to estimators with a profile parameter.
-        training = (bench.training_params if "profile" in cls.param_names() else {})
-        params = {**{k: v for k, v in training.items() if k in cls.param_names()}, **fixed}
-        unknown = sorted(set(params) - set(cls.param_names()))
-        if unknown:
-            raise BenchmarkError(f"{where}: estimator {ref!r} has no parameter "
-                                 f"{', '.join(map(repr, unknown))}")
-        try:
-            cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise BenchmarkError(f"{where}: estimator {ref!r}: {exc}") from None
 
 
 def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:

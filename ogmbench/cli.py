@@ -11,12 +11,13 @@ import sys
 
 import click
 
-from . import __version__
-from .generate import DEFAULTS, MAX_RHO_VALUES, default_noise
-from .generators import ConfigError
-from .store import StoreError
-
-EXIT_USAGE = 2
+from ._version import __version__
+from .api import DEVICES, PRIOR_CONTROLS
+from .config import DEFAULTS, MAX_RHO_VALUES, default_noise
+from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
+from .metrics import METRICS
+from .seeding import rho_id
+from .specs import REFERENCES, default_reference, parse_params, resolve
 
 
 class RhoValues(click.ParamType):
@@ -38,7 +39,7 @@ class RhoValues(click.ParamType):
                 count = int(min((stop - start) / step + 1e-9, MAX_RHO_VALUES)) + 1
                 if count > MAX_RHO_VALUES:
                     self.fail(f"range {value!r} has more than {MAX_RHO_VALUES} values", param, ctx)
-                return [round(start + i * step, 6) for i in range(count)]
+                return [rho_id(start + i * step) for i in range(count)]
             return [float(v) for v in value.split(",") if v.strip()]
         except ValueError:
             self.fail(f"{value!r} is neither a comma list (-0.5,0,0.9) nor a range "
@@ -77,18 +78,6 @@ class Fractions(click.ParamType):
         if len(parts) != 3:
             self.fail(f"{value!r} is not three fractions like 0.7,0.1,0.2", param, ctx)
         return tuple(parts)
-
-
-def _param_pairs(values) -> dict[str, str]:
-    pairs = {}
-    for item in values:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
-        if key.strip() in pairs:
-            raise click.BadParameter(f"{key.strip()!r} given twice", param_hint="'--param'")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,7 +128,7 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
 
     settings = dict(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
                     size=size, classes=classes, seed=seed, split=split,
-                    params=_param_pairs(params))
+                    params=parse_params(params, "--param"))
     if resume:
         # Only what the user typed is compared with the store; the rest comes from it.
         source = click.core.ParameterSource.COMMANDLINE
@@ -290,11 +279,11 @@ def show(store, count, out):
 @click.option("--out", "out", default=None, metavar="RUN_DIR",
               help="Run directory. Default: runs/<store>-target<N>.")
 @click.option("--prior-control", "controls", multiple=True,
-              type=click.Choice(["shuffled", "zeros", "oracle"]),
+              type=click.Choice(PRIOR_CONTROLS),
               help="Also evaluate prior-using estimators with the test priors shuffled across "
                    "samples, zeroed, or replaced by the clean prior (repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Threads sharing each test chunk.")
@@ -307,22 +296,22 @@ def show(store, count, out):
 @click.option("--checkpoints", default=None, metavar="DIR",
               help="Checkpoint folder of the learned estimators (default RUN_DIR/checkpoints); "
                    "share one between runs to train once.")
-@click.option("--metric", default="mse", show_default=True, help="Metric of the printed table.")
+@click.option("--metric", default="mse", show_default=True,
+              help=f"Metric of the printed table: {', '.join(METRICS)}.")
 def eval_(store, estimators, target, out, controls, seed, device, workers, resume, profile,
           train_seeds, checkpoints, metric):
     """Evaluate estimators on STORE's test split; print the leaderboard."""
     from .evaluate import run_eval
-    from .leaderboard import METRICS, LeaderboardError, render, write_leaderboard
+    from .leaderboard import LeaderboardError, write_leaderboard
+    from .report.tables import render_leaderboard
 
-    if metric not in METRICS:
-        raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
-                                 param_hint="'--metric'")
-    from .evaluate import split_spec
-
-    bases = {split_spec(e)[0] if "=" in e else e for e in estimators}
-    if metric in ("gain_mse", "d_iou") and estimators and not {"unet", "identity"} & bases:
-        raise click.BadParameter(f"{metric} compares with a reference estimator: add "
-                                 "--estimator identity (or unet)", param_hint="'--metric'")
+    _check_metric(metric)
+    if METRICS[metric].paired and estimators:
+        names = {resolve(e).name for e in estimators}
+        if default_reference(names) is None:
+            raise click.BadParameter(f"{metric} compares with a reference estimator: add "
+                                     f"--estimator {REFERENCES[-1]} (or {REFERENCES[0]})",
+                                     param_hint="'--metric'")
     bars = _EvalBars()
     try:
         run_dir, outcomes = run_eval(
@@ -339,7 +328,7 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     if ok:
         agg = write_leaderboard(run_dir)
         try:
-            click.echo(render(agg, metric, "table"))
+            click.echo(render_leaderboard(agg, metric, "table"))
         except LeaderboardError as exc:
             raise click.UsageError(f"{exc} (results are saved in {run_dir})") from None
     click.echo(f"\nresults in {run_dir} (run.json, samples/*.parquet, leaderboard.csv)")
@@ -381,26 +370,23 @@ class _EvalBars:
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
 @click.option("--metric", default="mse", show_default=True,
-              help="mse, iou, iou_val_t, psnr, brier, ece, gain_mse or d_iou.")
+              help=f"{', '.join(list(METRICS)[:-1])} or {list(METRICS)[-1]}.")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "latex", "csv"]),
               default="table", show_default=True)
 @click.option("--reference", default="auto", show_default=True,
               help="Estimator for the paired comparison (auto: unet, else identity).")
 def leaderboard(run_dirs, metric, fmt, reference):
     """Merge run directories into one leaderboard (estimator x rho)."""
-    from .leaderboard import LeaderboardError, aggregate, load_runs, render
+    from .leaderboard import LeaderboardError, aggregate, load_runs
+    from .report.tables import render_leaderboard
 
-    from .leaderboard import METRICS
-
-    if metric not in METRICS:
-        raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}",
-                                 param_hint="'--metric'")
+    _check_metric(metric)
     try:
         rows = load_runs(run_dirs)
         if reference != "auto" and reference not in set(rows["estimator"]):
             raise LeaderboardError(f"reference {reference!r} is not in the runs "
                                    f"(have: {', '.join(sorted(set(rows['estimator'])))})")
-        click.echo(render(aggregate(rows, reference=reference), metric, fmt))
+        click.echo(render_leaderboard(aggregate(rows, reference=reference), metric, fmt))
     except LeaderboardError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -459,6 +445,15 @@ def reproduce(config, profile, out, work, check, estimators, workers):
     click.echo(f"check against {check}: all {compared} published cells within the tolerance")
 
 
+def _check_metric(metric: str) -> None:
+    if metric in METRICS:
+        return
+    why = (" (the Brier score of a probability against a 0/1 map is its MSE: use mse)"
+           if metric == "brier" else "")
+    raise click.BadParameter(f"{metric!r} is not one of {', '.join(METRICS)}{why}",
+                             param_hint="'--metric'")
+
+
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:
@@ -476,9 +471,12 @@ def main(argv=None) -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except (ConfigError, StoreError) as exc:
+    except UsageError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
+    except RunFailure as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
     except OSError as exc:
         click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         sys.exit(1)

@@ -7,166 +7,22 @@ import os
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__, seeding
-from .generators import FAMILIES, NOISE_MODELS, ConfigError, class_correlation, parse_noise_spec
-from .generators.noise import apply_noise
+from . import seeding
+from ._version import __version__
+from .config import GenerateConfig, make_config
+from .errors import ConfigError, StoreError
+from .generators import FAMILIES, apply_noise, class_correlation
 from .store import (
-    Layout, StoreError, consolidate, content_digest, create_store, open_group, open_store,
-    remove_store, shard_digest,
+    Layout, consolidate, content_digest, create_store, open_group, open_store, remove_store,
+    shard_digest,
 )
 
-__all__ = ["DEFAULTS", "default_noise", "GenerateConfig", "make_config", "make_sample", "generate", "split_counts"]
-
-
-@dataclass(frozen=True)
-class GenerateConfig:
-    """Everything that determines a store's bytes, validated and with defaults resolved."""
-
-    family: str
-    family_params: dict[str, Any]
-    noise: str
-    noise_steps: tuple[tuple[str, dict[str, Any]], ...]
-    rho: tuple[float, ...]
-    samples_per_rho: int
-    size: tuple[int, int]
-    classes: int
-    seed: int
-    split: tuple[float, float, float]
-
-    @cached_property
-    def counts(self) -> tuple[int, int, int]:
-        """Samples per rho in train, val and test."""
-        return split_counts(self.samples_per_rho, self.split)
-
-    @property
-    def n_samples(self) -> int:
-        return self.samples_per_rho * len(self.rho)
-
-    @property
-    def layout(self) -> Layout:
-        return Layout(self.n_samples, self.classes, *self.size)
-
-    @property
-    def class_names(self) -> list[str]:
-        names = FAMILIES[self.family].class_names
-        return list(names) if names else [f"X{k + 1}" for k in range(self.classes)]
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["noise_steps"] = [[name, params] for name, params in self.noise_steps]
-        return json.loads(json.dumps(out))
-
-    def locate(self, index: int) -> tuple[int, float, int]:
-        """(split, rho, k) of sample ``index``: order is split, then rho, then k."""
-        start = 0
-        for split, count in enumerate(self.counts):
-            block = count * len(self.rho)
-            if index < start + block:
-                r, k = divmod(index - start, count)
-                return split, self.rho[r], k
-            start += block
-        raise IndexError(f"sample index {index} out of range for {self.n_samples} samples")
-
-
-def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    """Split ``n`` samples by ``fractions`` (largest remainder; ties go to the earlier split)."""
-    raw = np.asarray(fractions, dtype=np.float64) * n
-    counts = np.floor(raw + 1e-9).astype(int)
-    order = np.argsort(-(raw - counts), kind="stable")
-    for i in order[: n - counts.sum()]:
-        counts[i] += 1
-    return tuple(int(c) for c in counts)
-
-
-# The default dataset: X1 much noisier than X2 (the realistic case, where a prior can
-# help most), a rho sweep from independent to strongly correlated, 64x64 maps (the size
-# the default U-Net profile trains on in minutes on 2 CPU cores), 400 samples (< 1 s).
-# With K classes the default noise keeps sigma 1.0 on X1 and 0.3 on every prior class.
-DEFAULTS: dict[str, Any] = dict(
-    family="field", noise=None, rho=(0.0, 0.3, 0.6, 0.9),
-    samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
-)
-MAX_RHO_VALUES = 1000
-
-
-def default_noise(classes: int = 2) -> str:
-    """The default noise spec: X1 much noisier (sigma 1.0) than the prior classes (0.3)."""
-    return "gaussian:sigma=1.0/" + "/".join(["0.3"] * (classes - 1))
-
-
-def make_config(
-    *,
-    family: str = DEFAULTS["family"],
-    noise: str | None = DEFAULTS["noise"],
-    rho: Sequence[float] | float = DEFAULTS["rho"],
-    samples_per_rho: int = DEFAULTS["samples_per_rho"],
-    size: int | Sequence[int] = DEFAULTS["size"],
-    classes: int | None = None,
-    seed: int = DEFAULTS["seed"],
-    split: Sequence[float] = DEFAULTS["split"],
-    params: dict[str, Any] | None = None,
-) -> GenerateConfig:
-    """Validate generation settings and resolve every default.
-
-    Raises :class:`ConfigError` with one line naming the problem and what is allowed.
-    """
-    from .generators import check_rho, check_size
-
-    if family not in FAMILIES:
-        raise ConfigError(f"unknown family {family!r} (allowed: {', '.join(FAMILIES)})")
-    model = FAMILIES[family]
-    fixed = len(model.class_names) if model.class_names else None
-    if classes is None:
-        classes = fixed or 2
-    if int(classes) != classes or classes < 2:
-        raise ConfigError(f"classes must be an integer >= 2, got {classes}")
-    if fixed is not None and classes != fixed:
-        raise ConfigError(f"family {family!r} has exactly {fixed} classes "
-                          f"({', '.join(model.class_names)}), got --classes {classes}")
-    rho_values = [rho] if np.isscalar(rho) else list(rho)
-    if not rho_values:
-        raise ConfigError("rho: give at least one value")
-    if len(rho_values) > MAX_RHO_VALUES:
-        raise ConfigError(f"rho: at most {MAX_RHO_VALUES} values, got {len(rho_values)}")
-    rho_values = [round(check_rho(r, classes), 6) for r in rho_values]
-    if len(set(rho_values)) != len(rho_values):
-        raise ConfigError(f"rho values must be distinct, got {rho_values}")
-    height, width = check_size(size)
-    if int(samples_per_rho) != samples_per_rho or samples_per_rho < 1:
-        raise ConfigError(f"samples-per-rho must be an integer >= 1, got {samples_per_rho}")
-    if int(seed) != seed or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed}")
-    fractions = tuple(float(f) for f in split)
-    if (len(fractions) != 3 or not all(0.0 <= f <= 1.0 for f in fractions)
-            or abs(sum(fractions) - 1.0) > 1e-6):
-        raise ConfigError(f"split must be three non-negative fractions summing to 1 "
-                          f"(train,val,test), got {','.join(f'{f:g}' for f in fractions)}")
-    family_params = model.resolve(dict(params or {}), classes)
-    steps = []
-    for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
-        defaults = model.noise_defaults.get(name)
-        steps.append((name, NOISE_MODELS[name].resolve(given, classes, defaults)))
-    return GenerateConfig(
-        family=family, family_params=family_params, noise=_canonical(steps),
-        noise_steps=tuple(steps), rho=tuple(rho_values), samples_per_rho=int(samples_per_rho),
-        size=(height, width), classes=int(classes), seed=int(seed), split=fractions,
-    )
-
-
-def _canonical(steps) -> str:
-    def fmt(v):
-        return "/".join(f"{x:g}" for x in v) if isinstance(v, tuple) else f"{v:g}"
-
-    return "+".join(
-        name + ":" + ",".join(f"{k}={fmt(v)}" for k, v in params.items()) for name, params in steps
-    )
+__all__ = ["make_sample", "generate"]
 
 
 def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +103,6 @@ def _worker_run(shard: int) -> tuple[int, str]:
 
 def _provenance(config: GenerateConfig) -> dict[str, Any]:
     import scipy
-    import zarr
 
     counts = config.counts
     return {
@@ -267,13 +122,15 @@ def _provenance(config: GenerateConfig) -> dict[str, Any]:
         "size": list(config.size),
         "shard_samples": config.layout.shard,
         "n_shards": config.layout.n_shards,
+        # The store adds zarr's version: it alone imports zarr.
         "versions": {"ogmbench": __version__, "numpy": np.__version__,
-                     "scipy": scipy.__version__, "zarr": zarr.__version__},
+                     "scipy": scipy.__version__},
     }
 
 
 def generate(
     out: str | os.PathLike,
+    config: GenerateConfig | None = None,
     *,
     workers: int = 1,
     overwrite: bool = False,
@@ -287,6 +144,9 @@ def generate(
     ----------
     out : path
         Directory of the zarr store to write.
+    config : GenerateConfig, optional
+        The settings, made by :func:`~ogmbench.config.make_config`; or give them as
+        ``**settings`` instead.
     workers : int
         Processes generating shards; the bytes written do not depend on it.  With
         more than one, the calling script needs the usual ``if __name__ ==
@@ -299,7 +159,7 @@ def generate(
     progress : callable, optional
         Called with the number of samples just written (e.g. a progress bar's update).
     **settings
-        Passed to :func:`make_config`: ``family``, ``noise``, ``rho``,
+        Without ``config``, passed to :func:`make_config`: ``family``, ``noise``, ``rho``,
         ``samples_per_rho``, ``size``, ``classes``, ``seed``, ``split``, ``params``.
 
     Examples
@@ -316,10 +176,13 @@ def generate(
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
+    if config is not None and settings:
+        raise ConfigError(f"give a config or settings, not both (got {', '.join(settings)})")
     if resume:
-        config, group, done = _prepare_resume(out, settings)
+        given = settings if config is None else _settings_of(config)
+        config, group, done = _prepare_resume(out, given)
     else:
-        config = make_config(**settings)
+        config = make_config(**settings) if config is None else config
         if out.exists() or out.is_symlink():
             if not overwrite:
                 raise ConfigError(f"{out} already exists; overwrite (--overwrite) replaces an "
@@ -433,6 +296,14 @@ def _prepare_resume(out: Path, settings: dict[str, Any]):
         raise ConfigError(f"{out} is already complete; nothing to resume")
     done = dict(attrs.get("shard_digests", {}))
     return config, group, done
+
+
+def _settings_of(config: GenerateConfig) -> dict[str, Any]:
+    """The :func:`make_config` keywords that make ``config`` again."""
+    return dict(family=config.family, noise=config.noise, rho=list(config.rho),
+                samples_per_rho=config.samples_per_rho, size=list(config.size),
+                classes=config.classes, seed=config.seed, split=list(config.split),
+                params=config.family_params)
 
 
 def _check_writable(out: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .generators import field_expected_phi
+from .seeding import rho_id
 from .store import SPLITS, Store
 
 __all__ = ["summarize", "format_summary"]
@@ -38,7 +39,7 @@ def summarize(store: Store) -> dict[str, Any]:
         sums["s2"] += (diff * diff).sum(axis=(0, 2, 3))
         sums["half"] += (noisy == 0.5).sum(axis=(0, 2, 3))
         sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=(0, 2, 3))
-        block_rho = np.round(block["rho"].astype(np.float64), 6)
+        block_rho = rho_id(block["rho"])
         for r in np.unique(block_rho):
             sel = block_rho == r
             entry = per_rho[float(r)]
@@ -47,7 +48,7 @@ def summarize(store: Store) -> dict[str, Any]:
             for s, name in enumerate(SPLITS):
                 entry["counts"][name] += int((block["split"][sel] == s).sum())
     rho_rows = []
-    store_rho = np.round(store.rho.astype(np.float64), 6)
+    store_rho = rho_id(store.rho)
     for r in rho_values:
         entry = per_rho[r]
         phi = store.phi[store_rho == r].astype(np.float64)

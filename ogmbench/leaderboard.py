@@ -1,9 +1,11 @@
-"""Per-sample results -> pandas leaderboards (the only module that imports pandas).
+"""Per-sample results -> pandas leaderboards.
 
 ``aggregate`` turns the per-sample rows of one or more run directories into one row per
 (store, target, estimator, prior control, rho) with n, means, dataset-level IoU, ECE,
 95% bootstrap intervals, and the paired difference to a reference estimator on the same
 samples ("does the prior help").  ``pivot`` lays a metric out as estimator x rho.
+Run directories are read through :mod:`ogmbench.runs`; rendering is
+:mod:`ogmbench.report.tables`' job.
 """
 
 from __future__ import annotations
@@ -17,99 +19,60 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .errors import UsageError
+from .metrics import METRICS
+from .runs import RunDirError, read_run
+from .seeding import keyed_rng, rho_id
+from .specs import default_reference
 
-__all__ = ["load_runs", "aggregate", "pivot", "render", "write_leaderboard", "METRICS",
-           "LeaderboardError", "estimator_label", "record_label"]
+__all__ = ["load_run", "load_runs", "aggregate", "pivot", "write_leaderboard",
+           "LeaderboardError"]
 
 KEY = ["family", "noise", "store_digest", "target", "estimator", "control"]
-METRICS = {
-    "mse": "mean MSE (lower is better)",
-    "iou": "dataset IoU at 0.5",
-    "iou_val_t": "dataset IoU at the val-chosen threshold",
-    "psnr": "mean PSNR, dB",
-    "brier": "mean Brier score",
-    "ece": "expected calibration error",
-    "gain_mse": "MSE gain over the reference, % (paired)",
-    "d_iou": "IoU difference to the reference (paired)",
-}
 
 
-class LeaderboardError(ValueError):
-    """A run directory cannot be read as an ogmbench run."""
+class LeaderboardError(UsageError, ValueError):
+    """Runs cannot be aggregated as asked (unreadable run, unknown metric or reference)."""
 
 
-def load_run(run_dir: str | Path, hide: Sequence[str] = ("profile",)) -> pd.DataFrame:
-    """Per-sample rows of one run with its provenance as columns.
-
-    Fixed parameters named in ``hide`` are left out of the estimator labels.
-    """
-    run_dir = Path(run_dir)
+def load_run(run_dir: str | Path) -> pd.DataFrame:
+    """Per-sample rows of one run with its provenance as columns."""
     try:
-        run = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        raise LeaderboardError(f"{run_dir} is not an ogmbench run directory "
-                               "(no readable run.json)") from None
-    frames = []
-    for name, record in run.get("estimators", {}).items():
-        if record.get("status") != "ok":
-            continue
-        try:
-            frame = pd.read_parquet(run_dir / record["samples_file"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise LeaderboardError(f"{run_dir}: cannot read the results of {name!r} ({exc})") from None
-        frame["params"] = json.dumps(record.get("params", {}), sort_keys=True)
-        frame["version"] = record.get("version", "")
-        frame["uses_prior"] = bool(record.get("uses_prior", False))
-        frame["learned"] = bool(record.get("stochastic", False))
-        frame["base_estimator"] = name
-        frame["estimator"] = record_label(name, record, hide)
-        frames.append(frame)
+        run = read_run(run_dir)
+        frames = []
+        for record in run.records():
+            if not record.ok:
+                continue
+            frame = run.samples(record.name).to_pandas()
+            # Runs made before Brier was dropped (it equals MSE here) carry its copy.
+            frame = frame.drop(columns=["brier"], errors="ignore")
+            frame["params"] = json.dumps(record.params, sort_keys=True)
+            frame["version"] = record.version
+            frame["uses_prior"] = record.uses_prior
+            frame["learned"] = record.learned
+            frame["base_estimator"] = record.name
+            frame["estimator"] = record.label
+            frames.append(frame)
+    except RunDirError as exc:
+        raise LeaderboardError(str(exc)) from None
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
     if "train_seed" not in out:
         out["train_seed"] = 0
     for key in ("family", "noise", "store_digest", "target", "seed"):
-        out[key] = run[key]
-    out["run"] = str(run_dir)
+        out[key] = run.get(key)
+    out["run"] = str(run.path)
     return out
 
 
-def record_label(name: str, record: dict, hide: Sequence[str] = ("profile",)) -> str:
-    """The row label of estimator ``name`` of a run (its ``run.json`` record).
-
-    Run-wide training settings (``eval --profile``, reproduce's training) label the
-    run, not the estimator, so they are hidden too.
-    """
-    hidden = (*hide, *record.get("run_params", ()))
-    return estimator_label(name, record.get("fixed_params") or {}, hidden)
-
-
-def estimator_label(name: str, fixed: dict, hide: Sequence[str] = ("profile",)) -> str:
-    """A row label telling configurations apart: ``unet[steps=5]``.
-
-    Parameters
-    ----------
-    name : str
-        Registered estimator name.
-    fixed : dict
-        Parameters fixed by the user (``name:key=value``).
-    hide : sequence of str
-        Parameters left out of the label; the training profile by default, since a
-        leaderboard compares estimators at one profile.
-    """
-    shown = {k: v for k, v in fixed.items() if k not in hide}
-    return name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) + "]"
-                   if shown else "")
-
-
-def load_runs(run_dirs: Sequence[str | Path], hide: Sequence[str] = ("profile",)) -> pd.DataFrame:
+def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Per-sample rows of several runs; an entry present in several runs is kept once.
 
     Entries are identical when store, target, estimator, parameters, version, control
     and seed agree; the first run listed wins.
     """
-    frames = [f for f in (load_run(d, hide) for d in run_dirs) if not f.empty]
+    frames = [f for f in (load_run(d) for d in run_dirs) if not f.empty]
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)
@@ -129,10 +92,6 @@ def load_runs(run_dirs: Sequence[str | Path], hide: Sequence[str] = ("profile",)
     return rows
 
 
-def _rng(*key) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(zlib.crc32(repr(key).encode())))
-
-
 def _seed_stats(group: pd.DataFrame) -> dict:
     """Several training seeds: the mean over seeds with a 95% t-interval across them."""
     from scipy import stats
@@ -142,7 +101,7 @@ def _seed_stats(group: pd.DataFrame) -> dict:
         cal = np.stack([np.stack([np.asarray(a) for a in rows[c]]) for c in ("cal_n", "cal_p", "cal_y")],
                        axis=1).sum(axis=0)
         per_seed.append({
-            "mse": rows["mse"].mean(), "psnr": rows["psnr"].mean(), "brier": rows["brier"].mean(),
+            "mse": rows["mse"].mean(), "psnr": rows["psnr"].mean(),
             "iou": metrics.dataset_iou(rows["tp"], rows["fp"], rows["fn"]),
             "iou_val_t": metrics.dataset_iou(rows["tp_t"], rows["fp_t"], rows["fn_t"]),
             "ece": metrics.ece(cal),
@@ -169,13 +128,11 @@ def _group_stats(group: pd.DataFrame, key) -> dict:
     if group["train_seed"].nunique() > 1:
         return _seed_stats(group)
     n = len(group)
-    rng = _rng(*key)
+    rng = keyed_rng(*key)
     out = {"n": n, "seeds": 1}
     for name in ("mse", "psnr"):
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap(
             metrics.mean_stat(group[name].to_numpy()), n, rng)
-    # Brier equals MSE for estimates in [0, 1] (the protocol): same numbers, same interval.
-    out["brier"], out["brier_lo"], out["brier_hi"] = out["mse"], out["mse_lo"], out["mse_hi"]
     out["iou"], out["iou_lo"], out["iou_hi"] = metrics.bootstrap(
         metrics.iou_stat(group["tp"].to_numpy(), group["fp"].to_numpy(), group["fn"].to_numpy()),
         n, rng)
@@ -198,7 +155,7 @@ def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
     n = len(both)
     if n == 0:
         return {}
-    rng = _rng("paired", *key)
+    rng = keyed_rng("paired", *key)
     d_mse = both["mse"].to_numpy() - both["mse_ref"].to_numpy()
     out = {"n_paired": n}
     out["d_mse"], out["d_mse_lo"], out["d_mse_hi"] = metrics.bootstrap(metrics.mean_stat(d_mse), n, rng)
@@ -213,18 +170,10 @@ def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
     return out
 
 
-def default_reference(estimators: Sequence[str]) -> str | None:
-    """The no-prior U-Net when present, else ``identity``, else none."""
-    for name in ("unet", "identity"):
-        if name in estimators:
-            return name
-    return None
-
-
 def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFrame:
     """One row per (store, target, estimator, control, rho), plus rho = "all".
 
-    Columns: n (samples), seeds (training seeds); mse, psnr, brier, iou, iou_val_t, ece,
+    Columns: n (samples), seeds (training seeds); mse, psnr, iou, iou_val_t, ece,
     each with ``_lo``/``_hi`` 95% bounds: a bootstrap over samples for one seed, a
     t-interval across seeds for several (the mean is then over seeds); and, when a
     reference estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the
@@ -234,7 +183,7 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     rows = rows.copy()
     if "base_estimator" not in rows:
         rows["base_estimator"] = rows["estimator"]
-    rows["rho"] = rows["rho"].round(6)
+    rows["rho"] = rho_id(rows["rho"].to_numpy())
     everything = rows.assign(rho="all")
     records = []
     # The reference is chosen per store and target, among that store's estimators.
@@ -277,19 +226,13 @@ def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.
     if metric not in agg:
         raise LeaderboardError(f"metric {metric!r} needs a reference estimator in the runs "
                                "(unet or identity)")
-    scale = 1.0
-    digits = 2 if metric in ("psnr", "gain_mse") else 4
+    digits = METRICS[metric].digits
 
     def cell(row):
-        value = row[metric]
-        if pd.isna(value):
-            return ""
-        text = f"{value * scale:.{digits}f}"
-        lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
-        if intervals and pd.notna(lo) and pd.notna(hi):
-            # Percentile intervals need not be symmetric: show the larger side.
-            text += f" ± {max(hi - value, value - lo) * scale:.{digits}f}"
-        return text
+        if not intervals:
+            return metrics.format_value(row[metric], digits=digits)
+        return metrics.format_value(row[metric], row.get(f"{metric}_lo"), row.get(f"{metric}_hi"),
+                                    digits)
 
     table = agg.assign(value=agg.apply(cell, axis=1), store=agg["store_digest"].str[:8])
     table["rho"] = table["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")
@@ -303,37 +246,11 @@ def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.
     return wide
 
 
-def render(agg: pd.DataFrame, metric: str = "mse", fmt: str = "table") -> str:
-    """The pivot of ``metric`` as text: ``table``, ``md``, ``latex`` or ``csv`` (long form)."""
-    if fmt == "csv":
-        return agg.to_csv(index=False)
-    wide = pivot(agg, metric)
-    # One store and target: drop the constant index levels for a readable table.
-    flat = wide.reset_index()
-    constant = [c for c in ("family", "noise", "store", "target") if flat[c].nunique() == 1]
-    title = ", ".join(f"{c}={flat[c].iloc[0]}" for c in constant)
-    flat = flat.drop(columns=constant)
-    seeds = int(agg["seeds"].max()) if "seeds" in agg else 1
-    kind = ("bootstrap over test samples" if seeds == 1 else
-            "t-interval across training seeds where seeds > 1, else bootstrap over test samples")
-    header = f"{METRICS[metric]}  (value ± the larger side of its 95% interval, {kind}; {title})"
-    if fmt == "table":
-        return header + "\n" + flat.to_string(index=False)
-    if fmt == "md":
-        return f"**{header}**\n\n" + flat.to_markdown(index=False)
-    if fmt == "latex":
-        styler = flat.style.hide(axis="index").format(escape="latex").format_index(
-            escape="latex", axis=1)
-        latex = styler.to_latex(hrules=True, column_format="l" * flat.shape[1])
-        return f"% {header}\n" + latex.replace("±", r"$\pm$")
-    raise LeaderboardError(f"unknown format {fmt!r} (allowed: table, md, latex, csv)")
-
-
 def write_leaderboard(run_dir: str | Path) -> pd.DataFrame:
     """Aggregate one run directory into its ``leaderboard.csv`` and return the table."""
     agg = aggregate(load_runs([run_dir]))
-    path = Path(run_dir) / "leaderboard.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    agg.to_csv(tmp, index=False)
-    tmp.replace(path)
+    try:
+        read_run(run_dir).write_text("leaderboard.csv", agg.to_csv(index=False))
+    except RunDirError as exc:
+        raise LeaderboardError(str(exc)) from None
     return agg

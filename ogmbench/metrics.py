@@ -3,9 +3,8 @@
 Per sample (estimate ``p`` in [0, 1], clean target ``y`` in {0, 1}, all cells, no crop):
 
 * ``mse``   mean of (p - y)^2.
-* ``brier`` the Brier score, mean of (p - y)^2 over cells.  For a protocol-conforming
-  estimate (in [0, 1]) of a binary target it equals ``mse``; it is kept under its own
-  name because calibration papers report it.
+  For a protocol-conforming estimate (in [0, 1]) of a binary target this *is* the
+  Brier score, so ogmbench reports one number, under the name MSE.
 * ``psnr``  10 log10(1 / mse) in dB (data range 1), with mse floored at 1e-10 (100 dB).
 * ``tp``, ``fp``, ``fn``: cells with p >= threshold (0.5 unless stated) against y.
 * ``iou``   tp / (tp + fp + fn); NaN when the target and the estimate are both empty.
@@ -21,18 +20,98 @@ bootstrap interval over samples (percentile method, :data:`BOOTSTRAP` resamples)
 * paired differences against a reference estimator on the same samples.
 
 All sums are additive, so accumulating batch by batch equals the one-shot result.
+
+:data:`METRICS` is the one table of what each reported metric is called, which way is
+better, its unit and how many digits it is shown with; every table, figure, results file
+and command-line option reads it, and :func:`format_value` writes a value with its
+interval the one way ogmbench shows it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 __all__ = [
+    "METRICS", "MetricInfo", "format_value",
     "CALIBRATION_BINS", "BOOTSTRAP", "per_sample", "calibration_bins", "dataset_iou", "ece",
     "bootstrap", "mean_stat", "iou_stat", "ece_stat", "best_threshold", "confusion_counts",
 ]
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a reported metric is: names, direction, unit and display precision.
+
+    Attributes
+    ----------
+    key : str
+        Column name in leaderboards and ``results.csv``.
+    title : str
+        Short name for table titles and axis labels.
+    label : str
+        One-line description, with its direction where it is not obvious.
+    definition : str
+        What the number is, where the title does not say it (table notes).
+    higher_is_better : bool
+    unit : str
+        ``""`` for plain numbers.
+    digits : int
+        Decimals shown.
+    paired : bool
+        A difference against a reference estimator on the same samples.
+    """
+
+    key: str
+    title: str
+    label: str
+    definition: str
+    higher_is_better: bool
+    unit: str = ""
+    digits: int = 4
+    paired: bool = False
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def note(self) -> str:
+        """Definition and direction, for a table's note."""
+        return ", ".join(filter(None, (self.definition, self.direction)))
+
+
+METRICS: dict[str, MetricInfo] = {m.key: m for m in (
+    MetricInfo("mse", "MSE", "mean MSE (lower is better)", "", False),
+    MetricInfo("iou", "IoU", "dataset IoU at 0.5", "dataset IoU at 0.5", True),
+    MetricInfo("iou_val_t", "IoU at the val threshold", "dataset IoU at the val-chosen threshold",
+               "dataset IoU at the threshold chosen on val", True),
+    MetricInfo("psnr", "PSNR", "mean PSNR, dB", "mean PSNR", True, unit="dB", digits=2),
+    MetricInfo("ece", "ECE", "expected calibration error",
+               "expected calibration error over 15 bins", False),
+    MetricInfo("gain_mse", "prior gain", "MSE gain over the reference, % (paired)",
+               "MSE reduction over the reference in % of its MSE", True, unit="%", digits=2,
+               paired=True),
+    MetricInfo("d_iou", "prior ΔIoU", "IoU difference to the reference (paired)",
+               "IoU minus that of the reference", True, paired=True),
+)}
+
+
+def format_value(value, lo=None, hi=None, digits: int = 4) -> str:
+    """``"0.0123 ± 0.0004"``: a value and the larger side of its interval.
+
+    Percentile intervals need not be symmetric, so the larger distance from the value to
+    a bound is shown.  A non-finite value is ``""``; a missing or non-finite bound drops
+    the interval.
+    """
+    if value is None or not np.isfinite(value):
+        return ""
+    text = f"{value:.{digits}f}"
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        text += f" ± {max(hi - value, value - lo):.{digits}f}"
+    return text
+
 
 CALIBRATION_BINS = 15
 BOOTSTRAP = 1000
@@ -62,7 +141,7 @@ def confusion_counts(estimate, clean, threshold: float = 0.5) -> dict[str, np.nd
 
 
 def per_sample(estimate, clean, threshold: float = 0.5) -> dict[str, np.ndarray]:
-    """MSE, Brier, PSNR, IoU and tp/fp/fn of each sample of a batch.
+    """MSE, PSNR, IoU and tp/fp/fn of each sample of a batch.
 
     Parameters
     ----------
@@ -86,7 +165,6 @@ def per_sample(estimate, clean, threshold: float = 0.5) -> dict[str, np.ndarray]
         iou = np.where(union > 0, counts["tp"] / union, np.nan)
     return {
         "mse": mse,
-        "brier": mse.copy(),
         "psnr": 10.0 * np.log10(1.0 / np.maximum(mse, _MSE_FLOOR)),
         "iou": iou,
         **counts,

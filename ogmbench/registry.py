@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .api import Estimator
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "RegistryError", "available", "load"]
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "RegistryError", "MissingDependency", "available",
+           "load"]
 
 ENTRY_POINT_GROUP = "ogmbench.estimators"
 
@@ -43,6 +44,14 @@ BUILTIN: dict[str, str] = {
 
 class RegistryError(ValueError):
     """An estimator name or reference cannot be resolved (a usage error)."""
+
+
+class MissingDependency(RegistryError):
+    """An estimator's module imports a package that is not installed (``module``)."""
+
+    def __init__(self, message: str, module: str):
+        super().__init__(message)
+        self.module = module
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +103,13 @@ def load(spec: str) -> tuple[str, type[Estimator], str]:
 def _from_module(module: str, attr: str, spec: str):
     try:
         mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        message = f"cannot import {module!r} for estimator {spec!r}: {exc}"
+        if missing and not (module == exc.name or module.startswith(f"{exc.name}.")):
+            # The module exists but needs a package that is not installed.
+            raise MissingDependency(message, missing) from None
+        raise RegistryError(message) from None
     except ImportError as exc:
         raise RegistryError(f"cannot import {module!r} for estimator {spec!r}: {exc}") from None
     try:

@@ -7,7 +7,8 @@ import textwrap
 
 import numpy as np
 
-from .generators import ConfigError
+from .errors import ConfigError
+from .seeding import rho_id
 from .store import Store
 
 __all__ = ["pick_samples", "draw_samples"]
@@ -23,7 +24,7 @@ def pick_samples(store: Store, n: int) -> list[int]:
     to the largest; otherwise every rho gets rows in turn (its first samples).
     """
     by_rho: dict[float, list[int]] = {}
-    for index, rho in enumerate(np.round(store.rho.astype(np.float64), 6)):
+    for index, rho in enumerate(rho_id(store.rho)):
         by_rho.setdefault(float(rho), []).append(index)
     order = [by_rho[r] for r in sorted(by_rho)]
     if n < len(order):

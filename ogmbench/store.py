@@ -31,6 +31,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .errors import StoreError
+
 __all__ = [
     "FORMAT_VERSION", "SPLITS", "StoreError", "Store", "open_store", "verify_store",
     "Layout",
@@ -46,10 +48,6 @@ MAP_DIMS = ("sample", "class", "y", "x")
 _SHARD_BYTES = 8 << 20
 _CHUNK_BYTES = 640 << 10
 _MAX_SHARD = 512
-
-
-class StoreError(Exception):
-    """A store is missing, foreign, corrupt, incomplete or otherwise unusable."""
 
 
 @dataclass(frozen=True)
@@ -149,10 +147,15 @@ def remove_store(path: Path) -> None:
 
 
 def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
-    """Create the group and empty arrays; the store is marked incomplete."""
+    """Create the group and empty arrays; the store is marked incomplete.
+
+    zarr's version joins ``attrs["versions"]`` here (this module alone imports zarr).
+    """
     import zarr
 
     attrs = {FORMAT_KEY: FORMAT_VERSION, **attrs, "complete": False, "shard_digests": {}}
+    if "versions" in attrs:
+        attrs["versions"] = {**attrs["versions"], "zarr": zarr.__version__}
     group = zarr.create_group(str(path), attributes=attrs)
     for name, (shape, dtype, dims) in layout.arrays().items():
         if len(shape) == 4:
@@ -320,7 +323,16 @@ class Store:
         if wanted.size == 0:
             return
         # Splits are contiguous blocks, so a split is one [start, stop) range.
-        start, stop = int(wanted[0]), int(wanted[-1]) + 1
+        yield from self.iter_range(int(wanted[0]), int(wanted[-1]) + 1, fields)
+
+    def iter_range(
+        self, start: int, stop: int, fields: tuple[str, ...] = ("clean", "noisy")
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Yield samples ``start:stop`` in blocks that end at shard boundaries.
+
+        Blocks are as in :meth:`iter_chunks`, so the same samples come in the same
+        batches however they are asked for.
+        """
         step = self.layout.shard
         while start < stop:
             end = min(stop, (start // step + 1) * step)

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from ogmbench.benchmark import Benchmark, BenchmarkError, load_benchmark
 from ogmbench.cli import cli
-from ogmbench.generators import ConfigError
+from ogmbench.errors import ConfigError
 from ogmbench.reproduce import GENERATED, RESULT_COLUMNS
 
 from cli_helpers import assert_usage_error, call, snapshot  # noqa: E402
@@ -745,7 +745,7 @@ def test_bad_per_metric_atol_is_refused(tmp_path, atol, words):
 
 
 def test_reference_file_states_a_tolerance_for_every_metric():
-    from ogmbench.reproduce import RESULT_METRICS
+    from ogmbench.results import RESULT_METRICS
 
     bench = load_benchmark(REFERENCE)
     assert set(bench.atol_metric) == set(RESULT_METRICS)

@@ -11,6 +11,7 @@ from ogmbench import leaderboard
 from ogmbench.api import FitData, Split
 from ogmbench.baselines.classical import Gaussian
 from ogmbench.evaluate import _derangement, run_eval, tune
+from ogmbench.report.tables import render_leaderboard
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +97,13 @@ def test_aggregate_is_reproducible_and_merging_deduplicates(run):
 
 def test_rendered_formats(run):
     agg = leaderboard.aggregate(leaderboard.load_runs([run]))
-    table = leaderboard.render(agg, "mse", "table")
+    table = render_leaderboard(agg, "mse", "table")
     assert "bayes-cell" in table and "all" in table and "±" in table
-    assert leaderboard.render(agg, "iou", "md").count("|") > 10
-    latex = leaderboard.render(agg, "gain_mse", "latex")
+    assert render_leaderboard(agg, "iou", "md").count("|") > 10
+    latex = render_leaderboard(agg, "gain_mse", "latex")
     assert "\\toprule" in latex and "\\bottomrule" in latex and "$\\pm$" in latex
     with pytest.raises(leaderboard.LeaderboardError, match="unknown metric"):
-        leaderboard.render(agg, "accuracy", "table")
+        render_leaderboard(agg, "accuracy", "table")
 
 
 def test_merging_never_pools_different_configurations_or_seeds(store, run, tmp_path):
@@ -114,7 +115,7 @@ def test_merging_never_pools_different_configurations_or_seeds(store, run, tmp_p
     assert {"identity@seed3", "identity@seed9", "gaussian", "gaussian[sigma=3.0]"} <= labels
     n_test = len(store.indices("test"))
     assert agg[agg.rho == "all"].groupby(["estimator", "control"])["n"].max().max() == n_test
-    table = leaderboard.render(agg, "mse", "table")
+    table = render_leaderboard(agg, "mse", "table")
     assert "identity@seed9" in table and "gaussian[sigma=3.0]" in table
 
 

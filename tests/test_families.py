@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
-from ogmbench.generators import FAMILIES, ConfigError, class_correlation, field, urban
+from ogmbench.generators import FAMILIES, ParamError, class_correlation, field, urban
 
 
 def pooled_phi(maps):
@@ -71,7 +71,7 @@ def test_field_many_classes_equicorrelated():
     np.testing.assert_allclose(off_diagonal, expected, atol=0.03)
     # The most negative equicorrelation for 4 classes is -1/3; below it is impossible.
     field(rng, -1 / 3, 16, classes=4)
-    with pytest.raises(ConfigError, match=r"rho must be in \[-0.3333, 1\]"):
+    with pytest.raises(ParamError, match=r"rho must be in \[-0.3333, 1\]"):
         field(rng, -0.5, 16, classes=4)
 
 
@@ -88,7 +88,7 @@ def test_field_length_scale_controls_smoothness():
 
 @pytest.mark.parametrize("bad", [1.5, -1.01, np.nan])
 def test_rho_out_of_range(bad):
-    with pytest.raises(ConfigError, match="rho must be in"):
+    with pytest.raises(ParamError, match="rho must be in"):
         field(np.random.default_rng(0), bad, 16)
 
 

@@ -12,7 +12,8 @@ import pytest
 import zarr
 
 import ogmbench
-from ogmbench.generate import make_config, make_sample, split_counts
+from ogmbench.config import make_config, split_counts
+from ogmbench.generate import make_sample
 from ogmbench.store import StoreError
 
 SMALL = dict(family="field", noise="gaussian:sigma=0.4", rho=[-0.5, 0.0, 0.9],

@@ -399,7 +399,8 @@ def test_screenshot_is_a_png(browser, report, tmp_path):
 
 def table_page(tmp_path: Path, cells: list[tuple[str, str, float | None]]) -> Path:
     """A page with one report table (rows: label, shown text, value) and the sort script."""
-    from ogmbench.report import _SORT_JS, Cell, Table
+    from ogmbench.report.pages import _SORT_JS
+    from ogmbench.report.tables import Cell, Table
 
     table = Table(key="t", title="t", note="n", header=["estimator", "x"])
     table.rows = [[Cell(label), Cell(text, value)] for label, text, value in cells]

@@ -202,7 +202,7 @@ def test_train_seeds_give_an_interval_across_seeds(tmp_path):
 
 def test_device_auto_sees_cuda_once_torch_estimators_are_loaded(monkeypatch):
     from ogmbench import registry
-    from ogmbench.evaluate import resolve_device
+    from ogmbench.api import resolve_device
 
     registry.load("unet")  # imports torch, as run_eval does before resolving the device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

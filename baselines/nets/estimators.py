@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ogmbench.api import Estimator
+from ogmbench.api import Estimator, resolve_device
 
 from .models import NoiseUNet, count_parameters
 
@@ -37,12 +37,6 @@ PROFILES: dict[str, dict] = {
     # Larger maps and models, meant for one GPU.
     "paper": dict(width=32, depth=4, steps=20000, batch_size=32, lr=1e-3, val_every=500),
 }
-
-
-def _device(device: str) -> torch.device:
-    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def _dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -158,7 +152,7 @@ class NoiseEstimator(Estimator):
 
     def fit(self, data, *, target, seed=0, device="cpu"):
         cfg = self.config()
-        self.device_ = _device(device)
+        self.device_ = torch.device(resolve_device(device))
         noisy, clean, _ = data.train.load()
         if len(noisy) == 0:
             raise ValueError(f"{type(self).__name__} needs train samples")

@@ -1,0 +1,190 @@
+"""Figures of the report: metric curves against rho and per-rho galleries (PNG and SVG).
+
+Deterministic bytes: fixed SVG hash salt, no dates in the metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..results import GENERATED
+from ..runs import Run, read_run
+from ..store import Store, open_store
+from .tables import row_label
+
+__all__ = ["write_figures"]
+
+
+def _style(estimators: list[str], learned: set[str]) -> dict[str, dict]:
+    """Strong colours for the learned estimators, muted ones for the classical filters."""
+    import matplotlib
+
+    strong = matplotlib.colormaps["tab10"].colors
+    muted = matplotlib.colormaps["Set2"].colors + matplotlib.colormaps["Dark2"].colors
+    styles, s, m = {}, 0, 0
+    for e in estimators:
+        if e in learned:
+            styles[e], s = {"color": strong[s % len(strong)]}, s + 1
+        else:
+            styles[e], m = {"color": muted[m % len(muted)]}, m + 1
+    return styles
+
+
+def _save(fig, path_stem: Path, title: str) -> list[str]:
+    meta_svg = {"Date": None, "Description": f"{title} ({GENERATED})", "Creator": "ogmbench"}
+    meta_png = {"Description": f"{title} ({GENERATED})", "Software": "ogmbench"}
+    # Not with_suffix: a stem like "x-rho0.9" has a dot of its own.
+    names = [f"{path_stem.name}.png", f"{path_stem.name}.svg"]
+    fig.savefig(path_stem.parent / names[0], dpi=110, metadata=meta_png)
+    fig.savefig(path_stem.parent / names[1], metadata=meta_svg)
+    return names
+
+
+def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path_stem):
+    import matplotlib.pyplot as plt
+
+    part = results[(results["dataset"] == dataset) & (results["metric"] == metric)
+                   & (results["rho"] != "all")]
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    for (estimator, control), rows in part.groupby(["estimator", "control"], sort=False):
+        if metric != "gain_mse" and control != "none":
+            continue
+        if metric == "gain_mse" and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
+            continue
+        rho = rows["rho"].astype(float).to_numpy()
+        order = np.argsort(rho)
+        style = dict(styles[estimator])
+        solid = estimator in learned
+        line = "-" if control == "none" else ":"
+        ax.plot(rho[order], rows["value"].to_numpy()[order], line, marker="o", markersize=3,
+                linewidth=1.8 if solid else 1.0, label=row_label(estimator, control), **style)
+        ax.fill_between(rho[order], rows["lo"].to_numpy()[order], rows["hi"].to_numpy()[order],
+                        alpha=0.15 if solid else 0.07, linewidth=0, **style)
+    if metric == "gain_mse":
+        ax.axhline(0.0, color="black", linewidth=0.8)
+    if metric == "mse":  # errors span orders of magnitude (identity vs the U-Nets)
+        ax.set_yscale("log")
+    ax.set_xlabel("rho (correlation knob of the generator)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    names = _save(fig, path_stem, title)
+    plt.close(fig)
+    return names
+
+
+def _kept_estimates(run: Run, shown: set[str]) -> dict[str, tuple[list[int], np.ndarray]]:
+    """{row label: (kept sample indices, kept estimates)} of the estimators in ``shown``."""
+    return {r.label: (r.kept, run.kept(r.name)) for r in run.records()
+            if r.ok and r.kept and r.label in shown}  # others are not in this reproduction
+
+
+def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
+    """Clean, noisy and prior maps of one test sample, then every estimate and its error."""
+    import matplotlib.pyplot as plt
+
+    estimates = {}
+    sample = None
+    for label, (samples, values) in kept.items():
+        estimates[label] = values[rho_index]
+        sample = samples[rho_index]
+    item = store[sample]
+    clean, noisy = item["clean"], item["noisy"]
+    prior = [k for k in range(store.classes) if k != target][0]
+    names = store.class_names
+    # The noisy map's own error is identity's (the noisy map clipped to [0, 1]).
+    panels = [(f"clean {names[target]}", clean[target], None),
+              (f"noisy {names[target]}", noisy[target], None),
+              (f"noisy {names[prior]} (prior)", noisy[prior], None)]
+    panels += [(label, est, np.abs(est - clean[target])) for label, est in estimates.items()]
+    ncols = min(8, len(panels))
+    nrows = 2 * int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.45 * ncols, 1.55 * nrows + 0.4),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    shown_error = None
+    for i, (label, image, error) in enumerate(panels):
+        r, c = divmod(i, ncols)
+        top, bottom = axes[2 * r, c], axes[2 * r + 1, c]
+        top.imshow(np.clip(image, 0, 1), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        top.set_title(label, fontsize=7)
+        if error is not None:
+            mse = float(np.mean(error.astype(np.float64) ** 2))
+            shown_error = bottom.imshow(error, cmap="magma", vmin=0, vmax=1,
+                                        interpolation="nearest")
+            bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6)
+    if shown_error is not None:
+        fig.colorbar(shown_error, ax=axes[1::2, :].ravel().tolist(), shrink=0.6,
+                     label="|error|")
+    fig.suptitle(f"{title}: test sample {sample}, rho={item['rho']:g}, "
+                 f"phi={item['phi']:.2f} (top: maps, dark = occupied; below: |error|)", fontsize=8)
+    out = _save(fig, path_stem, title)
+    plt.close(fig)
+    return out
+
+
+def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str, list[tuple]]:
+    """Every figure of every dataset as PNG and SVG.
+
+    Parameters
+    ----------
+    bench : Benchmark
+    results : pandas.DataFrame
+        The long results table (:func:`ogmbench.results.collect_results`).
+    run_dirs : dict
+        Run directory per dataset name (for the estimates kept for the galleries).
+    folder : Path
+        Where the figures are written.
+    log : callable, optional
+        Receives one line per dataset.
+
+    Returns
+    -------
+    dict
+        {dataset: [(title, file stem), ...]} in the order they are shown.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = {}
+    with plt.rc_context({"svg.hashsalt": "ogmbench", "svg.fonttype": "path"}):
+        for dataset in bench.datasets:
+            name = dataset.name
+            part = results[results["dataset"] == name]
+            estimators = list(dict.fromkeys(part["estimator"]))
+            learned = set(part.loc[part["learned"].astype(bool), "estimator"])
+            styles = _style(estimators, learned)
+            run = read_run(run_dirs[name])
+            store = open_store(run.store)
+            kept = _kept_estimates(run, set(estimators))
+            curves = [("mse", "MSE (lower is better)", f"{name}: MSE vs rho, 95% bands"),
+                      ("iou", "IoU at 0.5 (higher is better)", f"{name}: IoU vs rho, 95% bands")]
+            gains = part[(part["metric"] == "gain_mse") & part["uses_prior"].astype(bool)
+                         & part["learned"].astype(bool)]
+            if not gains.empty:  # only learned estimators that read X2 have a prior gain
+                controls = sorted(set(gains["control"]) - {"none"})
+                dotted = f" (dotted: X2 {', '.join(controls)})" if controls else ""
+                curves.append(("gain_mse", f"MSE gain over {bench.reference}, %",
+                               f"{name}: prior gain vs rho{dotted}"))
+            figures = []
+            for metric, ylabel, title in curves:
+                stem = folder / f"{name}-{metric.replace('_mse', '')}"
+                _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
+                figures.append((title, stem.name))
+            rhos = sorted({float(r) for r in part["rho"] if r != "all"})
+            for i, rho in enumerate(rhos):
+                title = f"{name}: gallery at rho={rho:g}"
+                stem = folder / f"{name}-gallery-rho{rho:g}"
+                _gallery(store, run.target, i, kept, stem, title)
+                figures.append((title, stem.name))
+            if log:
+                log(f"{name}: {len(figures)} figures")
+            shown[name] = figures
+    return shown

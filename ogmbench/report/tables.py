@@ -1,0 +1,238 @@
+"""Tables of the report: one table model, its Markdown, booktabs LaTeX and HTML renderers.
+
+This is the only LaTeX writer of ogmbench.  :func:`build_tables` decides which tables a
+benchmark report shows for one dataset; :func:`render_leaderboard` renders the
+``ogmbench eval`` / ``ogmbench leaderboard`` pivot in the format asked for.  Everything
+is a pure function of its inputs: the same results give the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..leaderboard import LeaderboardError, pivot
+from ..metrics import METRICS, format_value
+
+__all__ = ["Cell", "Table", "build_tables", "render_leaderboard", "row_label"]
+
+
+@dataclass
+class Cell:
+    text: str
+    value: float | None = None  # what the HTML table sorts by
+    bold: bool = False
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table: a title, a note, header cells and rows of cells."""
+
+    key: str
+    title: str
+    note: str
+    header: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        def text(cell):
+            body = cell.text.replace("|", "\\|")
+            return f"**{body}**" if cell.bold and body else body
+
+        lines = [f"**{self.title}**", "", self.note, "",
+                 "| " + " | ".join(self.header) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(self.header) - 1)) + "|"]
+        lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+    def latex(self) -> str:
+        def esc(s):
+            s = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s)
+            return s.replace("±", r"$\pm$").replace("ρ", r"$\rho$").replace("Δ", r"$\Delta$")
+
+        def text(cell):
+            return rf"\textbf{{{esc(cell.text)}}}" if cell.bold and cell.text else esc(cell.text)
+
+        cols = "l" + "r" * (len(self.header) - 1)
+        lines = [rf"% {esc(self.title)}: {esc(self.note)}", r"\begin{table}[t]", r"\centering",
+                 rf"\caption{{{esc(self.title)}. {esc(self.note)}}}",
+                 rf"\label{{tab:{self.key}}}", r"\small", rf"\begin{{tabular}}{{{cols}}}",
+                 r"\toprule", " & ".join(esc(h) for h in self.header) + r" \\", r"\midrule"]
+        lines += [" & ".join(text(c) for c in row) + r" \\" for row in self.rows]
+        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        head = "".join(f'<th scope="col" tabindex="0">{html.escape(h)}</th>' for h in self.header)
+        body = []
+        for row in self.rows:
+            cells = []
+            for i, cell in enumerate(row):
+                finite = cell.value is not None and np.isfinite(cell.value)
+                value = f' data-value="{cell.value:.10g}"' if finite else ""
+                text = html.escape(cell.text)
+                text = f"<strong>{text}</strong>" if cell.bold and text else text
+                tag = "th" if i == 0 else "td"
+                cells.append(f"<{tag}{value}>{text}</{tag}>")
+            body.append("<tr>" + "".join(cells) + "</tr>")
+        return (f'<table class="sortable" id="{self.key}">\n'
+                f"<caption><strong>{html.escape(self.title)}.</strong> {html.escape(self.note)}"
+                f"</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
+                + "\n</tbody>\n</table>")
+
+
+_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "\\": r"\textbackslash{}"}
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _rhos(results) -> list[str]:
+    values = sorted({r for r in results["rho"] if r != "all"}, key=float)
+    return values + (["all"] if (results["rho"] == "all").any() else [])
+
+
+def row_label(estimator: str, control: str) -> str:
+    return estimator if control == "none" else f"{estimator}, X2 {control}"
+
+
+def _interval_note(results) -> str:
+    seeds = int(results["seeds"].max())
+    if seeds > 1:
+        return (f"mean over {seeds} training seeds ± the half-width of a 95% t-interval across "
+                "them (single-run estimators: the larger side of a 95% bootstrap interval over "
+                "test samples)")
+    return "value ± the larger side of its 95% bootstrap interval over test samples"
+
+
+def _paired_note(results) -> str:
+    averaged = (", each sample's values first averaged over the training seeds"
+                if int(results["seeds"].max()) > 1 else "")
+    return f"± the larger side of a 95% paired bootstrap interval over test samples{averaged}"
+
+
+def build_tables(results, dataset: str) -> list[Table]:
+    """The MSE, IoU and prior-gain tables of one dataset (estimator x rho).
+
+    Best per column (over the rows without a prior control) is bold; ties on the
+    printed value are all bold.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The long results table (:func:`ogmbench.results.collect_results`).
+    dataset : str
+
+    Returns
+    -------
+    list of Table
+        MSE and IoU, then the prior gain when a learned estimator reads X2.
+    """
+    part = results[results["dataset"] == dataset]
+    first = part.iloc[0]
+    rhos = _rhos(part)
+    top = [r for r in rhos if r != "all"][-1]  # rhos is sorted by value
+    ref = first["reference"]
+    where = (f"{dataset}: {first['family']} family, noise {first['noise'].split(':')[0]}, "
+             f"target {first['target_name']}")
+    cells = {(r.metric, r.estimator, r.control, r.rho): r for r in part.itertuples(index=False)}
+    rows = list(dict.fromkeys((r.estimator, r.control) for r in part.itertuples(index=False)
+                              if r.metric == "mse"))
+    # The prior gain compares an estimator that reads X2 with the reference, the same kind
+    # of model without X2: shown for the learned ones.  A classical filter that reads X2
+    # has no such twin here; its "X2 shuffled" rows show what X2 does for it.
+    users_of_prior = {r.estimator for r in part.itertuples(index=False)
+                      if r.uses_prior and r.learned}
+    tables = []
+    specs = [
+        ("mse", "MSE", 4, "gain_mse", f"prior gain % vs {ref} (ρ={top})", 2,
+         f"the MSE reduction over {ref} in % of its MSE (positive: better)"),
+        ("iou", "IoU", 4, "d_iou", f"prior ΔIoU vs {ref} (ρ={top})", 4,
+         f"the IoU minus that of {ref} (positive: better)"),
+    ]
+    for metric, name, digits, extra, extra_name, extra_digits, extra_note in specs:
+        header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos] + [extra_name]
+        columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
+        table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
+                      note=_interval_note(part) + f"; {METRICS[metric].note}. The last column, "
+                      f"for the learned estimators that read X2, is {extra_note}, {ref} not "
+                      f"reading X2, paired on the same test samples ({_paired_note(part)}); the "
+                      "classical filters that read X2 have no such twin, their X2-shuffled rows "
+                      "show what X2 does for them", header=header)
+        table.rows = [[Cell(row_label(e, c))]
+                      + [_cell(cells, m, e, c, r, d) if m == metric or e in users_of_prior
+                         else Cell("") for m, r, d in columns]
+                      for e, c in rows]
+        _bold_best(table, rows, [m for m, _, _ in columns])
+        tables.append(table)
+    users = [(e, c) for e, c in rows if e in users_of_prior]
+    if users:
+        header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
+        table = Table(key=f"{dataset}-gain", title=f"Prior gain vs ρ, {where}",
+                      note=f"MSE reduction over {ref} (which does not read X2) in % of its MSE, "
+                           f"paired over the same test samples, {_paired_note(part)}; positive: "
+                           "better. X2 shuffled takes X2 from another test sample: a gain that "
+                           "comes from X2 disappears", header=header)
+        table.rows = [[Cell(row_label(e, c))] + [_cell(cells, "gain_mse", e, c, r, 2) for r in rhos]
+                      for e, c in users]
+        _bold_best(table, users, ["gain_mse"] * len(rhos))
+        tables.append(table)
+    return tables
+
+
+def _cell(cells, metric, estimator, control, rho, digits) -> Cell:
+    row = cells.get((metric, estimator, control, rho))
+    if row is None or not np.isfinite(row.value):  # shown empty, sorted with the empty
+        return Cell("")
+    return Cell(format_value(row.value, row.lo, row.hi, digits), float(row.value))
+
+
+def _bold_best(table: Table, rows, metrics) -> None:
+    for j, metric in enumerate(metrics, start=1):
+        candidates = [i for i, (_, control) in enumerate(rows)
+                      if control == "none" and table.rows[i][j].value is not None]
+        if len(candidates) < 2:
+            continue
+        shown = {i: float(table.rows[i][j].text.split(" ")[0]) for i in candidates}
+        best = (max if METRICS[metric].higher_is_better else min)(shown.values())
+        for i in candidates:
+            table.rows[i][j].bold = shown[i] == best
+
+
+def render_leaderboard(agg, metric: str = "mse", fmt: str = "table") -> str:
+    """The estimator x rho pivot of ``metric`` as text: ``table``, ``md``, ``latex`` or ``csv``.
+
+    Parameters
+    ----------
+    agg : pandas.DataFrame
+        From :func:`ogmbench.leaderboard.aggregate`.
+    metric : str
+        A key of :data:`ogmbench.metrics.METRICS`.
+    fmt : {"table", "md", "latex", "csv"}
+        ``csv`` is the long aggregated table, every metric with its bounds.
+    """
+    if fmt == "csv":
+        return agg.to_csv(index=False)
+    if fmt not in ("table", "md", "latex"):
+        raise LeaderboardError(f"unknown format {fmt!r} (allowed: table, md, latex, csv)")
+    wide = pivot(agg, metric)
+    # One store and target: drop the constant index levels for a readable table.
+    flat = wide.reset_index()
+    constant = [c for c in ("family", "noise", "store", "target") if flat[c].nunique() == 1]
+    title = ", ".join(f"{c}={flat[c].iloc[0]}" for c in constant)
+    flat = flat.drop(columns=constant)
+    seeds = int(agg["seeds"].max()) if "seeds" in agg else 1
+    kind = ("bootstrap over test samples" if seeds == 1 else
+            "t-interval across training seeds where seeds > 1, else bootstrap over test samples")
+    header = (f"{METRICS[metric].label}  (value ± the larger side of its 95% interval, {kind}; "
+              f"{title})")
+    if fmt == "table":
+        return header + "\n" + flat.to_string(index=False)
+    table = Table(key=f"leaderboard-{metric}", title=METRICS[metric].label,
+                  note=header, header=[str(c) for c in flat.columns])
+    table.rows = [[Cell(str(v)) for v in row] for row in flat.itertuples(index=False)]
+    return table.markdown() if fmt == "md" else table.latex()

@@ -1,0 +1,361 @@
+"""Run directories: the only reader and writer of what ``ogmbench eval`` leaves behind.
+
+A run directory holds::
+
+    run.json                  provenance: store, target, seed, device, versions, and per
+                              estimator its source, parameters, tuning, status, timings
+    samples/<name>.parquet    one row per (test sample, prior control, training seed)
+    kept/<name>.npy           the estimates of a few test samples (for galleries)
+    checkpoints/              what learned estimators trained (unless put elsewhere)
+    leaderboard.csv           the aggregated table
+
+Every file is written whole to a temporary name and renamed into place, so a killed run
+leaves each file either as it was or complete, and resumes without recomputing finished
+estimators.  :class:`Run` is the typed view the other rooms read; nothing else parses
+``run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from ._version import __version__
+from .errors import UsageError
+
+__all__ = ["RUN_FORMAT", "RunDirError", "Run", "Record", "read_run", "open_run",
+           "default_run_dir", "jsonable", "json_default", "now"]
+
+RUN_FORMAT = 1
+RUN_FILE = "run.json"
+
+
+class RunDirError(UsageError):
+    """A run directory cannot be read or used; the message names it and why."""
+
+
+def now() -> str:
+    """UTC time stamp as recorded in run.json."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
+    """``runs/<store name>-target<N>``: where ``ogmbench eval`` writes by default."""
+    stem = Path(store_path).resolve().name.removesuffix(".zarr")
+    return Path("runs") / f"{stem}-target{target}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One estimator's entry of a run (a read-only view of its ``run.json`` record)."""
+
+    name: str
+    data: Mapping[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.data.get("status") == "ok"
+
+    @property
+    def status(self) -> str:
+        return str(self.data.get("status", ""))
+
+    @property
+    def fixed_params(self) -> dict[str, Any]:
+        """Parameters fixed for it, run-wide training settings included."""
+        return dict(self.data.get("fixed_params") or {})
+
+    @property
+    def run_params(self) -> tuple[str, ...]:
+        """Which of the fixed parameters came from run-wide training settings."""
+        return tuple(self.data.get("run_params", ()))
+
+    @property
+    def label(self) -> str:
+        """Its leaderboard row label: user-fixed parameters shown, run-wide ones hidden."""
+        from .specs import HIDDEN_IN_LABELS, estimator_label
+
+        return estimator_label(self.name, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.data.get("params", {}))
+
+    @property
+    def version(self) -> str:
+        return str(self.data.get("version", ""))
+
+    @property
+    def uses_prior(self) -> bool:
+        return bool(self.data.get("uses_prior", False))
+
+    @property
+    def learned(self) -> bool:
+        return bool(self.data.get("stochastic", False))
+
+    @property
+    def kept(self) -> list[int]:
+        """Test sample indices whose estimates were kept (empty when none)."""
+        return list(self.data.get("kept", [])) if "kept_file" in self.data else []
+
+
+class Run:
+    """A run directory and its ``run.json``.
+
+    Use :func:`read_run` to read one and :func:`open_run` to start or resume one.
+
+    Attributes
+    ----------
+    path : Path
+    data : dict
+        The parsed ``run.json``, as written.
+    """
+
+    def __init__(self, path: Path, data: dict[str, Any]):
+        self.path = Path(path)
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<ogmbench.Run {self.path} estimators={list(self.data.get('estimators', {}))}>"
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def store(self) -> str:
+        return self.data["store"]
+
+    @property
+    def store_digest(self) -> str:
+        return self.data["store_digest"]
+
+    @property
+    def target(self) -> int:
+        return int(self.data["target"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["seed"])
+
+    @property
+    def device(self) -> str:
+        return self.data["device"]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A top-level ``run.json`` value (provenance: family, noise, ...)."""
+        return self.data.get(key, default)
+
+    def records(self) -> Iterator[Record]:
+        """Every estimator of the run, in the order they were first evaluated."""
+        for name, data in self.data.get("estimators", {}).items():
+            yield Record(name, data)
+
+    def record(self, name: str) -> Record | None:
+        data = self.data.get("estimators", {}).get(name)
+        return None if data is None else Record(name, data)
+
+    def labels(self) -> dict[str, str]:
+        """{estimator name: row label} of every estimator of the run."""
+        return {r.name: r.label for r in self.records()}
+
+    def samples(self, name: str):
+        """The per-sample rows of a finished estimator (a ``pyarrow.Table``).
+
+        Raises
+        ------
+        RunDirError
+            When the file is missing or unreadable.
+        """
+        import pyarrow.parquet as pq
+
+        record = self.data["estimators"][name]
+        try:
+            return pq.read_table(self.path / record["samples_file"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunDirError(f"{self.path}: cannot read the results of {name!r} ({exc})") from None
+
+    def kept(self, name: str) -> np.ndarray:
+        """The kept estimates of an estimator, (len(kept), H, W), in ``Record.kept`` order."""
+        return np.load(self.path / self.data["estimators"][name]["kept_file"])
+
+    def has_results(self, name: str, keep: list[int] | None = None) -> bool:
+        """Whether ``name`` finished and its files (and the ``keep`` estimates) are there."""
+        record = self.data.get("estimators", {}).get(name)
+        if not record or record.get("status") != "ok":
+            return False
+        if not (self.path / record["samples_file"]).is_file():
+            return False
+        return not keep or (record.get("kept") == keep
+                            and (self.path / record["kept_file"]).is_file())
+
+    # -- writing ---------------------------------------------------------------------
+
+    def set_record(self, name: str, record: dict[str, Any]) -> None:
+        """Record an estimator's outcome and save ``run.json``."""
+        self.data["estimators"][name] = record
+        self.save()
+
+    def finish(self) -> None:
+        self.data["finished_at"] = now()
+        self.save()
+
+    def save(self) -> None:
+        _write_json(self.data, self.path / RUN_FILE)
+
+    def write_samples(self, name: str, columns: dict[str, list]) -> str:
+        """Write an estimator's per-sample rows; return the path relative to the run."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.path / "samples" / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".parquet.tmp")
+        pq.write_table(pa.table(columns), tmp)
+        os.replace(tmp, path)
+        return str(path.relative_to(self.path))
+
+    def write_kept(self, name: str, array: np.ndarray) -> str:
+        """Write an estimator's kept estimates; return the path relative to the run."""
+        path = self.path / "kept" / f"{name}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".npy.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+        return str(path.relative_to(self.path))
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write a file of the run (e.g. ``leaderboard.csv``) atomically."""
+        path = self.path / name
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        return path
+
+
+def _load(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        raise RunDirError(f"{run_dir} is not an ogmbench run directory "
+                          f"(no readable {RUN_FILE})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("estimators", {}), dict):
+        raise RunDirError(f"{run_dir} is not an ogmbench run directory ({RUN_FILE} is not a run)")
+    return data
+
+
+def read_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run directory.
+
+    Raises
+    ------
+    RunDirError
+        When it has no readable ``run.json``.
+    """
+    run_dir = Path(run_dir)
+    return Run(run_dir, _load(run_dir))
+
+
+def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
+             device: str, provenance: dict[str, Any]) -> Run:
+    """Start a run directory, or continue one with ``resume``.
+
+    Parameters
+    ----------
+    run_dir : path
+    settings : dict
+        ``store`` (path), ``store_digest``, ``target``, ``seed``, ``prior_controls``: a
+        resumed run must agree on all but the store's path (the digest names the data)
+        and the prior controls (estimators they affect are recomputed).
+    resume : bool
+    device : str
+        Recorded for a new run.
+    provenance : dict
+        More facts for a new run's ``run.json`` (family, noise, class names, ...).
+
+    Raises
+    ------
+    RunDirError
+        For a directory that holds something else, another run without ``resume``, or
+        a run of other settings.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} exists and is not a directory")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not resume:
+            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+        data = _load(run_dir)
+        if data.get("format") != RUN_FORMAT:
+            raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "
+                              f"expected {RUN_FORMAT}")
+        differ = [k for k, v in settings.items() if k not in ("prior_controls", "store")
+                  and data.get(k) != v]
+        if differ:
+            raise RunDirError(f"--resume: {run_dir} was run with other settings "
+                              f"({', '.join(differ)})")
+        data["store"] = settings["store"]
+        data["prior_controls"] = settings["prior_controls"]
+        data.setdefault("resumed_at", [])
+        if isinstance(data["resumed_at"], str):
+            data["resumed_at"] = [data["resumed_at"]]
+        data["resumed_at"].append(now())
+        return Run(run_dir, data)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    run = Run(run_dir, {"format": RUN_FORMAT, **settings, "device": device, **provenance,
+                        "versions": _versions(), "started_at": now(), "estimators": {}})
+    run.save()
+    return run
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+
+    versions = {"ogmbench": __version__, "python": platform.python_version(),
+                "numpy": np.__version__, "scipy": scipy.__version__}
+    for module in ("zarr", "pandas", "pyarrow", "skimage", "torch"):
+        if module in sys.modules:
+            versions[module] = getattr(sys.modules[module], "__version__", "?")
+    return versions
+
+
+def _write_json(data: dict, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def jsonable(value):
+    """Plain JSON types, with NaN and inf as null (strict JSON has neither)."""
+    value = json.loads(json.dumps(value, default=json_default))
+
+    def clean(v):
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(value)
+
+
+def json_default(value):
+    """``json.dumps`` default for numpy values (and str() for anything else)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
