@@ -26,6 +26,8 @@ from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
 from .evaluate import run_eval
 from .generate import generate
+from .leaderboard import LeaderboardError
+from .report import write_report
 from .results import (
     GENERATED, RESULT_COLUMNS, Drift, DriftList, check_results, collect_results, read_results,
     write_results,
@@ -104,9 +106,6 @@ def reproduce(
             work / "runs" / dataset.name, store, dataset, bench, specs, workers,
             work / "checkpoints", progress, log)
     log("aggregating")
-    from .leaderboard import LeaderboardError
-    from .report import write_report
-
     try:
         results = collect_results(bench, run_dirs, ran)
     except (LeaderboardError, RunDirError) as exc:  # a damaged run directory in the work folder

@@ -30,6 +30,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import UsageError
+from .specs import HIDDEN_IN_LABELS, estimator_label
 
 __all__ = ["RUN_FORMAT", "RunDirError", "Run", "Record", "read_run", "open_run",
            "default_run_dir", "jsonable", "json_default", "now"]
@@ -81,8 +82,6 @@ class Record:
     @property
     def label(self) -> str:
         """Its leaderboard row label: user-fixed parameters shown, run-wide ones hidden."""
-        from .specs import HIDDEN_IN_LABELS, estimator_label
-
         return estimator_label(self.name, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
 
     @property
