@@ -1,7 +1,7 @@
 """``ogmbench eval``: tune and fit estimators on train/val, stream the test split, score.
 
-One estimator at a time: tune its grid on val (:func:`tune`), pick the IoU threshold
-on val, then stream the test split chunk by chunk, with the prior controls applied, and
+One estimator at a time: tune its grid and pick the IoU threshold on val
+(:mod:`ogmbench.tuning`), then stream the test split chunk by chunk, with the prior controls applied, and
 score every sample.  What is written where is :mod:`ogmbench.runs`' business: each
 estimator's rows are saved whole once it is done, so a killed run resumes
 (``resume=True``) without recomputing finished estimators.
@@ -10,7 +10,6 @@ estimator's rows are saved whole once it is done, so a killed run resumes
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import time
@@ -23,21 +22,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import metrics, seeding
-from .api import PRIOR_CONTROLS, Estimator, FitData, Split, check_output, resolve_device
-from .errors import ConfigError, RunFailure, StoreError
+from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
+from .errors import ConfigError, StoreError
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve_all
 from .store import Store, open_store
+from .tuning import EstimatorFailure, checked_predict, tune, val_threshold
 
-__all__ = ["PRIOR_CONTROLS", "EvalError", "EstimatorFailure", "Outcome", "run_eval", "tune",
-           "default_run_dir"]
+__all__ = ["EvalError", "Outcome", "run_eval", "apply_control"]
 
 class EvalError(ConfigError):
     """An evaluation cannot start (bad store, target, estimator or run directory)."""
-
-
-class EstimatorFailure(RunFailure):
-    """An estimator misbehaved; the message says how (recorded, the run goes on)."""
 
 
 @dataclass
@@ -47,68 +42,6 @@ class Outcome:
     name: str
     status: str  # "ok", "failed" or "skipped" (done in an earlier run, resumed)
     record: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- tuning
-
-
-def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str,
-         fixed: dict[str, Any] | None = None):
-    """Fit every point of ``cls.param_grid`` on train and keep the best by val MSE.
-
-    ``fixed`` parameters are set by the user and taken out of the grid.  Returns
-    (fitted estimator, chosen params, table of [params, val_mse]).  Ties keep the
-    earlier grid point.  Without val samples the defaults are used, untuned.
-    """
-    fixed = dict(fixed or {})
-    grid = {k: v for k, v in cls.param_grid.items() if k not in fixed}
-    keys = list(grid)
-    combos = [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
-    if len(data.val) == 0:
-        combos = [{}]
-    best, table = None, []
-    for params in combos:
-        model = cls(**fixed, **params).fit(data, target=target, seed=seed, device=device)
-        score = val_mse(model, data.val, target) if len(data.val) else float("nan")
-        table.append({"params": jsonable(params), "val_mse": score})
-        if best is None or score < best[0]:
-            best = (score, model, params)
-    return best[1], best[2], table
-
-
-def val_mse(model: Estimator, split: Split, target: int) -> float:
-    """Mean squared error of ``model`` on a split, over all cells."""
-    total, count = 0.0, 0
-    for noisy, clean, _ in split.iter_chunks():
-        estimate = checked_predict(model, noisy, target)
-        total += float(np.sum((estimate.astype(np.float64) - clean[:, target]) ** 2))
-        count += estimate.size
-    return total / max(count, 1)
-
-
-def checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.ndarray:
-    """``model.predict`` on a read-only copy, its output checked; raise EstimatorFailure."""
-    noisy = np.ascontiguousarray(noisy)
-    noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
-    try:
-        out = model.predict(noisy, target)
-    except Exception as exc:
-        raise EstimatorFailure(f"predict raised {type(exc).__name__}: {exc}") from exc
-    try:
-        check_output(out, noisy)
-    except ValueError as exc:
-        raise EstimatorFailure(str(exc)) from None
-    return out
-
-
-def _val_threshold(model, val: Split, target: int) -> tuple[float, float]:
-    if len(val) == 0:
-        return 0.5, float("nan")
-    estimates, cleans = [], []
-    for noisy, clean, _ in val.iter_chunks():
-        estimates.append(checked_predict(model, noisy, target))
-        cleans.append(clean[:, target])
-    return metrics.best_threshold(estimates, cleans)
 
 
 # --------------------------------------------------------------------------- controls
@@ -387,7 +320,7 @@ def _evaluate(job: _Job, test: _Test, device: str):
             raise EstimatorFailure(f"fit raised {type(exc).__name__}: {exc}"
                                    f" [{_where(exc)}]") from exc
         totals["fit_s"] += time.perf_counter() - start
-        threshold, val_iou = _val_threshold(model, data.val, target)
+        threshold, val_iou = val_threshold(model, data.val, target)
         info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
                 "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
                 "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}

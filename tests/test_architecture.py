@@ -18,7 +18,7 @@ LAYERS = [
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
     "ogmbench.generate", "ogmbench.info", "ogmbench.show", "ogmbench.torch_data",
-    "ogmbench.testing", "ogmbench.runs",
+    "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",
     "ogmbench.evaluate", "ogmbench.leaderboard", "ogmbench.benchmark", "ogmbench.results",
     "ogmbench.report.tables", "ogmbench.report.figures", "ogmbench.report.pages",
     "ogmbench.report", "ogmbench.reproduce", "ogmbench.cli",

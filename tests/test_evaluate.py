@@ -10,7 +10,8 @@ import ogmbench
 from ogmbench import leaderboard
 from ogmbench.api import FitData, Split
 from ogmbench.baselines.classical import Gaussian
-from ogmbench.evaluate import _derangement, run_eval, tune
+from ogmbench.evaluate import _derangement, run_eval
+from ogmbench.tuning import tune
 from ogmbench.report.tables import render_leaderboard
 
 

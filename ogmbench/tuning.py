@@ -1,0 +1,83 @@
+"""Fitting on train, choosing on val: the hyper-parameter grid and the IoU threshold.
+
+Every choice an estimator's score depends on is made on the val split, never on test
+(docs/ARCHITECTURE.md, "definitions").  Predictions go through :func:`checked_predict`,
+which turns an estimator that breaks the protocol into an :class:`EstimatorFailure`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .api import Estimator, FitData, Split, check_output
+from .errors import RunFailure
+from .runs import jsonable
+
+__all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict"]
+
+
+class EstimatorFailure(RunFailure):
+    """An estimator misbehaved; the message says how (recorded, the run goes on)."""
+
+
+def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str,
+         fixed: dict[str, Any] | None = None):
+    """Fit every point of ``cls.param_grid`` on train and keep the best by val MSE.
+
+    ``fixed`` parameters are set by the user and taken out of the grid.  Returns
+    (fitted estimator, chosen params, table of [params, val_mse]).  Ties keep the
+    earlier grid point.  Without val samples the defaults are used, untuned.
+    """
+    fixed = dict(fixed or {})
+    grid = {k: v for k, v in cls.param_grid.items() if k not in fixed}
+    keys = list(grid)
+    combos = [dict(zip(keys, values)) for values in itertools.product(*grid.values())] or [{}]
+    if len(data.val) == 0:
+        combos = [{}]
+    best, table = None, []
+    for params in combos:
+        model = cls(**fixed, **params).fit(data, target=target, seed=seed, device=device)
+        score = val_mse(model, data.val, target) if len(data.val) else float("nan")
+        table.append({"params": jsonable(params), "val_mse": score})
+        if best is None or score < best[0]:
+            best = (score, model, params)
+    return best[1], best[2], table
+
+
+def val_mse(model: Estimator, split: Split, target: int) -> float:
+    """Mean squared error of ``model`` on a split, over all cells."""
+    total, count = 0.0, 0
+    for noisy, clean, _ in split.iter_chunks():
+        estimate = checked_predict(model, noisy, target)
+        total += float(np.sum((estimate.astype(np.float64) - clean[:, target]) ** 2))
+        count += estimate.size
+    return total / max(count, 1)
+
+
+def checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.ndarray:
+    """``model.predict`` on a read-only copy, its output checked; raise EstimatorFailure."""
+    noisy = np.ascontiguousarray(noisy)
+    noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
+    try:
+        out = model.predict(noisy, target)
+    except Exception as exc:
+        raise EstimatorFailure(f"predict raised {type(exc).__name__}: {exc}") from exc
+    try:
+        check_output(out, noisy)
+    except ValueError as exc:
+        raise EstimatorFailure(str(exc)) from None
+    return out
+
+
+def val_threshold(model, val: Split, target: int) -> tuple[float, float]:
+    if len(val) == 0:
+        return 0.5, float("nan")
+    estimates, cleans = [], []
+    for noisy, clean, _ in val.iter_chunks():
+        estimates.append(checked_predict(model, noisy, target))
+        cleans.append(clean[:, target])
+    return metrics.best_threshold(estimates, cleans)
