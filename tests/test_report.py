@@ -1,0 +1,99 @@
+"""The report's table model and renderers (the one LaTeX writer) and the leaderboard text."""
+
+import html.parser
+
+import pytest
+
+from ogmbench import leaderboard
+from ogmbench.metrics import METRICS, format_value
+from ogmbench.report.tables import Cell, Table, render_leaderboard
+
+
+@pytest.fixture(scope="module")
+def run(field_run):
+    return field_run
+
+
+def small_table():
+    table = Table(key="k", title="MSE_1 & more", note="50% of #2 ± {x}", header=["estimator", "ρ=0"])
+    table.rows = [[Cell("a_b"), Cell("0.1000 ± 0.0100", 0.1, bold=True)],
+                  [Cell("c|d"), Cell("", None)]]
+    return table
+
+
+def test_markdown_escapes_pipes_and_marks_the_best():
+    lines = small_table().markdown().splitlines()
+    assert lines[0] == "**MSE_1 & more**"
+    assert lines[4] == "| estimator | ρ=0 |" and lines[5] == "|---|---:|"
+    assert lines[6] == "| a_b | **0.1000 ± 0.0100** |"
+    assert lines[7] == "| c\\|d |  |"
+
+
+def test_latex_is_booktabs_with_every_special_character_escaped():
+    latex = small_table().latex()
+    body = latex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
+    assert body == [r"a\_b & \textbf{0.1000 $\pm$ 0.0100} \\", r"c|d &  \\"]
+    assert r"\caption{MSE\_1 \& more. 50\% of \#2 $\pm$ \{x\}}" in latex
+    assert r"estimator & $\rho$=0 \\" in latex
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lr}"):
+        assert latex.count(rule) == 1
+
+
+def test_html_is_well_formed_with_sort_values():
+    class Parser(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.values = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.stack.append(tag)
+            self.values += [v for k, v in attrs if k == "data-value"]
+
+        def handle_endtag(self, tag):
+            assert self.stack.pop() == tag
+
+    parser = Parser()
+    parser.feed(small_table().html())
+    assert parser.stack == [] and parser.values == ["0.1"]
+
+
+@pytest.mark.parametrize("value, lo, hi, digits, text", [
+    (0.1, 0.09, 0.12, 4, "0.1000 ± 0.0200"),   # the larger side of an asymmetric interval
+    (0.1, 0.07, 0.11, 4, "0.1000 ± 0.0300"),
+    (5.5, None, None, 2, "5.50"),
+    (5.5, float("nan"), 6.0, 2, "5.50"),
+    (float("nan"), 0.0, 1.0, 4, ""),
+    (float("inf"), 0.0, 1.0, 4, ""),
+])
+def test_format_value(value, lo, hi, digits, text):
+    assert format_value(value, lo, hi, digits) == text
+
+
+def test_metric_table_is_complete_and_consistent(run):
+    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+    for key, info in METRICS.items():
+        assert info.key == key and key in agg and f"{key}_lo" in agg and f"{key}_hi" in agg
+        assert info.paired == (key in ("gain_mse", "d_iou"))
+    assert "brier" not in agg  # it equals MSE for estimates in [0, 1]
+
+
+@pytest.mark.parametrize("metric", sorted(METRICS))
+def test_leaderboard_text_shows_every_metric_with_its_digits(run, metric):
+    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+    text = render_leaderboard(agg, metric, "table")
+    assert text.splitlines()[0].startswith(METRICS[metric].label)
+    row = agg[(agg["estimator"] == "bayes-cell") & (agg["control"] == "none") & (agg["rho"] == "all")]
+    expected = format_value(row[metric].iloc[0], row[f"{metric}_lo"].iloc[0],
+                            row[f"{metric}_hi"].iloc[0], METRICS[metric].digits)
+    assert expected in text
+
+
+def test_rendered_formats(run):
+    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+    table = render_leaderboard(agg, "mse", "table")
+    assert "bayes-cell" in table and "all" in table and "±" in table
+    assert render_leaderboard(agg, "iou", "md").count("|") > 10
+    latex = render_leaderboard(agg, "gain_mse", "latex")
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "$\\pm$" in latex
+    with pytest.raises(leaderboard.LeaderboardError, match="unknown metric"):
+        render_leaderboard(agg, "accuracy", "table")

@@ -1,0 +1,82 @@
+"""Run directories: written and read only through ogmbench.runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ogmbench.runs import RUN_FORMAT, RunDirError, open_run, read_run
+
+SETTINGS = {"store": "/data/s.zarr", "store_digest": "abc", "target": 0, "seed": 3,
+            "prior_controls": []}
+
+
+def new_run(path):
+    return open_run(path, dict(SETTINGS), resume=False, device="cpu",
+                    provenance={"family": "field", "noise": "gaussian:sigma=1"})
+
+
+def test_a_new_run_records_settings_provenance_and_versions(tmp_path):
+    run = new_run(tmp_path / "r")
+    data = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert data["format"] == RUN_FORMAT and data["device"] == "cpu"
+    assert {k: data[k] for k in SETTINGS} == SETTINGS
+    assert data["family"] == "field" and "numpy" in data["versions"]
+    assert read_run(run.path).store_digest == "abc" and read_run(run.path).target == 0
+
+
+def test_records_samples_and_kept_round_trip(tmp_path):
+    run = new_run(tmp_path / "r")
+    samples = run.write_samples("median", {"sample": [4, 5], "mse": [0.1, 0.2]})
+    kept = run.write_kept("median", np.ones((2, 3, 3), np.float32))
+    run.set_record("median", {"status": "ok", "fixed_params": {"size": 5, "profile": "x"},
+                              "run_params": [], "samples_file": samples, "kept": [4, 5],
+                              "kept_file": kept, "uses_prior": False, "stochastic": False})
+    run.set_record("bad", {"status": "failed", "reason": "boom"})
+    again = read_run(tmp_path / "r")
+    assert [r.name for r in again.records()] == ["median", "bad"]
+    record = again.record("median")
+    assert record.ok and record.label == "median[size=5]" and record.kept == [4, 5]
+    assert not again.record("bad").ok
+    assert again.samples("median").to_pydict() == {"sample": [4, 5], "mse": [0.1, 0.2]}
+    assert again.kept("median").shape == (2, 3, 3)
+    assert again.has_results("median", [4, 5]) and not again.has_results("median", [4])
+    assert not again.has_results("bad")
+    assert not list((tmp_path / "r").rglob("*.tmp"))  # written whole, renamed into place
+
+
+def test_run_wide_training_settings_do_not_label_the_estimator(tmp_path):
+    run = new_run(tmp_path / "r")
+    run.set_record("unet", {"status": "ok", "fixed_params": {"steps": 5, "width": 8},
+                            "run_params": ["steps"]})
+    assert read_run(run.path).labels() == {"unet": "unet[width=8]"}
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[1, 2]", '{"estimators": 3}'])
+def test_what_is_not_a_run_is_refused_with_one_line(tmp_path, content):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    if content is not None:
+        (folder / "run.json").write_text(content)
+    with pytest.raises(RunDirError, match="not an ogmbench run directory") as info:
+        read_run(folder)
+    assert "\n" not in str(info.value)
+
+
+def test_resume_rules(tmp_path):
+    new_run(tmp_path / "r")
+    with pytest.raises(RunDirError, match="pass --resume"):
+        new_run(tmp_path / "r")
+    other = {**SETTINGS, "seed": 4}
+    with pytest.raises(RunDirError, match=r"other settings \(seed\)"):
+        open_run(tmp_path / "r", other, resume=True, device="cpu", provenance={})
+    moved = {**SETTINGS, "store": "/elsewhere/s.zarr", "prior_controls": ["zeros"]}
+    run = open_run(tmp_path / "r", moved, resume=True, device="cpu", provenance={})
+    assert run.store == "/elsewhere/s.zarr" and len(run.get("resumed_at")) == 1
+
+
+def test_a_file_in_the_way_is_refused(tmp_path):
+    (tmp_path / "r").write_text("mine")
+    with pytest.raises(RunDirError, match="not a directory"):
+        new_run(tmp_path / "r")
+    assert (tmp_path / "r").read_text() == "mine"

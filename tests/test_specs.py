@@ -1,0 +1,112 @@
+"""Specs: one key=value rule set for every spec, estimator specs resolved once."""
+
+import pytest
+
+from ogmbench import registry
+from ogmbench.baselines.classical import Median
+from ogmbench.errors import ConfigError
+from ogmbench.specs import (
+    EstimatorSpec, default_estimators, default_reference, estimator_label, parse_noise_spec,
+    parse_params, resolve, resolve_all,
+)
+
+
+def test_parse_params_reads_pairs_and_items_alike():
+    assert parse_params("a=1, b = x,", "w") == {"a": "1", "b": "x"}
+    assert parse_params(["a=1", "b=2/3"], "w") == {"a": "1", "b": "2/3"}
+    assert parse_params("", "w") == {}
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a", "expected key=value, got 'a'"),
+    ("=1", "expected key=value"),
+    ("a=", "expected key=value"),
+    ("a=1,a=2", "'a' given twice"),
+])
+def test_parse_params_one_rule_set(text, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_params(text, "somewhere")
+
+
+@pytest.mark.parametrize("kind, text", [
+    ("noise", "gaussian:sigma=0.1,sigma=0.2"),
+    ("estimator", "median:size=3,size=5"),
+    ("noise", "flip:fp="),
+    ("estimator", "median:size="),
+])
+def test_every_kind_of_spec_refuses_what_parse_params_refuses(kind, text):
+    # Estimator specs used to keep the last of a repeated key silently.
+    parse = parse_noise_spec if kind == "noise" else resolve
+    with pytest.raises(ConfigError, match="given twice|expected key=value"):
+        parse(text)
+
+
+def test_resolve_reads_values_as_json_where_they_parse():
+    spec = resolve("median:size=5")
+    assert isinstance(spec, EstimatorSpec)
+    assert (spec.name, spec.cls, spec.params, spec.label) == ("median", Median, {"size": 5},
+                                                              "median[size=5]")
+    assert resolve("unet:profile=quick,augment=false").params == {"profile": "quick",
+                                                                  "augment": False}
+
+
+def test_module_specs_resolve_to_the_registered_name():
+    spec = resolve("ogmbench.baselines.classical:Median")
+    assert spec.name == "median" and spec.cls is Median and spec.params == {}
+
+
+def test_resolve_refuses_a_bare_colon_on_a_registered_name():
+    with pytest.raises(ConfigError, match="median:key=value"):
+        resolve("median:3")
+
+
+def test_training_settings_go_to_training_estimators_and_the_spec_wins():
+    training = {"profile": "quick", "steps": 7}
+    assert resolve("median").with_training(training) == ({}, [])
+    params, from_run = resolve("unet:steps=3").with_training(training)
+    assert params == {"profile": "quick", "steps": 3} and from_run == ["profile"]
+
+
+def test_resolve_all_checks_parameters_and_names():
+    with pytest.raises(ConfigError, match="no parameter 'bogus'"):
+        resolve_all(["median:bogus=1"])
+    with pytest.raises(ConfigError, match="listed twice"):
+        resolve_all(["median", "median:size=5"])
+    with pytest.raises(ConfigError, match="listed twice"):
+        resolve_all(["median"], taken=["median"])
+    spec = resolve("median")
+    assert resolve_all([spec]) == [spec]  # resolved specs pass through
+
+
+def test_labels_hide_the_training_profile():
+    assert estimator_label("unet", {"profile": "quick", "steps": 5}) == "unet[steps=5]"
+    assert estimator_label("unet", {}) == "unet"
+
+
+def test_default_reference_prefers_the_no_prior_unet():
+    assert default_reference(["identity", "unet", "concat"]) == "unet"
+    assert default_reference(["identity", "median"]) == "identity"
+    assert default_reference(["median"]) is None
+
+
+def test_default_estimators_skip_those_whose_module_needs_a_missing_package(monkeypatch, tmp_path):
+    # An estimator module importing a package that is not installed, as the learned
+    # ones do without torch: skipped by what its import says, not by its module path.
+    (tmp_path / "needs_missing.py").write_text(
+        "import surely_not_installed_pkg\nfrom ogmbench.api import Estimator\n"
+        "class Needy(Estimator):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    available = dict(registry.available())
+    available["needy"] = ("needs_missing:Needy", "built-in")
+    monkeypatch.setattr(registry, "available", lambda: available)
+    messages = []
+    names = default_estimators(messages.append)
+    assert "needy" not in names and "median" in names
+    assert messages == ["surely_not_installed_pkg is not installed: skipping needy "
+                        "(pip install surely_not_installed_pkg)"]
+
+
+def test_a_missing_module_itself_is_not_a_missing_dependency():
+    with pytest.raises(registry.RegistryError) as info:
+        registry.load("no_such_module_xyz:Thing")
+    assert not isinstance(info.value, registry.MissingDependency)
