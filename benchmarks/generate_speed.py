@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import ogmbench
-from ogmbench.generate import make_config
+from ogmbench.config import make_config
 from ogmbench.generators import FAMILIES, apply_noise, class_correlation
 
 CASES = [("field", "gaussian:sigma=0.5", 128), ("field", "gaussian:sigma=0.5", 256),
