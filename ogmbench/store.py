@@ -14,7 +14,8 @@ block.  Maps are sharded (several samples per shard file, a few per inner chunk)
 compressed; each shard is written whole, once.  Group attributes hold the provenance,
 one digest per shard, the content digest and, written last, ``complete = true``.
 
-This module is the only one that imports zarr.
+This module is the only one that imports zarr, and is over 400 lines for that reason:
+everything that touches zarr (layout, codecs, reading, digests, verify) stays here.
 """
 
 from __future__ import annotations
