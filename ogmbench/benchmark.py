@@ -218,6 +218,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     # Every profile is validated, not only the one run: a broken paper profile is found
     # on a laptop, not hours into a GPU job.
     chosen, specs = None, None
+    resolved = _resolve(estimators, {}, f"{where}: [eval] estimators")  # once for every profile
     for name in [p for p in profiles if p != profile] + [profile]:
         prof = profiles[name]
         bench = Benchmark(
@@ -229,7 +230,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             rtol=rtol, atol=atol, atol_metric=atol_metric, profiles=tuple(profiles), **_training(prof, name, where),
         )
         # Each profile's training settings are checked against every estimator.
-        specs = _resolve(estimators, bench.training_params, f"{where}: [eval] estimators")
+        specs = _resolve(resolved, bench.training_params, f"{where}: [eval] estimators")
         chosen = bench
     names = [spec.name for spec in specs]
     if reference not in names:

@@ -309,16 +309,16 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     from .report.tables import render_leaderboard
 
     _check_metric(metric)
-    if METRICS[metric].paired and estimators:
-        names = {resolve(e).name for e in estimators}
-        if default_reference(names) is None:
+    specs = [resolve(e) for e in estimators]  # once: run_eval takes them resolved
+    if METRICS[metric].paired and specs:
+        if default_reference(s.name for s in specs) is None:
             raise click.BadParameter(f"{metric} compares with a reference estimator: add "
                                      f"--estimator {REFERENCES[-1]} (or {REFERENCES[0]})",
                                      param_hint="'--metric'")
     bars = _EvalBars()
     try:
         run_dir, outcomes = run_eval(
-            store, estimators or None, target=target, out=out, prior_controls=controls,
+            store, specs or None, target=target, out=out, prior_controls=controls,
             seed=seed, device=device, workers=workers, resume=resume, profile=profile,
             checkpoints=checkpoints, train_seeds=train_seeds, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:

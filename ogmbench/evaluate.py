@@ -106,7 +106,7 @@ class _Job:
 
 def run_eval(
     store: str | os.PathLike,
-    estimators: Sequence[str] | None = None,
+    estimators: Sequence[str | EstimatorSpec] | None = None,
     *,
     target: int = 0,
     out: str | os.PathLike | None = None,
@@ -129,9 +129,10 @@ def run_eval(
     ----------
     store : path
         A complete ogmbench store with train, val and test samples.
-    estimators : list of str, optional
-        Registry names, ``pkg.module:Class`` or ``path/file.py:Class``; default: all
-        registered estimators.
+    estimators : list of str or EstimatorSpec, optional
+        Registry names, ``pkg.module:Class`` or ``path/file.py:Class`` (optionally with
+        ``:key=value,...``), or specs already resolved; default: all registered
+        estimators.
     target : int
         Class to denoise; every other class is the prior.
     out : path, optional
