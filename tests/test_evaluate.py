@@ -4,20 +4,9 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import ogmbench
 from ogmbench.evaluate import _derangement, run_eval
-
-
-@pytest.fixture(scope="module")
-def store(field_store):
-    return field_store
-
-
-@pytest.fixture(scope="module")
-def run(field_run):
-    return field_run
 
 
 def test_derangement_moves_every_sample():
@@ -27,25 +16,25 @@ def test_derangement_moves_every_sample():
         assert sorted(partner) == list(range(n)) and np.all(partner != np.arange(n))
 
 
-def test_results_match_a_direct_computation(store, run):
-    rows = pd.read_parquet(run / "samples" / "identity.parquet")
-    test = store.indices("test")
+def test_results_match_a_direct_computation(field_store, field_run):
+    rows = pd.read_parquet(field_run / "samples" / "identity.parquet")
+    test = field_store.indices("test")
     assert rows["sample"].tolist() == test.tolist() and set(rows["control"]) == {"none"}
-    estimate = np.clip(store.noisy[test[0]:test[-1] + 1, 0], 0, 1)
-    clean = store.clean[test[0]:test[-1] + 1, 0]
+    estimate = np.clip(field_store.noisy[test[0]:test[-1] + 1, 0], 0, 1)
+    clean = field_store.clean[test[0]:test[-1] + 1, 0]
     np.testing.assert_allclose(rows["mse"], np.mean((estimate - clean) ** 2, axis=(1, 2)), rtol=1e-6)
 
 
-def test_prior_controls_behave_as_designed(run):
-    rows = pd.read_parquet(run / "samples" / "bayes-cell.parquet")
+def test_prior_controls_behave_as_designed(field_run):
+    rows = pd.read_parquet(field_run / "samples" / "bayes-cell.parquet")
     assert set(rows["control"]) == {"none", "shuffled", "zeros", "oracle"}
     strong = rows[rows["rho"].round(2) == 0.95].groupby("control")["mse"].mean()
     # With a strongly correlated prior: the clean prior helps most, the real one helps,
     # a shuffled prior does not.
     assert strong["oracle"] < strong["none"] < 0.9 * strong["shuffled"]
-    record = json.loads((run / "run.json").read_text())["estimators"]
+    record = json.loads((field_run / "run.json").read_text())["estimators"]
     assert record["gaussian"]["uses_prior"] is False
-    assert set(pd.read_parquet(run / "samples" / "gaussian.parquet")["control"]) == {"none"}
+    assert set(pd.read_parquet(field_run / "samples" / "gaussian.parquet")["control"]) == {"none"}
 
 
 def test_phi_column_follows_the_target_on_many_class_stores(tmp_path):

@@ -15,19 +15,11 @@ import ogmbench
 from ogmbench.config import make_config, split_counts
 from ogmbench.generate import make_sample
 from ogmbench.store import StoreError
-
-SMALL = dict(family="field", noise="gaussian:sigma=0.4", rho=[-0.5, 0.0, 0.9],
-             samples_per_rho=10, size=(16, 24), seed=3)
-
+from store_helpers import SMALL, arrays  # noqa: E402
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return ogmbench.generate(tmp_path_factory.mktemp("g") / "s.zarr", **SMALL)
-
-
-def arrays(store):
-    group = zarr.open_group(str(store.path), mode="r")
-    return {name: group[name][:] for name in ("clean", "noisy", "rho", "phi", "split")}
 
 
 def test_phi_is_pearson_of_clean_classes(store):

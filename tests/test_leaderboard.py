@@ -9,18 +9,8 @@ from ogmbench.evaluate import run_eval
 from ogmbench.report.tables import render_leaderboard
 
 
-@pytest.fixture(scope="module")
-def store(field_store):
-    return field_store
-
-
-@pytest.fixture(scope="module")
-def run(field_run):
-    return field_run
-
-
-def test_aggregate_paired_difference_equals_direct_numpy(run):
-    rows = leaderboard.load_runs([run])
+def test_aggregate_paired_difference_equals_direct_numpy(field_run):
+    rows = leaderboard.load_runs([field_run])
     agg = leaderboard.aggregate(rows)
     assert set(agg["reference"]) == {"identity"}
     for rho in (0.0, 0.95):
@@ -38,31 +28,31 @@ def test_aggregate_paired_difference_equals_direct_numpy(run):
     assert everything["n"] == len(rows[rows.estimator == "gaussian"])
 
 
-def test_aggregate_is_reproducible_and_merging_deduplicates(run):
-    once = leaderboard.aggregate(leaderboard.load_runs([run]))
-    twice = leaderboard.aggregate(leaderboard.load_runs([run, run]))
+def test_aggregate_is_reproducible_and_merging_deduplicates(field_run):
+    once = leaderboard.aggregate(leaderboard.load_runs([field_run]))
+    twice = leaderboard.aggregate(leaderboard.load_runs([field_run, field_run]))
     pd.testing.assert_frame_equal(once, twice)
 
 
-def test_merging_never_pools_different_configurations_or_seeds(store, run, tmp_path):
-    other_seed, _ = run_eval(store.path, ["identity"], out=tmp_path / "s9", seed=9)
-    other_cfg, _ = run_eval(store.path, ["gaussian:sigma=3.0"], out=tmp_path / "g3", seed=3)
-    rows = leaderboard.load_runs([run, other_seed, other_cfg])
+def test_merging_never_pools_different_configurations_or_seeds(field_store, field_run, tmp_path):
+    other_seed, _ = run_eval(field_store.path, ["identity"], out=tmp_path / "s9", seed=9)
+    other_cfg, _ = run_eval(field_store.path, ["gaussian:sigma=3.0"], out=tmp_path / "g3", seed=3)
+    rows = leaderboard.load_runs([field_run, other_seed, other_cfg])
     agg = leaderboard.aggregate(rows)
     labels = set(agg["estimator"])
     assert {"identity@seed3", "identity@seed9", "gaussian", "gaussian[sigma=3.0]"} <= labels
-    n_test = len(store.indices("test"))
+    n_test = len(field_store.indices("test"))
     assert agg[agg.rho == "all"].groupby(["estimator", "control"])["n"].max().max() == n_test
     table = render_leaderboard(agg, "mse", "table")
     assert "identity@seed9" in table and "gaussian[sigma=3.0]" in table
 
 
-def test_pivot_keeps_stores_apart(store, run, tmp_path):
+def test_pivot_keeps_stores_apart(field_store, field_run, tmp_path):
     other = ogmbench.generate(tmp_path / "o.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.0, 0.95], samples_per_rho=30, size=24, seed=2,
                               params={"length_scale": 2})
     other_run, _ = run_eval(other.path, ["identity"], out=tmp_path / "o", seed=3)
-    agg = leaderboard.aggregate(leaderboard.load_runs([run, other_run]))
+    agg = leaderboard.aggregate(leaderboard.load_runs([field_run, other_run]))
     wide = leaderboard.pivot(agg, "mse")
     stores = {i[2] for i in wide.index if i[4] == "identity"}
     assert len(stores) == 2

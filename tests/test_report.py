@@ -9,11 +9,6 @@ from ogmbench.metrics import METRICS, format_value
 from ogmbench.report.tables import Cell, Table, render_leaderboard
 
 
-@pytest.fixture(scope="module")
-def run(field_run):
-    return field_run
-
-
 def small_table():
     table = Table(key="k", title="MSE_1 & more", note="50% of #2 ± {x}", header=["estimator", "ρ=0"])
     table.rows = [[Cell("a_b"), Cell("0.1000 ± 0.0100", 0.1, bold=True)],
@@ -69,8 +64,8 @@ def test_format_value(value, lo, hi, digits, text):
     assert format_value(value, lo, hi, digits) == text
 
 
-def test_metric_table_is_complete_and_consistent(run):
-    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+def test_metric_table_is_complete_and_consistent(field_run):
+    agg = leaderboard.aggregate(leaderboard.load_runs([field_run]))
     for key, info in METRICS.items():
         assert info.key == key and key in agg and f"{key}_lo" in agg and f"{key}_hi" in agg
         assert info.paired == (key in ("gain_mse", "d_iou"))
@@ -78,8 +73,8 @@ def test_metric_table_is_complete_and_consistent(run):
 
 
 @pytest.mark.parametrize("metric", sorted(METRICS))
-def test_leaderboard_text_shows_every_metric_with_its_digits(run, metric):
-    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+def test_leaderboard_text_shows_every_metric_with_its_digits(field_run, metric):
+    agg = leaderboard.aggregate(leaderboard.load_runs([field_run]))
     text = render_leaderboard(agg, metric, "table")
     assert text.splitlines()[0].startswith(METRICS[metric].label)
     row = agg[(agg["estimator"] == "bayes-cell") & (agg["control"] == "none") & (agg["rho"] == "all")]
@@ -88,8 +83,8 @@ def test_leaderboard_text_shows_every_metric_with_its_digits(run, metric):
     assert expected in text
 
 
-def test_rendered_formats(run):
-    agg = leaderboard.aggregate(leaderboard.load_runs([run]))
+def test_rendered_formats(field_run):
+    agg = leaderboard.aggregate(leaderboard.load_runs([field_run]))
     table = render_leaderboard(agg, "mse", "table")
     assert "bayes-cell" in table and "all" in table and "±" in table
     assert render_leaderboard(agg, "iou", "md").count("|") > 10

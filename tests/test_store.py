@@ -3,23 +3,14 @@
 
 import numpy as np
 import pytest
-import zarr
 
 import ogmbench
 from ogmbench.store import StoreError
-
-SMALL = dict(family="field", noise="gaussian:sigma=0.4", rho=[-0.5, 0.0, 0.9],
-             samples_per_rho=10, size=(16, 24), seed=3)
-
+from store_helpers import SMALL  # noqa: E402
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return ogmbench.generate(tmp_path_factory.mktemp("st") / "s.zarr", **SMALL)
-
-
-def arrays(store):
-    group = zarr.open_group(str(store.path), mode="r")
-    return {name: group[name][:] for name in ("clean", "noisy", "rho", "phi", "split")}
 
 
 def test_store_contract(store):

@@ -8,14 +8,9 @@ from ogmbench.api import FitData, Split
 from ogmbench.tuning import tune
 
 
-@pytest.fixture(scope="module")
-def store(field_store):
-    return field_store
-
-
-def test_tuning_picks_the_val_minimum(store):
-    data = FitData(Split(store=store, indices=store.indices("train")),
-                   Split(store=store, indices=store.indices("val")))
+def test_tuning_picks_the_val_minimum(field_store):
+    data = FitData(Split(store=field_store, indices=field_store.indices("train")),
+                   Split(store=field_store, indices=field_store.indices("val")))
     model, chosen, table = tune(Gaussian, data, target=0, seed=0, device="cpu")
     noisy, clean, _ = data.val.load()
     direct = {s: np.mean((Gaussian(sigma=s).predict(noisy, 0) - clean[:, 0]) ** 2)
