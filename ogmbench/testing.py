@@ -1,24 +1,83 @@
-"""``check_estimator``: the conformance check every estimator must pass.
+"""``check_estimator``: the conformance checks every estimator must pass.
 
-Run it on your estimator before submitting::
+Run them on your estimator before submitting::
 
     from ogmbench.testing import check_estimator
-    check_estimator(MyEstimator)          # raises AssertionError naming the broken rule
+    check_estimator(MyEstimator)    # EstimatorCheckError listing every broken rule, else True
+
+or get one pytest test per rule::
+
+    from ogmbench.testing import parametrize_with_checks
+
+    @parametrize_with_checks([MyEstimator])
+    def test_ogmbench(estimator, check):
+        check(estimator)
+
+Each rule is a function ``check_<rule>(estimator, params=None, *, target=0, seed=0)``
+that raises :class:`EstimatorCheckError` naming the estimator and the rule; they are
+listed, in order, in :data:`ALL_CHECKS`.  The checks raise explicitly rather than use
+``assert``, so they keep failing under ``python -O``.  (Over 400 lines on purpose: the
+twelve rules, each with a message that says what broke, in one file a submitter reads.)
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections import OrderedDict
 
 import numpy as np
 
-from .api import Estimator, FitData, Split
+from .api import Estimator, FitData, Split, check_output
 
-__all__ = ["check_estimator", "tiny_data"]
+__all__ = [
+    "EstimatorCheckError", "ALL_CHECKS", "check_estimator", "parametrize_with_checks",
+    "tiny_data",
+    "check_is_estimator_subclass", "check_params_have_defaults", "check_param_grid_names_params",
+    "check_uses_prior_is_bool", "check_get_params_reads_back", "check_fit_returns_self",
+    "check_predict_output", "check_predict_leaves_input_unchanged", "check_batch_independence",
+    "check_same_seed_same_numbers", "check_zeroed_prior", "check_one_class_stack",
+]
+
+
+class EstimatorCheckError(AssertionError):
+    """An estimator breaks a rule of the protocol.
+
+    A subclass of ``AssertionError``, so that ``pytest.raises(AssertionError)`` and
+    test runners treat it as a failed check rather than a crash.
+
+    Parameters
+    ----------
+    message : str
+        Names the estimator and the broken rule (for :func:`check_estimator`: every
+        broken rule, one a line).
+    failures : dict, optional
+        Check name -> message of each failed check (set by :func:`check_estimator`).
+    """
+
+    def __init__(self, message: str, failures: dict[str, str] | None = None):
+        super().__init__(message)
+        self.failures = dict(failures or {})
 
 
 def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0) -> FitData:
-    """A small train/val pair from the ``field`` family with Gaussian noise (no store)."""
+    """A small train/val pair from the ``field`` family with Gaussian noise (no store).
+
+    Parameters
+    ----------
+    classes : int
+        Classes per stack (1: no prior class).
+    n : int
+        Train samples; val has ``max(2, n // 3)``.
+    size : int
+        Map side in cells.
+    seed : int
+        Seed of the maps and the noise.
+
+    Returns
+    -------
+    FitData
+    """
     from .generators import apply_noise, field
     from .generators.noise import NOISE_MODELS
 
@@ -33,12 +92,276 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0) -> F
     return FitData(*splits)
 
 
-def _fit(cls, params, data, target, seed):
-    return cls(**params).fit(data, target=target, seed=seed, device="cpu")
+# -- fitted models shared by the checks --------------------------------------------------
+
+# Fitting is the slow part for learned estimators, and most checks need a fitted model:
+# one fit per (class, params, target, seed, classes) serves them all within the process.
+# A failed fit is kept too, so that a slow fit that ends in an error is not repeated.
+_FITS: OrderedDict[tuple, object] = OrderedDict()
+_FITS_KEPT = 16
+
+
+def _fitted(cls, params, target, seed, classes=2):
+    """(model, what ``fit`` returned, data): ``cls(**params)`` fitted on :func:`tiny_data`."""
+    # repr: hyper-parameter values need not be hashable (lists, dicts).
+    key = (cls, repr(sorted(params.items())), target, seed, classes)
+    if key in _FITS:
+        _FITS.move_to_end(key)
+    else:
+        data = tiny_data(classes=classes, seed=seed)
+        try:
+            model = cls(**params)
+            _FITS[key] = (model, model.fit(data, target=target, seed=seed, device="cpu"), data)
+        except Exception as exc:
+            _FITS[key] = exc
+        while len(_FITS) > _FITS_KEPT:
+            _FITS.popitem(last=False)
+    outcome = _FITS[key]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _forget(cls):
+    for key in [key for key in _FITS if key[0] is cls]:
+        del _FITS[key]
+
+
+def _class(estimator):
+    return estimator if isinstance(estimator, type) else type(estimator)
+
+
+def _resolve(estimator, params):
+    """The class and the hyper-parameters to construct it with."""
+    if isinstance(estimator, type):
+        return estimator, dict(params or {})
+    return type(estimator), dict(estimator.get_params() if params is None else params)
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(a != b)
+    except Exception:  # e.g. arrays, whose comparison is not one bool
+        return a is not b
+
+
+def _difference(actual, desired) -> str:
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    if actual.shape != desired.shape:
+        return f"shapes {actual.shape} and {desired.shape}"
+    return f"max abs difference {np.max(np.abs(actual - desired), initial=0.0):.3g}"
+
+
+_CHECK_PARAMETERS = """
+    Parameters
+    ----------
+    estimator : Estimator subclass or instance
+        An instance contributes its current hyper-parameters.
+    params : dict, optional
+        Hyper-parameters to construct with, instead of the defaults or the instance's.
+    target : int
+        Target class index.
+    seed : int
+        Seed of the tiny data and of ``fit``.
+
+    Raises
+    ------
+    EstimatorCheckError
+        If the estimator breaks the rule.
+"""
+
+
+def _rule(check):
+    # The one-line docstring in the source states the rule; the shared sections are added
+    # here (not under -OO, where docstrings are None).
+    if check.__doc__:
+        check.__doc__ = check.__doc__.rstrip() + "\n" + _CHECK_PARAMETERS
+    return check
+
+
+# -- the rules, in the order they are checked ----------------------------------------------
+
+
+@_rule
+def check_is_estimator_subclass(estimator, params=None, *, target=0, seed=0):
+    """The class subclasses :class:`ogmbench.api.Estimator`."""
+    cls = _class(estimator)
+    if not issubclass(cls, Estimator):
+        raise EstimatorCheckError(f"{cls.__name__} must subclass ogmbench.api.Estimator")
+
+
+@_rule
+def check_params_have_defaults(estimator, params=None, *, target=0, seed=0):
+    """Every hyper-parameter of ``__init__`` is a keyword with a default."""
+    cls = _class(estimator)
+    missing = [key for key, value in cls.default_params().items()
+               if value is inspect.Parameter.empty]
+    if missing:
+        raise EstimatorCheckError(f"{cls.__name__}: hyper-parameter(s) "
+                                  f"{', '.join(map(repr, missing))} need a default")
+
+
+@_rule
+def check_param_grid_names_params(estimator, params=None, *, target=0, seed=0):
+    """Every key of ``param_grid`` is a hyper-parameter of ``__init__``."""
+    cls = _class(estimator)
+    defaults = cls.default_params()
+    unknown = [key for key in cls.param_grid if key not in defaults]
+    if unknown:
+        raise EstimatorCheckError(f"{cls.__name__}.param_grid names "
+                                  f"{', '.join(map(repr, unknown))}, not parameters of __init__")
+
+
+@_rule
+def check_uses_prior_is_bool(estimator, params=None, *, target=0, seed=0):
+    """``uses_prior`` is a bool."""
+    cls = _class(estimator)
+    if not isinstance(cls.uses_prior, bool):
+        raise EstimatorCheckError(f"{cls.__name__}.uses_prior must be a bool, "
+                                  f"got {type(cls.uses_prior).__name__}")
+
+
+@_rule
+def check_get_params_reads_back(estimator, params=None, *, target=0, seed=0):
+    """``get_params()`` reads back the constructor's arguments (defaults included)."""
+    cls, params = _resolve(estimator, params)
+    expected = {**cls.default_params(), **params}
+    got = cls(**params).get_params()
+    if got != expected:
+        missing = object()
+        wrong = [f"{key}={got.get(key, '<missing>')!r}, expected {expected.get(key, '<missing>')!r}"
+                 for key in sorted(expected.keys() | got.keys())
+                 if _differs(got.get(key, missing), expected.get(key, missing))]
+        raise EstimatorCheckError(f"{cls.__name__}.get_params() does not read back the "
+                                  f"constructor's arguments: {'; '.join(wrong)}")
+
+
+@_rule
+def check_fit_returns_self(estimator, params=None, *, target=0, seed=0):
+    """``fit`` returns the estimator itself."""
+    cls, params = _resolve(estimator, params)
+    model, returned, _ = _fitted(cls, params, target, seed)
+    if returned is not model:
+        got = "None" if returned is None else f"another object ({type(returned).__name__})"
+        raise EstimatorCheckError(f"{cls.__name__}.fit must return self, returned {got}")
+
+
+@_rule
+def check_predict_output(estimator, params=None, *, target=0, seed=0):
+    """``predict`` returns (B, H, W) float32, finite, in [0, 1], for a batch and a batch of one."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    noisy = data.val.load()[0]
+    for batch in (noisy, noisy[:1]):
+        out = model.predict(batch.copy(), target)
+        try:
+            check_output(out, batch)
+        except ValueError as exc:
+            raise EstimatorCheckError(f"{cls.__name__}.{exc} (batch of {len(batch)})") from None
+
+
+@_rule
+def check_predict_leaves_input_unchanged(estimator, params=None, *, target=0, seed=0):
+    """``predict`` does not modify its input."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    noisy = data.val.load()[0]
+    given = noisy.copy()
+    model.predict(given, target)
+    if not np.array_equal(given, noisy):
+        changed = np.count_nonzero(given != noisy)
+        raise EstimatorCheckError(f"{cls.__name__}.predict modified its input "
+                                  f"({changed} of {noisy.size} values changed)")
+
+
+@_rule
+def check_batch_independence(estimator, params=None, *, target=0, seed=0):
+    """A sample's estimate does not depend on the rest of its batch (atol 1e-5)."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    noisy = data.val.load()[0]
+    out = model.predict(noisy.copy(), target)
+    single = model.predict(noisy[:1].copy(), target)
+    try:
+        np.testing.assert_allclose(single[0], out[0], atol=1e-5)
+    except AssertionError:
+        raise EstimatorCheckError(
+            f"{cls.__name__}: a sample's estimate depends on the rest of its batch "
+            f"(alone vs. in a batch of {len(noisy)}: {_difference(single[0], out[0])}, "
+            f"atol 1e-5)") from None
+
+
+@_rule
+def check_same_seed_same_numbers(estimator, params=None, *, target=0, seed=0):
+    """Fitting twice with the same seed gives the same estimate, exactly."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    noisy = data.val.load()[0]
+    out = model.predict(noisy.copy(), target)
+    # A fresh fit, never the shared one; predict on the model, not on what fit returned, so
+    # that a fit not returning self fails check_fit_returns_self only.
+    again_model = cls(**params)
+    again_model.fit(data, target=target, seed=seed, device="cpu")
+    again = again_model.predict(noisy.copy(), target)
+    try:
+        np.testing.assert_array_equal(again, out)
+    except AssertionError:
+        raise EstimatorCheckError(f"{cls.__name__}: not deterministic for one seed (two fits "
+                                  f"with seed {seed}: {_difference(again, out)})") from None
+
+
+@_rule
+def check_zeroed_prior(estimator, params=None, *, target=0, seed=0):
+    """``predict`` returns a valid estimate when every prior class is zero."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    zeroed = data.val.load()[0].copy()
+    zeroed[:, [k for k in range(zeroed.shape[1]) if k != target]] = 0.0
+    out = model.predict(zeroed, target)
+    try:
+        check_output(out, zeroed)
+    except ValueError as exc:
+        raise EstimatorCheckError(f"{cls.__name__}.{exc} for a zeroed prior") from None
+
+
+@_rule
+def check_one_class_stack(estimator, params=None, *, target=0, seed=0):
+    """``fit`` and ``predict`` work on a stack without prior classes (C = 1)."""
+    cls, params = _resolve(estimator, params)
+    model, _, alone = _fitted(cls, params, 0, seed, classes=1)
+    noisy = alone.val.load()[0]
+    out = model.predict(noisy.copy(), 0)
+    try:
+        check_output(out, noisy)
+    except ValueError as exc:
+        raise EstimatorCheckError(f"{cls.__name__}.{exc} for a stack without prior classes "
+                                  f"(C = 1)") from None
+
+
+ALL_CHECKS = (
+    check_is_estimator_subclass,
+    check_params_have_defaults,
+    check_param_grid_names_params,
+    check_uses_prior_is_bool,
+    check_get_params_reads_back,
+    check_fit_returns_self,
+    check_predict_output,
+    check_predict_leaves_input_unchanged,
+    check_batch_independence,
+    check_same_seed_same_numbers,
+    check_zeroed_prior,
+    check_one_class_stack,
+)
+"""Every check, in the order :func:`check_estimator` runs them."""
 
 
 def check_estimator(estimator, *, params: dict | None = None, target: int = 0, seed: int = 0):
-    """Check that an estimator class follows the protocol; raise AssertionError if not.
+    """Run every check of :data:`ALL_CHECKS`; raise one error listing each failure.
+
+    A check that raises anything else (``fit`` raised, say) counts as failed with
+    ``raised <Type>: <message>``; the other checks still run.  The model is fitted
+    afresh for each call (an estimator edited in place is checked as it is now) and
+    once for all checks of the call.
 
     Parameters
     ----------
@@ -46,66 +369,103 @@ def check_estimator(estimator, *, params: dict | None = None, target: int = 0, s
         An instance contributes its current hyper-parameters.
     params : dict, optional
         Hyper-parameters to construct with (e.g. a fast training profile).
+    target : int
+        Target class index.
+    seed : int
+        Seed of the tiny data and of ``fit``.
 
-    Checked: hyper-parameters are keywords with defaults and read back by
-    ``get_params``; ``param_grid`` names real parameters; ``fit`` returns the estimator;
-    ``predict`` returns (B, H, W) float32, finite, in [0, 1], for batches of several
-    samples and of one; a sample's estimate does not depend on its batch; the input is
-    not modified; fitting twice with the same seed gives the same estimate; a zeroed
-    prior and a stack without prior classes (C = 1) work.
+    Returns
+    -------
+    bool
+        True when every check passes.
+
+    Raises
+    ------
+    EstimatorCheckError
+        When any check fails: the first line is ``"<Name> fails N of M checks"``, then
+        one line per failed check, ``"  check_<rule>: <message>"``; ``failures`` maps
+        each failed check's name to its message.
+
+    Examples
+    --------
+    >>> from ogmbench.baselines.classical import Median
+    >>> check_estimator(Median, params={"size": 5})
+    True
     """
-    cls = estimator if isinstance(estimator, type) else type(estimator)
-    name = cls.__name__
-    assert issubclass(cls, Estimator), f"{name} must subclass ogmbench.api.Estimator"
-    if params is None:
-        params = estimator.get_params() if not isinstance(estimator, type) else {}
-    defaults = cls.default_params()
-    for key, value in defaults.items():
-        assert value is not inspect.Parameter.empty, f"{name}: hyper-parameter {key!r} needs a default"
-    for key in cls.param_grid:
-        assert key in defaults, f"{name}.param_grid names {key!r}, not a parameter of __init__"
-    assert isinstance(cls.uses_prior, bool), f"{name}.uses_prior must be a bool"
-
-    data = tiny_data(seed=seed)
-    model = cls(**params)
-    assert model.get_params() == {**defaults, **params}, \
-        f"{name}.get_params() does not read back the constructor's arguments"
-    fitted = model.fit(data, target=target, seed=seed, device="cpu")
-    assert fitted is model, f"{name}.fit must return self"
-
-    noisy, clean, _ = data.val.load()
-    before = noisy.copy()
-    out = model.predict(noisy, target)
-    _check_output(name, out, noisy)
-    assert np.array_equal(noisy, before), f"{name}.predict modified its input"
-
-    single = model.predict(noisy[:1].copy(), target)
-    _check_output(name, single, noisy[:1])
-    np.testing.assert_allclose(single[0], out[0], atol=1e-5, err_msg=(
-        f"{name}: a sample's estimate depends on the rest of its batch"))
-
-    again = _fit(cls, params, data, target, seed).predict(noisy.copy(), target)
-    np.testing.assert_array_equal(again, out, err_msg=f"{name}: not deterministic for one seed")
-
-    zeroed = noisy.copy()
-    zeroed[:, [k for k in range(noisy.shape[1]) if k != target]] = 0.0
-    _check_output(name, model.predict(zeroed, target), zeroed)
-
-    alone = tiny_data(classes=1, seed=seed)
-    lone_model = _fit(cls, params, alone, 0, seed)
-    lone_noisy = alone.val.load()[0]
-    _check_output(name, lone_model.predict(lone_noisy, 0), lone_noisy)
+    cls = _class(estimator)
+    failures: dict[str, str] = {}
+    _forget(cls)
+    try:
+        for check in ALL_CHECKS:
+            try:
+                check(estimator, params, target=target, seed=seed)
+            except EstimatorCheckError as exc:
+                failures[check.__name__] = str(exc)
+            except Exception as exc:
+                failures[check.__name__] = f"raised {type(exc).__name__}: {exc}"
+    finally:
+        # Outside parametrize_with_checks nothing reuses the fits: do not keep them alive.
+        _forget(cls)
+    if failures:
+        lines = [f"{cls.__name__} fails {len(failures)} of {len(ALL_CHECKS)} checks"]
+        lines += [f"  {name}: " + message.replace("\n", "\n    ")
+                  for name, message in failures.items()]
+        raise EstimatorCheckError("\n".join(lines), failures=failures)
     return True
 
 
+def _label(estimator) -> str:
+    """The class name, with the hyper-parameters that differ from the defaults of an instance."""
+    cls = _class(estimator)
+    if isinstance(estimator, type):
+        return cls.__name__
+    try:
+        defaults = cls.default_params()
+        changed = [f"{key}={value}" for key, value in estimator.get_params().items()
+                   if _differs(value, defaults.get(key, inspect.Parameter.empty))]
+    except Exception:  # not an Estimator: its checks will say so
+        changed = []
+    return f"{cls.__name__}({','.join(changed)})" if changed else cls.__name__
 
 
+def parametrize_with_checks(estimators, params: dict | None = None):
+    """A ``pytest.mark.parametrize`` over every (estimator, check) pair: one test per rule.
 
-def _check_output(name, out, noisy):
-    b, _, h, w = noisy.shape
-    assert isinstance(out, np.ndarray), f"{name}.predict must return a numpy array, got {type(out)}"
-    assert out.shape == (b, h, w), f"{name}.predict returned shape {out.shape}, expected {(b, h, w)}"
-    assert out.dtype == np.float32, f"{name}.predict returned {out.dtype}, expected float32"
-    assert np.isfinite(out).all(), f"{name}.predict returned NaN or inf"
-    assert out.min(initial=0.0) >= 0.0 and out.max(initial=1.0) <= 1.0, \
-        f"{name}.predict returned values outside [0, 1]"
+    The test receives ``estimator`` and ``check``, a callable ``check(estimator)`` that
+    raises :class:`EstimatorCheckError` when the rule is broken.  Test ids read
+    ``<Name>-<check name>`` (an instance adds its non-default hyper-parameters, e.g.
+    ``Median(size=5)-check_fit_returns_self``).  The checks of one estimator share one
+    fit per process, so a learned estimator is not retrained for every rule.
+
+    Parameters
+    ----------
+    estimators : iterable of Estimator subclasses or instances
+        An instance contributes its current hyper-parameters.
+    params : dict, optional
+        Hyper-parameters to construct every estimator with (e.g. a fast training
+        profile); bound into each ``check``.
+
+    Returns
+    -------
+    pytest.MarkDecorator
+
+    Examples
+    --------
+    .. code-block:: python
+
+        @parametrize_with_checks([MyEstimator])
+        def test_ogmbench(estimator, check):
+            check(estimator)
+    """
+    import pytest  # only the test helper needs pytest; ogmbench does not
+
+    cases, seen = [], {}
+    for estimator in estimators:
+        label = _label(estimator)
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label}_{seen[label]}"
+        for check in ALL_CHECKS:
+            bound = functools.partial(check, params=params)
+            cases.append(pytest.param(estimator, bound, id=f"{label}-{check.__name__}"))
+    return pytest.mark.parametrize(("estimator", "check"), cases)
