@@ -190,13 +190,3 @@ def test_expected_phi_limits_match_the_interior():
     for pa, pb in ((0.5, 0.5), (0.3, 0.6)):
         assert field_expected_phi(1.0, pa, pb) == pytest.approx(field_expected_phi(0.9999999, pa, pb), abs=1e-3)
         assert field_expected_phi(-1.0, pa, pb) == pytest.approx(field_expected_phi(-0.9999999, pa, pb), abs=1e-3)
-
-
-def test_xarray_names_the_classes_of_a_many_class_store(tmp_path):
-    xr = pytest.importorskip("xarray")
-    store = ogmbench.generate(tmp_path / "k3.zarr", classes=3, rho=[0.5], samples_per_rho=4, size=16)
-    ds = xr.open_zarr(store.path)
-    assert list(ds["class"].values) == list(ds["other_class"].values) == ["X1", "X2", "X3"]
-    np.testing.assert_array_equal(
-        ds["phi_matrix"].sel({"class": "X1", "other_class": "X3"}).values,
-        store.read("phi_matrix", 0, len(store))[:, 0, 2])
