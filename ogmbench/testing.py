@@ -122,6 +122,13 @@ def _fitted(cls, params, target, seed, classes=2):
     return outcome
 
 
+def _fitted_on_val(estimator, params, target, seed):
+    """(class, the shared fitted model, the val maps it is checked on)."""
+    cls, params = _resolve(estimator, params)
+    model, _, data = _fitted(cls, params, target, seed)
+    return cls, model, data.val.load()[0]
+
+
 def _forget(cls):
     for key in [key for key in _FITS if key[0] is cls]:
         del _FITS[key]
@@ -249,9 +256,7 @@ def check_fit_returns_self(estimator, params=None, *, target=0, seed=0):
 @_rule
 def check_predict_output(estimator, params=None, *, target=0, seed=0):
     """``predict`` returns (B, H, W) float32, finite, in [0, 1], for a batch and a batch of one."""
-    cls, params = _resolve(estimator, params)
-    model, _, data = _fitted(cls, params, target, seed)
-    noisy = data.val.load()[0]
+    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
     for batch in (noisy, noisy[:1]):
         out = model.predict(batch.copy(), target)
         try:
@@ -263,9 +268,7 @@ def check_predict_output(estimator, params=None, *, target=0, seed=0):
 @_rule
 def check_predict_leaves_input_unchanged(estimator, params=None, *, target=0, seed=0):
     """``predict`` does not modify its input."""
-    cls, params = _resolve(estimator, params)
-    model, _, data = _fitted(cls, params, target, seed)
-    noisy = data.val.load()[0]
+    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
     given = noisy.copy()
     model.predict(given, target)
     if not np.array_equal(given, noisy):
@@ -277,9 +280,7 @@ def check_predict_leaves_input_unchanged(estimator, params=None, *, target=0, se
 @_rule
 def check_batch_independence(estimator, params=None, *, target=0, seed=0):
     """A sample's estimate does not depend on the rest of its batch (atol 1e-5)."""
-    cls, params = _resolve(estimator, params)
-    model, _, data = _fitted(cls, params, target, seed)
-    noisy = data.val.load()[0]
+    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
     out = model.predict(noisy.copy(), target)
     single = model.predict(noisy[:1].copy(), target)
     try:
@@ -313,9 +314,8 @@ def check_same_seed_same_numbers(estimator, params=None, *, target=0, seed=0):
 @_rule
 def check_zeroed_prior(estimator, params=None, *, target=0, seed=0):
     """``predict`` returns a valid estimate when every prior class is zero."""
-    cls, params = _resolve(estimator, params)
-    model, _, data = _fitted(cls, params, target, seed)
-    zeroed = data.val.load()[0].copy()
+    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
+    zeroed = noisy.copy()
     zeroed[:, [k for k in range(zeroed.shape[1]) if k != target]] = 0.0
     out = model.predict(zeroed, target)
     try:
