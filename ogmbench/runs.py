@@ -66,10 +66,6 @@ class Record:
         return self.data.get("status") == "ok"
 
     @property
-    def status(self) -> str:
-        return str(self.data.get("status", ""))
-
-    @property
     def fixed_params(self) -> dict[str, Any]:
         """Parameters fixed for it, run-wide training settings included."""
         return dict(self.data.get("fixed_params") or {})
@@ -159,10 +155,6 @@ class Run:
     def record(self, name: str) -> Record | None:
         data = self.data.get("estimators", {}).get(name)
         return None if data is None else Record(name, data)
-
-    def labels(self) -> dict[str, str]:
-        """{estimator name: row label} of every estimator of the run."""
-        return {r.name: r.label for r in self.records()}
 
     def samples(self, name: str):
         """The per-sample rows of a finished estimator (a ``pyarrow.Table``).

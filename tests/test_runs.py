@@ -49,7 +49,7 @@ def test_run_wide_training_settings_do_not_label_the_estimator(tmp_path):
     run = new_run(tmp_path / "r")
     run.set_record("unet", {"status": "ok", "fixed_params": {"steps": 5, "width": 8},
                             "run_params": ["steps"]})
-    assert read_run(run.path).labels() == {"unet": "unet[width=8]"}
+    assert read_run(run.path).record("unet").label == "unet[width=8]"
 
 
 @pytest.mark.parametrize("content", [None, "not json", "[1, 2]", '{"estimators": 3}'])

@@ -149,12 +149,14 @@ def build_tables(results, dataset: str) -> list[Table]:
                       if r.uses_prior and r.learned}
     tables = []
     specs = [
-        ("mse", "MSE", 4, "gain_mse", f"prior gain % vs {ref} (ρ={top})", 2,
+        ("mse", "gain_mse", f"prior gain % vs {ref} (ρ={top})",
          f"the MSE reduction over {ref} in % of its MSE (positive: better)"),
-        ("iou", "IoU", 4, "d_iou", f"prior ΔIoU vs {ref} (ρ={top})", 4,
+        ("iou", "d_iou", f"prior ΔIoU vs {ref} (ρ={top})",
          f"the IoU minus that of {ref} (positive: better)"),
     ]
-    for metric, name, digits, extra, extra_name, extra_digits, extra_note in specs:
+    for metric, extra, extra_name, extra_note in specs:
+        name, digits = METRICS[metric].title, METRICS[metric].digits
+        extra_digits = METRICS[extra].digits
         header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos] + [extra_name]
         columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
         table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
@@ -177,7 +179,9 @@ def build_tables(results, dataset: str) -> list[Table]:
                            f"paired over the same test samples, {_paired_note(part)}; positive: "
                            "better. X2 shuffled takes X2 from another test sample: a gain that "
                            "comes from X2 disappears", header=header)
-        table.rows = [[Cell(row_label(e, c))] + [_cell(cells, "gain_mse", e, c, r, 2) for r in rhos]
+        digits = METRICS["gain_mse"].digits
+        table.rows = [[Cell(row_label(e, c))] + [_cell(cells, "gain_mse", e, c, r, digits)
+                                                for r in rhos]
                       for e, c in users]
         _bold_best(table, users, ["gain_mse"] * len(rhos))
         tables.append(table)
