@@ -30,6 +30,7 @@ from .api import DEVICES, PRIOR_CONTROLS
 from .config import GenerateConfig, make_config
 from .errors import ConfigError
 from .metrics import METRICS
+from .names import is_plain, show
 from .specs import EstimatorSpec, resolve_all
 
 __all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark", "resolve_extra"]
@@ -161,9 +162,9 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
                                  f"{where}: no [[dataset]] tables (give at least one)")
     head = _table(data, "benchmark", where)
     _keys(head, _BENCHMARK_KEYS, where, "[benchmark]", required=("name", "version"))
-    if not _plain_name(head["name"]):
+    if not is_plain(head["name"]):
         raise BenchmarkError(f"{where}: [benchmark] name must be letters, digits, '-', '_' or "
-                             f"'.' and not start with '.', got {_show(head['name'])}")
+                             f"'.' and not start with '.', got {show(head['name'])}")
     if head["version"] < 1:
         raise BenchmarkError(f"{where}: [benchmark] version must be an integer >= 1, "
                              f"got {head['version']}")
@@ -173,10 +174,10 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         raise BenchmarkError(f"{where}: [profile] has no profiles (add [profile.default])")
     if profile not in profiles:
         raise BenchmarkError(f"{where}: no profile {profile!r} "
-                             f"(profiles: {', '.join(map(_show, profiles))})")
+                             f"(profiles: {', '.join(map(show, profiles))})")
     for name in profiles:
-        _table(profiles, name, where, f"profile.{_show(name)}")
-        _keys(profiles[name], _PROFILE_KEYS, where, f"[profile.{_show(name)}]",
+        _table(profiles, name, where, f"profile.{show(name)}")
+        _keys(profiles[name], _PROFILE_KEYS, where, f"[profile.{show(name)}]",
               required=_PROFILE_REQUIRED)
 
     ev = _table(data, "eval", where)
@@ -235,7 +236,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     names = [spec.name for spec in specs]
     if reference not in names:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
-                             f"estimators ({', '.join(map(_show, names))})")
+                             f"estimators ({', '.join(map(show, names))})")
     if specs[names.index(reference)].cls.uses_prior:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} reads the prior; the "
                              "prior gain is measured against an estimator that does not")
@@ -269,7 +270,7 @@ def resolve_extra(bench: Benchmark, texts) -> list[EstimatorSpec]:
 
 
 def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
-    table = f"[profile.{_show(name)}]"
+    table = f"[profile.{show(name)}]"
     training = prof["training"]
     if training not in _TRAINING:
         raise BenchmarkError(f"{where}: {table} training must be one of {', '.join(_TRAINING)}, "
@@ -294,10 +295,10 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise BenchmarkError(f"{where}: dataset {i + 1} is not a table")
-        label = f"[[dataset]] {_show(entry.get('name', i + 1))}"
+        label = f"[[dataset]] {show(entry.get('name', i + 1))}"
         _keys(entry, _DATASET_KEYS, where, label, required=("name", "family"))
         name = entry["name"]
-        if not _plain_name(name):
+        if not is_plain(name):
             raise BenchmarkError(f"{where}: {label}: name must be letters, digits, '-', '_' or "
                                  f"'.', got {name!r}")
         if name in by_name:
@@ -309,11 +310,11 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     chosen = _strings(chosen, where, f"[profile.{profile}] datasets")
     for name in chosen:
         if name not in by_name:
-            raise BenchmarkError(f"{where}: [profile.{_show(profile)}] datasets: no dataset {name!r} "
+            raise BenchmarkError(f"{where}: [profile.{show(profile)}] datasets: no dataset {name!r} "
                                  f"(datasets: {', '.join(by_name)})")
     if not chosen:
-        raise BenchmarkError(f"{where}: [profile.{_show(profile)}] datasets is empty")
-    table = f"[profile.{_show(profile)}]"
+        raise BenchmarkError(f"{where}: [profile.{show(profile)}] datasets is empty")
+    table = f"[profile.{show(profile)}]"
     _numbers(prof["rho"], where, f"{table} rho")
     if "split" in prof:
         _numbers(prof["split"], where, f"{table} split", length=3)
@@ -328,7 +329,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     out = []
     for name in chosen:
         entry = by_name[name]
-        label = f"[[dataset]] {_show(name)} with {table}"
+        label = f"[[dataset]] {show(name)} with {table}"
         try:
             config = make_config(
                 family=entry["family"], noise=entry.get("noise"), rho=prof["rho"],
@@ -349,7 +350,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
                                     "only 1 test sample per rho; intervals need at least 2"))
         target = entry.get("target", 0)
         if not 0 <= target < config.classes:
-            raise BenchmarkError(f"{where}: [[dataset]] {_show(name)}: target must be a class index in "
+            raise BenchmarkError(f"{where}: [[dataset]] {show(name)}: target must be a class index in "
                                  f"0..{config.classes - 1}, got {target}")
         out.append(Dataset(name=name, config=config, target=target,
                            description=entry.get("description", "")))
@@ -396,17 +397,6 @@ def _strings(values, where, label) -> list[str]:
 
 
 _WORDS = {2: "two", 3: "three"}
-
-
-def _plain_name(name: str) -> bool:
-    """Safe as a file name: no separators, no leading dot."""
-    return bool(name) and not name.startswith(".") and all(c.isalnum() or c in "-_." for c in name)
-
-
-def _show(name) -> str:
-    """A name as written, or its repr when it holds characters that would break a line."""
-    text = str(name)
-    return text if text.isprintable() else repr(text)
 
 
 def _numbers(values, where, label, length=None) -> None:

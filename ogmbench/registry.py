@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .api import Estimator
+from .names import is_plain, show
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "RegistryError", "MissingDependency", "available",
            "load"]
@@ -63,6 +64,9 @@ def available() -> dict[str, tuple[str, str]]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
         source = f"entry point of {dist.name if dist else 'an installed package'}"
+        if not is_plain(ep.name):
+            raise RegistryError(f"{source} names an estimator {show(ep.name)}, which cannot be "
+                                "a file name (letters, digits, '-', '_' or '.')")
         if ep.name in found:
             raise RegistryError(
                 f"estimator name {ep.name!r} is claimed twice: by {found[ep.name][1]} "
@@ -84,6 +88,10 @@ def load(spec: str) -> tuple[str, type[Estimator], str]:
             source = f"module {ref}"
         cls = _check_class(cls, spec)
         name = cls.name or cls.__name__.lower()
+        if not is_plain(name):  # it becomes a file name in every run directory
+            raise RegistryError(f"estimator {spec!r} is named {show(name)}, which cannot be a "
+                                "file name (letters, digits, '-', '_' or '.', not starting "
+                                "with '.')")
         if name in available():
             ref = available()[name][0]
             known = _from_module(*ref.split(":"), ref)

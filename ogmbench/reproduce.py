@@ -41,6 +41,7 @@ __all__ = ["reproduce", "ReproduceFailure", "gallery_samples",
 
 OUTPUTS = ("results.csv", "tables.md", "tables.tex", "index.html", "README.md", "figures")
 STAGING = ".ogmbench-staging"
+STAGING_MARKER = "MADE-BY-OGMBENCH"
 
 
 def reproduce(
@@ -112,9 +113,14 @@ def reproduce(
         raise ReproduceFailure(f"{exc}; delete {work / 'runs'} to recompute") from None
 
     staging = out / STAGING
-    if staging.exists():
+    if staging.exists() or staging.is_symlink():
+        # Left by an interrupted reproduction: ours only when our marker is in it.
+        if staging.is_symlink() or not (staging / STAGING_MARKER).is_file():
+            raise BenchmarkError(f"--out {out}: {STAGING} exists and was not made by ogmbench "
+                                 "reproduce; move it or choose another --out")
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    (staging / STAGING_MARKER).write_text(GENERATED + "\n")
     write_results(results, staging / "results.csv", bench)
     command = ["ogmbench", "reproduce", str(config), "--profile", bench.profile]
     command += [a for spec in extra for a in ("--estimator", spec.text)]

@@ -30,13 +30,19 @@ import numpy as np
 
 from ._version import __version__
 from .errors import UsageError
+from .names import file_name
 from .specs import HIDDEN_IN_LABELS, estimator_label
 
-__all__ = ["RUN_FORMAT", "RunDirError", "Run", "Record", "read_run", "open_run",
+__all__ = ["RUN_FORMAT", "RUN_KIND", "RunDirError", "Run", "Record", "read_run", "open_run", "is_run",
            "default_run_dir", "jsonable", "json_default", "now"]
 
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
+# Only ogmbench writes this: a folder is ogmbench's to resume or replace when its run.json
+# says so (runs made before the marker carry every key below instead).
+RUN_KIND = "ogmbench eval run"
+_RUN_KEYS = ("format", "store", "store_digest", "target", "seed", "device", "versions",
+             "started_at", "estimators")
 
 
 class RunDirError(UsageError):
@@ -205,7 +211,7 @@ class Run:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        path = self.path / "samples" / f"{name}.parquet"
+        path = self.path / "samples" / f"{file_name(name, 'estimator name')}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".parquet.tmp")
         pq.write_table(pa.table(columns), tmp)
@@ -214,7 +220,7 @@ class Run:
 
     def write_kept(self, name: str, array: np.ndarray) -> str:
         """Write an estimator's kept estimates; return the path relative to the run."""
-        path = self.path / "kept" / f"{name}.npy"
+        path = self.path / "kept" / f"{file_name(name, 'estimator name')}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".npy.tmp")
         with open(tmp, "wb") as f:
@@ -237,9 +243,24 @@ def _load(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         raise RunDirError(f"{run_dir} is not an ogmbench run directory "
                           f"(no readable {RUN_FILE})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("estimators", {}), dict):
-        raise RunDirError(f"{run_dir} is not an ogmbench run directory ({RUN_FILE} is not a run)")
+    if not is_run(data):
+        raise RunDirError(f"{run_dir} is not an ogmbench run directory ({RUN_FILE} was not "
+                          "written by ogmbench eval)")
     return data
+
+
+def is_run(data: Any) -> bool:
+    """Whether a parsed ``run.json`` was written by ``ogmbench eval``.
+
+    Its ``kind`` says so; a run made before that marker existed has every key that
+    ``ogmbench eval`` writes, with the right types.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("estimators"), dict):
+        return False
+    if data.get("kind") == RUN_KIND:
+        return True
+    return (all(key in data for key in _RUN_KEYS) and data["format"] == RUN_FORMAT
+            and isinstance(data["versions"], dict) and isinstance(data["store_digest"], str))
 
 
 def read_run(run_dir: str | os.PathLike) -> Run:
@@ -304,7 +325,7 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunDirError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
-    run = Run(run_dir, {"format": RUN_FORMAT, **settings, "device": device, **provenance,
+    run = Run(run_dir, {"format": RUN_FORMAT, "kind": RUN_KIND, **settings, "device": device, **provenance,
                         "versions": _versions(), "started_at": now(), "estimators": {}})
     run.save()
     return run

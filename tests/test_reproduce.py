@@ -372,12 +372,16 @@ def test_captions_state_the_intervals_of_several_training_seeds(tmp_path):
     assert set(read_results(out / "results.csv").query("estimator == 'unet'")["seeds"]) == {2}
 
 
-def test_a_foreign_folder_in_the_run_place_is_not_deleted(first, capsys, tmp_path):
+@pytest.mark.parametrize("run_json", [None, "{}", "[]", '{"format": 1, "estimators": {}}'])
+def test_a_foreign_folder_in_the_run_place_is_not_deleted(first, capsys, tmp_path, run_json):
+    # Only a run.json that ogmbench wrote makes a folder ogmbench's to replace.
     work = tmp_path / "work"
     shutil.copytree(first["out"] / "work" / "stores", work / "stores")
     mine = work / "runs" / "field-g" / "notes.txt"
     mine.parent.mkdir(parents=True)
     mine.write_text("mine")
+    if run_json is not None:
+        (mine.parent / "run.json").write_text(run_json)
     code, out, err = call(["reproduce", first["config"], "--out", tmp_path / "out", "--work",
                            work], capsys)
     # Found once the stores are ready (their log lines come first): exit 2, one error line.
@@ -385,3 +389,19 @@ def test_a_foreign_folder_in_the_run_place_is_not_deleted(first, capsys, tmp_pat
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "is in the way" in last
     assert mine.read_text() == "mine"
+    if run_json is not None:
+        assert (mine.parent / "run.json").read_text() == run_json
+
+
+def test_a_foreign_staging_folder_is_refused_and_kept(first, capsys, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(first["out"] / "work", work)
+    mine = tmp_path / "out" / ".ogmbench-staging" / "draft.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    code, out, err = call(["reproduce", first["config"], "--out", tmp_path / "out", "--work",
+                           work], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "was not made by ogmbench reproduce" in err.strip().splitlines()[-1]
+    assert mine.read_text() == "mine"
+    assert not (tmp_path / "out" / "results.csv").exists()

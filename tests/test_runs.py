@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ogmbench.runs import RUN_FORMAT, RunDirError, open_run, read_run
+from ogmbench.errors import ConfigError
+from ogmbench.runs import RUN_FORMAT, RUN_KIND, RunDirError, open_run, read_run
 
 SETTINGS = {"store": "/data/s.zarr", "store_digest": "abc", "target": 0, "seed": 3,
             "prior_controls": []}
@@ -52,7 +53,8 @@ def test_run_wide_training_settings_do_not_label_the_estimator(tmp_path):
     assert read_run(run.path).record("unet").label == "unet[width=8]"
 
 
-@pytest.mark.parametrize("content", [None, "not json", "[1, 2]", '{"estimators": 3}'])
+@pytest.mark.parametrize("content", [None, "not json", "[1, 2]", "[]", "{}", '{"estimators": 3}',
+                                     '{"estimators": {}}', '{"format": 1, "estimators": {}}'])
 def test_what_is_not_a_run_is_refused_with_one_line(tmp_path, content):
     folder = tmp_path / "r"
     folder.mkdir()
@@ -61,6 +63,24 @@ def test_what_is_not_a_run_is_refused_with_one_line(tmp_path, content):
     with pytest.raises(RunDirError, match="not an ogmbench run directory") as info:
         read_run(folder)
     assert "\n" not in str(info.value)
+
+
+def test_runs_made_before_the_kind_marker_still_read(tmp_path):
+    run = new_run(tmp_path / "r")
+    data = json.loads((run.path / "run.json").read_text())
+    assert data.pop("kind") == RUN_KIND
+    (run.path / "run.json").write_text(json.dumps(data))
+    assert read_run(run.path).store_digest == "abc"
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", ".hidden", "", "x" * 101, "tab\tname"])
+def test_estimator_names_that_cannot_be_file_names_write_nothing(tmp_path, name):
+    run = new_run(tmp_path / "r")
+    with pytest.raises(ConfigError, match="cannot be a file name"):
+        run.write_samples(name, {"sample": [1]})
+    with pytest.raises(ConfigError, match="cannot be a file name"):
+        run.write_kept(name, np.zeros((1, 2, 2), np.float32))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["r", "run.json"]
 
 
 def test_resume_rules(tmp_path):
