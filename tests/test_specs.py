@@ -110,3 +110,11 @@ def test_a_missing_module_itself_is_not_a_missing_dependency():
     with pytest.raises(registry.RegistryError) as info:
         registry.load("no_such_module_xyz:Thing")
     assert not isinstance(info.value, registry.MissingDependency)
+
+
+def test_a_plugin_named_like_a_path_is_a_usage_error(tmp_path):
+    plugin = tmp_path / "escape.py"
+    plugin.write_text("from ogmbench.api import Estimator\n"
+                      "class Escape(Estimator):\n    name = '../../escaped'\n")
+    with pytest.raises(ConfigError, match="cannot be a file name"):
+        resolve(f"{plugin}:Escape")
