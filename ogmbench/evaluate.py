@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,9 @@ from .errors import ConfigError, StoreError
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve_all
 from .store import Store, open_store
-from .tuning import EstimatorFailure, checked_predict, tune, val_threshold
+from .tuning import (
+    EstimatorFailure, as_failure, checked_predict, tune, user_interrupts, val_threshold,
+)
 
 __all__ = ["EvalError", "Outcome", "run_eval", "apply_control"]
 
@@ -219,49 +220,51 @@ def run_eval(
     shared = _Test(opened, int(target), prior, test, partners, fit_data, int(workers), keep,
                    progress)
     outcomes = []
-    for spec in specs:
-        fixed, from_run = spec.with_training(run_wide)
-        # Prior controls only matter to estimators that use the prior; the store counts by
-        # its digest, not its path (a moved store is the same data).
-        own = {k: v for k, v in settings.items()
-               if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
-        extra = {"_train_seeds": int(train_seeds)}
-        source = spec.source
-        if source.startswith("file "):
-            path = Path(source[5:]).resolve()
-            source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
-            extra["_source"] = source
-        key = _estimator_key(spec.cls, own, {**fixed, **extra})
-        # Runs made before ogmbench keyed the store by digest only (the key had the path
-        # too) still resume in place.
-        legacy = _estimator_key(spec.cls, {**own, "store": settings["store"]}, {**fixed, **extra})
-        previous = run.record(spec.name)
-        if (resume and previous is not None and previous.data.get("key") in (key, legacy)
-                and run.has_results(spec.name, keep)):
-            log(f"{spec.name}: done in an earlier run, kept")
-            outcomes.append(Outcome(spec.name, "skipped", dict(previous.data)))
-            continue
-        cls = spec.cls
-        record = {"spec": spec.text, "source": source,
-                  "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
-                  "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
-                  "fixed_params": fixed, "run_params": from_run}
-        job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
-                   ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
-        try:
-            rows, kept, facts = _evaluate(job, shared, device)
-        except EstimatorFailure as exc:
-            record.update(status="failed", reason=str(exc))
-            log(f"{spec.name}: FAILED: {exc}")
-        else:
-            record.update(facts)
-            record.update(status="ok", samples_file=run.write_samples(spec.name, rows))
-            if keep:
-                kept_file = run.write_kept(spec.name, np.stack([kept[i] for i in keep]))
-                record.update(kept=keep, kept_file=kept_file)
-            log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
-        run.set_record(spec.name, record)
-        outcomes.append(Outcome(spec.name, record["status"], record))
+    # A plugin raising KeyboardInterrupt fails; the user's Ctrl-C stops the run.
+    with user_interrupts():
+        for spec in specs:
+            fixed, from_run = spec.with_training(run_wide)
+            # Prior controls only matter to estimators that use the prior; the store counts by
+            # its digest, not its path (a moved store is the same data).
+            own = {k: v for k, v in settings.items()
+                   if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
+            extra = {"_train_seeds": int(train_seeds)}
+            source = spec.source
+            if source.startswith("file "):
+                path = Path(source[5:]).resolve()
+                source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+                extra["_source"] = source
+            key = _estimator_key(spec.cls, own, {**fixed, **extra})
+            # Runs made before ogmbench keyed the store by digest only (the key had the path
+            # too) still resume in place.
+            legacy = _estimator_key(spec.cls, {**own, "store": settings["store"]}, {**fixed, **extra})
+            previous = run.record(spec.name)
+            if (resume and previous is not None and previous.data.get("key") in (key, legacy)
+                    and run.has_results(spec.name, keep)):
+                log(f"{spec.name}: done in an earlier run, kept")
+                outcomes.append(Outcome(spec.name, "skipped", dict(previous.data)))
+                continue
+            cls = spec.cls
+            record = {"spec": spec.text, "source": source,
+                      "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
+                      "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
+                      "fixed_params": fixed, "run_params": from_run}
+            job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
+                       ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
+            try:
+                rows, kept, facts = _evaluate(job, shared, device)
+            except EstimatorFailure as exc:
+                record.update(status="failed", reason=str(exc))
+                log(f"{spec.name}: FAILED: {exc}")
+            else:
+                record.update(facts)
+                record.update(status="ok", samples_file=run.write_samples(spec.name, rows))
+                if keep:
+                    kept_file = run.write_kept(spec.name, np.stack([kept[i] for i in keep]))
+                    record.update(kept=keep, kept_file=kept_file)
+                log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
+            run.set_record(spec.name, record)
+            outcomes.append(Outcome(spec.name, record["status"], record))
     run.finish()
     return run_dir, outcomes
 
@@ -310,21 +313,21 @@ def _evaluate(job: _Job, test: _Test, device: str):
     data = test.fit_data(name)
     for seed_index, fit_seed in enumerate(job.seeds):
         start = time.perf_counter()
+        what = "fit"
         try:
             model, chosen, table = tune(cls, data, target=target, seed=fit_seed, device=device,
                                         fixed=job.fixed)
-        except EstimatorFailure:
-            raise
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise EstimatorFailure(f"fit raised {type(exc).__name__}: {exc}"
-                                   f" [{_where(exc)}]") from exc
-        totals["fit_s"] += time.perf_counter() - start
-        threshold, val_iou = val_threshold(model, data.val, target)
-        info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
-                "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
-                "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}
+            totals["fit_s"] += time.perf_counter() - start
+            threshold, val_iou = val_threshold(model, data.val, target)
+            what = "get_params or describe"
+            info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
+                    "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
+                    "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}
+        except BaseException as exc:  # noqa: B036 -- contained: see tuning.as_failure
+            failure = as_failure(exc, what)
+            if failure is None:
+                raise
+            raise failure from exc
         facts["train_seeds"].append(info)
         if seed_index == 0:  # the first seed's choices, at the top level for quick reading
             facts.update({k: info[k] for k in ("params", "tuned", "tuning", "val_threshold",
@@ -410,8 +413,3 @@ def _estimator_key(cls, settings, fixed) -> str:
                        jsonable(fixed)],
                       sort_keys=True, default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _where(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{Path(frame.filename).name}:{frame.lineno}"

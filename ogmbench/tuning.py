@@ -3,25 +3,82 @@
 Every choice an estimator's score depends on is made on the val split, never on test
 (docs/ARCHITECTURE.md, "definitions").  Predictions go through :func:`checked_predict`,
 which turns an estimator that breaks the protocol into an :class:`EstimatorFailure`.
+
+What an estimator raises is contained (:func:`as_failure`): any exception, ``SystemExit``
+and a ``KeyboardInterrupt`` that the user did not cause included, is the estimator's
+failure, recorded while the run goes on.  The user's own Ctrl-C still stops the run:
+:func:`user_interrupts` notes the SIGINT before Python raises it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import signal
+import threading
+import traceback
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import metrics
 from .api import Estimator, FitData, Split, check_output
-from .errors import RunFailure
+from .errors import RunFailure, StoreError
 from .runs import jsonable
 
-__all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict"]
+__all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict",
+           "as_failure", "user_interrupts"]
+
+_USER_INTERRUPT = threading.Event()
 
 
 class EstimatorFailure(RunFailure):
     """An estimator misbehaved; the message says how (recorded, the run goes on)."""
+
+
+@contextlib.contextmanager
+def user_interrupts():
+    """Within this block, a SIGINT (the user's Ctrl-C) is told apart from a plugin's raise.
+
+    Only the main thread can handle signals; elsewhere the block changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def note(signum, frame):
+        _USER_INTERRUPT.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    _USER_INTERRUPT.clear()
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def as_failure(exc: BaseException, what: str) -> EstimatorFailure | None:
+    """The :class:`EstimatorFailure` that ``exc``, raised by an estimator's ``what``, is.
+
+    None for what is not the estimator's fault and must go on up: a damaged store, the
+    user's Ctrl-C, or a failure already described.
+    """
+    if isinstance(exc, (EstimatorFailure, StoreError)):
+        return None
+    if isinstance(exc, KeyboardInterrupt) and _USER_INTERRUPT.is_set():
+        return None
+    return EstimatorFailure(f"{what} raised {type(exc).__name__}: {exc} [{_where(exc)}]")
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
 
 
 def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device: str,
@@ -64,8 +121,11 @@ def checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.ndar
     noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
     try:
         out = model.predict(noisy, target)
-    except Exception as exc:
-        raise EstimatorFailure(f"predict raised {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # noqa: B036 -- contained: see as_failure
+        failure = as_failure(exc, "predict")
+        if failure is None:
+            raise
+        raise failure from exc
     try:
         check_output(out, noisy)
     except ValueError as exc:

@@ -1,0 +1,118 @@
+"""Hostile cases kept as regression tests (issue 10): a misbehaving estimator is contained,
+a damaged store never yields a number, nothing a user owns is lost."""
+
+import json
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import ogmbench
+from cli_helpers import call  # noqa: E402
+
+PLUGINS = '''
+import os, signal, sys, time
+import numpy as np
+from ogmbench.api import Estimator
+
+
+class Exits(Estimator):
+    name = "exits"
+
+    def predict(self, noisy, target):
+        sys.exit(3)
+
+
+class Interrupts(Estimator):
+    name = "interrupts"
+
+    def predict(self, noisy, target):
+        raise KeyboardInterrupt  # the plugin's, not the user's
+
+
+class FitExits(Estimator):
+    name = "fitexits"
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        raise SystemExit("bye")
+
+
+class Describes(Estimator):
+    name = "describes"
+
+    def predict(self, noisy, target):
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+
+    def describe(self):
+        raise RuntimeError("no facts")
+
+
+class CtrlC(Estimator):
+    name = "ctrlc"
+
+    def predict(self, noisy, target):
+        os.kill(os.getpid(), signal.SIGINT)  # as the user's Ctrl-C arrives
+        time.sleep(5)
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+'''
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return ogmbench.generate(tmp_path_factory.mktemp("h") / "s.zarr", family="field",
+                             noise="gaussian:sigma=0.5", rho=[0.0, 0.9], samples_per_rho=6,
+                             size=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory):
+    path = tmp_path_factory.mktemp("p") / "misbehave.py"
+    path.write_text(PLUGINS)
+    return path
+
+
+def test_an_estimator_raising_systemexit_or_keyboardinterrupt_is_a_failed_estimator(
+        store, plugins, tmp_path, capsys):
+    names = ["Exits", "Interrupts", "FitExits", "Describes"]
+    argv = ["eval", store.path, "--out", tmp_path / "run", "--estimator", "identity"]
+    argv += [a for n in names for a in ("--estimator", f"{plugins}:{n}")]
+    code, out, err = call(argv, capsys)
+    assert code == 1 and "Traceback" not in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["identity"]["status"] == "ok"
+    reasons = {name: run[name].get("reason", "") for name in
+               ("exits", "interrupts", "fitexits", "describes")}
+    assert all(run[name]["status"] == "failed" for name in reasons)
+    assert reasons["exits"].startswith("predict raised SystemExit: 3")
+    assert reasons["interrupts"].startswith("predict raised KeyboardInterrupt")
+    assert reasons["fitexits"].startswith("fit raised SystemExit: bye")
+    assert reasons["describes"].startswith("get_params or describe raised RuntimeError: no facts")
+    assert sum(line.startswith("error: estimator") for line in err.splitlines()) == 4
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to oneself is POSIX")
+def test_the_users_ctrl_c_still_stops_the_run(store, plugins, tmp_path, capsys):
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           "identity", "--estimator", f"{plugins}:CtrlC"], capsys)
+    assert code == 130 and "interrupted" in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["identity"]["status"] == "ok" and "ctrlc" not in run
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_corrupt_data_found_during_eval_is_one_store_error(store, tmp_path, capsys):
+    damaged = tmp_path / "d.zarr"
+    shutil.copytree(store.path, damaged)
+    # Truncate one noisy shard file: a store problem, not a failure of each estimator.
+    shard = sorted(p for p in (damaged / "noisy").rglob("*") if p.is_file()
+                   and p.name != "zarr.json")[-1]
+    shard.write_bytes(shard.read_bytes()[:50])
+    code, out, err = call(["eval", damaged, "--out", tmp_path / "run", "--estimator",
+                           "identity", "--estimator", "median"], capsys)
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "corrupt" in lines[0] and "ogmbench verify" in lines[0]
+    assert "FAILED" not in err and "results in" not in out
