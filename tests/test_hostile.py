@@ -2,11 +2,9 @@
 a damaged store never yields a number, nothing a user owns is lost."""
 
 import json
-import os
 import shutil
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 
