@@ -9,6 +9,7 @@ estimator's rows are saved whole once it is done, so a killed run resumes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -220,8 +221,9 @@ def run_eval(
     shared = _Test(opened, int(target), prior, test, partners, fit_data, int(workers), keep,
                    progress)
     outcomes = []
-    # A plugin raising KeyboardInterrupt fails; the user's Ctrl-C stops the run.
-    with user_interrupts():
+    # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
+    # the user's Ctrl-C stops the run.
+    with contextlib.closing(run), user_interrupts():
         for spec in specs:
             fixed, from_run = spec.with_training(run_wide)
             # Prior controls only matter to estimators that use the prior; the store counts by
@@ -265,7 +267,7 @@ def run_eval(
                 log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
             run.set_record(spec.name, record)
             outcomes.append(Outcome(spec.name, record["status"], record))
-    run.finish()
+        run.finish()
     return run_dir, outcomes
 
 

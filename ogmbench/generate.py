@@ -17,6 +17,7 @@ from ._version import __version__
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .generators import FAMILIES, apply_noise, class_correlation
+from .locks import hold
 from .store import (
     Layout, consolidate, content_digest, create_store, open_group, open_store, remove_store,
     shard_digest,
@@ -180,15 +181,23 @@ def generate(
         raise ConfigError(f"give a config or settings, not both (got {', '.join(settings)})")
     if resume:
         given = settings if config is None else _settings_of(config)
-        config, group, done = _prepare_resume(out, given)
     else:
         config = make_config(**settings) if config is None else config
+        _check_writable(out)
+    # One writer per store: a second generate into OUT is refused with one line.
+    with hold(out.parent / f".{out.name}.ogmbench-lock", f"store {out}"):
+        return _generate(out, config, given if resume else None, workers, overwrite, progress)
+
+
+def _generate(out: Path, config, resume_settings, workers: int, overwrite: bool, progress):
+    if resume_settings is not None:
+        config, group, done = _prepare_resume(out, resume_settings)
+    else:
         if out.exists() or out.is_symlink():
             if not overwrite:
                 raise ConfigError(f"{out} already exists; overwrite (--overwrite) replaces an "
                                   "ogmbench store, resume (--resume) finishes an interrupted one")
             remove_store(out)
-        _check_writable(out)
         try:
             group = create_store(out, config.layout, _provenance(config))
         except OSError as exc:

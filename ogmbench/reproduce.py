@@ -32,7 +32,7 @@ from .results import (
     GENERATED, RESULT_COLUMNS, Drift, DriftList, check_results, collect_results, read_results,
     write_results,
 )
-from .runs import RunDirError, read_run
+from .runs import RunDirError, holds_files, read_run
 from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples",
@@ -183,7 +183,7 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         try:
             previous = read_run(run_dir).data
         except RunDirError:
-            if run_dir.is_dir() and any(run_dir.iterdir()):
+            if holds_files(run_dir):
                 raise BenchmarkError(f"{run_dir} is in the way: it is not an ogmbench run "
                                      "directory (no readable run.json); move it or choose "
                                      "another --work") from None

@@ -8,6 +8,7 @@ A run directory holds::
     kept/<name>.npy           the estimates of a few test samples (for galleries)
     checkpoints/              what learned estimators trained (unless put elsewhere)
     leaderboard.csv           the aggregated table
+    .ogmbench-lock            while a process writes the run (ogmbench.locks)
 
 Every file is written whole to a temporary name and renamed into place, so a killed run
 leaves each file either as it was or complete, and resumes without recomputing finished
@@ -17,6 +18,7 @@ estimators.  :class:`Run` is the typed view the other rooms read; nothing else p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -30,6 +32,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import UsageError
+from .locks import hold
 from .names import file_name
 from .specs import HIDDEN_IN_LABELS, estimator_label
 
@@ -38,6 +41,7 @@ __all__ = ["RUN_FORMAT", "RUN_KIND", "RunDirError", "Run", "Record", "read_run",
 
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
+LOCK_FILE = ".ogmbench-lock"
 # Only ogmbench writes this: a folder is ogmbench's to resume or replace when its run.json
 # says so (runs made before the marker carry every key below instead).
 RUN_KIND = "ogmbench eval run"
@@ -123,6 +127,13 @@ class Run:
     def __init__(self, path: Path, data: dict[str, Any]):
         self.path = Path(path)
         self.data = data
+        self._lock: contextlib.ExitStack | None = None
+
+    def close(self) -> None:
+        """Release the run directory to other writers (a run from :func:`open_run`)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def __repr__(self) -> str:
         return f"<ogmbench.Run {self.path} estimators={list(self.data.get('estimators', {}))}>"
@@ -297,12 +308,42 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
     RunDirError
         For a directory that holds something else, another run without ``resume``, or
         a run of other settings.
+    BusyError
+        When another process is writing it; the returned run holds the directory until
+        :meth:`Run.close`.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} exists and is not a directory")
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if holds_files(run_dir):
         if not resume:
+            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+        _load(run_dir)  # a folder that is not a run gets nothing written in it, not even a lock
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    # Held until Run.close(): a second writer is refused, never interleaved.
+    lock = contextlib.ExitStack()
+    lock.enter_context(hold(run_dir / LOCK_FILE, f"run directory {run_dir}"))
+    try:
+        run = _start(run_dir, settings, resume, device, provenance)
+    except BaseException:
+        lock.close()
+        raise
+    run._lock = lock
+    return run
+
+
+def holds_files(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds anything but a lock file."""
+    return run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
+
+
+def _start(run_dir: Path, settings, resume, device, provenance) -> Run:
+    if holds_files(run_dir):
+        if not resume:  # another process made it while this one waited for the lock
             raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
                               "or choose another --out")
         data = _load(run_dir)
@@ -321,10 +362,6 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
             data["resumed_at"] = [data["resumed_at"]]
         data["resumed_at"].append(now())
         return Run(run_dir, data)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
     run = Run(run_dir, {"format": RUN_FORMAT, "kind": RUN_KIND, **settings, "device": device, **provenance,
                         "versions": _versions(), "started_at": now(), "estimators": {}})
     run.save()

@@ -114,3 +114,19 @@ def test_corrupt_data_found_during_eval_is_one_store_error(store, tmp_path, caps
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "corrupt" in lines[0] and "ogmbench verify" in lines[0]
     assert "FAILED" not in err and "results in" not in out
+
+
+def test_a_second_generate_into_one_store_is_refused_with_one_line(tmp_path, capsys):
+    from cli_helpers import assert_usage_error
+
+    from ogmbench.locks import hold
+
+    out = tmp_path / "s.zarr"
+    with hold(tmp_path / ".s.zarr.ogmbench-lock", "a test holding the store"):
+        code, stdout, err = call(["generate", out, "--size", "16", "--samples-per-rho", "4"],
+                                 capsys)
+        assert_usage_error(code, stdout, err, f"store {out}", "another ogmbench process")
+        assert not out.exists()
+    code, stdout, err = call(["generate", out, "--size", "16", "--samples-per-rho", "4"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # the lock file is gone

@@ -1,11 +1,15 @@
 """Run directories: written and read only through ogmbench.runs."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from ogmbench.errors import ConfigError
+from ogmbench.locks import BusyError
 from ogmbench.runs import RUN_FORMAT, RUN_KIND, RunDirError, open_run, read_run
 
 SETTINGS = {"store": "/data/s.zarr", "store_digest": "abc", "target": 0, "seed": 3,
@@ -80,11 +84,11 @@ def test_estimator_names_that_cannot_be_file_names_write_nothing(tmp_path, name)
         run.write_samples(name, {"sample": [1]})
     with pytest.raises(ConfigError, match="cannot be a file name"):
         run.write_kept(name, np.zeros((1, 2, 2), np.float32))
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["r", "run.json"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [".ogmbench-lock", "r", "run.json"]
 
 
 def test_resume_rules(tmp_path):
-    new_run(tmp_path / "r")
+    new_run(tmp_path / "r").close()
     with pytest.raises(RunDirError, match="pass --resume"):
         new_run(tmp_path / "r")
     other = {**SETTINGS, "seed": 4}
@@ -93,6 +97,31 @@ def test_resume_rules(tmp_path):
     moved = {**SETTINGS, "store": "/elsewhere/s.zarr", "prior_controls": ["zeros"]}
     run = open_run(tmp_path / "r", moved, resume=True, device="cpu", provenance={})
     assert run.store == "/elsewhere/s.zarr" and len(run.get("resumed_at")) == 1
+    run.close()
+
+
+def test_a_second_writer_is_refused_until_the_first_is_done(tmp_path):
+    first = new_run(tmp_path / "r")
+    with pytest.raises(BusyError, match=f"pid {os.getpid()}"):
+        open_run(tmp_path / "r", dict(SETTINGS), resume=True, device="cpu", provenance={})
+    first.close()
+    again = open_run(tmp_path / "r", dict(SETTINGS), resume=True, device="cpu", provenance={})
+    again.close()
+
+
+def test_a_second_process_is_refused_with_one_line(tmp_path):
+    # Two processes: the lock is the operating system's, not this interpreter's.
+    held = new_run(tmp_path / "r")
+    code = ("import sys; from ogmbench.runs import open_run\n"
+            "from ogmbench.locks import BusyError\n"
+            "try:\n"
+            f"    open_run({str(tmp_path / 'r')!r}, {SETTINGS!r}, resume=True, device='cpu', "
+            "provenance={})\n"
+            "except BusyError as exc:\n"
+            "    print(exc); sys.exit(2)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2 and "being written by another ogmbench process" in done.stdout
+    held.close()
 
 
 def test_a_file_in_the_way_is_refused(tmp_path):
