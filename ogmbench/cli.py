@@ -83,7 +83,8 @@ class Fractions(click.ParamType):
         return tuple(parts)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Wide enough that `ogmbench --help` shows every command's summary whole.
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.version_option(__version__, prog_name="ogmbench")
 def cli():
     """Benchmark for denoising multi-class occupancy grid maps (OGMs).
@@ -285,9 +286,11 @@ def show(store, count, out):
               type=click.Choice(PRIOR_CONTROLS),
               help="Also evaluate prior-using estimators with the test priors shuffled across "
                    "samples, zeroed, or replaced by the clean prior (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto",
-              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the learned estimators' training and of the shuffled prior "
+                   "control (recorded in run.json).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help="Where learned estimators train: auto picks cuda when torch sees a GPU.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Threads sharing each test chunk.")
 @click.option("--resume", is_flag=True, help="Continue RUN_DIR without recomputing finished estimators.")

@@ -301,7 +301,7 @@ def _prepare_resume(out: Path, settings: dict[str, Any]):
         differ = sorted(k for k in recorded if recorded[k] != theirs.get(k))
         raise ConfigError(f"--resume: settings differ from those of {out} in: "
                           f"{', '.join(differ)} (leave them out to use the store's)")
-    if attrs.get("complete"):
+    if attrs.get("complete") is True:
         raise ConfigError(f"{out} is already complete; nothing to resume")
     done = dict(attrs.get("shard_digests", {}))
     return config, group, done

@@ -196,10 +196,11 @@ def open_group(path: Path, mode: str = "r"):
         raise StoreError(f"{path} is corrupt: cannot read its metadata ({exc})") from None
     if FORMAT_KEY not in attrs:
         raise StoreError(f"{path} is a zarr store but not an ogmbench store (no {FORMAT_KEY!r})")
-    if attrs[FORMAT_KEY] != FORMAT_VERSION:
+    if type(attrs[FORMAT_KEY]) is not int or attrs[FORMAT_KEY] != FORMAT_VERSION:
         raise StoreError(
-            f"{path} has ogmbench store format {attrs[FORMAT_KEY]!r}; this ogmbench reads "
-            f"format {FORMAT_VERSION}"
+            f"{path} has ogmbench store format {attrs[FORMAT_KEY]!r} "
+            f"({type(attrs[FORMAT_KEY]).__name__}); this ogmbench reads format "
+            f"{FORMAT_VERSION} (an integer)"
         )
     return group
 
@@ -385,7 +386,7 @@ def open_store(path: str | os.PathLike) -> Store:
     path = Path(path)
     group = open_group(path)
     attrs = group.attrs.asdict()
-    if not attrs.get("complete"):
+    if attrs.get("complete") is not True:  # only ogmbench's own JSON true marks it complete
         raise StoreError(
             f"{path} is incomplete (generation was interrupted); finish it with "
             f"'ogmbench generate {path} --resume'"
@@ -393,9 +394,34 @@ def open_store(path: str | os.PathLike) -> Store:
     layout = _layout_or_corrupt(attrs, path)
     _check_arrays(group, layout, path)
     try:
-        return Store(path, group, attrs)
+        store = Store(path, group, attrs)
     except Exception as exc:
         raise StoreError(f"{path} is corrupt: {exc}") from None
+    _check_attributes(store)
+    return store
+
+
+def _check_attributes(store: Store) -> None:
+    """Attributes the readers trust must agree with the arrays (they are not digested)."""
+    from .seeding import rho_id
+
+    attrs, path = store.attrs, store.path
+    names = attrs.get("class_names")
+    if (not isinstance(names, list) or len(names) != store.classes
+            or not all(isinstance(n, str) for n in names)):
+        raise StoreError(f"{path} is inconsistent: class_names {names!r} does not name its "
+                         f"{store.classes} classes (its attributes were edited after generation; "
+                         "regenerate it)")
+    values = attrs.get("rho_values")
+    try:
+        listed = sorted(set(rho_id(np.asarray(values, dtype=np.float64)).tolist()))
+    except (TypeError, ValueError):
+        listed = None
+    present = sorted(set(rho_id(store.rho).tolist()))
+    if listed != present:
+        raise StoreError(f"{path} is inconsistent: rho_values {values!r} in its attributes, "
+                         f"{present} in its rho array (its attributes were edited after generation; "
+                         "regenerate it)")
 
 
 @dataclass
@@ -419,7 +445,7 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     path = Path(path)
     group = open_group(path)
     attrs = group.attrs.asdict()
-    if not attrs.get("complete"):
+    if attrs.get("complete") is not True:  # only ogmbench's own JSON true marks it complete
         return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
                             f"finish it with 'ogmbench generate {path} --resume'")
     layout = _layout_or_corrupt(attrs, path)

@@ -130,3 +130,26 @@ def test_a_second_generate_into_one_store_is_refused_with_one_line(tmp_path, cap
     code, stdout, err = call(["generate", out, "--size", "16", "--samples-per-rho", "4"], capsys)
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # the lock file is gone
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"rho_values": [0.0, 0.7]}, ["inconsistent", "rho_values"]),
+    ({"rho_values": "lots"}, ["inconsistent", "rho_values"]),
+    ({"class_names": ["a"]}, ["inconsistent", "class_names"]),
+    ({"complete": "false"}, ["incomplete"]),
+    ({"ogmbench_format": "1"}, ["format '1' (str)", "(an integer)"]),
+])
+@pytest.mark.parametrize("command", ["info", "eval", "show"])
+def test_edited_attributes_are_one_line_never_a_number(store, tmp_path, capsys, edit, words,
+                                                       command):
+    import zarr
+    from cli_helpers import assert_usage_error
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    zarr.open_group(str(edited), mode="r+", use_consolidated=False).attrs.update(edit)
+    argv = [command, edited] + {"eval": ["--estimator", "identity", "--out", tmp_path / "r"],
+                                "show": ["--out", tmp_path / "x.png"], "info": []}[command]
+    code, out, err = call(argv, capsys)
+    assert_usage_error(code, out, err, *words)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "x.png").exists()
