@@ -145,9 +145,14 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
         store = run(out, workers=workers, overwrite=overwrite, resume=resume,
                     progress=bar.update, **settings)
     except KeyboardInterrupt:
+        from .store import is_store
+
         bar.close()
-        click.echo(f"\ninterrupted: {out} is incomplete; finish it with "
-                   f"'ogmbench generate {out} --resume'", err=True)
+        if is_store(out):
+            click.echo(f"\ninterrupted: {out} is incomplete; finish it with "
+                       f"'ogmbench generate {out} --resume'", err=True)
+        else:
+            click.echo(f"\ninterrupted before {out} was created; nothing was written", err=True)
         sys.exit(130)
     bar.close()
     empty = [name for name, count in store.attrs["split_counts_per_rho"].items() if count == 0]

@@ -181,6 +181,8 @@ def run_eval(
     outcomes : list of Outcome
     """
     log = log or (lambda message: None)
+    if out is not None and not str(out).strip():
+        raise EvalError("--out is empty; give a run directory")
     opened = _open(store)
     test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
     prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once

@@ -172,6 +172,8 @@ def generate(
     >>> store.noisy.shape
     (10, 2, 32, 32)
     """
+    if not str(out).strip():
+        raise ConfigError("OUT is empty; give the path of the store to write")
     out = Path(out)
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")

@@ -153,3 +153,12 @@ def test_edited_attributes_are_one_line_never_a_number(store, tmp_path, capsys, 
     code, out, err = call(argv, capsys)
     assert_usage_error(code, out, err, *words)
     assert not (tmp_path / "r").exists() and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("argv", [["generate", ""], ["eval", "STORE", "--out", ""]])
+def test_an_empty_output_path_is_named_not_read_as_the_current_folder(store, argv, capsys):
+    from cli_helpers import assert_usage_error
+
+    argv = [store.path if a == "STORE" else a for a in argv]
+    code, out, err = call(argv, capsys)
+    assert_usage_error(code, out, err, "empty")
