@@ -16,7 +16,7 @@ import click
 
 from ._version import __version__
 from .api import DEVICES, PRIOR_CONTROLS
-from .config import DEFAULTS, MAX_RHO_VALUES, default_noise
+from .config import DEFAULTS, MAX_RHO_VALUES, default_noise, make_config
 from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
 from .metrics import METRICS
 from .seeding import rho_id
@@ -140,7 +140,8 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
                     if ctx.get_parameter_source(k) == source}
         if "params" in settings and not settings["params"]:
             settings.pop("params")
-    bar = _LazyBar(out)
+    bar = _LazyBar(out, None if resume else
+                   lambda: make_config(**settings).n_samples)
     try:
         store = run(out, workers=workers, overwrite=overwrite, resume=resume,
                     progress=bar.update, **settings)
@@ -167,8 +168,10 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
 class _LazyBar:
     """A progress bar on stderr, opened at the first update: validation errors come first."""
 
-    def __init__(self, out):
-        self.out, self.bar = out, None
+    def __init__(self, out, total=None):
+        # total(): the sample count of a new store (an overwrite is built beside OUT, so
+        # OUT's own attributes would name the old one); without it, OUT's are read.
+        self.out, self.total, self.bar = out, total, None
 
     def update(self, n: int) -> None:
         if not sys.stderr.isatty():
@@ -176,7 +179,8 @@ class _LazyBar:
         if self.bar is None:
             from .store import open_group
 
-            total = int(open_group(self.out).attrs["n_samples"])
+            total = (self.total() if self.total is not None
+                     else int(open_group(self.out).attrs["n_samples"]))
             self.bar = click.progressbar(length=total, label="generating", file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(n)

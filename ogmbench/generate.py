@@ -19,7 +19,8 @@ from .errors import ConfigError, StoreError
 from .generators import FAMILIES, apply_noise, class_correlation
 from .locks import hold
 from .store import (
-    Layout, consolidate, content_digest, create_store, open_group, open_store, remove_store,
+    Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
+    remove_store, replace_store,
     shard_digest,
 )
 
@@ -195,16 +196,32 @@ def _generate(out: Path, config, resume_settings, workers: int, overwrite: bool,
     if resume_settings is not None:
         config, group, done = _prepare_resume(out, resume_settings)
     else:
+        target = out
         if out.exists() or out.is_symlink():
             if not overwrite:
                 raise ConfigError(f"{out} already exists; overwrite (--overwrite) replaces an "
                                   "ogmbench store, resume (--resume) finishes an interrupted one")
-            remove_store(out)
+            # Transactional: the new store is built beside the old one, which is replaced
+            # only once the new one is complete.
+            check_replaceable(out)
+            target = out.parent / f".{out.name}.ogmbench-new"
+            if target.exists() or target.is_symlink():
+                remove_store(target)  # left by an interrupted overwrite (or refused)
         try:
-            group = create_store(out, config.layout, _provenance(config))
+            group = create_store(target, config.layout, _provenance(config))
         except OSError as exc:
             raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
         done = {}
+        if target != out:
+            _fill(target, group, config, done, workers, progress)
+            replace_store(target, out)
+            return open_store(out)
+    _fill(out, group, config, done, workers, progress)
+    return open_store(out)
+
+
+def _fill(out: Path, group, config, done, workers, progress) -> None:
+    """Write every shard not in ``done``, then the digest and, last, ``complete``."""
     layout = config.layout
     todo = [s for s in range(layout.n_shards) if str(s) not in done]
     if progress is not None:
@@ -223,7 +240,6 @@ def _generate(out: Path, config, resume_settings, workers: int, overwrite: bool,
     group.attrs.update({"digest": content_digest(digests), "completed_at": _now()})
     group.attrs.update({"complete": True})  # last: marks everything above as final
     consolidate(out)
-    return open_store(out)
 
 
 def _run_shards(out, group, config, todo, workers):

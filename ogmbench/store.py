@@ -133,18 +133,40 @@ def is_store(path: Path) -> bool:
     return isinstance(attrs, dict) and FORMAT_KEY in attrs
 
 
-def remove_store(path: Path) -> None:
-    """Delete an existing ogmbench store or empty directory; refuse anything else."""
+def check_replaceable(path: Path) -> None:
+    """Refuse to replace ``path`` unless it is an ogmbench store or an empty folder."""
     path = Path(path)
-    if path.is_dir() and not any(path.iterdir()):
-        path.rmdir()
-    elif is_store(path):
-        shutil.rmtree(path)
-    else:
+    if path.is_symlink():
+        raise StoreError(f"{path} is a symbolic link; refusing to replace it (choose another "
+                         "OUT or remove the link yourself)")
+    if not ((path.is_dir() and not any(path.iterdir())) or is_store(path)):
         raise StoreError(
             f"{path} exists and is not an ogmbench store; refusing to overwrite it "
             "(choose another OUT or remove it yourself)"
         )
+
+
+def remove_store(path: Path) -> None:
+    """Delete an existing ogmbench store or empty directory; refuse anything else."""
+    path = Path(path)
+    check_replaceable(path)
+    shutil.rmtree(path)
+
+
+def replace_store(new: Path, old: Path) -> None:
+    """Put the complete store ``new`` in the place of ``old`` (an ogmbench store).
+
+    Two renames: ``old`` steps aside, ``new`` takes its name, and only then is ``old``
+    deleted, so an interruption never leaves neither.
+    """
+    new, old = Path(new), Path(old)
+    check_replaceable(old)
+    aside = old.parent / f".{old.name}.ogmbench-old"
+    if aside.exists() or aside.is_symlink():
+        remove_store(aside)
+    os.replace(old, aside)
+    os.replace(new, old)
+    shutil.rmtree(aside)
 
 
 def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):

@@ -162,3 +162,40 @@ def test_an_empty_output_path_is_named_not_read_as_the_current_folder(store, arg
     argv = [store.path if a == "STORE" else a for a in argv]
     code, out, err = call(argv, capsys)
     assert_usage_error(code, out, err, "empty")
+
+
+def test_overwrite_replaces_the_old_store_only_once_the_new_one_is_complete(tmp_path,
+                                                                            monkeypatch):
+    import importlib
+
+    writer = importlib.import_module("ogmbench.generate")  # the module, not the function
+
+    settings = dict(family="field", rho=[0.0, 0.9], samples_per_rho=60, size=128)  # 3 shards
+    out = tmp_path / "s.zarr"
+    old = ogmbench.generate(out, seed=1, **settings).attrs["digest"]
+    real = writer.make_shard
+
+    def fails_midway(config, shard):
+        if shard > 0:
+            raise OSError(28, "No space left on device")
+        return real(config, shard)
+
+    monkeypatch.setattr(writer, "make_shard", fails_midway)
+    with pytest.raises(OSError, match="No space left"):
+        ogmbench.generate(out, seed=2, overwrite=True, **settings)
+    assert ogmbench.open_store(out).attrs["digest"] == old  # the old store is whole
+    monkeypatch.setattr(writer, "make_shard", real)
+    new = ogmbench.generate(out, seed=2, overwrite=True, **settings).attrs["digest"]
+    assert new != old and ogmbench.verify_store(out).ok
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # nothing left beside it
+
+
+def test_overwrite_refuses_a_symbolic_link_with_one_line(store, tmp_path, capsys):
+    from cli_helpers import assert_usage_error
+
+    link = tmp_path / "link.zarr"
+    link.symlink_to(store.path)
+    code, out, err = call(["generate", link, "--overwrite", "--size", "16",
+                           "--samples-per-rho", "4"], capsys)
+    assert_usage_error(code, out, err, str(link), "symbolic link")
+    assert link.is_symlink() and ogmbench.open_store(store.path).attrs["complete"] is True
