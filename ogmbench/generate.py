@@ -20,7 +20,7 @@ from .generators import FAMILIES, apply_noise, class_correlation
 from .locks import hold
 from .store import (
     Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
-    remove_store, replace_store,
+    remove_store, replace_store, write_block,
     shard_digest,
 )
 
@@ -69,7 +69,7 @@ def make_shard(config: GenerateConfig, shard: int) -> dict[str, np.ndarray]:
 def _write_shard(group, layout: Layout, shard: int, arrays: dict[str, np.ndarray]) -> str:
     start, stop = layout.shard_range(shard)
     for name, value in arrays.items():
-        group[name][start:stop] = value
+        write_block(group, name, start, stop, value)
     return shard_digest(arrays)
 
 

@@ -41,6 +41,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 FORMAT_KEY = "ogmbench_format"
+# Stores whose every shard file is written (write_block): a missing file is damage.
+EVERY_SHARD = "every_shard_written"
 SPLITS = ("train", "val", "test")
 MAP_DIMS = ("sample", "class", "y", "x")
 
@@ -176,7 +178,8 @@ def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
     """
     import zarr
 
-    attrs = {FORMAT_KEY: FORMAT_VERSION, **attrs, "complete": False, "shard_digests": {}}
+    attrs = {FORMAT_KEY: FORMAT_VERSION, **attrs, EVERY_SHARD: True, "complete": False,
+             "shard_digests": {}}
     if "versions" in attrs:
         attrs["versions"] = {**attrs["versions"], "zarr": zarr.__version__}
     group = zarr.create_group(str(path), attributes=attrs)
@@ -199,6 +202,29 @@ def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
         coord = group.create_array(dim, shape=(layout.classes,), dtype=str, dimension_names=(dim,))
         coord[:] = names
     return group
+
+
+def write_block(group, name: str, start: int, stop: int, value: np.ndarray) -> None:
+    """Write samples ``start:stop`` of array ``name``, whole shards, every file written.
+
+    zarr skips a chunk equal to the fill value by default; here every shard file is
+    written, so a missing file is always damage (never a legitimate fill: zeros in
+    ``clean`` or ``split``, NaN in ``phi``), and the bytes read back are the bytes that
+    were hashed.
+    """
+    group[name].with_config({"write_empty_chunks": True})[start:stop] = value
+
+
+def missing_shards(path: Path, layout: Layout) -> list[tuple[str, int]]:
+    """(array, shard) of every shard file absent from a store written by :func:`write_block`."""
+    out = []
+    for name, (shape, _, _) in layout.arrays().items():
+        for shard in range(layout.n_shards):
+            # zarr v3's default chunk keys: c/<i>/0/... along the sample axis.
+            key = Path(path, name, "c", str(shard), *(["0"] * (len(shape) - 1)))
+            if not key.is_file():
+                out.append((name, shard))
+    return out
 
 
 def open_group(path: Path, mode: str = "r"):
@@ -415,6 +441,14 @@ def open_store(path: str | os.PathLike) -> Store:
         )
     layout = _layout_or_corrupt(attrs, path)
     _check_arrays(group, layout, path)
+    if attrs.get(EVERY_SHARD) is True:
+        missing = missing_shards(path, layout)
+        if missing:
+            name, shard = missing[0]
+            start, stop = layout.shard_range(shard)
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise StoreError(f"{path} is damaged: the {name} shard {shard} (samples "
+                             f"{start}-{stop - 1}) is missing{more}; run 'ogmbench verify {path}'")
     try:
         store = Store(path, group, attrs)
     except Exception as exc:

@@ -199,3 +199,33 @@ def test_overwrite_refuses_a_symbolic_link_with_one_line(store, tmp_path, capsys
                            "--samples-per-rho", "4"], capsys)
     assert_usage_error(code, out, err, str(link), "symbolic link")
     assert link.is_symlink() and ogmbench.open_store(store.path).attrs["complete"] is True
+
+
+@pytest.mark.parametrize("array", ["clean", "noisy", "rho", "phi", "split"])
+@pytest.mark.parametrize("command", ["info", "eval", "show"])
+def test_a_missing_shard_of_any_array_is_one_line_never_a_number(tmp_path, capsys, array,
+                                                                 command):
+    from cli_helpers import assert_usage_error
+
+    out = tmp_path / "s.zarr"
+    store = ogmbench.generate(out, rho=[0.0, 0.9], samples_per_rho=60, size=128)
+    assert store.layout.n_shards == 3
+    key = out / array / "c" / "1"
+    (key.rglob("*").__next__() if key.is_dir() else key)  # the shard file exists
+    shutil.rmtree(key) if key.is_dir() else key.unlink()
+    argv = [command, out] + {"eval": ["--estimator", "identity", "--out", tmp_path / "r"],
+                             "show": ["--out", tmp_path / "x.png"], "info": []}[command]
+    code, stdout, err = call(argv, capsys)
+    assert_usage_error(code, stdout, err, f"the {array} shard 1", "missing", "ogmbench verify")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("settings", [
+    dict(family="urban", params={"vehicle_density": 0}, size=32),   # phi all NaN
+    dict(family="field", size=4, params={"length_scale": 1}),       # tiny maps
+])
+def test_untouched_stores_with_fill_valued_shards_verify_intact(tmp_path, settings):
+    store = ogmbench.generate(tmp_path / "s.zarr", rho=[0.0, 0.5], samples_per_rho=6,
+                              seed=0, **settings)
+    report = ogmbench.verify_store(store.path)
+    assert report.ok, report.message
