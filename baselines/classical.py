@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ogmbench.api import Estimator
+from ogmbench.api import Estimator, Hyper
 
 __all__ = ["Identity", "Median", "Gaussian", "Morph", "Wiener", "TV", "Guided", "MRF",
            "BayesCell"]
@@ -42,6 +42,7 @@ class Median(Estimator):
     """Median filter of the target (``scipy.ndimage.median_filter``)."""
 
     param_grid = {"size": [3, 5, 7]}
+    hyper = {"size": Hyper(int, lo=1, hi=99)}
 
     def __init__(self, size=3):
         self.size = size
@@ -55,6 +56,7 @@ class Gaussian(Estimator):
     """Gaussian smoothing of the target (``scipy.ndimage.gaussian_filter``)."""
 
     param_grid = {"sigma": [0.5, 1.0, 1.5, 2.0, 3.0]}
+    hyper = {"sigma": Hyper(float, lo=0, hi=50, lo_open=True)}
 
     def __init__(self, sigma=1.0):
         self.sigma = sigma
@@ -72,6 +74,8 @@ class Morph(Estimator):
     """
 
     param_grid = {"size": [2, 3, 5], "order": ["open-close", "close-open"]}
+    hyper = {"size": Hyper(int, lo=1, hi=99),
+             "order": Hyper(str, choices=("open-close", "close-open"))}
 
     def __init__(self, size=3, order="open-close"):
         self.size = size
@@ -96,6 +100,7 @@ class Wiener(Estimator):
     """
 
     param_grid = {"size": [3, 5, 7]}
+    hyper = {"size": Hyper(int, lo=1, hi=99)}
 
     def __init__(self, size=5):
         self.size = size
@@ -117,6 +122,7 @@ class TV(Estimator):
     """Total-variation denoising (``skimage.restoration.denoise_tv_chambolle``)."""
 
     param_grid = {"weight": [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]}
+    hyper = {"weight": Hyper(float, lo=0, hi=100, lo_open=True)}
 
     def __init__(self, weight=0.1):
         self.weight = weight
@@ -145,6 +151,8 @@ class Guided(Estimator):
 
     uses_prior = True
     param_grid = {"radius": [1, 2, 4, 8], "eps": [0.01, 0.1, 1.0]}
+    hyper = {"radius": Hyper(int, lo=1, hi=64),
+             "eps": Hyper(float, lo=0, hi=100, lo_open=True)}
 
     def __init__(self, radius=2, eps=0.1):
         self.radius = radius
@@ -178,6 +186,8 @@ class MRF(Estimator):
     uses_prior = True
     param_grid = {"beta": [0.25, 0.5, 1.0], "lam": [0.5, 1.0, 2.0, 4.0],
                   "gamma": [0.0, 0.5, 1.0, 2.0, 4.0]}
+    hyper = {"beta": Hyper(float, lo=0, hi=100), "lam": Hyper(float, lo=0, hi=100),
+             "gamma": Hyper(float, lo=0, hi=100), "iterations": Hyper(int, lo=0, hi=1000)}
 
     def __init__(self, beta=0.5, lam=1.0, gamma=1.0, iterations=15):
         self.beta = beta
@@ -226,6 +236,7 @@ class BayesCell(Estimator):
 
     uses_prior = True
     param_grid = {"bins": [4, 8, 16, 32]}
+    hyper = {"bins": Hyper(int, lo=1, hi=256)}
     _MAX_CELLS = 1 << 22
 
     def __init__(self, bins=16):

@@ -34,8 +34,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["Estimator", "Split", "FitData", "DEVICES", "PRIOR_CONTROLS", "resolve_device",
-           "check_output"]
+__all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
+           "resolve_device", "check_output"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -174,6 +174,55 @@ class FitData:
     progress: Any = None
 
 
+_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The declared type and range of one hyper-parameter, checked before any work.
+
+    Parameters
+    ----------
+    kind : {int, float, bool, str}
+        An int is accepted where a float is declared; a bool never counts as a number.
+    lo, hi : float, optional
+        Inclusive bounds (exclusive with ``lo_open`` / ``hi_open``).
+    choices : tuple, optional
+        The allowed values.
+    none_ok : bool
+        Whether ``None`` is allowed (e.g. "take it from the training profile").
+    """
+
+    kind: type
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple = ()
+    none_ok: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ``ValueError`` with one line naming ``name`` when ``value`` is not allowed."""
+        if value is None and self.none_ok:
+            return
+        kinds = (int, float) if self.kind is float else (self.kind,)
+        if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, kinds):
+            raise ValueError(f"{name} must be {_KIND_WORDS[self.kind]}, got {value!r}")
+        if self.kind is float and not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, self.choices))}, "
+                             f"got {value!r}")
+        low = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
+        high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
+        if low or high:
+            left = "(" if self.lo_open or self.lo is None else "["
+            right = ")" if self.hi_open or self.hi is None else "]"
+            interval = (f"{left}{'-inf' if self.lo is None else f'{self.lo:g}'}, "
+                        f"{'inf' if self.hi is None else f'{self.hi:g}'}{right}")
+            raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
 class Estimator:
     """Base class of ogmbench estimators (see the module docstring for the protocol).
 
@@ -184,6 +233,9 @@ class Estimator:
     param_grid : dict
         Hyper-parameter values tried on the val split (by MSE); the best are used on
         test and recorded.  Empty: the estimator selects its own (learned estimators).
+    hyper : dict of Hyper
+        Type and range of each hyper-parameter, so that ``name:key=value`` is checked
+        before any work (a usage error naming the parameter).
     version : str
         Bump when the estimator's output changes for the same inputs.
     stochastic : bool
@@ -195,7 +247,18 @@ class Estimator:
     uses_prior: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
     param_grid: ClassVar[dict[str, Sequence[Any]]] = {}
+    hyper: ClassVar[dict[str, Hyper]] = {}
     version: ClassVar[str] = "1"
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Check hyper-parameters against :attr:`hyper`; ``ValueError`` names the first bad one.
+
+        Parameters without a declaration are not checked here (the constructor may).
+        """
+        for name, value in params.items():
+            if name in cls.hyper:
+                cls.hyper[name].check(name, value)
 
     @classmethod
     def param_names(cls) -> list[str]:

@@ -175,7 +175,8 @@ class EstimatorSpec:
             raise ConfigError(f"estimator {self.name!r} has no parameter "
                               f"{', '.join(map(repr, unknown))} "
                               f"(parameters: {', '.join(self.cls.param_names()) or 'none'})")
-        try:  # constructors may validate their parameters: a usage error, before any work
+        try:  # declared ranges, then the constructor's own checks: before any work
+            self.cls.check_params(params)
             self.cls(**params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"estimator {self.name!r}: {exc}") from None

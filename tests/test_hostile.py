@@ -229,3 +229,26 @@ def test_untouched_stores_with_fill_valued_shards_verify_intact(tmp_path, settin
                               seed=0, **settings)
     report = ogmbench.verify_store(store.path)
     assert report.ok, report.message
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("median:size=abc", ["size must be an integer", "'abc'"]),
+    ("median:size=-3", ["size must be in [1, 99]", "-3"]),
+    ("gaussian:sigma=nan", ["sigma must be a number", "'nan'"]),
+    ("mrf:iterations=1e9", ["iterations must be an integer"]),
+    ("mrf:iterations=1000000000", ["iterations must be in [0, 1000]"]),
+    ("unet:width=abc", ["width must be an integer", "'abc'"]),
+    ("unet:batch_size=100000", ["batch_size must be in [1, 4096]"]),
+    ("unet:profile=huge", ["profile must be one of quick, default, paper"]),
+    ("morph:order=sideways", ["order must be one of open-close, close-open"]),
+    ("tv:weight=true", ["weight must be a number", "True"]),
+    ("median:size=3,size=5", ["'size' given twice"]),
+])
+def test_bad_estimator_parameters_are_usage_errors_before_any_work(store, tmp_path, capsys,
+                                                                  spec, words):
+    from cli_helpers import assert_usage_error
+
+    code, out, err = call(["eval", store.path, "--estimator", spec, "--out", tmp_path / "r"],
+                          capsys)
+    assert_usage_error(code, out, err, *words)
+    assert not (tmp_path / "r").exists()

@@ -118,3 +118,15 @@ def test_a_plugin_named_like_a_path_is_a_usage_error(tmp_path):
                       "class Escape(Estimator):\n    name = '../../escaped'\n")
     with pytest.raises(ConfigError, match="cannot be a file name"):
         resolve(f"{plugin}:Escape")
+
+
+@pytest.mark.parametrize("name", sorted(registry.BUILTIN))
+def test_declared_hyper_parameters_admit_the_defaults_and_the_grid(name):
+    _, cls, _ = registry.load(name)
+    assert set(cls.hyper) <= set(cls.param_names())
+    cls.check_params(cls.default_params())
+    for key, values in cls.param_grid.items():
+        for value in values:
+            cls.check_params({key: value})
+    if name not in ("identity",):  # every built-in with parameters declares them all
+        assert set(cls.hyper) == set(cls.param_names())

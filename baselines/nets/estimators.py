@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ogmbench.api import Estimator, resolve_device
+from ogmbench.api import Estimator, Hyper, resolve_device
 
 from .models import NoiseUNet, count_parameters
 
@@ -56,6 +56,21 @@ class NoiseEstimator(Estimator):
     fusion = "none"
     version = "1"
     stochastic = True
+    # None takes the profile's value.  Steps and batch are capped far above any profile so
+    # that a typo cannot ask for days of training or gigabytes per batch.
+    hyper = {
+        "profile": Hyper(str, choices=tuple(PROFILES)),
+        "width": Hyper(int, lo=8, hi=256, none_ok=True),
+        "depth": Hyper(int, lo=1, hi=6, none_ok=True),
+        "steps": Hyper(int, lo=1, hi=10_000_000, none_ok=True),
+        "batch_size": Hyper(int, lo=1, hi=4096, none_ok=True),
+        "lr": Hyper(float, lo=0, hi=1, lo_open=True, none_ok=True),
+        "val_every": Hyper(int, lo=1, none_ok=True),
+        "weight_decay": Hyper(float, lo=0, hi=1),
+        "heads": Hyper(int, lo=1, hi=64),
+        "attn_levels": Hyper(int, lo=0, hi=6),
+        "augment": Hyper(bool),
+    }
 
     def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
                  lr=None, val_every=None, weight_decay=1e-4, heads=4, attn_levels=2,
