@@ -4,7 +4,8 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
 
     [benchmark]   name, version, description
     [[dataset]]   name, family, noise, target, params   (one table per family x noise)
-    [eval]        estimators, prior_controls, reference, seed
+    [eval]        estimators, prior_controls, reference, seed, timeout (seconds per
+                  estimator; a hanging one fails instead of holding the run)
     [profile.X]   rho, samples_per_rho, size, split, seed, training, steps,
                   train_seeds, device, datasets, description
     [check]       rtol, atol   (tolerance of ``reproduce --check``; atol may be a table
@@ -44,7 +45,8 @@ _SECTIONS = {"benchmark", "dataset", "eval", "profile", "check"}
 _BENCHMARK_KEYS = {"name": str, "version": int, "description": str}
 _DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params": dict,
                  "description": str}
-_EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int}
+_EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int,
+              "timeout": (int, float)}
 _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
                  "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
                  "device": str, "datasets": list}
@@ -90,6 +92,7 @@ class Benchmark:
     atol: float
     atol_metric: dict[str, float] = field(default_factory=dict)
     profiles: tuple[str, ...] = field(default=())
+    timeout: float | None = None  # seconds per estimator; not a result setting (no hash)
     specs: tuple[EstimatorSpec, ...] = field(default=())  # ``estimators``, resolved
     reference_label: str = ""
 
@@ -192,6 +195,10 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
                                  f"(allowed: {', '.join(PRIOR_CONTROLS)})")
     reference = ev.get("reference", "unet")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
+    timeout = ev.get("timeout")
+    if timeout is not None and not 0 < timeout < float("inf"):
+        raise BenchmarkError(f"{where}: [eval] timeout must be a positive number of seconds, "
+                             f"got {timeout!r}")
 
     check = _table(data, "check", where)
     _keys(check, _CHECK_KEYS, where, "[check]", required=("rtol", "atol"))
@@ -227,7 +234,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             description=head.get("description", ""),
             profile_description=prof.get("description", ""),
             datasets=_datasets(data, prof, name, where), estimators=tuple(estimators),
-            prior_controls=tuple(controls), reference=reference, seed=seed,
+            prior_controls=tuple(controls), reference=reference, seed=seed, timeout=timeout,
             rtol=rtol, atol=atol, atol_metric=atol_metric, profiles=tuple(profiles), **_training(prof, name, where),
         )
         # Each profile's training settings are checked against every estimator.

@@ -311,10 +311,14 @@ def show(store, count, out):
 @click.option("--checkpoints", default=None, metavar="DIR",
               help="Checkpoint folder of the learned estimators (default RUN_DIR/checkpoints); "
                    "share one between runs to train once.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="Seconds each estimator may take (fit and predict); one that takes longer "
+                   "fails ('timed out') and the others go on. Default: no limit.")
 @click.option("--metric", default="mse", show_default=True,
               help=f"Metric of the printed table: {', '.join(METRICS)}.")
 def eval_(store, estimators, target, out, controls, seed, device, workers, resume, profile,
-          train_seeds, checkpoints, metric):
+          train_seeds, checkpoints, timeout, metric):
     """Evaluate estimators on STORE's test split; print the leaderboard."""
     from .evaluate import run_eval
     from .leaderboard import LeaderboardError, write_leaderboard
@@ -332,7 +336,8 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
         run_dir, outcomes = run_eval(
             store, specs or None, target=target, out=out, prior_controls=controls,
             seed=seed, device=device, workers=workers, resume=resume, profile=profile,
-            checkpoints=checkpoints, train_seeds=train_seeds, progress=bars.update, log=bars.log)
+            checkpoints=checkpoints, train_seeds=train_seeds, timeout=timeout,
+            progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
         bars.close()
         click.echo("\ninterrupted: finished estimators are saved; continue with --resume", err=True)

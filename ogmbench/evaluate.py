@@ -28,7 +28,8 @@ from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve_all
 from .store import Store, open_store
 from .tuning import (
-    EstimatorFailure, as_failure, checked_predict, tune, user_interrupts, val_threshold,
+    EstimatorFailure, TimedOut, as_failure, checked_predict, deadline, tune, user_interrupts,
+    val_threshold,
 )
 
 __all__ = ["EvalError", "Outcome", "run_eval", "apply_control"]
@@ -122,6 +123,7 @@ def run_eval(
     checkpoints: str | os.PathLike | None = None,
     train_seeds: int = 1,
     keep: Sequence[int] = (),
+    timeout: float | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, list[Outcome]]:
@@ -169,6 +171,9 @@ def run_eval(
     keep : sequence of int
         Test sample indices whose estimates (first training seed, no prior control) are
         saved per estimator to ``RUN_DIR/kept/<name>.npy`` (for galleries).
+    timeout : float, optional
+        Seconds each estimator may take, fit and predict together; one that takes longer
+        is recorded as failed ("timed out after N s") and the others go on.
     progress : callable, optional
         ``progress(stage, done, total[, message])``: test samples scored per estimator,
         or training steps (stage ``"<name> train"``, message e.g. the loss).
@@ -183,6 +188,9 @@ def run_eval(
     log = log or (lambda message: None)
     if out is not None and not str(out).strip():
         raise EvalError("--out is empty; give a run directory")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < float("inf")):
+        raise EvalError(f"timeout must be a positive number of seconds, got {timeout!r}")
     opened = _open(store)
     test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
     prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
@@ -256,7 +264,11 @@ def run_eval(
             job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
                        ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
             try:
-                rows, kept, facts = _evaluate(job, shared, device)
+                try:
+                    with deadline(timeout):  # fit and predict together
+                        rows, kept, facts = _evaluate(job, shared, device)
+                except TimedOut as exc:  # struck between the estimator's own calls
+                    raise as_failure(exc, "the test loop") from None
             except EstimatorFailure as exc:
                 record.update(status="failed", reason=str(exc))
                 log(f"{spec.name}: FAILED: {exc}")

@@ -207,6 +207,7 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         workers=workers, resume=resume, profile=bench.training,
         training={k: v for k, v in bench.training_params.items() if k != "profile"},
         checkpoints=checkpoints, train_seeds=bench.train_seeds, keep=gallery_samples(store),
+        timeout=bench.timeout,
         progress=progress, log=lambda m: log(f"{dataset.name}: {m}"),
     )
     failed = [o for o in outcomes if o.status == "failed"]

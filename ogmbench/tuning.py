@@ -28,7 +28,7 @@ from .errors import RunFailure, StoreError
 from .runs import jsonable
 
 __all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict",
-           "as_failure", "user_interrupts"]
+           "as_failure", "user_interrupts", "deadline", "TimedOut"]
 
 _USER_INTERRUPT = threading.Event()
 
@@ -63,6 +63,38 @@ def user_interrupts():
         signal.signal(signal.SIGINT, previous)
 
 
+class TimedOut(BaseException):
+    """Raised by the alarm of :func:`deadline` (a BaseException: ``except Exception`` in an
+    estimator does not swallow it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None):
+    """Within this block, the work is stopped after ``seconds`` (wall clock) and counts as
+    the estimator's failure, "timed out after N s".
+
+    A real-time alarm (SIGALRM) interrupts Python code and the blocking calls that Python
+    interrupts for signals; it is available in the main thread of POSIX systems, and
+    elsewhere (or with ``seconds=None``) the block runs without a limit.
+    """
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def ring(signum, frame):
+        raise TimedOut(seconds)
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def as_failure(exc: BaseException, what: str) -> EstimatorFailure | None:
     """The :class:`EstimatorFailure` that ``exc``, raised by an estimator's ``what``, is.
 
@@ -73,6 +105,8 @@ def as_failure(exc: BaseException, what: str) -> EstimatorFailure | None:
         return None
     if isinstance(exc, KeyboardInterrupt) and _USER_INTERRUPT.is_set():
         return None
+    if isinstance(exc, TimedOut):
+        return EstimatorFailure(f"timed out after {exc.args[0]:g} s (in {what})")
     return EstimatorFailure(f"{what} raised {type(exc).__name__}: {exc} [{_where(exc)}]")
 
 

@@ -762,3 +762,16 @@ def test_reference_file_states_a_tolerance_for_every_metric():
 ])
 def test_more_bad_configs(tmp_path, changes, words):
     assert_words(refused(write(tmp_path, changes)), words)
+
+
+@pytest.mark.parametrize("value, ok", [(600, True), (0.5, True), (0, False), (-3, False),
+                                       ("ten", False), (True, False)])
+def test_eval_timeout_is_validated_and_not_a_result_setting(here, value, ok):
+    path = write(here, {("eval", "timeout"): value})
+    if not ok:
+        with pytest.raises(BenchmarkError, match=r"\[eval\]"):
+            load_benchmark(path)
+        return
+    bench = load_benchmark(path)
+    assert bench.timeout == value
+    assert bench.config_hash() == load_benchmark(write(here, {})).config_hash()

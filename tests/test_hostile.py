@@ -48,6 +48,32 @@ class Describes(Estimator):
         raise RuntimeError("no facts")
 
 
+class Sleeps(Estimator):
+    name = "sleeps"
+
+    def predict(self, noisy, target):
+        time.sleep(60)
+
+
+class Spins(Estimator):
+    name = "spins"
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        while True:
+            pass
+
+
+class Swallows(Estimator):
+    name = "swallows"
+
+    def predict(self, noisy, target):
+        while True:
+            try:
+                time.sleep(60)
+            except Exception:  # a plugin that swallows errors does not swallow the limit
+                pass
+
+
 class CtrlC(Estimator):
     name = "ctrlc"
 
@@ -252,3 +278,30 @@ def test_bad_estimator_parameters_are_usage_errors_before_any_work(store, tmp_pa
                           capsys)
     assert_usage_error(code, out, err, *words)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="the limit needs SIGALRM")
+def test_a_hanging_estimator_times_out_and_the_others_go_on(store, plugins, tmp_path, capsys):
+    import time
+
+    argv = ["eval", store.path, "--out", tmp_path / "run", "--timeout", "1"]
+    for name in ("Sleeps", "Spins", "Swallows"):
+        argv += ["--estimator", f"{plugins}:{name}"]
+    argv += ["--estimator", "identity"]
+    start = time.perf_counter()
+    code, out, err = call(argv, capsys)
+    assert time.perf_counter() - start < 30
+    assert code == 1 and "Traceback" not in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["identity"]["status"] == "ok"
+    for name, where in (("sleeps", "predict"), ("spins", "fit"), ("swallows", "predict")):
+        assert run[name]["status"] == "failed"
+        assert run[name]["reason"] == f"timed out after 1 s (in {where})"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+def test_a_bad_timeout_is_a_usage_error(store, tmp_path, capsys, value):
+    code, out, err = call(["eval", store.path, "--timeout", value, "--out", tmp_path / "r"],
+                          capsys)
+    assert code == 2 and "--timeout" in err and not (tmp_path / "r").exists()
