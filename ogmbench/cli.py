@@ -120,13 +120,15 @@ def cli():
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Processes; the output bytes do not depend on it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing ogmbench store at OUT.")
+@click.option("--force", is_flag=True,
+              help="Go on although the memory or disk estimate says it cannot fit.")
 @click.option("--resume", is_flag=True,
               help="Finish an interrupted store; settings not given are read from it.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Family parameter (repeatable), e.g. --param length_scale=3.")
 @click.pass_context
 def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, split, workers,
-             overwrite, resume, params):
+             overwrite, force, resume, params):
     """Generate a dataset store (zarr) at OUT."""
     from .generate import generate as run
 
@@ -143,7 +145,7 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
     bar = _LazyBar(out, None if resume else
                    lambda: make_config(**settings).n_samples)
     try:
-        store = run(out, workers=workers, overwrite=overwrite, resume=resume,
+        store = run(out, workers=workers, overwrite=overwrite, resume=resume, force=force,
                     progress=bar.update, **settings)
     except KeyboardInterrupt:
         from .store import is_store

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -137,6 +138,7 @@ def generate(
     workers: int = 1,
     overwrite: bool = False,
     resume: bool = False,
+    force: bool = False,
     progress: Callable[[int], None] | None = None,
     **settings: Any,
 ):
@@ -155,6 +157,8 @@ def generate(
         "__main__":`` guard (worker processes are spawned).
     overwrite : bool
         Replace an existing ogmbench store at ``out`` (never anything else).
+    force : bool
+        Go on although the memory or disk estimate says the request cannot fit.
     resume : bool
         Finish an interrupted store at ``out``.  Settings not given are taken from the
         store; settings given must match it.
@@ -186,6 +190,7 @@ def generate(
         given = settings if config is None else _settings_of(config)
     else:
         config = make_config(**settings) if config is None else config
+        _check_resources(config, out, force)
         _check_writable(out)
     # One writer per store: a second generate into OUT is refused with one line.
     with hold(out.parent / f".{out.name}.ogmbench-lock", f"store {out}"):
@@ -323,6 +328,47 @@ def _prepare_resume(out: Path, settings: dict[str, Any]):
         raise ConfigError(f"{out} is already complete; nothing to resume")
     done = dict(attrs.get("shard_digests", {}))
     return config, group, done
+
+
+# One sample is generated in memory whole: its maps, the family's float64 fields (about
+# three per class) and the class correlation matrix.
+MAX_SAMPLE_BYTES = 2 << 30
+
+
+def estimate(config: GenerateConfig) -> dict[str, int]:
+    """Bytes one sample needs in memory and the store needs on disk (an upper bound).
+
+    Noisy maps barely compress (shared/MEASURED.md) and clean ones shrink to a few %,
+    so the disk estimate is the noisy maps plus a tenth of the clean ones.
+    """
+    cells = config.classes * config.size[0] * config.size[1]
+    sample = cells * (1 + 4 + 3 * 8) + config.classes ** 2 * 4
+    disk = config.n_samples * (cells * 4 + cells // 10 + config.classes ** 2 * 4 + 16)
+    return {"sample_bytes": sample, "store_bytes": disk}
+
+
+def _check_resources(config: GenerateConfig, out: Path, force: bool) -> None:
+    """Refuse up front what cannot fit, before anything is created (``force`` skips it)."""
+    if force:
+        return
+    need = estimate(config)
+    if need["sample_bytes"] > MAX_SAMPLE_BYTES:
+        raise ConfigError(f"one sample of {config.classes} classes at {config.size[0]}x"
+                          f"{config.size[1]} needs about {_gib(need['sample_bytes'])} of memory "
+                          f"(limit {_gib(MAX_SAMPLE_BYTES)}); use fewer classes or a smaller "
+                          "size, or --force")
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    free = shutil.disk_usage(parent).free
+    if need["store_bytes"] > free:
+        raise ConfigError(f"{config.n_samples} samples need about {_gib(need['store_bytes'])} "
+                          f"of disk and {parent} has {_gib(free)} free; ask for fewer "
+                          "samples, or --force")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
 
 
 def _settings_of(config: GenerateConfig) -> dict[str, Any]:

@@ -305,3 +305,27 @@ def test_a_bad_timeout_is_a_usage_error(store, tmp_path, capsys, value):
     code, out, err = call(["eval", store.path, "--timeout", value, "--out", tmp_path / "r"],
                           capsys)
     assert code == 2 and "--timeout" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--classes", "100000"], ["of memory", "--force"]),
+    (["--classes", "100", "--size", "4096"], ["of memory", "--force"]),
+    (["--samples-per-rho", "1000000000000"], ["of disk", "free", "--force"]),
+])
+def test_an_absurd_request_is_refused_before_anything_is_created(tmp_path, capsys, argv, words):
+    from cli_helpers import assert_usage_error
+
+    code, out, err = call(["generate", tmp_path / "s.zarr", *argv], capsys)
+    assert_usage_error(code, out, err, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
+    from cli_helpers import assert_usage_error, benchmark_toml
+
+    config = tmp_path / "b.toml"
+    config.write_text(benchmark_toml(samples_per_rho=10**14, estimators=("identity", "median"),
+                                     reference="identity", prior_controls=()))
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "of disk" in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not list((tmp_path / "out").rglob("*.zarr"))
