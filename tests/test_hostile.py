@@ -321,7 +321,7 @@ def test_an_absurd_request_is_refused_before_anything_is_created(tmp_path, capsy
 
 
 def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
-    from cli_helpers import assert_usage_error, benchmark_toml
+    from cli_helpers import benchmark_toml
 
     config = tmp_path / "b.toml"
     config.write_text(benchmark_toml(samples_per_rho=10**14, estimators=("identity", "median"),
