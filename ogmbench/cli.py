@@ -250,7 +250,8 @@ def list_models(as_json):
         for pname, default in entry["params"].items():
             grid = entry["grid"].get(pname)
             tuned = f"  tuned on val over {grid}" if grid else ""
-            click.echo(f"      {pname:<16} default {default!s:<6}{tuned}")
+            shown = "from the training profile" if default is None else f"{default!s:<6}"
+            click.echo(f"      {pname:<16} default {shown}{tuned}")
         for fact, value in entry.get("facts", {}).items():
             click.echo(f"      {fact}: {value}")
 
@@ -270,8 +271,8 @@ def _describe_estimators() -> dict:
 
 @cli.command()
 @click.argument("store")
-@click.option("-n", "count", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Samples to draw, spread over the rho values.")
+@click.option("-n", "count", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Samples to draw (1 to 32), spread over the rho values.")
 @click.option("--out", default="samples.png", show_default=True, type=click.Path(),
               help="Image file to write (PNG, SVG or PDF by extension).")
 def show(store, count, out):

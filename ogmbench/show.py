@@ -60,8 +60,11 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     cols = 2 * len(names)
     fig, axes = plt.subplots(len(indices), cols, figsize=(2.0 * cols, 2.1 * len(indices)),
                              squeeze=False, constrained_layout=True)
+    outside = cells = 0
     for row, index in enumerate(indices):
         sample = store[index]
+        outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
+        cells += sample["noisy"].size
         panels = [(f"clean {name}", sample["clean"][k], "gray") for k, name in enumerate(names)]
         panels += [(f"noisy {name}", sample["noisy"][k], "viridis") for k, name in enumerate(names)]
         for col, (title, image, cmap) in enumerate(panels):
@@ -75,8 +78,11 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
                 ax.set_ylabel(f"#{index}  rho={sample['rho']:.2f}\nphi={sample['phi']:.2f}",
                               fontsize=8)
     fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
-    # Break the long noise spec between parameters, never inside one.
-    title = f"{store.attrs['family']}  |  {store.attrs['noise']}".replace(",", ", ")
+    # Break the long noise spec between parameters, never inside one.  Say what the
+    # colours are and what the picture hides: values outside [0, 1] are drawn clipped.
+    noise = store.attrs["noise"].replace(",", ", ")
+    title = (f"{store.attrs['family']}  |  {noise}  |  clean: white = occupied  |  noisy "
+             f"shown clipped to [0, 1]: {100 * outside / max(cells, 1):.0f}% of cells outside")
     fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols, break_long_words=False)), fontsize=8)
     try:
         fig.savefig(out, dpi=100)
