@@ -477,6 +477,11 @@ def _check_metric(metric: str) -> None:
                              param_hint="'--metric'")
 
 
+def _error(message: str) -> None:
+    """One line on stderr, whatever the message quotes: line breaks are shown escaped."""
+    click.echo("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
+
+
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:
@@ -489,19 +494,19 @@ def main(argv=None) -> None:
         sys.exit(EXIT_USAGE)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        _error(f"{exc.format_message()}{hint}")
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        _error(exc.format_message())
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _error(str(exc))
         sys.exit(EXIT_USAGE)
     except RunFailure as exc:
-        click.echo(f"error: {exc}", err=True)
+        _error(str(exc))
         sys.exit(EXIT_FAILURE)
     except OSError as exc:
-        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        _error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

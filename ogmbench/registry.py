@@ -128,7 +128,7 @@ def _from_module(module: str, attr: str, spec: str):
 
 def _from_file(path: Path, attr: str):
     if not path.is_file():
-        raise RegistryError(f"estimator file {path} does not exist")
+        raise RegistryError(f"estimator file {show(str(path))} does not exist")
     # A stable module name per file, so pickling and re-imports find the same module.
     name = "ogmbench_plugin_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     if name not in sys.modules:
@@ -139,12 +139,12 @@ def _from_file(path: Path, attr: str):
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[name]
-            raise RegistryError(f"cannot load estimator file {path}: "
+            raise RegistryError(f"cannot load estimator file {show(str(path))}: "
                                 f"{type(exc).__name__}: {exc}") from None
     try:
         return getattr(sys.modules[name], attr)
     except AttributeError:
-        raise RegistryError(f"{path} defines no {attr!r}") from None
+        raise RegistryError(f"{show(str(path))} defines no {attr!r}") from None
 
 
 def _check_class(cls, spec: str) -> type[Estimator]:
