@@ -17,7 +17,7 @@ Each rule is a function ``check_<rule>(estimator, params=None, *, target=0, seed
 that raises :class:`EstimatorCheckError` naming the estimator and the rule; they are
 listed, in order, in :data:`ALL_CHECKS`.  The checks raise explicitly rather than use
 ``assert``, so they keep failing under ``python -O``.  (Over 400 lines on purpose: the
-twelve rules, each with a message that says what broke, in one file a submitter reads.)
+thirteen rules, each with a message that says what broke, in one file a submitter reads.)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ __all__ = [
     "EstimatorCheckError", "ALL_CHECKS", "check_estimator", "parametrize_with_checks",
     "tiny_data",
     "check_is_estimator_subclass", "check_params_have_defaults", "check_param_grid_names_params",
+    "check_declared_params",
     "check_uses_prior_is_bool", "check_get_params_reads_back", "check_fit_returns_self",
     "check_predict_output", "check_predict_leaves_input_unchanged", "check_batch_independence",
     "check_same_seed_same_numbers", "check_zeroed_prior", "check_one_class_stack",
@@ -220,6 +221,25 @@ def check_param_grid_names_params(estimator, params=None, *, target=0, seed=0):
 
 
 @_rule
+def check_declared_params(estimator, params=None, *, target=0, seed=0):
+    """``hyper`` declares only ``__init__`` parameters and admits their defaults and grid."""
+    cls = _class(estimator)
+    defaults = cls.default_params()
+    unknown = [key for key in cls.hyper if key not in defaults]
+    if unknown:
+        raise EstimatorCheckError(f"{cls.__name__}.hyper declares "
+                                  f"{', '.join(map(repr, unknown))}, not parameters of __init__")
+    tried = [(key, defaults[key]) for key in cls.hyper]
+    tried += [(key, value) for key, values in cls.param_grid.items() for value in values]
+    for key, value in tried:
+        try:
+            cls.check_params({key: value})
+        except ValueError as exc:
+            raise EstimatorCheckError(f"{cls.__name__}.hyper refuses its own default or grid "
+                                      f"value: {exc}") from None
+
+
+@_rule
 def check_uses_prior_is_bool(estimator, params=None, *, target=0, seed=0):
     """``uses_prior`` is a bool."""
     cls = _class(estimator)
@@ -342,6 +362,7 @@ ALL_CHECKS = (
     check_is_estimator_subclass,
     check_params_have_defaults,
     check_param_grid_names_params,
+    check_declared_params,
     check_uses_prior_is_bool,
     check_get_params_reads_back,
     check_fit_returns_self,

@@ -235,3 +235,23 @@ def test_the_documented_parametrize_snippet_runs(tmp_path):
     for name in NAMES:
         assert f"test_ogmbench[BoxFilter-{name}] PASSED" in proc.stdout
     assert f"{len(ALL_CHECKS)} passed" in proc.stdout
+
+
+def test_a_declaration_that_refuses_its_own_default_fails_its_check():
+    from ogmbench.api import Estimator, Hyper
+    from ogmbench.testing import EstimatorCheckError, check_declared_params
+
+    class Contradicts(Estimator):
+        hyper = {"size": Hyper(int, lo=5)}
+
+        def __init__(self, size=3):
+            self.size = size
+
+    with pytest.raises(EstimatorCheckError, match="refuses its own default"):
+        check_declared_params(Contradicts)
+
+    class Stray(Estimator):
+        hyper = {"nope": Hyper(int)}
+
+    with pytest.raises(EstimatorCheckError, match="declares 'nope'"):
+        check_declared_params(Stray)
