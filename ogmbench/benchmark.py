@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .metrics import METRICS
 from .names import is_plain, show
 from .specs import EstimatorSpec, resolve_all
+from .tuning import MAX_TIMEOUT
 
 __all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark", "resolve_extra"]
 
@@ -196,7 +197,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     reference = ev.get("reference", "unet")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
     timeout = ev.get("timeout")
-    if timeout is not None and not 0 < timeout < float("inf"):
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
         raise BenchmarkError(f"{where}: [eval] timeout must be a positive number of seconds, "
                              f"got {timeout!r}")
 

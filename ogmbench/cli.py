@@ -21,6 +21,7 @@ from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
 from .metrics import METRICS
 from .seeding import rho_id
 from .specs import REFERENCES, default_reference, parse_params, resolve
+from .tuning import MAX_TIMEOUT
 
 
 class RhoValues(click.ParamType):
@@ -43,7 +44,10 @@ class RhoValues(click.ParamType):
                 if count > MAX_RHO_VALUES:
                     self.fail(f"range {value!r} has more than {MAX_RHO_VALUES} values", param, ctx)
                 return [rho_id(start + i * step) for i in range(count)]
-            return [float(v) for v in value.split(",") if v.strip()]
+            items = value.split(",")
+            if any(not v.strip() for v in items):
+                self.fail(f"{value!r} has an empty value between commas", param, ctx)
+            return [float(v) for v in items]
         except ValueError:
             self.fail(f"{value!r} is neither a comma list (-0.5,0,0.9) nor a range "
                       "START:STOP:STEP", param, ctx)
@@ -314,7 +318,8 @@ def show(store, count, out):
 @click.option("--checkpoints", default=None, metavar="DIR",
               help="Checkpoint folder of the learned estimators (default RUN_DIR/checkpoints); "
                    "share one between runs to train once.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT),
+              default=None,
               metavar="SECONDS",
               help="Seconds each estimator may take (fit and predict); one that takes longer "
                    "fails ('timed out') and the others go on. Default: no limit.")

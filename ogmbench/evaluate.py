@@ -28,7 +28,7 @@ from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve_all
 from .store import Store, open_store
 from .tuning import (
-    EstimatorFailure, TimedOut, as_failure, checked_predict, deadline, tune, user_interrupts,
+    MAX_TIMEOUT, EstimatorFailure, TimedOut, as_failure, checked_predict, deadline, tune, user_interrupts,
     val_threshold,
 )
 
@@ -188,9 +188,12 @@ def run_eval(
     log = log or (lambda message: None)
     if out is not None and not str(out).strip():
         raise EvalError("--out is empty; give a run directory")
+    if checkpoints is not None and not str(checkpoints).strip():
+        raise EvalError("--checkpoints is empty; give a folder")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not 0 < timeout < float("inf")):
-        raise EvalError(f"timeout must be a positive number of seconds, got {timeout!r}")
+                                or not 0 < timeout <= MAX_TIMEOUT):
+        raise EvalError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], "
+                        f"got {timeout!r}")
     opened = _open(store)
     test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
     prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once

@@ -209,6 +209,9 @@ def _generate(out: Path, config, resume_settings, workers: int, overwrite: bool,
             # Transactional: the new store is built beside the old one, which is replaced
             # only once the new one is complete.
             check_replaceable(out)
+            aside = out.parent / f".{out.name}.ogmbench-old"
+            if aside.exists() or aside.is_symlink():
+                check_replaceable(aside)  # refused now, before the new store is built
             target = out.parent / f".{out.name}.ogmbench-new"
             if target.exists() or target.is_symlink():
                 remove_store(target)  # left by an interrupted overwrite (or refused)

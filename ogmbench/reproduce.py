@@ -179,6 +179,9 @@ def gallery_samples(store) -> list[int]:
 def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers, checkpoints,
                 progress, log) -> tuple[Path, list[str]]:
     resume = False
+    if run_dir.is_symlink():
+        raise BenchmarkError(f"{run_dir} is in the way: a symbolic link, not a run directory "
+                             "of this reproduction; move it or choose another --work")
     if run_dir.exists():
         try:
             previous = read_run(run_dir).data
@@ -244,6 +247,9 @@ def _check_out(out: Path) -> None:
                                      "ogmbench reproduce; choose another --out")
     for name in ("results.csv", "tables.md", "tables.tex", "index.html", "README.md"):
         path = out / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise BenchmarkError(f"--out {out}: {name} exists and is not a file written by "
+                                 "ogmbench reproduce; choose another --out")
         if path.is_file():
             try:
                 head = path.read_text(encoding="utf-8", errors="replace")[:400]

@@ -180,6 +180,9 @@ class EstimatorSpec:
             self.cls(**params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"estimator {self.name!r}: {exc}") from None
+        except Exception as exc:  # a plugin's constructor that fails on its own terms
+            raise ConfigError(f"estimator {self.name!r} cannot be built: "
+                              f"{type(exc).__name__}: {exc}") from None
         return params
 
 

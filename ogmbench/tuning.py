@@ -28,9 +28,11 @@ from .errors import RunFailure, StoreError
 from .runs import jsonable
 
 __all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict",
-           "as_failure", "user_interrupts", "deadline", "TimedOut"]
+           "as_failure", "user_interrupts", "deadline", "TimedOut", "MAX_TIMEOUT"]
 
 _USER_INTERRUPT = threading.Event()
+# A year: the alarm's clock overflows far beyond it (1e10 s does on 64-bit Linux).
+MAX_TIMEOUT = 365 * 24 * 3600.0
 
 
 class EstimatorFailure(RunFailure):

@@ -332,3 +332,105 @@ def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
     code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
     assert code == 2 and "of disk" in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not list((tmp_path / "out").rglob("*.zarr"))
+
+
+@pytest.mark.parametrize("kind", ["symlink", "file", "folder"])
+def test_a_foreign_file_at_a_lock_name_is_refused_and_kept(tmp_path, capsys, kind):
+    from cli_helpers import assert_usage_error
+
+    precious = tmp_path / "userfile"
+    precious.write_text("precious")
+    lock = tmp_path / ".s.zarr.ogmbench-lock"
+    if kind == "symlink":
+        lock.symlink_to(precious)
+    elif kind == "file":
+        lock.write_text("precious too")
+    else:
+        lock.mkdir()
+    code, out, err = call(["generate", tmp_path / "s.zarr", "--size", "16",
+                           "--samples-per-rho", "4"], capsys)
+    assert_usage_error(code, out, err, "is in the way", "not an ogmbench lock file")
+    assert precious.read_text() == "precious" and not (tmp_path / "s.zarr").exists()
+    assert lock.is_symlink() or lock.is_dir() or lock.read_text() == "precious too"
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"rho_values": None}, ["rho_values"]),
+    ({"family": None}, ["'family'"]),
+    ({"config": "x"}, ["'config'"]),
+    ({"digest": 5}, ["'digest'"]),
+    ({"digest": "deadbeef" * 7}, ["digest", "not a sha256"]),
+    ({"shard_digests": [1]}, ["'shard_digests'"]),
+])
+def test_more_edited_attributes_are_one_line(store, tmp_path, capsys, edit, words):
+    import zarr
+    from cli_helpers import assert_usage_error
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    group = zarr.open_group(str(edited), mode="r+", use_consolidated=False)
+    group.attrs.update(edit)
+    for command in (["info", edited], ["eval", edited, "--estimator", "identity", "--out",
+                                       tmp_path / "r"]):
+        code, out, err = call(command, capsys)
+        assert_usage_error(code, out, err, *words)
+    code, out, err = call(["verify", edited], capsys)
+    assert code == 1 and "DAMAGED" in out and "Traceback" not in err
+
+
+def test_deleting_the_every_shard_marker_does_not_hide_a_missing_clean_shard(store, tmp_path,
+                                                                             capsys):
+    import zarr
+    from cli_helpers import assert_usage_error
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    group = zarr.open_group(str(edited), mode="r+", use_consolidated=False)
+    group.attrs.put({k: v for k, v in group.attrs.asdict().items()
+                     if k != "every_shard_written"})
+    shutil.rmtree(edited / "clean" / "c" / "0")
+    code, out, err = call(["info", edited], capsys)
+    assert_usage_error(code, out, err, "the clean shard 0", "missing")
+
+
+@pytest.mark.parametrize("name", ["README.md", "results.csv", "index.html"])
+def test_reproduce_never_replaces_a_folder_named_like_its_outputs(tmp_path, capsys, name):
+    from cli_helpers import benchmark_toml
+
+    config = tmp_path / "b.toml"
+    config.write_text(benchmark_toml(estimators=("identity", "median"), reference="identity",
+                                     prior_controls=(), samples_per_rho=10, size=16))
+    mine = tmp_path / "out" / name / "notes.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine")
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "is not a file written by ogmbench reproduce" in err
+    assert mine.read_text() == "mine"
+
+
+def test_a_plugin_whose_constructor_raises_is_a_usage_error(store, tmp_path, capsys):
+    from cli_helpers import assert_usage_error
+
+    plugin = tmp_path / "bad.py"
+    plugin.write_text("from ogmbench.api import Estimator\n"
+                      "class BadInit(Estimator):\n"
+                      "    def __init__(self):\n        raise RuntimeError('init boom')\n")
+    code, out, err = call(["eval", store.path, "--estimator", "identity", "--estimator",
+                           f"{plugin}:BadInit", "--out", tmp_path / "r"], capsys)
+    assert_usage_error(code, out, err, "cannot be built", "RuntimeError: init boom")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["eval", "STORE", "--timeout", "1e10"], ["--timeout"]),
+    (["eval", "STORE", "--checkpoints", ""], ["--checkpoints is empty"]),
+    (["eval", ""], ["STORE is empty"]),
+    (["info", ""], ["STORE is empty"]),
+    (["generate", "OUT", "--rho", "0,,1"], ["empty value"]),
+])
+def test_more_bad_arguments_are_one_line(store, tmp_path, capsys, argv, words):
+    argv = [store.path if a == "STORE" else tmp_path / "n.zarr" if a == "OUT" else a
+            for a in argv]
+    code, out, err = call(argv + (["--out", tmp_path / "r"] if argv[0] == "eval" and
+                                  argv[1] != "" else []), capsys)
+    assert code == 2 and "Traceback" not in err and all(w in err for w in words), err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "n.zarr").exists()
