@@ -177,6 +177,11 @@ class FitData:
 _KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
+def _number(x: float) -> str:
+    """10000000 rather than 1e+07 for a whole bound; %g otherwise."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Hyper:
     """The declared type and range of one hyper-parameter, checked before any work.
@@ -218,8 +223,8 @@ class Hyper:
         if low or high:
             left = "(" if self.lo_open or self.lo is None else "["
             right = ")" if self.hi_open or self.hi is None else "]"
-            interval = (f"{left}{'-inf' if self.lo is None else f'{self.lo:g}'}, "
-                        f"{'inf' if self.hi is None else f'{self.hi:g}'}{right}")
+            interval = (f"{left}{'-inf' if self.lo is None else _number(self.lo)}, "
+                        f"{'inf' if self.hi is None else _number(self.hi)}{right}")
             raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
 

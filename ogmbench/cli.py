@@ -45,6 +45,8 @@ class RhoValues(click.ParamType):
                     self.fail(f"range {value!r} has more than {MAX_RHO_VALUES} values", param, ctx)
                 return [rho_id(start + i * step) for i in range(count)]
             items = value.split(",")
+            if len(items) > 1 and not items[-1].strip():
+                items = items[:-1]  # a trailing comma, as in a list typed by hand
             if any(not v.strip() for v in items):
                 self.fail(f"{value!r} has an empty value between commas", param, ctx)
             return [float(v) for v in items]

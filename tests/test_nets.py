@@ -146,7 +146,7 @@ def test_unknown_profile_and_parameter_are_clear_errors(tmp_path):
         run_eval(store.path, ["unet:depht=2"], out=tmp_path / "r")
     for spec, message in (("unet:profile=huge", "profile must be one of"),
                           ("unet:width=12", "width must be a multiple of 8"),
-                          ("unet:steps=0", "steps must be an integer >= 1"),
+                          ("unet:steps=0", r"steps must be in \[1, 10000000\], got 0"),
                           ("xattn:heads=5", "heads must divide")):
         with pytest.raises(EvalError, match=message):
             run_eval(store.path, [spec], out=tmp_path / "r2")
