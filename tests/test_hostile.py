@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import ogmbench
-from cli_helpers import call  # noqa: E402
+from cli_helpers import assert_usage_error, benchmark_toml, call  # noqa: E402
 
 PLUGINS = '''
 import os, signal, sys, time
@@ -143,8 +143,6 @@ def test_corrupt_data_found_during_eval_is_one_store_error(store, tmp_path, caps
 
 
 def test_a_second_generate_into_one_store_is_refused_with_one_line(tmp_path, capsys):
-    from cli_helpers import assert_usage_error
-
     from ogmbench.locks import hold
 
     out = tmp_path / "s.zarr"
@@ -169,7 +167,6 @@ def test_a_second_generate_into_one_store_is_refused_with_one_line(tmp_path, cap
 def test_edited_attributes_are_one_line_never_a_number(store, tmp_path, capsys, edit, words,
                                                        command):
     import zarr
-    from cli_helpers import assert_usage_error
 
     edited = tmp_path / "e.zarr"
     shutil.copytree(store.path, edited)
@@ -183,8 +180,6 @@ def test_edited_attributes_are_one_line_never_a_number(store, tmp_path, capsys, 
 
 @pytest.mark.parametrize("argv", [["generate", ""], ["eval", "STORE", "--out", ""]])
 def test_an_empty_output_path_is_named_not_read_as_the_current_folder(store, argv, capsys):
-    from cli_helpers import assert_usage_error
-
     argv = [store.path if a == "STORE" else a for a in argv]
     code, out, err = call(argv, capsys)
     assert_usage_error(code, out, err, "empty")
@@ -217,8 +212,6 @@ def test_overwrite_replaces_the_old_store_only_once_the_new_one_is_complete(tmp_
 
 
 def test_overwrite_refuses_a_symbolic_link_with_one_line(store, tmp_path, capsys):
-    from cli_helpers import assert_usage_error
-
     link = tmp_path / "link.zarr"
     link.symlink_to(store.path)
     code, out, err = call(["generate", link, "--overwrite", "--size", "16",
@@ -231,7 +224,6 @@ def test_overwrite_refuses_a_symbolic_link_with_one_line(store, tmp_path, capsys
 @pytest.mark.parametrize("command", ["info", "eval", "show"])
 def test_a_missing_shard_of_any_array_is_one_line_never_a_number(tmp_path, capsys, array,
                                                                  command):
-    from cli_helpers import assert_usage_error
 
     out = tmp_path / "s.zarr"
     store = ogmbench.generate(out, rho=[0.0, 0.9], samples_per_rho=60, size=128)
@@ -275,7 +267,6 @@ def test_untouched_stores_with_fill_valued_shards_verify_intact(tmp_path, settin
 ])
 def test_bad_estimator_parameters_are_usage_errors_before_any_work(store, tmp_path, capsys,
                                                                   spec, words):
-    from cli_helpers import assert_usage_error
 
     code, out, err = call(["eval", store.path, "--estimator", spec, "--out", tmp_path / "r"],
                           capsys)
@@ -316,16 +307,12 @@ def test_a_bad_timeout_is_a_usage_error(store, tmp_path, capsys, value):
     (["--samples-per-rho", "1000000000000"], ["of disk", "free", "--force"]),
 ])
 def test_an_absurd_request_is_refused_before_anything_is_created(tmp_path, capsys, argv, words):
-    from cli_helpers import assert_usage_error
-
     code, out, err = call(["generate", tmp_path / "s.zarr", *argv], capsys)
     assert_usage_error(code, out, err, *words)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
-    from cli_helpers import benchmark_toml
-
     config = tmp_path / "b.toml"
     config.write_text(benchmark_toml(samples_per_rho=10**14, estimators=("identity", "median"),
                                      reference="identity", prior_controls=()))
@@ -336,8 +323,6 @@ def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
 
 @pytest.mark.parametrize("kind", ["symlink", "file", "folder"])
 def test_a_foreign_file_at_a_lock_name_is_refused_and_kept(tmp_path, capsys, kind):
-    from cli_helpers import assert_usage_error
-
     precious = tmp_path / "userfile"
     precious.write_text("precious")
     lock = tmp_path / ".s.zarr.ogmbench-lock"
@@ -364,7 +349,6 @@ def test_a_foreign_file_at_a_lock_name_is_refused_and_kept(tmp_path, capsys, kin
 ])
 def test_more_edited_attributes_are_one_line(store, tmp_path, capsys, edit, words):
     import zarr
-    from cli_helpers import assert_usage_error
 
     edited = tmp_path / "e.zarr"
     shutil.copytree(store.path, edited)
@@ -381,7 +365,6 @@ def test_more_edited_attributes_are_one_line(store, tmp_path, capsys, edit, word
 def test_deleting_the_every_shard_marker_does_not_hide_a_missing_clean_shard(store, tmp_path,
                                                                              capsys):
     import zarr
-    from cli_helpers import assert_usage_error
 
     edited = tmp_path / "e.zarr"
     shutil.copytree(store.path, edited)
@@ -395,8 +378,6 @@ def test_deleting_the_every_shard_marker_does_not_hide_a_missing_clean_shard(sto
 
 @pytest.mark.parametrize("name", ["README.md", "results.csv", "index.html"])
 def test_reproduce_never_replaces_a_folder_named_like_its_outputs(tmp_path, capsys, name):
-    from cli_helpers import benchmark_toml
-
     config = tmp_path / "b.toml"
     config.write_text(benchmark_toml(estimators=("identity", "median"), reference="identity",
                                      prior_controls=(), samples_per_rho=10, size=16))
@@ -409,8 +390,6 @@ def test_reproduce_never_replaces_a_folder_named_like_its_outputs(tmp_path, caps
 
 
 def test_a_plugin_whose_constructor_raises_is_a_usage_error(store, tmp_path, capsys):
-    from cli_helpers import assert_usage_error
-
     plugin = tmp_path / "bad.py"
     plugin.write_text("from ogmbench.api import Estimator\n"
                       "class BadInit(Estimator):\n"
