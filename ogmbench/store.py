@@ -489,9 +489,10 @@ def _check_attributes(store: Store) -> None:
                          "sha256 (its attributes were edited after generation; regenerate it)")
     names = attrs.get("class_names")
     if (not isinstance(names, list) or len(names) != store.classes
-            or not all(isinstance(n, str) for n in names)):
+            or not all(isinstance(n, str) and n and n.isprintable() for n in names)
+            or len(set(names)) != len(names)):
         raise StoreError(f"{path} is inconsistent: class_names {names!r} does not name its "
-                         f"{store.classes} classes (its attributes were edited after generation; "
+                         f"{store.classes} classes with distinct printable names (its attributes were edited after generation; "
                          "regenerate it)")
     values = attrs.get("rho_values")
     try:

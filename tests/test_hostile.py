@@ -160,6 +160,8 @@ def test_a_second_generate_into_one_store_is_refused_with_one_line(tmp_path, cap
     ({"rho_values": [0.0, 0.7]}, ["inconsistent", "rho_values"]),
     ({"rho_values": "lots"}, ["inconsistent", "rho_values"]),
     ({"class_names": ["a"]}, ["inconsistent", "class_names"]),
+    ({"class_names": ["X1", "X1"]}, ["inconsistent", "distinct"]),
+    ({"class_names": ["X1", "\x1b[31mred"]}, ["inconsistent", "printable"]),
     ({"complete": "false"}, ["incomplete"]),
     ({"ogmbench_format": "1"}, ["format '1' (str)", "(an integer)"]),
 ])
