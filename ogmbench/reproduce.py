@@ -29,15 +29,12 @@ from .generate import generate
 from .leaderboard import LeaderboardError
 from .report import write_report
 from .results import (
-    GENERATED, RESULT_COLUMNS, Drift, DriftList, check_results, collect_results, read_results,
-    write_results,
+    GENERATED, DriftList, check_results, collect_results, read_results, write_results,
 )
 from .runs import RunDirError, holds_files, read_run
 from .store import open_group, open_store
 
-__all__ = ["reproduce", "ReproduceFailure", "gallery_samples",
-           # results.csv is ogmbench.results' room; these names are kept here for callers.
-           "RESULT_COLUMNS", "GENERATED", "Drift", "check_results", "read_results"]
+__all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
 
 OUTPUTS = ("results.csv", "tables.md", "tables.tex", "index.html", "README.md", "figures")
 STAGING = ".ogmbench-staging"

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from . import registry
 from .api import Estimator
 from .errors import ConfigError
+from .generators import NOISE_MODELS
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
            "estimator_label", "default_estimators", "default_reference", "REFERENCES",
@@ -82,8 +83,6 @@ def parse_noise_spec(spec: str) -> list[tuple[str, dict[str, str]]]:
     ConfigError
         For an empty spec, an unknown noise model or a malformed parameter.
     """
-    from .generators import NOISE_MODELS
-
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError("noise spec is empty (e.g. 'gaussian:sigma=0.3')")
     parsed = []

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import StoreError
+from .seeding import rho_id
 
 __all__ = [
     "FORMAT_VERSION", "SPLITS", "StoreError", "Store", "open_store", "verify_store",
@@ -476,8 +477,6 @@ _TRUSTED = {"family": str, "noise": str, "config": dict, "digest": str, "shard_d
 
 def _check_attributes(store: Store) -> None:
     """Attributes the readers trust must agree with the arrays (they are not digested)."""
-    from .seeding import rho_id
-
     attrs, path = store.attrs, store.path
     for key, kind in _TRUSTED.items():
         if not isinstance(attrs.get(key), kind) or isinstance(attrs.get(key), bool):

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from ogmbench.benchmark import Benchmark, BenchmarkError, load_benchmark
 from ogmbench.cli import cli
 from ogmbench.errors import ConfigError
-from ogmbench.reproduce import GENERATED, RESULT_COLUMNS
+from ogmbench.results import GENERATED, RESULT_COLUMNS
 
 from cli_helpers import assert_usage_error, call, snapshot  # noqa: E402
 
