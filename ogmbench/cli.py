@@ -10,6 +10,7 @@ file, each command a few lines that parse, call one function and print.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import click
@@ -204,9 +205,10 @@ class _LazyBar:
 def info(store, as_json):
     """Counts per rho and split, mean phi per rho, occupancy and noise statistics."""
     from .info import format_summary, summarize
-    from .store import open_store
+    from .store import open_store, reading
 
-    summary = summarize(open_store(store))
+    with reading(store):
+        summary = summarize(open_store(store))
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))
 
 
@@ -214,9 +216,10 @@ def info(store, as_json):
 @click.argument("store")
 def verify(store):
     """Recompute every shard's digest; exit 1 if the store is damaged or incomplete."""
-    from .store import verify_store
+    from .store import reading, verify_store
 
-    report = verify_store(store)
+    with reading(store):
+        report = verify_store(store)
     click.echo(report.message)
     sys.exit(0 if report.ok else 1)
 
@@ -284,9 +287,10 @@ def _describe_estimators() -> dict:
 def show(store, count, out):
     """Draw clean and noisy classes side by side, one row per sample."""
     from .show import draw_samples
-    from .store import open_store
+    from .store import open_store, reading
 
-    indices = draw_samples(open_store(store), count, out)
+    with reading(store):
+        indices = draw_samples(open_store(store), count, out)
     click.echo(f"wrote {out} (samples {', '.join(map(str, indices))})")
 
 
@@ -487,6 +491,10 @@ def _check_metric(metric: str) -> None:
 def _error(message: str) -> None:
     """One line on stderr, whatever the message quotes: line breaks are shown escaped."""
     click.echo("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
+    # A read that failed mid-way leaves zarr's sibling reads pending on its I/O thread;
+    # asyncio would log "Task was destroyed but it is pending!" for each at exit, after
+    # the one line that says what went wrong.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 def main(argv=None) -> None:

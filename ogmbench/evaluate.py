@@ -22,12 +22,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import metrics, seeding
+from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
 from .errors import ConfigError, StoreError
 from .runs import default_run_dir, json_default, jsonable, open_run
-from .specs import EstimatorSpec, default_estimators, resolve_all
-from .store import Store, open_store
+from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
+from .store import Store, open_store, reading
 from .tuning import (
     MAX_TIMEOUT, EstimatorFailure, TimedOut, as_failure, checked_predict, deadline, tune, user_interrupts,
     val_threshold,
@@ -73,11 +73,7 @@ def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _read_prior(store: Store, indices: np.ndarray, prior: list[int]) -> np.ndarray:
-    order = np.argsort(indices)
-    values = store.noisy.get_orthogonal_selection((indices[order], prior))
-    out = np.empty_like(values)
-    out[order] = values
-    return out
+    return store.take("noisy", indices, prior)
 
 
 # --------------------------------------------------------------------------- the run
@@ -195,98 +191,99 @@ def run_eval(
                                 or not 0 < timeout <= MAX_TIMEOUT):
         raise EvalError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], "
                         f"got {timeout!r}")
-    opened = _open(store)
-    test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
-    prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
-    keep = [int(i) for i in keep]
-    run_wide = {**({"profile": profile} if profile else {}), **(training or {})}
     try:
-        specs = resolve_all(list(estimators) if estimators else default_estimators(log),
-                            training=run_wide)
-        # After loading: an estimator module that needs torch has imported it by now.
-        device = resolve_device(device)
-    except ConfigError as exc:
+        lock = reading(store)
+    except StoreError as exc:  # no path at all
         raise EvalError(str(exc)) from None
+    # Read-locked throughout: a generate --overwrite of this store is refused meanwhile.
+    with lock:
+        opened = _open(store)
+        test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
+        prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
+        keep = [int(i) for i in keep]
+        run_wide = {**({"profile": profile} if profile else {}), **(training or {})}
+        try:
+            specs = resolve_all(list(estimators) if estimators else default_estimators(log),
+                                training=run_wide)
+            # After loading: an estimator module that needs torch has imported it by now.
+            device = resolve_device(device)
+        except ConfigError as exc:
+            raise EvalError(str(exc)) from None
 
-    run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
-    settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
-                "target": int(target), "seed": int(seed),
-                "prior_controls": sorted(prior_controls)}
-    checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
-    if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
-        raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
-    run = open_run(run_dir, settings, resume=resume, device=device, provenance={
-        "family": opened.attrs["family"], "noise": opened.attrs["noise"],
-        "class_names": opened.class_names, "target_name": opened.class_names[target]})
+        run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
+        settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
+                    "target": int(target), "seed": int(seed),
+                    "prior_controls": sorted(prior_controls)}
+        checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
+        if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
+            raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
+        run = open_run(run_dir, settings, resume=resume, device=device, provenance={
+            "family": opened.attrs["family"], "noise": opened.attrs["noise"],
+            "class_names": opened.class_names, "target_name": opened.class_names[target]})
 
-    prior = [k for k in range(opened.classes) if k != target]
-    train = Split(store=opened, indices=opened.indices("train"))
-    val = Split(store=opened, indices=opened.indices("val"))
-    partners = None
-    if "shuffled" in prior_controls:
-        partners = test[_derangement(test.size, seeding.eval_rng(seed, "shuffle"))]
-
-    def fit_data(name: str) -> FitData:
-        report = None if progress is None else (
-            lambda step, total, msg: progress(f"{name} train", step, total, msg))
-        return FitData(train, val, cache_dir=checkpoint_dir,
-                       cache_key=f"{opened.attrs['digest']}:{target}", progress=report)
-
-    shared = _Test(opened, int(target), prior, test, partners, fit_data, int(workers), keep,
-                   progress)
-    outcomes = []
-    # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
-    # the user's Ctrl-C stops the run.
-    with contextlib.closing(run), user_interrupts():
-        for spec in specs:
-            fixed, from_run = spec.with_training(run_wide)
-            # Prior controls only matter to estimators that use the prior; the store counts by
-            # its digest, not its path (a moved store is the same data).
-            own = {k: v for k, v in settings.items()
-                   if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
-            extra = {"_train_seeds": int(train_seeds)}
-            source = spec.source
-            if source.startswith("file "):
-                path = Path(source[5:]).resolve()
-                source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
-                extra["_source"] = source
-            key = _estimator_key(spec.cls, own, {**fixed, **extra})
-            # Runs made before ogmbench keyed the store by digest only (the key had the path
-            # too) still resume in place.
-            legacy = _estimator_key(spec.cls, {**own, "store": settings["store"]}, {**fixed, **extra})
-            previous = run.record(spec.name)
-            if (resume and previous is not None and previous.data.get("key") in (key, legacy)
-                    and run.has_results(spec.name, keep)):
-                log(f"{spec.name}: done in an earlier run, kept")
-                outcomes.append(Outcome(spec.name, "skipped", dict(previous.data)))
-                continue
-            cls = spec.cls
-            record = {"spec": spec.text, "source": source,
-                      "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
-                      "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
-                      "fixed_params": fixed, "run_params": from_run}
-            job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
-                       ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
-            try:
+        prior = [k for k in range(opened.classes) if k != target]
+        partners = None
+        if "shuffled" in prior_controls:
+            partners = test[_derangement(test.size, seeding.eval_rng(seed, "shuffle"))]
+        shared = _Test(opened, int(target), prior, test, partners,
+                       _fit_data(opened, target, checkpoint_dir, progress), int(workers), keep,
+                       progress)
+        outcomes = []
+        # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
+        # the user's Ctrl-C stops the run.
+        with contextlib.closing(run), user_interrupts():
+            for spec in specs:
+                fixed, from_run = spec.with_training(run_wide)
+                # Prior controls only matter to estimators that use the prior; the store counts by
+                # its digest, not its path (a moved store is the same data).
+                own = {k: v for k, v in settings.items()
+                       if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
+                extra = {"_train_seeds": int(train_seeds)}
+                source = spec.source
+                if source.startswith("file "):
+                    path = Path(source[5:]).resolve()
+                    source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+                    extra["_source"] = source
+                key = _estimator_key(spec.cls, own, {**fixed, **extra})
+                # Runs made before ogmbench keyed the store by digest only (the key had the path
+                # too) still resume in place.
+                legacy = _estimator_key(spec.cls, {**own, "store": settings["store"]}, {**fixed, **extra})
+                previous = run.record(spec.name)
+                if (resume and previous is not None and previous.data.get("key") in (key, legacy)
+                        and run.has_results(spec.name, keep)):
+                    log(f"{spec.name}: done in an earlier run, kept")
+                    outcomes.append(Outcome(spec.name, "skipped", dict(previous.data)))
+                    continue
+                cls = spec.cls
+                record = {"spec": spec.text, "source": source,
+                          "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
+                          "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
+                          "fixed_params": fixed, "run_params": from_run}
+                job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
+                           ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
                 try:
-                    with deadline(timeout):  # fit and predict together
-                        rows, kept, facts = _evaluate(job, shared, device)
-                except TimedOut as exc:  # struck between the estimator's own calls
-                    raise as_failure(exc, "the test loop") from None
-            except EstimatorFailure as exc:
-                record.update(status="failed", reason=str(exc))
-                log(f"{spec.name}: FAILED: {exc}")
-            else:
-                record.update(facts)
-                record.update(status="ok", samples_file=run.write_samples(spec.name, rows))
-                if keep:
-                    kept_file = run.write_kept(spec.name, np.stack([kept[i] for i in keep]))
-                    record.update(kept=keep, kept_file=kept_file)
-                log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
-            run.set_record(spec.name, record)
-            outcomes.append(Outcome(spec.name, record["status"], record))
-        run.finish()
-    return run_dir, outcomes
+                    try:
+                        if _isolated(spec):
+                            rows, kept, facts = _evaluate_isolated(job, shared, device, timeout)
+                        else:
+                            with deadline(timeout):  # fit and predict together
+                                rows, kept, facts = _evaluate(job, shared, device)
+                    except TimedOut as exc:  # struck between the estimator's own calls
+                        raise as_failure(exc, "the test loop") from None
+                except EstimatorFailure as exc:
+                    record.update(status="failed", reason=str(exc))
+                    log(f"{spec.name}: FAILED: {exc}")
+                else:
+                    record.update(facts)
+                    record.update(status="ok", samples_file=run.write_samples(spec.name, rows))
+                    if keep:
+                        kept_file = run.write_kept(spec.name, np.stack([kept[i] for i in keep]))
+                        record.update(kept=keep, kept_file=kept_file)
+                    log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
+                run.set_record(spec.name, record)
+                outcomes.append(Outcome(spec.name, record["status"], record))
+            run.finish()
+        return run_dir, outcomes
 
 
 def _check_settings(store: Store, target, seed, controls, workers, train_seeds, keep):
@@ -387,6 +384,87 @@ def _evaluate(job: _Job, test: _Test, device: str):
     return columns, kept, facts
 
 
+# Seconds a plugin's process gets past its time limit before it is killed: its own
+# alarm stops a well-behaved one at the limit, with the place it was struck.
+_GRACE = 10.0
+
+
+def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress):
+    """The FitData builder of a run: one per estimator name (its training progress)."""
+    train = Split(store=store, indices=store.indices("train"))
+    val = Split(store=store, indices=store.indices("val"))
+
+    def fit_data(name: str) -> FitData:
+        report = None if progress is None else (
+            lambda step, total, msg: progress(f"{name} train", step, total, msg))
+        return FitData(train, val, cache_dir=checkpoint_dir,
+                       cache_key=f"{store.attrs['digest']}:{target}", progress=report)
+
+    return fit_data
+
+
+def _isolated(spec: EstimatorSpec) -> bool:
+    """Whether the estimator runs in its own process: a plugin that its spec loads again.
+
+    Built-ins run here, as fast as ever; so does a class handed over as an object (a
+    spec whose text does not load it), which only its own author's process can build.
+    """
+    if spec.source == "built-in" or not sandbox.available():
+        return False
+    try:
+        return resolve(spec.text).cls is spec.cls
+    except ConfigError:
+        return False
+
+
+def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | None):
+    """:func:`_evaluate` in a child process (:mod:`ogmbench.sandbox`).
+
+    The child keeps the time limit itself, so a limit struck in fit or predict is
+    reported as in-process; a child that defeats its alarm is killed :data:`_GRACE`
+    seconds later.
+    """
+    cls = job.spec.cls
+    fit = test.fit_data(job.spec.name)
+    payload = {
+        "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
+        "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
+        "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
+        "indices": test.indices, "partners": test.partners, "workers": test.workers,
+        "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
+        "progress": test.progress is not None, "timeout": timeout,
+    }
+    try:
+        with deadline(None if timeout is None else timeout + _GRACE):
+            return sandbox.call("ogmbench.evaluate:_evaluate_child", payload,
+                                test.progress or (lambda *args: None))
+    except sandbox.ChildDied as exc:
+        raise EstimatorFailure(f"{exc} (fit, predict or the test loop)") from None
+    except TimedOut:
+        raise EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop at "
+                               "the limit and was killed)") from None
+
+
+def _evaluate_child(payload: dict[str, Any], send) -> tuple:
+    """The child's side of :func:`_evaluate_isolated`."""
+    spec = resolve(payload["spec"])
+    if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
+        raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
+                               f"process, not {payload['class']}")
+    store = open_store(payload["store"])
+    progress = send if payload["progress"] else None
+    test = _Test(store, payload["target"], payload["prior"], payload["indices"],
+                 payload["partners"],
+                 _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress),
+                 payload["workers"], payload["keep"], progress)
+    job = _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
+    try:
+        with deadline(payload["timeout"]):
+            return _evaluate(job, test, payload["device"])
+    except TimedOut as exc:  # struck between the estimator's own calls
+        raise as_failure(exc, "the test loop") from None
+
+
 def _predict_parallel(model, noisy, target, workers, pool):
     if workers == 1 or len(noisy) < 2:
         return checked_predict(model, noisy, target)
@@ -422,7 +500,9 @@ def _append_rows(columns, name, control, seed_index, block, estimate, clean_targ
 
 def _open(store) -> Store:
     try:
-        return open_store(store)
+        opened = open_store(store)
+        opened.check()  # every shard against its digest, before the run directory exists
+        return opened
     except StoreError as exc:
         raise EvalError(str(exc)) from None
 

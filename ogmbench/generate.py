@@ -18,11 +18,9 @@ from ._version import __version__
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .generators import FAMILIES, apply_noise, class_correlation
-from .locks import hold
 from .store import (
     Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
-    remove_store, replace_store, write_block,
-    shard_digest,
+    remove_store, replace_store, shard_digest, write_block, writing,
 )
 
 __all__ = ["make_sample", "generate"]
@@ -193,7 +191,7 @@ def generate(
         _check_resources(config, out, force)
         _check_writable(out)
     # One writer per store: a second generate into OUT is refused with one line.
-    with hold(out.parent / f".{out.name}.ogmbench-lock", f"store {out}"):
+    with writing(out):
         return _generate(out, config, given if resume else None, workers, overwrite, progress)
 
 

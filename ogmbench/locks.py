@@ -1,18 +1,20 @@
-"""Advisory locks: one writer per store and per run directory, the other refused.
+"""Advisory locks: one writer per store and per run directory, and no writer while it is read.
 
-A lock is ``fcntl.flock`` on a small file, held for the whole write and released by
-the operating system when the holder exits (kill -9 included), so a stale lock never
-blocks anyone.  The holder removes the file when done; a process that locked a file
-just removed (its path now names another file, or none) counts as refused, so two
-writers never both hold the lock.  A lock file starts with :data:`MARK`: a file of that
-name that is not ogmbench's (another content, a symbolic link, a folder) is refused and
-never written to or removed.  Where ``fcntl`` does not exist (Windows), writes are not
-locked.
+A lock is ``fcntl.flock`` on a small file, held for the whole write (exclusive) or the
+whole read (shared) and released by the operating system when the holder exits (kill -9
+included), so a stale lock never blocks anyone.  The last holder removes the file when
+done (a reader only when it can take the lock exclusively, so never under another
+reader); a process that locked a file just removed (its path now names another file, or
+none) tries again, so two holders never disagree about which file is the lock.  A lock
+file starts with :data:`MARK`: a file of that name that is not ogmbench's (another
+content, a symbolic link, a folder) is refused and never written to or removed.  Where
+``fcntl`` does not exist (Windows), nothing is locked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -23,14 +25,16 @@ from .errors import UsageError
 __all__ = ["BusyError", "MARK", "hold"]
 
 MARK = b"ogmbench lock, pid "
+# A lock file removed between our open and our flock is retried this many times.
+_RETRIES = 20
 
 
 class BusyError(UsageError):
-    """Another process is writing the same store or run directory."""
+    """Another process is writing (or reading) the same store or run directory."""
 
 
 @contextlib.contextmanager
-def hold(path: str | os.PathLike, what: str) -> Iterator[None]:
+def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterator[None]:
     """Hold the lock file ``path`` (created if needed) for the block.
 
     Parameters
@@ -39,11 +43,15 @@ def hold(path: str | os.PathLike, what: str) -> Iterator[None]:
         The lock file; its folder must exist.
     what : str
         What the lock protects, for the message (``"run directory runs/x"``).
+    shared : bool
+        Take a reader's lock: any number of readers hold it at once, and no writer
+        while they do.  A reader that cannot create the lock file (a read-only folder,
+        where no ogmbench can write the store either) reads unlocked.
 
     Raises
     ------
     BusyError
-        When another process holds it.
+        When another process holds it in a way that excludes this one.
     UsageError
         When a file of that name is in the way and is not an ogmbench lock file.
     """
@@ -53,36 +61,82 @@ def hold(path: str | os.PathLike, what: str) -> Iterator[None]:
         yield
         return
     path = Path(path)
+    verb = "read" if shared else "write"
     in_the_way = UsageError(f"{path} is in the way: it is not an ogmbench lock file "
-                            f"(needed to write {what}); move it")
+                            f"(needed to {verb} {what}); move it")
+    for _ in range(_RETRIES):
+        fd = _open(path, shared, in_the_way)
+        if fd is None:  # a reader where no lock file can be made
+            yield
+            return
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise in_the_way
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _busy(fd, what, shared, fcntl) from None
+            if not _still_there(fd, path):
+                continue  # its last holder removed it meanwhile: lock the new one
+            content = os.pread(fd, len(MARK), 0)
+            if content and content != MARK:  # someone else's file under our name
+                raise in_the_way
+            if not shared or not content:
+                try:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, MARK + f"{os.getpid()}\n".encode(), 0)
+                except OSError:
+                    if not shared:  # a reader may hold it read-only; it names no pid then
+                        raise
+            try:
+                yield
+            finally:
+                _remove_if_last(fd, path, fcntl)
+            return
+        finally:
+            os.close(fd)  # releases the lock
+    raise BusyError(f"{what} is in use by other ogmbench processes (its lock file {path} "
+                    "keeps changing); try again")
+
+
+def _open(path: Path, shared: bool, in_the_way: UsageError) -> int | None:
+    # O_NOFOLLOW: a symbolic link at the lock's name is never followed into a file.
+    flags = getattr(os, "O_NOFOLLOW", 0)
     try:
-        # O_NOFOLLOW: a symbolic link at the lock's name is never followed into a file.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+    except OSError as exc:
+        if not shared or exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+            raise in_the_way from None
+    try:  # a reader: the file may exist, readable but not writable
+        return os.open(path, os.O_RDONLY | flags)
+    except FileNotFoundError:
+        return None
     except OSError:
         raise in_the_way from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise in_the_way
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if not _still_there(fd, path):
-                raise BlockingIOError
+
+
+def _busy(fd: int, what: str, shared: bool, fcntl) -> BusyError:
+    holder = os.pread(fd, 64, 0).removeprefix(MARK).decode(errors="replace").strip()
+    doing = "being written"
+    if not shared:
+        try:  # a shared lock that we could take means readers, not a writer, hold it
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            doing = "being read"
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).removeprefix(MARK).decode(errors="replace").strip()
-            raise BusyError(f"{what} is being written by another ogmbench process "
-                            f"(pid {holder or '?'}); wait for it to finish or choose another "
-                            "output") from None
-        content = os.pread(fd, len(MARK), 0)
-        if content and content != MARK:  # someone else's file under our name
-            raise in_the_way
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, MARK + f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)  # ours (marked), and still held: nobody else's
-    finally:
-        os.close(fd)  # releases the lock
+            pass
+    return BusyError(f"{what} is {doing} by another ogmbench process (pid {holder or '?'}); "
+                     "wait for it to finish" + ("" if shared else " or choose another output"))
+
+
+def _remove_if_last(fd: int, path: Path, fcntl) -> None:
+    try:
+        # A reader removes the file only when no other reader holds it (then it can
+        # take the lock exclusively); a writer is alone by construction.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    if _still_there(fd, path):
+        path.unlink(missing_ok=True)  # ours (marked), and held alone: nobody else's
 
 
 def _still_there(fd: int, path: Path) -> bool:

@@ -20,11 +20,13 @@ everything that touches zarr (layout, codecs, reading, digests, verify) stays he
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import operator
 import os
 import shutil
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +35,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import StoreError
+from .locks import hold
 from .seeding import rho_id
 
 __all__ = [
     "FORMAT_VERSION", "SPLITS", "StoreError", "Store", "open_store", "verify_store",
-    "Layout",
+    "Layout", "reading", "writing",
 ]
 
 FORMAT_VERSION = 1
@@ -228,6 +231,30 @@ def missing_shards(path: Path, layout: Layout) -> list[tuple[str, int]]:
     return out
 
 
+def lock_file(path: str | os.PathLike) -> Path:
+    """The lock file of the store at ``path``: beside it, so that it outlives a replaced store."""
+    path = Path(os.path.abspath(path))
+    return path.parent / f".{path.name}.ogmbench-lock"
+
+
+def writing(path: str | os.PathLike) -> contextlib.AbstractContextManager:
+    """Hold the store at ``path`` for writing: no other writer and no reader meanwhile.
+
+    Raises :class:`~ogmbench.locks.BusyError` (one line) when it is written or read.
+    """
+    return hold(lock_file(path), f"store {path}")
+
+
+def reading(path: str | os.PathLike) -> contextlib.AbstractContextManager:
+    """Hold the store at ``path`` for reading: any number of readers, no writer meanwhile.
+
+    An ``eval`` holds it throughout, so a ``generate --overwrite`` of the same store
+    cannot swap the data under it.  Raises :class:`~ogmbench.locks.BusyError` while
+    the store is being written.
+    """
+    return hold(lock_file(_store_path(path)), f"store {path}", shared=True)
+
+
 def _store_path(path) -> Path:
     """``path`` as a Path; an empty one is refused rather than read as the current folder."""
     if not str(path).strip():
@@ -317,6 +344,14 @@ class Store:
         (N, C, H, W) maps.
     rho, phi : ndarray of float32, shape (N,)
     split : ndarray of uint8, shape (N,)
+
+    Notes
+    -----
+    :meth:`read`, :meth:`take`, :meth:`iter_chunks`, :meth:`iter_range` and indexing
+    check each shard against its recorded digest the first time they touch it (with
+    ``rho``, ``phi`` and ``split`` as held in memory), so a damaged or altered shard
+    raises :class:`StoreError` instead of yielding numbers.  ``clean`` and ``noisy``
+    themselves are zarr arrays, read unchecked.
     """
 
     def __init__(self, path: Path, group, attrs: dict[str, Any]):
@@ -329,6 +364,9 @@ class Store:
         self.rho = group["rho"][:]
         self.phi = group["phi"][:]
         self.split = group["split"][:]
+        self._verified: set[int] = set()
+        self._last: tuple[int, dict[str, np.ndarray]] | None = None  # the shard just checked
+        self._checking = threading.Lock()
 
     def __len__(self) -> int:
         return self.layout.n
@@ -406,17 +444,72 @@ class Store:
             start = end
 
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
-        """Samples ``start:stop`` of array ``name``; damage raises :class:`StoreError`."""
+        """Samples ``start:stop`` of array ``name``, from digest-checked shards.
+
+        Raises :class:`StoreError` when a shard cannot be read or differs from its
+        recorded digest.
+        """
+        first, last = start // self.layout.shard, (max(start, stop - 1)) // self.layout.shard
+        with self._checking:
+            for shard in range(first, last + 1):
+                arrays = self._check_shard(shard)
+                if arrays is not None and first == last:  # just read whole: slice it
+                    offset = shard * self.layout.shard
+                    return arrays[name][start - offset:stop - offset].copy()
+        return self._raw(name, slice(start, stop))
+
+    def take(self, name: str, indices, classes=None) -> np.ndarray:
+        """Samples ``indices`` (any order) of array ``name``, optionally only ``classes``."""
+        indices = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(indices, kind="stable")
+        with self._checking:
+            for shard in np.unique(indices // self.layout.shard):
+                self._check_shard(int(shard))
+        selection = (indices[order],) if classes is None else (indices[order], list(classes))
+        values = self._raw(name, selection, orthogonal=True)
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    def check(self) -> None:
+        """Digest-check every shard now (eval does, before it writes anything).
+
+        Raises :class:`StoreError` naming the first shard that differs.
+        """
+        with self._checking:
+            for shard in range(self.layout.n_shards):
+                self._check_shard(shard)
+
+    def _check_shard(self, shard: int) -> dict[str, np.ndarray] | None:
+        """Digest-check ``shard`` once; return its arrays when this call read them."""
+        if shard in self._verified:
+            return self._last[1] if self._last and self._last[0] == shard else None
+        start, stop = self.layout.shard_range(shard)
+        small = {"rho": self.rho, "phi": self.phi, "split": self.split}
+        arrays = {name: small[name][start:stop] if name in small
+                  else self._raw(name, slice(start, stop)) for name in self.layout.arrays()}
+        if shard_digest(arrays) != self.attrs["shard_digests"].get(str(shard)):
+            raise StoreError(f"{self.path} is damaged: shard {shard} (samples {start}-{stop - 1}) "
+                             "differs from its recorded digest; run "
+                             f"'ogmbench verify {self.path}'")
+        self._verified.add(shard)
+        self._last = (shard, arrays)
+        return arrays
+
+    def _raw(self, name: str, selection, orthogonal: bool = False) -> np.ndarray:
+        """Read from zarr; damage raises :class:`StoreError`."""
         try:
-            values = self._group[name][start:stop]
+            array = self._group[name]
+            values = (array.get_orthogonal_selection(selection) if orthogonal
+                      else array[selection])
         except Exception as exc:  # checksum errors, truncated or unreadable shard files
-            raise StoreError(f"{self.path} is corrupt: cannot read {name}[{start}:{stop}] "
-                             f"({type(exc).__name__}); run 'ogmbench verify {self.path}'") from None
+            raise StoreError(f"{self.path} is corrupt: cannot read {name} ({type(exc).__name__}); "
+                             f"run 'ogmbench verify {self.path}'") from None
         if name == "noisy" and np.isnan(values).any():
             # Maps are filled with NaN and no noise model makes one: a NaN map cell is a
             # shard that was never written.  (phi may legitimately be NaN.)
-            raise StoreError(f"{self.path} is corrupt: {name}[{start}:{stop}] has unwritten "
-                             f"cells (a missing shard file?); run 'ogmbench verify {self.path}'")
+            raise StoreError(f"{self.path} is corrupt: {name} has unwritten cells (a missing "
+                             f"shard file?); run 'ogmbench verify {self.path}'")
         return values
 
 
@@ -483,7 +576,7 @@ def _check_attributes(store: Store) -> None:
             raise StoreError(f"{path} is inconsistent: its attribute {key!r} is "
                              f"{attrs.get(key)!r}, not a {kind.__name__} (its attributes were "
                              "edited after generation; regenerate it)")
-    if len(attrs["digest"]) != 64 or not all(c in "0123456789abcdef" for c in attrs["digest"]):
+    if not _is_sha256(attrs["digest"]):
         raise StoreError(f"{path} is inconsistent: its digest {attrs['digest']!r} is not a "
                          "sha256 (its attributes were edited after generation; regenerate it)")
     names = attrs.get("class_names")
@@ -493,6 +586,9 @@ def _check_attributes(store: Store) -> None:
         raise StoreError(f"{path} is inconsistent: class_names {names!r} does not name its "
                          f"{store.classes} classes with distinct printable names (its attributes were edited after generation; "
                          "regenerate it)")
+    _check_digests(store)
+    _check_config(store)
+    _check_coordinates(store)
     values = attrs.get("rho_values")
     try:
         listed = sorted(set(rho_id(np.asarray(values, dtype=np.float64)).tolist()))
@@ -503,6 +599,59 @@ def _check_attributes(store: Store) -> None:
         raise StoreError(f"{path} is inconsistent: rho_values {values!r} in its attributes, "
                          f"{present} in its rho array (its attributes were edited after generation; "
                          "regenerate it)")
+
+
+_EDITED = "(its attributes were edited after generation; regenerate it)"
+
+
+def _check_digests(store: Store) -> None:
+    """The shard digests must be one sha256 per shard and add up to the store's digest."""
+    attrs, path = store.attrs, store.path
+    recorded = attrs["shard_digests"]
+    keys = [str(i) for i in range(store.layout.n_shards)]
+    if sorted(recorded) != sorted(keys) or not all(_is_sha256(v) for v in recorded.values()):
+        raise StoreError(f"{path} is inconsistent: its shard_digests do not hold one sha256 for "
+                         f"each of its {len(keys)} shards {_EDITED}")
+    if content_digest([recorded[k] for k in keys]) != attrs["digest"]:
+        raise StoreError(f"{path} is inconsistent: its shard digests do not add up to its "
+                         f"digest {_EDITED}")
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+# Provenance attributes that repeat a field of the generation config.
+_FROM_CONFIG = {"family": "family", "family_params": "family_params", "noise": "noise",
+                "seed": "seed", "rho_values": "rho", "samples_per_rho": "samples_per_rho",
+                "split_fractions": "split", "classes": "classes", "size": "size"}
+
+
+def _check_config(store: Store) -> None:
+    """Each attribute that repeats the generation config must equal it there."""
+    attrs, config = store.attrs, store.attrs["config"]
+    for key, field in _FROM_CONFIG.items():
+        if field not in config or attrs.get(key) != config[field]:
+            raise StoreError(f"{store.path} is inconsistent: its attribute {key!r} is "
+                             f"{attrs.get(key)!r} but its config says {config.get(field)!r} "
+                             f"{_EDITED}")
+    if attrs["n_samples"] != config["samples_per_rho"] * len(config["rho"]):
+        raise StoreError(f"{store.path} is inconsistent: n_samples {attrs['n_samples']!r} is not "
+                         f"samples_per_rho x the number of rho values {_EDITED}")
+
+
+def _check_coordinates(store: Store) -> None:
+    """The class coordinates (what xarray selects by) must name the classes."""
+    dims = ("class",) + (("other_class",) if store.classes > 2 else ())
+    for dim in dims:
+        try:
+            values = [str(v) for v in store._group[dim][:]]
+        except Exception:  # missing, or a shard deleted or damaged
+            values = None
+        if values != store.class_names:
+            raise StoreError(f"{store.path} is damaged: its {dim!r} coordinate is {values!r}, "
+                             f"not the class names {store.class_names!r}; run "
+                             f"'ogmbench verify {store.path}'")
 
 
 @dataclass

@@ -51,8 +51,8 @@ class TorchDataset(Dataset):
         self._cache = None
         if in_memory and len(self.indices):
             lo, hi = int(self.indices[0]), int(self.indices[-1]) + 1
-            self._cache = (torch.from_numpy(opened.noisy[lo:hi]),
-                           torch.from_numpy(opened.clean[lo:hi].astype(np.float32)))
+            self._cache = (torch.from_numpy(opened.read("noisy", lo, hi)),
+                           torch.from_numpy(opened.read("clean", lo, hi).astype(np.float32)))
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -71,6 +71,6 @@ class TorchDataset(Dataset):
         if self._store is None:
             self._store = open_store(self.path)
         index = int(self.indices[item])
-        noisy = torch.from_numpy(self._store.noisy[index])
-        clean = torch.from_numpy(self._store.clean[index].astype(np.float32))
+        noisy = torch.from_numpy(self._store.read("noisy", index, index + 1)[0])
+        clean = torch.from_numpy(self._store.read("clean", index, index + 1)[0].astype(np.float32))
         return noisy, clean, self.rho[item]

@@ -15,6 +15,7 @@ PACKAGE_DIRS = {"ogmbench": ROOT / "ogmbench", "ogmbench.generators": ROOT / "ge
 # The core, bottom to top: a module may import only modules listed before it.
 LAYERS = [
     "ogmbench._version", "ogmbench.errors", "ogmbench.names", "ogmbench.locks",
+    "ogmbench.sandbox",
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
     "ogmbench.generate", "ogmbench.info", "ogmbench.show", "ogmbench.torch_data",

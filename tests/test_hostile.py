@@ -2,9 +2,11 @@
 a damaged store never yields a number, nothing a user owns is lost."""
 
 import json
+import os
 import shutil
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,11 +76,49 @@ class Swallows(Estimator):
                 pass
 
 
+class IgnoresAlarm(Estimator):
+    name = "ignoresalarm"
+
+    def predict(self, noisy, target):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        time.sleep(60)
+
+
+class CatchesAll(Estimator):
+    name = "catchesall"
+
+    def predict(self, noisy, target):
+        while True:
+            try:
+                time.sleep(60)
+            except BaseException:  # the limit included
+                pass
+
+
+class Quits(Estimator):
+    name = "quits"
+
+    def predict(self, noisy, target):
+        os._exit(0)
+
+
+class MovesAway(Estimator):
+    name = "movesaway"
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        os.chdir("/")
+        return self
+
+    def predict(self, noisy, target):
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+
+
 class CtrlC(Estimator):
     name = "ctrlc"
 
     def predict(self, noisy, target):
-        os.kill(os.getpid(), signal.SIGINT)  # as the user's Ctrl-C arrives
+        # As the user's Ctrl-C arrives at ogmbench (plugins run in a child process).
+        os.kill(int(os.environ["OGMBENCH_PID"]), signal.SIGINT)
         time.sleep(5)
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
 '''
@@ -118,7 +158,8 @@ def test_an_estimator_raising_systemexit_or_keyboardinterrupt_is_a_failed_estima
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to oneself is POSIX")
-def test_the_users_ctrl_c_still_stops_the_run(store, plugins, tmp_path, capsys):
+def test_the_users_ctrl_c_still_stops_the_run(store, plugins, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OGMBENCH_PID", str(os.getpid()))
     code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
                            "identity", "--estimator", f"{plugins}:CtrlC"], capsys)
     assert code == 130 and "interrupted" in err
@@ -415,3 +456,163 @@ def test_more_bad_arguments_are_one_line(store, tmp_path, capsys, argv, words):
                                   argv[1] != "" else []), capsys)
     assert code == 2 and "Traceback" not in err and all(w in err for w in words), err
     assert not (tmp_path / "r").exists() and not (tmp_path / "n.zarr").exists()
+
+
+def _command(command, path, tmp_path):
+    return [command, path] + {"eval": ["--estimator", "identity", "--out", tmp_path / "r"],
+                              "show": ["--out", tmp_path / "x.png"], "info": []}[command]
+
+
+@pytest.mark.parametrize("array", ["clean", "noisy"])
+@pytest.mark.parametrize("command", ["info", "eval", "show"])
+def test_a_shard_that_decodes_but_was_altered_is_one_line_never_a_number(tmp_path, capsys,
+                                                                         array, command):
+    settings = dict(family="field", rho=[0.0, 0.9], samples_per_rho=6, size=16)
+    mine = ogmbench.generate(tmp_path / "mine.zarr", seed=0, **settings).path
+    other = ogmbench.generate(tmp_path / "other.zarr", seed=1, **settings).path
+    # A shard copied in from another store of the same layout decodes perfectly.
+    shard = (Path(array) / "c" / "0" / "0" / "0" / "0")
+    shutil.copyfile(other / shard, mine / shard)
+    code, out, err = call(_command(command, mine, tmp_path), capsys)
+    assert_usage_error(code, out, err, str(mine), "shard 0", "differs from its recorded digest",
+                       "ogmbench verify")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_every_read_of_the_store_api_is_digest_checked(store, tmp_path):
+    import zarr
+
+    damaged = Path(shutil.copytree(store.path, tmp_path / "d.zarr"))
+
+    noisy = zarr.open_array(str(damaged / "noisy"), mode="r+")
+    noisy[0, 0, 0, 0] = noisy[0, 0, 0, 0] + 0.25  # a plausible value, well encoded
+    reads = [lambda s: s.read("noisy", 0, 1), lambda s: s.read("clean", 3, 5),
+             lambda s: s.take("noisy", [4, 1], [1]), lambda s: s[2],
+             lambda s: next(s.iter_chunks("train")),
+             lambda s: ogmbench.TorchDataset(s, "train")[0],
+             lambda s: ogmbench.TorchDataset(s, "train", in_memory=True)]
+    for read in reads:
+        with pytest.raises(ogmbench.StoreError, match="differs from its recorded digest"):
+            read(ogmbench.open_store(damaged))
+
+
+@pytest.mark.parametrize("edit, words", [
+    ({"noise": "flip:fp=0.1"}, ["'noise'", "its config says"]),
+    ({"family": "urban"}, ["'family'", "its config says"]),
+    ({"seed": 7}, ["'seed'", "its config says"]),
+    ({"family_params": {"length_scale": 9.0, "occupancy": 0.5}}, ["'family_params'"]),
+    ({"samples_per_rho": 7}, ["'samples_per_rho'"]),
+    ({"shard_digests": {"0": "0" * 64}}, ["do not add up to its digest"]),
+    ({"shard_digests": {"0": "0" * 64, "1": "0" * 64}}, ["shard_digests", "one sha256"]),
+    ({"digest": "0" * 64}, ["do not add up to its digest"]),
+])
+def test_labels_and_digests_that_disagree_with_the_store_are_one_line(store, tmp_path, capsys,
+                                                                      edit, words):
+    import zarr
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    zarr.open_group(str(edited), mode="r+", use_consolidated=False).attrs.update(edit)
+    for command in ("info", "eval", "show"):
+        code, out, err = call(_command(command, edited, tmp_path), capsys)
+        assert_usage_error(code, out, err, "inconsistent", *words)
+    code, out, err = call(["verify", edited], capsys)
+    assert code == 1 and "DAMAGED" in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_a_deleted_or_edited_class_coordinate_is_one_line(tmp_path, capsys, classes):
+    import zarr
+
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, family="field", rho=[0.0, 0.5], samples_per_rho=6, size=16,
+                      classes=classes)
+    dim = "other_class" if classes == 3 else "class"
+    shutil.rmtree(out / dim / "c")
+    code, stdout, err = call(["info", out], capsys)
+    assert_usage_error(code, stdout, err, f"its '{dim}' coordinate", "ogmbench verify")
+    zarr.open_array(str(out / dim), mode="r+")[:] = ["a", "b", "c"][:classes]
+    code, stdout, err = call(["eval", out, "--estimator", "identity", "--out", tmp_path / "r"],
+                             capsys)
+    assert_usage_error(code, stdout, err, f"its '{dim}' coordinate", "'a'")
+
+
+def test_a_store_being_read_is_never_replaced_and_a_store_being_written_is_not_read(
+        store, tmp_path, capsys):
+    from ogmbench.store import reading, writing
+
+    out = tmp_path / "s.zarr"
+    shutil.copytree(store.path, out)
+    digest = ogmbench.open_store(out).attrs["digest"]
+    with reading(out), reading(out):  # any number of readers at once
+        code, stdout, err = call(["generate", out, "--overwrite", "--size", "16",
+                                  "--samples-per-rho", "4", "--seed", "5"], capsys)
+        assert_usage_error(code, stdout, err, f"store {out}", "being read",
+                           "another ogmbench process")
+    assert ogmbench.open_store(out).attrs["digest"] == digest
+    with writing(out):
+        for command in ("info", "eval", "show", "verify"):
+            argv = _command(command, out, tmp_path) if command != "verify" else ["verify", out]
+            code, stdout, err = call(argv, capsys)
+            assert_usage_error(code, stdout, err, f"store {out}", "being written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]  # lock files removed
+
+
+def test_eval_holds_its_store_against_an_overwrite_for_the_whole_run(store, tmp_path, capsys):
+    plugin = tmp_path / "overwrites.py"
+    plugin.write_text(
+        "import numpy as np, ogmbench\n"
+        "from ogmbench.api import Estimator\n"
+        "class Overwrites(Estimator):\n"
+        "    name = 'overwrites'\n"
+        "    def fit(self, data, *, target, seed=0, device='cpu'):\n"
+        f"        ogmbench.generate({str(tmp_path / 's.zarr')!r}, overwrite=True, size=16,\n"
+        "                          samples_per_rho=4, seed=9)\n"
+        "    def predict(self, noisy, target):\n"
+        "        return np.clip(noisy[:, target], 0, 1).astype(np.float32)\n")
+    out = tmp_path / "s.zarr"
+    shutil.copytree(store.path, out)
+    code, stdout, err = call(["eval", out, "--out", tmp_path / "run", "--estimator",
+                              f"{plugin}:Overwrites"], capsys)
+    assert code == 1
+    reason = json.loads((tmp_path / "run" / "run.json").read_text()
+                        )["estimators"]["overwrites"]["reason"]
+    assert "being read by another ogmbench process" in reason
+    assert ogmbench.verify_store(out).ok and ogmbench.open_store(out).attrs["digest"] == \
+        store.attrs["digest"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="the limit needs SIGALRM")
+def test_a_plugin_cannot_escape_its_limit_end_the_run_or_move_it(store, plugins, tmp_path,
+                                                                 capsys, monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("ogmbench.evaluate"), "_GRACE", 1.0)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(store.path, "s.zarr")  # relative paths: a plugin's chdir must not matter
+    argv = ["eval", "s.zarr", "--out", "run", "--timeout", "1", "--estimator", "identity"]
+    for name in ("IgnoresAlarm", "CatchesAll", "Quits", "MovesAway"):
+        argv += ["--estimator", f"{plugins}:{name}"]
+    argv += ["--estimator", "median"]
+    code, out, err = call(argv, capsys)
+    assert code == 1 and "Traceback" not in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["identity"]["status"] == run["median"]["status"] == "ok"
+    assert run["movesaway"]["status"] == "ok"
+    for name in ("ignoresalarm", "catchesall"):
+        assert run[name]["status"] == "failed"
+        assert run[name]["reason"].startswith("timed out after 1 s (its process did not stop")
+    assert run["quits"]["status"] == "failed"
+    assert run["quits"]["reason"].startswith("its process ended with exit status 0")
+    assert (tmp_path / "run" / "leaderboard.csv").is_file()
+
+
+def test_a_plugin_runs_in_its_own_process_and_a_built_in_does_not(store, plugins, tmp_path):
+    from ogmbench.evaluate import _isolated
+    from ogmbench.specs import EstimatorSpec, resolve
+
+    assert _isolated(resolve(f"{plugins}:Quits")) and not _isolated(resolve("median"))
+    # A class handed over as an object cannot be built again elsewhere: it runs here.
+    handed = resolve(f"{plugins}:Quits")
+    local = type("Local", (handed.cls,), {"name": "local"})
+    assert not _isolated(EstimatorSpec(text="local", name="local", cls=local, source="object"))

@@ -2,6 +2,7 @@
 with one line and exit 2 (or accepts it), never a traceback, and creates nothing when it
 refuses."""
 
+import json
 import os
 import string
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ogmbench
-from cli_helpers import call  # noqa: E402
+from cli_helpers import benchmark_toml, call  # noqa: E402
 
 TEXT = st.text(alphabet=string.printable + "ρ±é\u00a0", max_size=40)
 VALUES = st.one_of(TEXT, st.integers(-10**12, 10**12).map(str),
@@ -79,3 +80,43 @@ def test_any_estimator_parameter_is_checked_before_any_work(store, tmp_path_fact
                                   "--out", out])
         assert code == 2 and not out.exists(), err
         one_line_or_ok(code, stdout, err)
+
+
+TOML_VALUES = st.one_of(
+    st.integers(-10**15, 10**15).map(str), st.floats(allow_nan=True).map(json.dumps),
+    st.booleans().map(json.dumps), TEXT.map(json.dumps),
+    st.lists(st.one_of(st.integers(-5, 10**9), TEXT, st.floats(-2, 2)), max_size=4).map(json.dumps),
+    st.just("{}"), st.just("{ a = 1 }"), TEXT,  # the last: anything, TOML or not
+)
+
+
+@SLOW
+@given(line=st.integers(0, 200), value=TOML_VALUES, extra=st.booleans(), key=TEXT)
+def test_any_benchmark_file_loads_or_is_one_line_and_reproduce_creates_nothing(
+        tmp_path_factory, line, value, extra, key):
+    from ogmbench.benchmark import load_benchmark
+    from ogmbench.errors import UsageError
+
+    lines = benchmark_toml().splitlines()
+    settings_at = [i for i, text in enumerate(lines) if " = " in text]
+    if extra:  # a key of any name in a section
+        headers = [i for i, text in enumerate(lines) if text.startswith("[")]
+        at = headers[line % len(headers)]
+        lines.insert(at + 1, f"{json.dumps(key)} = {value}")
+    else:  # any value for a known key
+        at = settings_at[line % len(settings_at)]
+        lines[at] = lines[at].split(" = ")[0] + " = " + value
+    folder = tmp_path_factory.mktemp("b")
+    path = folder / "bench.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        load_benchmark(path)
+    except UsageError as exc:
+        assert "\n" not in str(exc) and str(exc).strip()
+    else:
+        return  # a valid file would start a reproduction: its parsing is what is tested
+    code, stdout, err = call(["reproduce", path, "--out", folder / "out", "--work",
+                              folder / "work"])
+    assert code == 2
+    one_line_or_ok(code, stdout, err)
+    assert sorted(p.name for p in folder.iterdir()) == ["bench.toml"]
