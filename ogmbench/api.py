@@ -35,6 +35,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
+           "PRIOR_SOURCES",
            "resolve_device", "check_output"]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -42,6 +43,10 @@ DEVICES = ("auto", "cpu", "cuda")
 # What a prior-using estimator can be handed instead of the test sample's own prior: the
 # prior of another test sample, zeros, or the clean prior (an oracle).
 PRIOR_CONTROLS = ("shuffled", "zeros", "oracle")
+# Where an estimator's X2 comes from, at training and at test alike: the sample's own noisy
+# X2, or a twin's (``concat:prior=shuffled`` is concat's blind twin, ``prior=oracle`` its
+# ceiling).
+PRIOR_SOURCES = ("noisy",) + PRIOR_CONTROLS
 
 
 def resolve_device(device: str) -> str:
@@ -107,9 +112,15 @@ class Split:
     rho : ndarray (N,), optional
     store, indices : optional
         Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
+    transform : callable, optional
+        ``transform(noisy, clean, index) -> noisy`` applied to every block read (with the
+        blocks' sample indices, or positions for in-memory arrays): how ``ogmbench eval``
+        gives a prior-source twin its X2 (:data:`PRIOR_SOURCES`) at training.
     """
 
-    def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None):
+    def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None,
+                 transform=None):
+        self._transform = transform
         if store is None:
             self._noisy, self._clean = np.asarray(noisy, np.float32), np.asarray(clean, np.uint8)
             self._rho = np.zeros(len(self._noisy)) if rho is None else np.asarray(rho)
@@ -134,17 +145,21 @@ class Split:
         """Yield ``(noisy, clean, rho)`` blocks in order, bounded in memory."""
         if self._len == 0:
             return
+        transform = self._transform or (lambda noisy, clean, index: noisy)
         if self._noisy is not None:
             step = 256
             for start in range(0, self._len, step):
                 sl = slice(start, start + step)
-                yield self._noisy[sl], self._clean[sl], self._rho[sl]
+                index = np.arange(start, min(start + step, self._len))
+                yield transform(self._noisy[sl], self._clean[sl], index), self._clean[sl], \
+                    self._rho[sl]
             return
         # Each run of consecutive indices is read in the store's blocks, in order.
         indices = self._indices
         for run in np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1):
             for block in self._store.iter_range(int(run[0]), int(run[-1]) + 1):
-                yield block["noisy"], block["clean"], block["rho"]
+                yield (transform(block["noisy"], block["clean"], block["index"]), block["clean"],
+                       block["rho"])
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All samples as arrays ``(noisy, clean, rho)`` (memory: the whole split)."""

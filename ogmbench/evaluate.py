@@ -87,8 +87,8 @@ class _Test:
     target: int
     prior: list[int]
     indices: np.ndarray
-    partners: np.ndarray | None  # shuffled control: whose prior each test sample gets
-    fit_data: Callable[[str], FitData]
+    partner_of: np.ndarray  # whose prior each sample gets when shuffled (within its split)
+    fit_data: Callable[[str, str], FitData]
     workers: int
     keep: list[int]
     progress: Callable[..., None] | None
@@ -209,6 +209,7 @@ def run_eval(
             device = resolve_device(device)
         except ConfigError as exc:
             raise EvalError(str(exc)) from None
+        _check_twins(opened, specs)
 
         run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
         settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
@@ -222,12 +223,10 @@ def run_eval(
             "class_names": opened.class_names, "target_name": opened.class_names[target]})
 
         prior = [k for k in range(opened.classes) if k != target]
-        partners = None
-        if "shuffled" in prior_controls:
-            partners = test[_derangement(test.size, seeding.eval_rng(seed, "shuffle"))]
-        shared = _Test(opened, int(target), prior, test, partners,
-                       _fit_data(opened, target, checkpoint_dir, progress), int(workers), keep,
-                       progress)
+        partner_of = _partners(opened, seed)
+        shared = _Test(opened, int(target), prior, test, partner_of,
+                       _fit_data(opened, target, checkpoint_dir, progress, partner_of),
+                       int(workers), keep, progress)
         outcomes = []
         # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
         # the user's Ctrl-C stops the run.
@@ -239,6 +238,8 @@ def run_eval(
                 own = {k: v for k, v in settings.items()
                        if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
                 extra = {"_train_seeds": int(train_seeds)}
+                if spec.prior != "noisy":
+                    extra["_prior"] = spec.prior
                 source = spec.source
                 if source.startswith("file "):
                     path = Path(source[5:]).resolve()
@@ -258,9 +259,14 @@ def run_eval(
                 record = {"spec": spec.text, "source": source,
                           "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
                           "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
-                          "fixed_params": fixed, "run_params": from_run}
+                          "fixed_params": fixed, "run_params": from_run,
+                          "prior_source": spec.prior}
+                # A twin is scored on its own prior source only (test-time controls measure
+                # how much a model trained on the real X2 relies on it).
+                controls = [c for c in prior_controls
+                            if cls.uses_prior and prior and spec.prior == "noisy"]
                 job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
-                           ["none"] + [c for c in prior_controls if cls.uses_prior and prior])
+                           ["none"] + controls)
                 try:
                     try:
                         if _isolated(spec):
@@ -284,6 +290,17 @@ def run_eval(
                 outcomes.append(Outcome(spec.name, record["status"], record))
             run.finish()
         return run_dir, outcomes
+
+
+def _check_twins(store: Store, specs) -> None:
+    """A blind twin needs another sample to take X2 from in every split it reads."""
+    for spec in specs:
+        if spec.prior != "shuffled":
+            continue
+        for split in ("train", "val", "test"):
+            if store.indices(split).size == 1:
+                raise EvalError(f"{spec.name} takes X2 from another sample of the same split, "
+                                f"and {store.path} has a single {split} sample")
 
 
 def _check_settings(store: Store, target, seed, controls, workers, train_seeds, keep):
@@ -327,7 +344,7 @@ def _evaluate(job: _Job, test: _Test, device: str):
     facts: dict[str, Any] = {"train_seeds": []}
     totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
     done, total = 0, test.indices.size * len(job.controls) * len(job.seeds)
-    data = test.fit_data(name)
+    data = test.fit_data(name, job.spec.prior)
     for seed_index, fit_seed in enumerate(job.seeds):
         start = time.perf_counter()
         what = "fit"
@@ -358,13 +375,15 @@ def _evaluate(job: _Job, test: _Test, device: str):
                     block["phi"] = block["phi_matrix"][:, target, prior[0]]
                 clean = block["clean"]
                 for control in job.controls:
+                    # A twin's own prior source is its "none": what it trained with.
+                    given = job.spec.prior if control == "none" else control
                     noisy = block["noisy"]
-                    if control != "none":
+                    if given != "noisy":
                         partner_prior = None
-                        if control == "shuffled":
-                            partner_prior = _read_prior(
-                                store, test.partners[block["index"] - test.indices[0]], prior)
-                        noisy = apply_control(control, noisy, prior, partner_prior, clean)
+                        if given == "shuffled":
+                            partner_prior = _read_prior(store, test.partner_of[block["index"]],
+                                                        prior)
+                        noisy = apply_control(given, noisy, prior, partner_prior, clean)
                     t0 = time.perf_counter()
                     estimate = _predict_parallel(model, noisy, target, test.workers, pool)
                     totals["predict_s"] += time.perf_counter() - t0
@@ -389,16 +408,42 @@ def _evaluate(job: _Job, test: _Test, device: str):
 _GRACE = 10.0
 
 
-def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress):
-    """The FitData builder of a run: one per estimator name (its training progress)."""
-    train = Split(store=store, indices=store.indices("train"))
-    val = Split(store=store, indices=store.indices("val"))
+def _partners(store: Store, seed: int) -> np.ndarray:
+    """Whose prior each sample gets when its prior is shuffled: a derangement within its
+    split (a split of one sample keeps its own; such a run is refused where it matters).
 
-    def fit_data(name: str) -> FitData:
+    The test split's is the shuffled control's; train and val have their own streams, so
+    adding a twin never moves the control's pairs.
+    """
+    out = np.arange(len(store))
+    for split, stream in (("train", "shuffle_train"), ("val", "shuffle_val"), ("test", "shuffle")):
+        indices = store.indices(split)
+        if indices.size >= 2:
+            out[indices] = indices[_derangement(indices.size, seeding.eval_rng(seed, stream))]
+    return out
+
+
+def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress,
+              partner_of: np.ndarray):
+    """The FitData builder of a run: per estimator name (its training progress) and prior
+    source (what its train and val splits give it as X2)."""
+    prior = [k for k in range(store.classes) if k != target]
+
+    def fit_data(name: str, source: str = "noisy") -> FitData:
         report = None if progress is None else (
             lambda step, total, msg: progress(f"{name} train", step, total, msg))
-        return FitData(train, val, cache_dir=checkpoint_dir,
-                       cache_key=f"{store.attrs['digest']}:{target}", progress=report)
+        transform = None
+        if source != "noisy":
+            def transform(noisy, clean, index):
+                partner_prior = (_read_prior(store, partner_of[index], prior)
+                                 if source == "shuffled" else None)
+                return apply_control(source, noisy, prior, partner_prior, clean)
+        train, val = (Split(store=store, indices=store.indices(split), transform=transform)
+                      for split in ("train", "val"))
+        # A twin's checkpoints are its own: the same class and configuration trained on
+        # another X2.
+        key = f"{store.attrs['digest']}:{target}" + (f":prior={source}" if source != "noisy" else "")
+        return FitData(train, val, cache_dir=checkpoint_dir, cache_key=key, progress=report)
 
     return fit_data
 
@@ -425,12 +470,12 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
     seconds later.
     """
     cls = job.spec.cls
-    fit = test.fit_data(job.spec.name)
+    fit = test.fit_data(job.spec.name, job.spec.prior)
     payload = {
         "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
         "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
         "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
-        "indices": test.indices, "partners": test.partners, "workers": test.workers,
+        "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
         "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
         "progress": test.progress is not None, "timeout": timeout,
     }
@@ -454,8 +499,9 @@ def _evaluate_child(payload: dict[str, Any], send) -> tuple:
     store = open_store(payload["store"])
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
-                 payload["partners"],
-                 _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress),
+                 payload["partner_of"],
+                 _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress,
+                           payload["partner_of"]),
                  payload["workers"], payload["keep"], progress)
     job = _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
     try:

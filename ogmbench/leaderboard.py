@@ -47,11 +47,15 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
             # Runs made before Brier was dropped (it equals MSE here) carry its copy.
             frame = frame.drop(columns=["brier"], errors="ignore")
             frame["params"] = json.dumps(record.params, sort_keys=True)
+            # What the user fixed: a twin's equals its estimator's (tuning may differ).
+            frame["fixed"] = json.dumps(record.fixed_params, sort_keys=True, default=str)
             frame["version"] = record.version
             frame["uses_prior"] = record.uses_prior
             frame["learned"] = record.learned
             frame["base_estimator"] = record.name
             frame["estimator"] = record.label
+            frame["prior_source"] = record.prior_source
+            frame["twin_of"] = record.twin_of or ""
             frames.append(frame)
     except RunDirError as exc:
         raise LeaderboardError(str(exc)) from None
@@ -78,6 +82,11 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
     rows = rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    for column, default in (("prior_source", "noisy"), ("twin_of", ""), ("fixed", "{}")):
+        if column not in rows:  # rows of runs made before twins
+            rows[column] = default
+        rows[column] = rows[column].fillna(default)
+    before = rows["estimator"].copy()
     # One label with several parameter sets (e.g. two training profiles): tell them apart
     # by a short hash of the parameters rather than pool them.
     variants = rows.groupby(["store_digest", "target", "estimator"])["params"].transform("nunique")
@@ -89,6 +98,15 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     several = seeds > 1
     rows.loc[several, "estimator"] = (rows.loc[several, "estimator"] + "@seed"
                                       + rows.loc[several, "seed"].astype(str))
+    # A twin follows its estimator's new label (same store, target, parameters, seed).
+    link = ["store_digest", "target", "fixed", "seed"]
+    renamed = rows.assign(twin_of=before)[link + ["twin_of", "estimator"]].drop_duplicates(
+        subset=link + ["twin_of"]).rename(columns={"estimator": "_base"})
+    twins = rows["twin_of"] != ""
+    if twins.any():
+        moved = rows.loc[twins, link + ["twin_of"]].merge(renamed, on=link + ["twin_of"],
+                                                          how="left")["_base"]
+        rows.loc[twins, "twin_of"] = moved.fillna(rows.loc[twins, "twin_of"]).to_numpy()
     return rows
 
 
@@ -178,7 +196,9 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     t-interval across seeds for several (the mean is then over seeds); and, when a
     reference estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the
     reference's MSE) and ``d_iou`` with bootstrap bounds (per-sample values averaged over
-    seeds).  Intervals are reproducible: each group's resampling is seeded by its key.
+    seeds); for an estimator whose twins ran (``name:prior=shuffled``, ``prior=oracle``),
+    ``gain_info`` (its MSE gain over its blind twin) and ``gain_oracle`` (its oracle
+    twin's gain over the reference), paired the same way.  Intervals are reproducible: each group's resampling is seeded by its key.
     """
     rows = rows.copy()
     if "base_estimator" not in rows:
@@ -207,6 +227,8 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
                         & (frame["rho"] == key[-1]))
                 ref = frame.loc[mask, ["sample", "train_seed", "mse", "tp", "fp", "fn"]]
                 record.update(_paired(group, ref, key))
+                if record["control"] == "none":
+                    record.update(_twin_gains(frame, record, key, ref))
             records.append(record)
     out = pd.DataFrame.from_records(records)
     for column in _PAIRED:  # present (maybe empty) whenever there could be a reference
@@ -216,7 +238,32 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
 
 
 _PAIRED = ["n_paired", "d_mse", "d_mse_lo", "d_mse_hi", "gain_mse", "gain_mse_lo",
-           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi"]
+           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi", "gain_info", "gain_info_lo",
+           "gain_info_hi", "gain_oracle", "gain_oracle_lo", "gain_oracle_hi"]
+
+
+def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> dict:
+    """``gain_info`` (the MSE gain over the blind twin: what X2 carries) and
+    ``gain_oracle`` (the oracle twin's gain over the reference: the ceiling) of an
+    estimator whose twins ran, paired on the same test samples."""
+    out = {}
+    mine = ((frame["store_digest"] == record["store_digest"]) & (frame["target"] == record["target"])
+            & (frame["twin_of"] == record["estimator"]) & (frame["control"] == "none")
+            & (frame["rho"] == key[-1]))
+    columns = ["sample", "train_seed", "mse", "tp", "fp", "fn"]
+    group = frame[(frame["store_digest"] == record["store_digest"])
+                  & (frame["target"] == record["target"])
+                  & (frame["estimator"] == record["estimator"]) & (frame["control"] == "none")
+                  & (frame["rho"] == key[-1])]
+    blind = frame.loc[mine & (frame["prior_source"] == "shuffled"), columns]
+    if not blind.empty:
+        paired = _paired(group, blind, ("info", *key))
+        out.update({f"gain_info{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
+    oracle = frame.loc[mine & (frame["prior_source"] == "oracle")]
+    if not oracle.empty and not ref.empty:
+        paired = _paired(oracle, ref, ("oracle", *key))
+        out.update({f"gain_oracle{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
+    return out
 
 
 def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.DataFrame:

@@ -95,6 +95,17 @@ METRICS: dict[str, MetricInfo] = {m.key: m for m in (
                paired=True),
     MetricInfo("d_iou", "prior ΔIoU", "IoU difference to the reference (paired)",
                "IoU minus that of the reference", True, paired=True),
+    MetricInfo("gain_info", "information gain",
+               "MSE gain over the blind twin (X2 shuffled at train and test), % (paired)",
+               "MSE reduction over the same estimator trained and tested with another "
+               "sample's X2, in % of its MSE: what X2 itself carries", True, unit="%",
+               digits=2, paired=True),
+    MetricInfo("gain_oracle", "oracle ceiling",
+               "MSE gain of the oracle twin (clean X2 at train and test) over the reference, "
+               "% (paired)",
+               "MSE reduction of the same estimator given the clean X2, over the reference, "
+               "in % of its MSE: what a perfect X2 would add", True, unit="%", digits=2,
+               paired=True),
 )}
 
 

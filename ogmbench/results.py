@@ -112,7 +112,7 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path],
                 continue
             frames.append(part.assign(
                 metric=metric, value=part[metric], lo=part[f"{metric}_lo"],
-                hi=part[f"{metric}_hi"], n=part["n_paired"] if metric in ("gain_mse", "d_iou")
+                hi=part[f"{metric}_hi"], n=part["n_paired"] if METRICS[metric].paired
                 else part["n"], **base))
     results = pd.concat(frames, ignore_index=True)
     results["rho"] = results["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")

@@ -91,6 +91,19 @@ class Record:
         return estimator_label(self.name, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
 
     @property
+    def prior_source(self) -> str:
+        """Where its X2 came from at training and test (``noisy`` unless it is a twin)."""
+        return str(self.data.get("prior_source", "noisy"))
+
+    @property
+    def twin_of(self) -> str | None:
+        """The label of the estimator this is a twin of (None when it is none)."""
+        if self.prior_source == "noisy":
+            return None
+        base = self.name.removesuffix(f"-{self.prior_source}")
+        return estimator_label(base, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
+
+    @property
     def params(self) -> dict[str, Any]:
         return dict(self.data.get("params", {}))
 

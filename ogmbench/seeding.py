@@ -33,7 +33,7 @@ RHO_DECIMALS = 6
 _RHO_RESOLUTION = 10 ** RHO_DECIMALS
 
 # spawn_key of each named stream of an eval seed (fixed: changing one changes results).
-EVAL_STREAMS = {"shuffle": 7, "train_seeds": 11}
+EVAL_STREAMS = {"shuffle": 7, "train_seeds": 11, "shuffle_train": 13, "shuffle_val": 17}
 
 
 def rho_key(rho: float) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import registry
-from .api import Estimator
+from .api import PRIOR_SOURCES, Estimator
 from .errors import ConfigError
 from .generators import NOISE_MODELS
 
@@ -28,6 +28,10 @@ __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "reso
 # The no-prior twins a paired comparison is made against, most informative first: the
 # U-Net without X2 is the same model as the prior-using ones; identity is the raw map.
 REFERENCES = ("unet", "identity")
+
+# The spec key that picks an estimator's prior source (a twin); never an estimator's own
+# parameter.
+PRIOR_KEY = "prior"
 
 # Parameters that label a run rather than an estimator: a leaderboard compares
 # estimators at one training profile.
@@ -130,6 +134,11 @@ class EstimatorSpec:
         Where the class came from (``built-in``, an entry point, a module or a file).
     params : dict
         Parameters fixed in the spec (values read as JSON where they parse).
+    prior : str
+        Where its X2 comes from, at training and at test (:data:`~ogmbench.api.PRIOR_SOURCES`,
+        the reserved spec key ``prior``): ``noisy`` (the sample's own), or a twin's
+        ``shuffled`` (blind), ``zeros`` or ``oracle`` (clean). A twin is named
+        ``<name>-<prior>``.
     """
 
     text: str
@@ -137,6 +146,7 @@ class EstimatorSpec:
     cls: type[Estimator]
     source: str
     params: dict[str, Any] = field(default_factory=dict)
+    prior: str = "noisy"
 
     @property
     def label(self) -> str:
@@ -214,7 +224,17 @@ def resolve(text: str) -> EstimatorSpec:
         name, cls, source = registry.load(ref)
     except registry.RegistryError as exc:
         raise ConfigError(str(exc)) from None
-    return EstimatorSpec(text=text, name=name, cls=cls, source=source, params=params)
+    prior = params.pop(PRIOR_KEY, "noisy")
+    if prior not in PRIOR_SOURCES:
+        raise ConfigError(f"estimator {text!r}: prior must be one of {', '.join(PRIOR_SOURCES)}, "
+                          f"got {prior!r}")
+    if prior != "noisy":
+        if not cls.uses_prior:
+            raise ConfigError(f"estimator {text!r}: {name} does not use the prior, so it has "
+                              f"no prior={prior} twin")
+        name = f"{name}-{prior}"
+    return EstimatorSpec(text=text, name=name, cls=cls, source=source, params=params,
+                         prior=prior)
 
 
 def resolve_all(texts: Iterable[str | EstimatorSpec],
