@@ -24,6 +24,7 @@ import numpy as np
 
 from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
+from .curves import converged
 from .errors import ConfigError, StoreError
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
@@ -398,6 +399,7 @@ def _evaluate(job: _Job, test: _Test, device: str):
                         test.progress(name, done, total)
         # test_s: the whole test loop (reading, controls, predict, checks, metrics).
         totals["test_s"] += time.perf_counter() - test_start
+    facts["converged"] = _converged(facts["train_seeds"])
     facts["timings"] = {k: round(v, 4) for k, v in totals.items()}
     facts["timings"]["test_samples_per_s"] = round(done / max(totals["test_s"], 1e-9), 2)
     return columns, kept, facts
@@ -509,6 +511,20 @@ def _evaluate_child(payload: dict[str, Any], send) -> tuple:
             return _evaluate(job, test, payload["device"])
     except TimedOut as exc:  # struck between the estimator's own calls
         raise as_failure(exc, "the test loop") from None
+
+
+def _converged(seeds: list[dict]) -> bool | None:
+    """Whether every training seed's learning curve converged (:mod:`ogmbench.curves`);
+    None for an estimator without curves or with one the rule cannot judge."""
+    verdicts = []
+    for info in seeds:
+        curve = info.get("describe", {}).get("curve") if isinstance(info.get("describe"), dict) \
+            else None
+        try:
+            verdicts.append(converged(curve) if curve else None)
+        except (TypeError, ValueError, IndexError):  # a plugin's curve of another shape
+            verdicts.append(None)
+    return None if not verdicts or None in verdicts else all(verdicts)
 
 
 def _predict_parallel(model, noisy, target, workers, pool):

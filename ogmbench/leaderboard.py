@@ -54,6 +54,7 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
             frame["learned"] = record.learned
             frame["base_estimator"] = record.name
             frame["estimator"] = record.label
+            frame["converged"] = record.converged
             frame["prior_source"] = record.prior_source
             frame["twin_of"] = record.twin_of or ""
             frames.append(frame)
@@ -82,10 +83,12 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
     rows = rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
-    for column, default in (("prior_source", "noisy"), ("twin_of", ""), ("fixed", "{}")):
-        if column not in rows:  # rows of runs made before twins
+    for column, default in (("prior_source", "noisy"), ("twin_of", ""), ("fixed", "{}"),
+                            ("converged", None)):
+        if column not in rows:  # rows of runs made before twins and learning curves
             rows[column] = default
-        rows[column] = rows[column].fillna(default)
+        elif default is not None:
+            rows[column] = rows[column].fillna(default)
     before = rows["estimator"].copy()
     # One label with several parameter sets (e.g. two training profiles): tell them apart
     # by a short hash of the parameters rather than pool them.

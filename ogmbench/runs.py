@@ -91,6 +91,22 @@ class Record:
         return estimator_label(self.name, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
 
     @property
+    def converged(self) -> bool | None:
+        """Whether its training converged (:mod:`ogmbench.curves`); None when untold."""
+        value = self.data.get("converged")
+        return value if isinstance(value, bool) else None
+
+    @property
+    def curves(self) -> list[list[list[float]]]:
+        """The learning curve (``[[step, val_mse], ...]``) of each training seed it has."""
+        out = []
+        for info in self.data.get("train_seeds") or []:
+            describe = info.get("describe") if isinstance(info, dict) else None
+            if isinstance(describe, dict) and isinstance(describe.get("curve"), list):
+                out.append(describe["curve"])
+        return out
+
+    @property
     def prior_source(self) -> str:
         """Where its X2 came from at training and test (``noisy`` unless it is a twin)."""
         return str(self.data.get("prior_source", "noisy"))

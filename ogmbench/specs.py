@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .generators import NOISE_MODELS
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
-           "estimator_label", "default_estimators", "default_reference", "REFERENCES",
+           "estimator_label", "twin_name", "default_estimators", "default_reference", "REFERENCES",
            "HIDDEN_IN_LABELS"]
 
 # The no-prior twins a paired comparison is made against, most informative first: the
@@ -203,6 +203,15 @@ def _typed(value: str) -> Any:
         return value
 
 
+def twin_name(name: str, prior: str) -> str:
+    """The name (or row label) of ``name``'s twin with X2 from ``prior``: ``concat-shuffled``.
+
+    A label's decorations (``[fixed params]``, ``#variant``, ``@seed``) stay at its end.
+    """
+    cut = min((i for i in (name.find(c) for c in "[#@") if i >= 0), default=len(name))
+    return f"{name[:cut]}-{prior}{name[cut:]}"
+
+
 def resolve(text: str) -> EstimatorSpec:
     """Resolve ``name``, ``name:key=value,...``, ``pkg.mod:Class`` or ``file.py:Class``.
 
@@ -232,7 +241,7 @@ def resolve(text: str) -> EstimatorSpec:
         if not cls.uses_prior:
             raise ConfigError(f"estimator {text!r}: {name} does not use the prior, so it has "
                               f"no prior={prior} twin")
-        name = f"{name}-{prior}"
+        name = twin_name(name, prior)
     return EstimatorSpec(text=text, name=name, cls=cls, source=source, params=params,
                          prior=prior)
 

@@ -16,7 +16,7 @@ PACKAGE_DIRS = {"ogmbench": ROOT / "ogmbench", "ogmbench.generators": ROOT / "ge
 LAYERS = [
     "ogmbench._version", "ogmbench.errors", "ogmbench.names", "ogmbench.locks",
     "ogmbench.sandbox",
-    "ogmbench.seeding", "ogmbench.metrics", "ogmbench.api", "ogmbench.store",
+    "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
     "ogmbench.generate", "ogmbench.info", "ogmbench.show", "ogmbench.torch_data",
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",

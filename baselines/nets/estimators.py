@@ -141,7 +141,8 @@ class NoiseEstimator(Estimator):
         if self.history_:
             best = min(self.history_, key=lambda h: h["val_mse"])
             out.update(best_step=best["step"], best_val_mse=best["val_mse"],
-                       trained_steps=self.history_[-1]["step"])
+                       trained_steps=self.history_[-1]["step"],
+                       curve=[[h["step"], h["val_mse"]] for h in self.history_])
         return out
 
     # -- tensors ---------------------------------------------------------------------

@@ -76,6 +76,61 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
     return names
 
 
+def _learning_curves(curves_of, styles, title, path_stem):
+    """Val MSE against training step, one line per estimator and training seed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    for label, (curves, converged) in curves_of.items():
+        for i, curve in enumerate(curves):
+            steps, values = zip(*curve)
+            mark = "" if converged is not False else " †"
+            ax.plot(steps, values, "-", marker="o", markersize=2, linewidth=1.4 if i == 0 else 0.7,
+                    label=f"{label}{mark}" if i == 0 else None, **styles[label])
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("val MSE (lower is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              title="† not converged", title_fontsize=7)
+    names = _save(fig, path_stem, title)
+    plt.close(fig)
+    return names
+
+
+def _attribution_figure(part, reference, styles, title, path_stem):
+    """Per estimator with twins: its gain over the reference, over its blind twin, and its
+    oracle twin's, against rho."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    kinds = [("gain_mse", "-", f"over {reference}"), ("gain_info", "--", "over its blind twin"),
+             ("gain_oracle", "-.", "oracle ceiling")]
+    rows = part[(part["control"] == "none") & (part["rho"] != "all")]
+    for estimator in dict.fromkeys(rows.loc[rows["metric"] == "gain_info", "estimator"]):
+        for metric, line, what in kinds:
+            curve = rows[(rows["estimator"] == estimator) & (rows["metric"] == metric)]
+            if curve.empty:
+                continue
+            rho = curve["rho"].astype(float).to_numpy()
+            order = np.argsort(rho)
+            style = dict(styles[estimator])
+            ax.plot(rho[order], curve["value"].to_numpy()[order], line, marker="o",
+                    markersize=3, linewidth=1.6, label=f"{estimator}: {what}", **style)
+            ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
+                            curve["hi"].to_numpy()[order], alpha=0.1, linewidth=0, **style)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("rho (correlation knob of the generator)")
+    ax.set_ylabel("MSE gain, % (paired, 95% bands)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    names = _save(fig, path_stem, title)
+    plt.close(fig)
+    return names
+
+
 def _kept_estimates(run: Run, shown: set[str]) -> dict[str, tuple[list[int], np.ndarray]]:
     """{row label: (kept sample indices, kept estimates)} of the estimators in ``shown``."""
     return {r.label: (r.kept, run.kept(r.name)) for r in run.records()
@@ -177,6 +232,18 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
             for metric, ylabel, title in curves:
                 stem = folder / f"{name}-{metric.replace('_mse', '')}"
                 _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
+                figures.append((title, stem.name))
+            curves_of = {r.label: (r.curves, r.converged) for r in run.records()
+                         if r.ok and r.curves and r.label in set(estimators)}
+            if curves_of:
+                title = f"{name}: learning curves (val MSE during training)"
+                stem = folder / f"{name}-curves"
+                _learning_curves(curves_of, styles, title, stem)
+                figures.append((title, stem.name))
+            if (part["metric"] == "gain_info").any():
+                title = f"{name}: where the prior gain comes from"
+                stem = folder / f"{name}-attribution"
+                _attribution_figure(part, bench.reference, styles, title, stem)
                 figures.append((title, stem.name))
             rhos = sorted({float(r) for r in part["rho"] if r != "all"})
             for i, rho in enumerate(rhos):

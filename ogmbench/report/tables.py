@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..leaderboard import LeaderboardError, pivot
+from ..curves import RULE
 from ..metrics import METRICS, format_value
+from ..specs import twin_name
 
 __all__ = ["Cell", "Table", "build_tables", "render_leaderboard", "row_label"]
 
@@ -185,7 +187,58 @@ def build_tables(results, dataset: str) -> list[Table]:
                       for e, c in users]
         _bold_best(table, users, ["gain_mse"] * len(rhos))
         tables.append(table)
+    attribution = _attribution_table(part, cells, rhos, ref, where, dataset)
+    if attribution is not None:
+        tables.append(attribution)
+    _mark_unconverged(tables, part)
     return tables
+
+
+def _mark_unconverged(tables: list[Table], part) -> None:
+    """A dagger on the rows of estimators whose training did not converge, and why."""
+    if "converged" not in part:
+        return
+    # False in memory, "False" when read back from results.csv; empty when untold.
+    failed = {r.estimator for r in part.itertuples(index=False) if str(r.converged) == "False"}
+    for table in tables:
+        marked = False
+        for row in table.rows:
+            estimator = row[0].text.split(", X2 ")[0]
+            if estimator in failed:
+                row[0] = Cell(row[0].text + " †", row[0].value, row[0].bold)
+                marked = True
+        if marked:
+            table.note += f". † not converged ({RULE})"
+
+
+def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
+    """Where an estimator's prior gain comes from, for those whose twins ran."""
+    with_twins = list(dict.fromkeys(
+        r.estimator for r in part.itertuples(index=False)
+        if r.metric in ("gain_info", "gain_oracle") and r.control == "none"))
+    if not with_twins:
+        return None
+    header = ["estimator", "gain"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
+    digits = METRICS["gain_mse"].digits
+    table = Table(key=f"{dataset}-attribution", title=f"Where the prior gain comes from, {where}",
+                  note=f"MSE gains in % (positive: better), each paired over the same test "
+                       f"samples, {_paired_note(part)}. Over {ref}: the estimator against the "
+                       "same U-Net without X2. Over its blind twin: against itself trained and "
+                       "tested with another sample's X2 (what X2 carries, architecture and "
+                       f"training held fixed). Blind twin over {ref}: what the architecture "
+                       f"costs or buys without X2's information. Oracle ceiling: its twin "
+                       f"given the clean X2 at training and test, over {ref}", header=header)
+    for estimator in with_twins:
+        quantities = [(f"over {ref}", "gain_mse", estimator),
+                      ("over its blind twin (X2's information)", "gain_info", estimator),
+                      (f"blind twin over {ref} (architecture)", "gain_mse",
+                       twin_name(estimator, "shuffled")),
+                      (f"oracle ceiling over {ref}", "gain_oracle", estimator)]
+        for name, metric, row in quantities:
+            values = [_cell(cells, metric, row, "none", r, digits) for r in rhos]
+            if any(v.text for v in values):
+                table.rows.append([Cell(estimator), Cell(name)] + values)
+    return table
 
 
 def _cell(cells, metric, estimator, control, rho, digits) -> Cell:
