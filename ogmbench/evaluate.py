@@ -25,7 +25,7 @@ import numpy as np
 from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
 from .curves import converged
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, RunFailure, StoreError, UsageError
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -211,6 +211,10 @@ def run_eval(
         except ConfigError as exc:
             raise EvalError(str(exc)) from None
         _check_twins(opened, specs)
+        try:  # every shard against its digest: after the cheap checks, before any writing
+            opened.check()
+        except StoreError as exc:
+            raise EvalError(str(exc)) from None
 
         run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
         settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
@@ -456,8 +460,8 @@ def _isolated(spec: EstimatorSpec) -> bool:
     Built-ins run here, as fast as ever; so does a class handed over as an object (a
     spec whose text does not load it), which only its own author's process can build.
     """
-    if spec.source == "built-in" or not sandbox.available():
-        return False
+    if spec.source == "built-in" or not sandbox.available() or spec.cls.__module__ == "__main__":
+        return False  # a script's or notebook's own class cannot be imported elsewhere
     try:
         return resolve(spec.text).cls is spec.cls
     except ConfigError:
@@ -485,8 +489,12 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
         with deadline(None if timeout is None else timeout + _GRACE):
             return sandbox.call("ogmbench.evaluate:_evaluate_child", payload,
                                 test.progress or (lambda *args: None))
+    except (EstimatorFailure, StoreError):
+        raise
     except sandbox.ChildDied as exc:
         raise EstimatorFailure(f"{exc} (fit, predict or the test loop)") from None
+    except (UsageError, RunFailure, OSError) as exc:  # its process could not do the work
+        raise EstimatorFailure(f"its process failed: {type(exc).__name__}: {exc}") from None
     except TimedOut:
         raise EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop at "
                                "the limit and was killed)") from None
@@ -499,6 +507,7 @@ def _evaluate_child(payload: dict[str, Any], send) -> tuple:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")
     store = open_store(payload["store"])
+    store.assume_checked()  # by the parent, which holds the store's reader's lock
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
                  payload["partner_of"],
@@ -562,9 +571,7 @@ def _append_rows(columns, name, control, seed_index, block, estimate, clean_targ
 
 def _open(store) -> Store:
     try:
-        opened = open_store(store)
-        opened.check()  # every shard against its digest, before the run directory exists
-        return opened
+        return open_store(store)
     except StoreError as exc:
         raise EvalError(str(exc)) from None
 

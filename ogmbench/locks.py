@@ -5,9 +5,10 @@ whole read (shared) and released by the operating system when the holder exits (
 included), so a stale lock never blocks anyone.  The last holder removes the file when
 done (a reader only when it can take the lock exclusively, so never under another
 reader); a process that locked a file just removed (its path now names another file, or
-none) tries again, so two holders never disagree about which file is the lock.  A lock
-file starts with :data:`MARK`: a file of that name that is not ogmbench's (another
-content, a symbolic link, a folder) is refused and never written to or removed.  Where
+none) tries again, so two holders never disagree about which file is the lock.  A
+writer's lock file holds :data:`MARK` and its pid (a reader writes nothing): a file of
+that name that is not ogmbench's (another content, a symbolic link, a folder) is refused
+and never written to or removed.  Where
 ``fcntl`` does not exist (Windows), nothing is locked.
 """
 
@@ -17,6 +18,7 @@ import contextlib
 import errno
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,8 +27,10 @@ from .errors import UsageError
 __all__ = ["BusyError", "MARK", "hold"]
 
 MARK = b"ogmbench lock, pid "
-# A lock file removed between our open and our flock is retried this many times.
-_RETRIES = 20
+# A lock file removed between our open and our flock, or held exclusively for the instant
+# a reader releases it, is tried again this many times, this many seconds apart.
+_RETRIES = 40
+_PAUSE = 0.005
 
 
 class BusyError(UsageError):
@@ -64,7 +68,7 @@ def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterato
     verb = "read" if shared else "write"
     in_the_way = UsageError(f"{path} is in the way: it is not an ogmbench lock file "
                             f"(needed to {verb} {what}); move it")
-    for _ in range(_RETRIES):
+    for attempt in range(_RETRIES):
         fd = _open(path, shared, in_the_way)
         if fd is None:  # a reader where no lock file can be made
             yield
@@ -75,19 +79,21 @@ def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterato
             try:
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
+                if attempt < _RETRIES - 1 and not _holder_stays(fd, path, shared):
+                    time.sleep(_PAUSE)  # a reader releasing it, briefly exclusive
+                    continue
                 raise _busy(fd, what, shared, fcntl) from None
             if not _still_there(fd, path):
                 continue  # its last holder removed it meanwhile: lock the new one
             content = os.pread(fd, len(MARK), 0)
             if content and content != MARK:  # someone else's file under our name
                 raise in_the_way
-            if not shared or not content:
-                try:
+            if not shared:  # readers write nothing: the pid named is a writer's
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, MARK + f"{os.getpid()}\n".encode(), 0)
+            elif content:  # a writer killed before removing it: nobody writes now
+                with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
-                    os.pwrite(fd, MARK + f"{os.getpid()}\n".encode(), 0)
-                except OSError:
-                    if not shared:  # a reader may hold it read-only; it names no pid then
-                        raise
             try:
                 yield
             finally:
@@ -99,13 +105,23 @@ def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterato
                     "keeps changing); try again")
 
 
+def _holder_stays(fd: int, path: Path, shared: bool) -> bool:
+    """Whether a reader that could not lock faces a writer (which marks the file), rather
+    than the instant in which a reader releases it; a writer always tries again a while."""
+    return shared and _still_there(fd, path) and bool(os.pread(fd, len(MARK), 0))
+
+
 def _open(path: Path, shared: bool, in_the_way: UsageError) -> int | None:
     # O_NOFOLLOW: a symbolic link at the lock's name is never followed into a file.
     flags = getattr(os, "O_NOFOLLOW", 0)
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
     except OSError as exc:
-        if not shared or exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+        # A reader where no lock file can be made reads unlocked (no ogmbench can write
+        # a store there either); with no folder at all, there is no store to read, which
+        # opening it says.
+        if not shared or exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM,
+                                           errno.ENOENT, errno.ENOTDIR):
             raise in_the_way from None
     try:  # a reader: the file may exist, readable but not writable
         return os.open(path, os.O_RDONLY | flags)
@@ -117,26 +133,25 @@ def _open(path: Path, shared: bool, in_the_way: UsageError) -> int | None:
 
 def _busy(fd: int, what: str, shared: bool, fcntl) -> BusyError:
     holder = os.pread(fd, 64, 0).removeprefix(MARK).decode(errors="replace").strip()
-    doing = "being written"
+    doing = f"being written by another ogmbench process (pid {holder or '?'})"
     if not shared:
         try:  # a shared lock that we could take means readers, not a writer, hold it
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            doing = "being read"
+            doing = "being read by another ogmbench process"
         except BlockingIOError:
             pass
-    return BusyError(f"{what} is {doing} by another ogmbench process (pid {holder or '?'}); "
-                     "wait for it to finish" + ("" if shared else " or choose another output"))
+    return BusyError(f"{what} is {doing}; wait for it to finish"
+                     + ("" if shared else " or choose another output"))
 
 
 def _remove_if_last(fd: int, path: Path, fcntl) -> None:
-    try:
-        # A reader removes the file only when no other reader holds it (then it can
-        # take the lock exclusively); a writer is alone by construction.
+    # A reader removes the file only when no other reader holds it (then it can take the
+    # lock exclusively); a writer is alone by construction.  A file it cannot remove (a
+    # read-only folder, a read-only descriptor on NFS) stays: the next holder reuses it.
+    with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return
-    if _still_there(fd, path):
-        path.unlink(missing_ok=True)  # ours (marked), and held alone: nobody else's
+        if _still_there(fd, path):
+            path.unlink(missing_ok=True)  # ours, and held alone: nobody else's
 
 
 def _still_there(fd: int, path: Path) -> bool:

@@ -15,12 +15,14 @@ messages (progress) and, last, the answer.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
@@ -58,42 +60,84 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
     Raises
     ------
     Exception
-        What ``function`` raised, when it pickles (else a :class:`RunFailure` naming it).
+        What ``function`` raised, when it pickles and is an ``Exception`` (else a
+        :class:`RunFailure` naming it: a ``SystemExit`` in the child never ends this
+        process).
     ChildDied
         When the child ended without an answer.
     BaseException
-        Whatever interrupts this process meanwhile (a time limit, Ctrl-C): the child and
-        every process it started are killed first.
+        Whatever interrupts this process meanwhile (a time limit, Ctrl-C).
+
+    Whatever happens, the child and every process it started are killed before this
+    returns or raises.
     """
     ours, theirs = socket.socketpair()
-    with ours, theirs:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ogmbench.sandbox", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], start_new_session=True,
-        )
+    process = conn = None
+    try:
+        # No Ctrl-C or alarm between starting the child and being ready to stop it.
+        with _signals_held():
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ogmbench.sandbox", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], start_new_session=True, env=_environment(),
+            )
         theirs.close()
         conn = Connection(os.dup(ours.fileno()))
         try:
             conn.send((list(sys.path), function, payload))
-            while True:
-                try:
-                    kind, value = conn.recv()
-                except EOFError:
-                    raise ChildDied(_ended(process.wait())) from None
-                except Exception as exc:  # an answer that pickled but does not unpickle
-                    raise RunFailure(f"its answer cannot be read here ({type(exc).__name__}: "
-                                     f"{exc})") from None
-                if kind == "message":
-                    if on_message is not None:
-                        on_message(*value)
-                elif kind == "returned":
-                    return value
-                else:
-                    raise value
-        finally:
+        except OSError:  # it died before reading its call
+            raise ChildDied(_ended(process.wait())) from None
+        while True:
+            try:
+                kind, value = conn.recv()
+            except (EOFError, ConnectionResetError):
+                raise ChildDied(_ended(process.wait())) from None
+            except Exception as exc:  # an answer that pickled but does not unpickle
+                raise RunFailure(f"its answer cannot be read here ({type(exc).__name__}: "
+                                 f"{exc})") from None
+            if kind == "message":
+                if on_message is not None:
+                    on_message(*value)
+            elif kind == "returned":
+                _wait_briefly(process)  # it flushes its output and exits on its own
+                return value
+            elif isinstance(value, Exception):
+                _wait_briefly(process)
+                raise value
+            else:  # SystemExit, KeyboardInterrupt...: the child's, never this process's
+                raise RunFailure(f"its process raised {type(value).__name__}: {value}")
+    finally:
+        if conn is not None:
             conn.close()
-            if process.poll() is None:
-                _kill(process)
+        ours.close()
+        theirs.close()
+        if process is not None:
+            _kill(process)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    mask = {signal.SIGINT, signal.SIGALRM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, mask)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # pending ones arrive now
+
+
+def _environment() -> dict[str, str]:
+    # The parent's import path from the start, so that the child imports the same
+    # ogmbench (and plugins) before it reads its call.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    return env
+
+
+def _wait_briefly(process: subprocess.Popen) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=2)
 
 
 def _ended(status: int) -> str:
@@ -107,34 +151,57 @@ def _ended(status: int) -> str:
 
 
 def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the child and whatever it started
-    except ProcessLookupError:
-        pass
+    # The whole session: the child and whatever it started, even once the child is gone.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
 def _serve(fd: int) -> None:
     conn = Connection(fd)
-    path, function, payload = conn.recv()
+    try:
+        path, function, payload = conn.recv()
+    except EOFError:  # the parent stopped before sending the call
+        return
     sys.path[:] = path
-    module, _, name = function.partition(":")
-    target = getattr(importlib.import_module(module), name)
+    sending = threading.Lock()  # a plugin may report progress from threads of its own
+
+    def post(message) -> None:
+        sys.stdout.flush()  # its output before its answer: the parent ends it after that
+        sys.stderr.flush()
+        with sending:
+            conn.send(message)
 
     def send(*args) -> None:
-        conn.send(("message", args))
+        post(("message", args))
 
     try:
-        conn.send(("returned", target(payload, send)))
+        module, _, name = function.partition(":")
+        post(("returned", getattr(importlib.import_module(module), name)(payload, send)))
     except BaseException as exc:  # noqa: B036 -- every outcome goes back to the parent
         try:
-            conn.send(("raised", exc))
+            post(("raised", exc))
         except Exception:  # it does not pickle: its name and message do
-            conn.send(("raised", RunFailure(f"{type(exc).__name__}: {exc}")))
+            post(("raised", RunFailure(f"{type(exc).__name__}: {exc}")))
     conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the parent dies (SIGTERM, SIGHUP, a
+    crash), so that a run stopped from outside leaves no plugin training behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # it died before the request took effect
+            os._exit(1)
 
 
 if __name__ == "__main__":
     # The parent handles the user's Ctrl-C (this child has its own session anyway).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held by the parent while it started us
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGALRM})
+    _die_with_parent()
     _serve(int(sys.argv[1]))

@@ -232,8 +232,11 @@ def missing_shards(path: Path, layout: Layout) -> list[tuple[str, int]]:
 
 
 def lock_file(path: str | os.PathLike) -> Path:
-    """The lock file of the store at ``path``: beside it, so that it outlives a replaced store."""
-    path = Path(os.path.abspath(path))
+    """The lock file of the store at ``path``: beside it, so that it outlives a replaced store.
+
+    The path is resolved first: a store reached through a symbolic link has one lock.
+    """
+    path = Path(os.path.realpath(path))
     return path.parent / f".{path.name}.ogmbench-lock"
 
 
@@ -364,6 +367,8 @@ class Store:
         self.rho = group["rho"][:]
         self.phi = group["phi"][:]
         self.split = group["split"][:]
+        # Looked up once: zarr reads an array's metadata again on each group lookup.
+        self._arrays = {name: group[name] for name in self.layout.arrays()}
         self._verified: set[int] = set()
         self._last: tuple[int, dict[str, np.ndarray]] | None = None  # the shard just checked
         self._checking = threading.Lock()
@@ -446,21 +451,41 @@ class Store:
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         """Samples ``start:stop`` of array ``name``, from digest-checked shards.
 
-        Raises :class:`StoreError` when a shard cannot be read or differs from its
-        recorded digest.
+        ``start`` and ``stop`` are clipped to the store as a slice would be.
+
+        Raises
+        ------
+        StoreError
+            When a shard cannot be read or differs from its recorded digest.
+        ValueError
+            For a name that is not one of the store's arrays.
         """
-        first, last = start // self.layout.shard, (max(start, stop - 1)) // self.layout.shard
+        self._known(name)
+        start, stop, _ = slice(start, stop).indices(len(self))
+        if stop <= start:
+            return self._raw(name, slice(start, start))
+        parts = []
         with self._checking:
-            for shard in range(first, last + 1):
+            for shard in range(start // self.layout.shard, (stop - 1) // self.layout.shard + 1):
+                lo, hi = self.layout.shard_range(shard)
+                lo, hi = max(lo, start), min(hi, stop)
                 arrays = self._check_shard(shard)
-                if arrays is not None and first == last:  # just read whole: slice it
-                    offset = shard * self.layout.shard
-                    return arrays[name][start - offset:stop - offset].copy()
-        return self._raw(name, slice(start, stop))
+                offset = shard * self.layout.shard
+                parts.append(arrays[name][lo - offset:hi - offset].copy() if arrays is not None
+                             else self._raw(name, slice(lo, hi)))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def take(self, name: str, indices, classes=None) -> np.ndarray:
-        """Samples ``indices`` (any order) of array ``name``, optionally only ``classes``."""
-        indices = np.asarray(indices, dtype=np.int64)
+        """Samples ``indices`` (any order) of array ``name``, optionally only ``classes``.
+
+        Raises :class:`IndexError` for an index outside ``[0, len(store))``, and as
+        :meth:`read` otherwise.
+        """
+        self._known(name)
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"sample indices must be in [0, {len(self)}), got "
+                             f"{indices.min()}..{indices.max()}")
         order = np.argsort(indices, kind="stable")
         with self._checking:
             for shard in np.unique(indices // self.layout.shard):
@@ -480,8 +505,24 @@ class Store:
             for shard in range(self.layout.n_shards):
                 self._check_shard(shard)
 
+    def assume_checked(self) -> None:
+        """Count every shard as checked, without reading it.
+
+        Only for a process whose parent checked this store (:meth:`check`) and holds its
+        reader's lock meanwhile, so that no ogmbench can have changed it since: a
+        plugin's child process in ``eval``, a data loader's workers.
+        """
+        with self._checking:
+            self._verified.update(range(self.layout.n_shards))
+
+    def _known(self, name: str) -> None:
+        if name not in self._arrays:
+            raise ValueError(f"{name!r} is not an array of this store "
+                             f"({', '.join(self._arrays)})")
+
     def _check_shard(self, shard: int) -> dict[str, np.ndarray] | None:
-        """Digest-check ``shard`` once; return its arrays when this call read them."""
+        """Digest-check ``shard`` once; its arrays when they are at hand (this call read
+        them, or it is the shard checked last), else None."""
         if shard in self._verified:
             return self._last[1] if self._last and self._last[0] == shard else None
         start, stop = self.layout.shard_range(shard)
@@ -499,7 +540,7 @@ class Store:
     def _raw(self, name: str, selection, orthogonal: bool = False) -> np.ndarray:
         """Read from zarr; damage raises :class:`StoreError`."""
         try:
-            array = self._group[name]
+            array = self._arrays[name]
             values = (array.get_orthogonal_selection(selection) if orthogonal
                       else array[selection])
         except Exception as exc:  # checksum errors, truncated or unreadable shard files
@@ -511,6 +552,16 @@ class Store:
             raise StoreError(f"{self.path} is corrupt: {name} has unwritten cells (a missing "
                              f"shard file?); run 'ogmbench verify {self.path}'")
         return values
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_checking"] = None  # a lock does not pickle; the checks made travel along
+        state["_last"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._checking = threading.Lock()
 
 
 def split_number(split: str | int) -> int:
@@ -643,6 +694,11 @@ def _check_config(store: Store) -> None:
 def _check_coordinates(store: Store) -> None:
     """The class coordinates (what xarray selects by) must name the classes."""
     dims = ("class",) + (("other_class",) if store.classes > 2 else ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        members = set(store._group.array_keys())
+    if not any(dim in members for dim in dims) and store.attrs.get(EVERY_SHARD) is not True:
+        return  # written before stores had class coordinates (and before every shard was)
     for dim in dims:
         try:
             values = [str(v) for v in store._group[dim][:]]

@@ -31,6 +31,10 @@ class TorchDataset(Dataset):
         item is read from disk, which is what DataLoader workers should do with large
         stores; the store is reopened lazily in every worker process.
 
+    Every shard is checked against its digest once, here; worker processes count those
+    checks as made (:meth:`~ogmbench.Store.assume_checked`) rather than hash the store
+    again each epoch.  Regenerating the store while a training reads it is not detected.
+
     Items are ``noisy`` float32 (C, H, W), ``clean`` float32 (C, H, W) in {0, 1}, and
     ``rho`` as a float32 scalar tensor.
 
@@ -43,6 +47,7 @@ class TorchDataset(Dataset):
     def __init__(self, store: Store | str | os.PathLike, split: str | int | None = "train",
                  in_memory: bool = False):
         opened = store if isinstance(store, Store) else open_store(store)
+        opened.check()
         self.path = Path(opened.path)
         self.split = None if split is None else split_number(split)
         self.indices = opened.indices(self.split)
@@ -70,6 +75,7 @@ class TorchDataset(Dataset):
             return self._cache[0][item], self._cache[1][item], self.rho[item]
         if self._store is None:
             self._store = open_store(self.path)
+            self._store.assume_checked()  # checked when this dataset was made
         index = int(self.indices[item])
         noisy = torch.from_numpy(self._store.read("noisy", index, index + 1)[0])
         clean = torch.from_numpy(self._store.read("clean", index, index + 1)[0].astype(np.float32))

@@ -616,3 +616,87 @@ def test_a_plugin_runs_in_its_own_process_and_a_built_in_does_not(store, plugins
     handed = resolve(f"{plugins}:Quits")
     local = type("Local", (handed.cls,), {"name": "local"})
     assert not _isolated(EstimatorSpec(text="local", name="local", cls=local, source="object"))
+
+
+def test_a_missing_folder_is_no_store_not_a_lock_in_the_way(tmp_path, capsys):
+    for command in ("info", "verify"):
+        code, out, err = call([command, tmp_path / "nodir" / "x.zarr"], capsys)
+        assert_usage_error(code, out, err, "no store at")
+
+
+def test_a_reader_that_cannot_remove_the_lock_file_still_succeeds(store, monkeypatch):
+    from ogmbench.store import lock_file, reading
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with reading(store.path):
+        pass
+    monkeypatch.undo()
+    assert lock_file(store.path).exists()  # left for the next holder, who reuses it
+    with reading(store.path):
+        pass
+    assert not lock_file(store.path).exists()
+
+
+def test_readers_at_the_same_time_never_refuse_each_other(store):
+    import threading
+
+    from ogmbench.locks import BusyError
+    from ogmbench.store import reading
+
+    refused = []
+
+    def read_often():
+        for _ in range(300):
+            try:
+                with reading(store.path):
+                    pass
+            except BusyError as exc:
+                refused.append(str(exc))
+
+    threads = [threading.Thread(target=read_often) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert refused == []
+
+
+def test_a_store_reached_through_a_link_has_the_same_lock(store, tmp_path):
+    from ogmbench.locks import BusyError
+    from ogmbench.store import reading, writing
+
+    link = tmp_path / "link.zarr"
+    link.symlink_to(store.path)
+    with reading(link):
+        with pytest.raises(BusyError, match="being read"):
+            with writing(store.path):
+                pass
+
+
+def test_reads_outside_the_store_are_clipped_or_refused_never_damage(store):
+    import pickle
+
+    n = len(store)
+    assert store.read("noisy", n, n).shape == (0, 2, 16, 16)
+    assert store.read("noisy", 0, n + 600).shape[0] == n
+    with pytest.raises(IndexError):
+        store.take("noisy", [-1])
+    with pytest.raises(IndexError):
+        store.take("noisy", [n])
+    with pytest.raises(ValueError, match="'bogus' is not an array"):
+        store.read("bogus", 0, 1)
+    again = pickle.loads(pickle.dumps(store))  # for spawned data-loader workers
+    assert (again.read("clean", 0, n) == store.read("clean", 0, n)).all()
+
+
+def test_a_class_of_a_script_runs_in_this_process(plugins):
+    from ogmbench.evaluate import _isolated
+    from ogmbench.specs import resolve
+
+    spec = resolve(f"{plugins}:Quits")
+    assert _isolated(spec)
+    cls = type("Box", (spec.cls,), {"__module__": "__main__"})
+    assert not _isolated(type(spec)(text="__main__:Box", name="box", cls=cls, source="module"))
