@@ -365,11 +365,32 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
             click.echo(render_leaderboard(agg, metric, "table"))
         except LeaderboardError as exc:
             raise click.UsageError(f"{exc} (results are saved in {run_dir})") from None
+    for note in _training_notes(ok):
+        click.echo(f"note: {note}")
     click.echo(f"\nresults in {run_dir} (run.json, samples/*.parquet, leaderboard.csv)")
     for outcome in failed:
         click.echo(f"error: estimator {outcome.name} failed: {outcome.record['reason']}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _training_notes(outcomes) -> list[str]:
+    """What a reader of the table must know about how the learned estimators trained."""
+    from .curves import TOLERANCE
+
+    quick = [o.name for o in outcomes if (o.record.get("fixed_params") or {}).get("profile") == "quick"]
+    unconverged = [o.name for o in outcomes if o.record.get("converged") is False
+                   and o.name not in quick]
+    notes = []
+    if quick:
+        notes.append(f"{', '.join(quick)} trained on the quick profile, a smoke test of seconds: "
+                     "these numbers are not the benchmark's answer (without --profile quick "
+                     "they train properly; the published answer is in leaderboard/)")
+    if unconverged:
+        notes.append(f"{', '.join(unconverged)} did not converge (the best val MSE still "
+                     f"improved by {TOLERANCE:.0%} or more over the last quarter of training): "
+                     "give it more steps, e.g. --estimator NAME:steps=N")
+    return notes
 
 
 class _EvalBars:

@@ -784,3 +784,20 @@ def test_other_target(store, tmp_path, capsys):
     clean = np.stack([s[i]["clean"] for i in test]).astype(np.float64)
     mse = ((np.clip(noisy[:, 1], 0, 1) - clean[:, 1]) ** 2).mean(axis=(1, 2))
     np.testing.assert_allclose(samples(run_dir, "identity")["mse"].to_numpy(), mse, rtol=1e-6)
+
+
+def test_a_quick_training_says_it_is_a_smoke_test_and_an_unconverged_one_says_so(store, tmp_path,
+                                                                                  capsys):
+    code, out, err = call(["eval", store, "--estimator", "unet", "--profile", "quick",
+                           "--out", tmp_path / "q"], capsys)
+    assert code == 0, err
+    assert "note: unet trained on the quick profile, a smoke test" in out
+    # Eight evaluations falling fast: the last quarter still improves, by the rule.
+    code, out, err = call(["eval", store, "--estimator",
+                           "unet:profile=default,width=8,depth=1,steps=16,val_every=2,lr=0.0003",
+                           "--out", tmp_path / "d"], capsys)
+    assert code == 0, err
+    record = strict_json(tmp_path / "d" / "run.json")["estimators"]["unet"]
+    from ogmbench.curves import converged
+    assert record["converged"] is converged(record["describe"]["curve"])
+    assert ("did not converge" in out) is (record["converged"] is False)

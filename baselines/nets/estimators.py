@@ -30,13 +30,23 @@ __all__ = ["PROFILES", "NoiseEstimator", "UNet", "Concat", "FiLM", "XAttn"]
 
 PROFILES: dict[str, dict] = {
     # Seconds on a CPU: for tests and smoke runs.
-    "quick": dict(width=8, depth=2, steps=30, batch_size=8, lr=3e-3, val_every=15),
+    "quick": dict(width=8, depth=2, steps=30, batch_size=8, lr=3e-3, val_every=15,
+                  schedule="cosine", precision="fp32"),
     # All four on the default dataset (64x64) in under 10 minutes on 2 CPU cores
     # (0.14-0.18 s per step measured there).
-    "default": dict(width=16, depth=3, steps=800, batch_size=16, lr=2e-3, val_every=100),
-    # Larger maps and models, meant for one GPU.
-    "paper": dict(width=32, depth=4, steps=20000, batch_size=32, lr=1e-3, val_every=500),
+    "default": dict(width=16, depth=3, steps=800, batch_size=16, lr=2e-3, val_every=100,
+                    schedule="cosine", precision="fp32"),
+    # Larger maps and models, meant for one GPU (where bf16 is always used).
+    "paper": dict(width=32, depth=4, steps=20000, batch_size=32, lr=1e-3, val_every=500,
+                  schedule="cosine", precision="fp32"),
 }
+# Learning-rate schedules: cosine annealing from lr to 0; one-cycle (a linear warm-up
+# over the first 30% of the steps to lr, then cosine annealing).
+SCHEDULES = ("cosine", "onecycle")
+# fp32, or bf16 autocast with channels_last.  On the CPU bf16 pays only where it has
+# native bf16 instructions (AVX-512 BF16, AMX); on an AVX2-only CPU it was measured 13x
+# slower (benchmarks/README.md), so the profiles keep fp32 there.  CUDA always uses bf16.
+PRECISIONS = ("fp32", "bf16")
 
 
 def _dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -67,14 +77,14 @@ class NoiseEstimator(Estimator):
         "lr": Hyper(float, lo=0, hi=1, lo_open=True, none_ok=True),
         "val_every": Hyper(int, lo=1, none_ok=True),
         "weight_decay": Hyper(float, lo=0, hi=1),
-        "heads": Hyper(int, lo=1, hi=64),
-        "attn_levels": Hyper(int, lo=0, hi=6),
         "augment": Hyper(bool),
+        "schedule": Hyper(str, choices=SCHEDULES, none_ok=True),
+        "precision": Hyper(str, choices=PRECISIONS, none_ok=True),
     }
 
     def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
-                 lr=None, val_every=None, weight_decay=1e-4, heads=4, attn_levels=2,
-                 augment=True):
+                 lr=None, val_every=None, weight_decay=1e-4, augment=True, schedule=None,
+                 precision=None):
         self.profile = profile
         self.width = width
         self.depth = depth
@@ -83,9 +93,9 @@ class NoiseEstimator(Estimator):
         self.lr = lr
         self.val_every = val_every
         self.weight_decay = weight_decay
-        self.heads = heads
-        self.attn_levels = attn_levels
         self.augment = augment
+        self.schedule = schedule
+        self.precision = precision
         self.config()  # validate now: bad settings are a usage error, not a failed run
         self.model_ = None
         self.device_ = torch.device("cpu")
@@ -102,8 +112,8 @@ class NoiseEstimator(Estimator):
         for key in cfg:
             if getattr(self, key) is not None:
                 cfg[key] = getattr(self, key)
-        cfg.update(weight_decay=self.weight_decay, heads=self.heads,
-                   attn_levels=self.attn_levels, augment=bool(self.augment), fusion=self.fusion)
+        cfg.update(weight_decay=self.weight_decay, augment=bool(self.augment), fusion=self.fusion)
+        cfg.update(self._fusion_config())
         checks = [
             (isinstance(cfg["width"], int) and cfg["width"] >= 8 and cfg["width"] % 8 == 0,
              f"width must be a multiple of 8 (GroupNorm groups), got {cfg['width']}"),
@@ -117,11 +127,11 @@ class NoiseEstimator(Estimator):
              f"val_every must be an integer >= 1, got {cfg['val_every']}"),
             (isinstance(cfg["lr"], (int, float)) and 0 < cfg["lr"] <= 1,
              f"lr must be in (0, 1], got {cfg['lr']}"),
-            (isinstance(cfg["heads"], int) and cfg["heads"] >= 1
-             and (cfg["width"] * 2 ** cfg["depth"]) % cfg["heads"] == 0,
-             f"heads must divide the bottleneck width {cfg['width'] * 2 ** cfg['depth']}, "
-             f"got {cfg['heads']}"),
-        ]
+            (cfg["schedule"] in SCHEDULES,
+             f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg['schedule']!r}"),
+            (cfg["precision"] in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {cfg['precision']!r}"),
+        ] + self._fusion_checks(cfg)
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -130,7 +140,14 @@ class NoiseEstimator(Estimator):
     def build(self, prior_channels: int) -> NoiseUNet:
         cfg = self.config()
         return NoiseUNet(prior_channels=prior_channels, fusion=self.fusion, width=cfg["width"],
-                         depth=cfg["depth"], heads=cfg["heads"], attn_levels=cfg["attn_levels"])
+                         depth=cfg["depth"], **self._fusion_config())
+
+    def _fusion_config(self) -> dict:
+        """Settings of the fusion itself (cross-attention's heads and levels)."""
+        return {}
+
+    def _fusion_checks(self, cfg) -> list:
+        return []
 
     def describe(self) -> dict:
         model = self.model_ if self.model_ is not None else self.build(1)
@@ -157,8 +174,8 @@ class NoiseEstimator(Estimator):
 
     def _forward(self, noisy: torch.Tensor, target: int) -> torch.Tensor:
         t, p = self._split(noisy, target)
-        if self.device_.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+        if self.device_.type == "cuda" or self.config()["precision"] == "bf16":
+            with torch.autocast(self.device_.type, dtype=torch.bfloat16):
                 noise = self.model_(t.contiguous(memory_format=torch.channels_last),
                                     p.contiguous(memory_format=torch.channels_last))
             return noise.float()
@@ -211,7 +228,12 @@ class NoiseEstimator(Estimator):
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
         opt = torch.optim.AdamW(self.model_.parameters(), lr=cfg["lr"],
                                 weight_decay=cfg["weight_decay"])
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
+        if cfg["schedule"] == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.3,
+                anneal_strategy="cos", cycle_momentum=False)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
         progress = getattr(data, "progress", None)
         best, self.history_ = (float("inf"), None), []
         start = time.perf_counter()
@@ -292,3 +314,24 @@ class XAttn(NoiseEstimator):
     fusion = "xattn"
     uses_prior = True
     version = "2"  # 2: a locality bias in the attention logits
+    hyper = {**NoiseEstimator.hyper, "heads": Hyper(int, lo=1, hi=64),
+             "attn_levels": Hyper(int, lo=0, hi=6)}
+
+    def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
+                 lr=None, val_every=None, weight_decay=1e-4, augment=True, schedule=None,
+                 precision=None, heads=4, attn_levels=2):
+        self.heads = heads
+        self.attn_levels = attn_levels
+        super().__init__(profile=profile, width=width, depth=depth, steps=steps,
+                         batch_size=batch_size, lr=lr, val_every=val_every,
+                         weight_decay=weight_decay, augment=augment, schedule=schedule,
+                         precision=precision)
+
+    def _fusion_config(self) -> dict:
+        return {"heads": self.heads, "attn_levels": self.attn_levels}
+
+    def _fusion_checks(self, cfg) -> list:
+        bottleneck = cfg["width"] * 2 ** cfg["depth"]
+        return [(isinstance(cfg["heads"], int) and cfg["heads"] >= 1
+                 and bottleneck % cfg["heads"] == 0,
+                 f"heads must divide the bottleneck width {bottleneck}, got {cfg['heads']}")]
