@@ -8,6 +8,15 @@ what the estimator's bookkeeping costs.  Runs on every available device (cpu, an
 when present: bf16 autocast and channels_last there).
 
     python benchmarks/train_speed.py [--steps 40] [--size 64]
+
+With ``--converge``, it trains instead to convergence on the default benchmark's
+``field-gaussian`` data (64x64, 100 samples per rho, rho 0, 0.3, 0.6, 0.9) under each
+training configuration given (``schedule:lr:steps[:precision]``), and prints per
+configuration the wall time, the time per step, the best val MSE and its step, the test
+MSE, and the convergence rule's verdict (ogmbench.curves):
+
+    python benchmarks/train_speed.py --converge cosine:2e-3:800 onecycle:4e-3:800 \
+        [--estimator concat]
 """
 
 from __future__ import annotations
@@ -58,11 +67,51 @@ def bare_loop(model, batch: int, size: int, steps: int, device: torch.device) ->
     return time.perf_counter() - start
 
 
+def converge(configs: list[str], estimator: str) -> None:
+    """Train ``estimator`` under each configuration on the default benchmark's data."""
+    import tempfile
+
+    import ogmbench
+    from ogmbench.curves import improvement
+    from ogmbench.registry import load
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ogmbench.generate(f"{tmp}/field.zarr", family="field",
+                                  noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.3, 0.6, 0.9],
+                                  samples_per_rho=100, size=64, seed=0)
+        data = FitData(*(Split(store=store, indices=store.indices(s)) for s in ("train", "val")))
+        test_noisy, test_clean, _ = Split(store=store, indices=store.indices("test")).load()
+        cls = load(estimator)[1]
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {estimator}, "
+              f"{len(data.train)} train / {len(data.val)} val / {len(test_noisy)} test samples")
+        print(f"{'config':<26} {'wall s':>7} {'s/step':>7} {'best val':>9} {'at step':>8} "
+              f"{'test MSE':>9} {'last-quarter gain':>18} {'converged':>9}")
+        for text in configs:
+            schedule, lr, steps, *rest = text.split(":")
+            est = cls(schedule=schedule, lr=float(lr), steps=int(steps),
+                      precision=rest[0] if rest else "fp32")
+            start = time.perf_counter()
+            est.fit(data, target=0, seed=0, device="cpu")
+            wall = time.perf_counter() - start
+            facts = est.describe()
+            test = float(np.mean((est.predict(test_noisy, 0) - test_clean[:, 0]) ** 2))
+            gain = improvement(facts["curve"])
+            verdict = "?" if gain is None else ("yes" if gain < 0.01 else "no")
+            print(f"{text:<26} {wall:>7.0f} {wall / int(steps):>7.3f} "
+                  f"{facts['best_val_mse']:>9.5f} {facts['best_step']:>8} {test:>9.5f} "
+                  f"{'' if gain is None else f'{100 * gain:.2f} %':>18} {verdict:>9}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--converge", nargs="+", metavar="SCHEDULE:LR:STEPS[:PRECISION]")
+    parser.add_argument("--estimator", default="concat")
     args = parser.parse_args()
+    if args.converge:
+        converge(args.converge, args.estimator)
+        return
     data = make_data(160, args.size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
