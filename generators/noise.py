@@ -233,9 +233,11 @@ NOISE_MODELS: dict[str, Model] = {
         doc="ray-cast lidar mapping from an ego pose, log-odds fusion; unobserved = 0.5",
         params=(
             Param("scans", 4, lo=1, hi=1000, kind=int, per_class=False, doc="scans fused"),
-            Param("beams", 0, lo=0, kind=int, per_class=False,
+            # A ray per cell of a 4096-cell circle is about 26k rays: 100k is far above any
+            # use, and keeps a typo from asking for gigabytes of ray samples.
+            Param("beams", 0, lo=0, hi=100_000, kind=int, per_class=False,
                   doc="rays per scan (0: one per cell of the max-range circle)"),
-            Param("max_range", 0.0, lo=0.0, per_class=False,
+            Param("max_range", 0.0, lo=0.0, hi=100_000.0, per_class=False,
                   doc="range in cells (0: half the map diagonal)"),
             Param("p_near", 0.95, **_P01, per_class=False, doc="detection probability at range 0"),
             Param("p_far", 0.7, **_P01, per_class=False, doc="detection probability at max range"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,6 +159,9 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         raise BenchmarkError(f"{where} is not a text (TOML) file") from None
     except tomllib.TOMLDecodeError as exc:
         raise BenchmarkError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise BenchmarkError(f"{where} is not a benchmark file: its arrays or tables nest "
+                             "too deep") from None
     _keys(data, {k: object for k in _SECTIONS}, where, "the top level")
     for section in ("benchmark", "dataset", "eval", "profile", "check"):
         if section not in data:
@@ -221,6 +225,8 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         if bad:
             raise BenchmarkError(f"{where}: [check] atol.{bad[0]} must be a number")
         atol_metric = {m: float(v) for m, v in atol_metric.items()}
+    if not all(math.isfinite(v) for v in (rtol, atol, *atol_metric.values())):
+        raise BenchmarkError(f"{where}: [check] rtol and atol must be finite numbers")
     if rtol < 0 or atol < 0 or any(v < 0 for v in atol_metric.values()):
         raise BenchmarkError(f"{where}: [check] rtol and atol must be >= 0")
 

@@ -33,7 +33,18 @@ class ConfigError(UsageError, ValueError):
 
 
 class StoreError(UsageError):
-    """A store is missing, foreign, corrupt, incomplete or otherwise unusable."""
+    """A store is missing, foreign, corrupt, incomplete or otherwise unusable.
+
+    ``path`` is set when ogmbench found the damage while reading the store (so that an
+    estimator raising a ``StoreError`` of its own is told apart: that is its failure).
+    """
+
+    def __init__(self, message: str = "", path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):  # the path crosses process boundaries too
+        return (type(self), (str(self), self.path))
 
 
 class RunFailure(OgmbenchError):

@@ -23,7 +23,7 @@ from .store import (
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
-__all__ = ["make_sample", "generate"]
+__all__ = ["make_sample", "generate", "check_resources"]
 
 
 def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +188,7 @@ def generate(
         given = settings if config is None else _settings_of(config)
     else:
         config = make_config(**settings) if config is None else config
-        _check_resources(config, out, force)
+        check_resources(config, out, force)
         _check_writable(out)
     # One writer per store: a second generate into OUT is refused with one line.
     with writing(out):
@@ -348,7 +348,7 @@ def estimate(config: GenerateConfig) -> dict[str, int]:
     return {"sample_bytes": sample, "store_bytes": disk}
 
 
-def _check_resources(config: GenerateConfig, out: Path, force: bool) -> None:
+def check_resources(config: GenerateConfig, out: Path, force: bool = False) -> None:
     """Refuse up front what cannot fit, before anything is created (``force`` skips it)."""
     if force:
         return

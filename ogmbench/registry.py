@@ -11,9 +11,11 @@ available ones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -108,9 +110,22 @@ def load(spec: str) -> tuple[str, type[Estimator], str]:
     return spec, _check_class(_from_module(module, attr, ref), spec), source
 
 
+@contextlib.contextmanager
+def _as_it_was():
+    """Importing a plugin runs its module's code in this process (to read its class); the
+    working folder it may change is put back, so relative paths keep their meaning."""
+    cwd = os.getcwd()
+    try:
+        yield
+    finally:
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
+
+
 def _from_module(module: str, attr: str, spec: str):
     try:
-        mod = importlib.import_module(module)
+        with _as_it_was():
+            mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").partition(".")[0]
         message = f"cannot import {module!r} for estimator {spec!r}: {exc}"
@@ -120,6 +135,11 @@ def _from_module(module: str, attr: str, spec: str):
         raise RegistryError(message) from None
     except ImportError as exc:
         raise RegistryError(f"cannot import {module!r} for estimator {spec!r}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: B036 -- its module's code failed (SystemExit too)
+        raise RegistryError(f"cannot import {module!r} for estimator {spec!r}: "
+                            f"{type(exc).__name__}: {exc}") from None
     try:
         return getattr(mod, attr)
     except AttributeError:
@@ -133,11 +153,17 @@ def _from_file(path: Path, attr: str):
     name = "ogmbench_plugin_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RegistryError(f"estimator file {show(str(path))} is not a Python file (.py)")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
+            with _as_it_was():
+                spec.loader.exec_module(module)
+        except KeyboardInterrupt:  # the user's Ctrl-C, as far as anyone can tell
+            del sys.modules[name]
+            raise
+        except BaseException as exc:  # noqa: B036 -- SystemExit at import is its failure too
             del sys.modules[name]
             raise RegistryError(f"cannot load estimator file {show(str(path))}: "
                                 f"{type(exc).__name__}: {exc}") from None

@@ -25,13 +25,14 @@ from .api import resolve_device
 from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
 from .evaluate import run_eval
-from .generate import generate
+from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
+from .locks import hold
 from .report import write_report
 from .results import (
     GENERATED, DriftList, check_results, collect_results, read_results, write_results,
 )
-from .runs import RunDirError, holds_files, read_run
+from .runs import RunDirError, clear_run, holds_files, read_run
 from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
@@ -95,6 +96,22 @@ def reproduce(
     _check_out(out)
     work = Path(work) if work is not None else out / "work"
     _check_work(work, out)
+    for dataset in bench.datasets:  # before anything is created
+        try:
+            check_resources(dataset.config, work / "stores" / f"{dataset.name}.zarr")
+        except ConfigError as exc:
+            raise BenchmarkError(f"dataset {dataset.name!r}: {exc}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchmarkError(f"cannot create --out {out}: {exc.strerror}") from None
+    # One reproduction per report folder at a time (the lock sits beside it).
+    with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
+              f"report folder {out}"):
+        return _reproduce(bench, config, out, work, extra, published, workers, progress, log)
+
+
+def _reproduce(bench, config, out, work, extra, published, workers, progress, log):
     specs = list(bench.specs) + extra
 
     run_dirs, ran = {}, {}
@@ -198,7 +215,8 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         else:
             log(f"{dataset.name}: {run_dir} was made from another store, seed or device, "
                 "starting afresh")
-            shutil.rmtree(run_dir)
+            if holds_files(run_dir):
+                clear_run(run_dir)
     log(f"{dataset.name}: evaluating {len(specs)} estimators"
         + (" (finished ones are kept)" if resume else ""))
     _, outcomes = run_eval(
@@ -255,10 +273,6 @@ def _check_out(out: Path) -> None:
             if GENERATED not in head:
                 raise BenchmarkError(f"--out {out}: {name} exists and was not written by "
                                      "ogmbench reproduce; choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BenchmarkError(f"cannot create --out {out}: {exc.strerror}") from None
 
 
 def _check_work(work: Path, out: Path) -> None:

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from .names import file_name
 from .specs import HIDDEN_IN_LABELS, estimator_label
 
 __all__ = ["RUN_FORMAT", "RUN_KIND", "RunDirError", "Run", "Record", "read_run", "open_run", "is_run",
+           "clear_run",
            "default_run_dir", "jsonable", "json_default", "now"]
 
 RUN_FORMAT = 1
@@ -363,6 +365,23 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
         raise
     run._lock = lock
     return run
+
+
+def clear_run(run_dir: Path) -> None:
+    """Empty an ogmbench run directory (its run.json carries the marker) to start afresh.
+
+    Holds the run's lock meanwhile, so a run that another process is writing is refused
+    with one line (:class:`~ogmbench.locks.BusyError`) rather than emptied under it.
+    """
+    _load(run_dir)  # refuses anything but an ogmbench run
+    with hold(run_dir / LOCK_FILE, f"run directory {run_dir}"):
+        for path in run_dir.iterdir():
+            if path.name == LOCK_FILE:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def holds_files(run_dir: Path) -> bool:

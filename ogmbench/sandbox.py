@@ -15,9 +15,12 @@ messages (progress) and, last, the answer.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import importlib
+import io
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -88,7 +91,7 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
             raise ChildDied(_ended(process.wait())) from None
         while True:
             try:
-                kind, value = conn.recv()
+                kind, value = _Answers(io.BytesIO(conn.recv_bytes())).load()
             except (EOFError, ConnectionResetError):
                 raise ChildDied(_ended(process.wait())) from None
             except Exception as exc:  # an answer that pickled but does not unpickle
@@ -112,6 +115,40 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
         theirs.close()
         if process is not None:
             _kill(process)
+
+
+class _Answers(pickle.Unpickler):
+    """Unpickles what a child sends, building plain data only.
+
+    Unpickling can call any importable function (``sys.exit`` included): what a plugin's
+    process sends may hold containers, numbers, strings, numpy arrays and exceptions,
+    nothing that runs code here.
+    """
+
+    _BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "str", "bytes", "bytearray",
+                 "int", "float", "complex", "bool", "slice", "range"}
+    _NUMPY = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+              ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+              ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        found = super().find_class(module, name) if self._allowed(module, name) else None
+        if found is None:
+            raise pickle.UnpicklingError(f"{module}.{name} is not accepted from a child process")
+        return found
+
+    def _allowed(self, module: str, name: str) -> bool:
+        if module == "builtins":
+            value = getattr(builtins, name, None)
+            return name in self._BUILTINS or (isinstance(value, type)
+                                              and issubclass(value, BaseException))
+        if (module, name) in self._NUMPY or module == "numpy.dtypes":
+            return True
+        if module in ("ogmbench.errors", "ogmbench.tuning", "ogmbench.sandbox",
+                      "ogmbench.evaluate", "ogmbench.store", "ogmbench.locks"):
+            value = getattr(importlib.import_module(module), name, None)
+            return isinstance(value, type) and issubclass(value, BaseException)
+        return False
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 
@@ -55,6 +56,7 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
                           f"(allowed: {', '.join(sorted(formats))})")
     if not 1 <= n <= MAX_ROWS:
         raise ConfigError(f"-n must be in [1, {MAX_ROWS}], got {n}")
+    _check_replaceable(out, suffix)
     indices = pick_samples(store, n)
     names = store.class_names
     cols = 2 * len(names)
@@ -84,10 +86,37 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     title = (f"{store.attrs['family']}  |  {noise}  |  clean: white = occupied  |  noisy "
              f"shown clipped to [0, 1]: {100 * outside / max(cells, 1):.0f}% of cells outside")
     fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols, break_long_words=False)), fontsize=8)
+    # Written beside and renamed into place: never a half-written picture under its name.
+    staged = f"{os.fspath(out)}.ogmbench-new.{suffix}"
     try:
-        fig.savefig(out, dpi=100)
+        fig.savefig(staged, dpi=100, format=suffix, metadata=_METADATA.get(suffix))
+        os.replace(staged, out)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
         raise ConfigError(f"cannot write {os.fspath(out)}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
     return indices
+
+
+# The mark by which show knows a picture is its own (and may replace it).
+MARK = "ogmbench show"
+_METADATA = {"png": {"Software": MARK}, "svg": {"Creator": MARK}, "pdf": {"Creator": MARK}}
+
+
+def _check_replaceable(out, suffix: str) -> None:
+    """An existing file at ``out`` is replaced only when show wrote it (its mark)."""
+    path = os.fspath(out)
+    if os.path.islink(path):
+        raise ConfigError(f"{path} is a symbolic link; refusing to write through it "
+                          "(choose another --out)")
+    if not os.path.lexists(path):
+        return
+    ours = False
+    if os.path.isfile(path) and suffix in _METADATA:
+        with open(path, "rb") as f:
+            ours = MARK.encode() in f.read(1 << 20)
+    if not ours:
+        raise ConfigError(f"{path} exists and was not written by ogmbench show; refusing to "
+                          "overwrite it (choose another --out or remove it yourself)")

@@ -26,6 +26,7 @@ import json
 import operator
 import os
 import shutil
+import stat
 import threading
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import StoreError
+from .generators import FAMILIES
 from .locks import hold
 from .seeding import rho_id
 
@@ -139,8 +141,39 @@ def is_store(path: Path) -> bool:
     return isinstance(attrs, dict) and FORMAT_KEY in attrs
 
 
+# What an ogmbench store holds: its metadata and, per array or coordinate, a folder with
+# its metadata and chunk files under c/.
+_STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class", "other_class"}
+
+
+def _entries(path: Path) -> Iterator[tuple[Path, str]]:
+    """(path, kind) of everything in a store folder: "ours", "foreign" or "special"
+    (not a regular file or folder: a pipe, a socket, a device, a link)."""
+    for root, dirs, files in os.walk(path):
+        root = Path(root)
+        rel = root.relative_to(path).parts
+        for name in dirs + files:
+            entry = root / name
+            mode = os.lstat(entry).st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                yield entry, "special"
+                continue
+            parts = (*rel, name)
+            if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in _STORE_FOLDERS
+                                           and stat.S_ISDIR(mode)):
+                yield entry, "ours"
+            elif len(parts) >= 2 and parts[0] in _STORE_FOLDERS and (
+                    parts[1:] == ("zarr.json",) or (parts[1] == "c" and all(
+                        p.isdigit() for p in parts[2:]))):
+                yield entry, "ours"
+            else:
+                yield entry, "foreign"
+        dirs[:] = [d for d in dirs if not os.path.islink(root / d)]
+
+
 def check_replaceable(path: Path) -> None:
-    """Refuse to replace ``path`` unless it is an ogmbench store or an empty folder."""
+    """Refuse to replace ``path`` unless it is an ogmbench store holding only what
+    ogmbench writes, or an empty folder."""
     path = Path(path)
     if path.is_symlink():
         raise StoreError(f"{path} is a symbolic link; refusing to replace it (choose another "
@@ -150,6 +183,12 @@ def check_replaceable(path: Path) -> None:
             f"{path} exists and is not an ogmbench store; refusing to overwrite it "
             "(choose another OUT or remove it yourself)"
         )
+    foreign = [entry for entry, kind in _entries(path) if kind != "ours"]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise StoreError(f"{path} holds {foreign[0].relative_to(path)}{more}, which ogmbench "
+                         "did not write; refusing to overwrite it (move them out first, or "
+                         "choose another OUT)")
 
 
 def remove_store(path: Path) -> None:
@@ -274,6 +313,10 @@ def open_group(path: Path, mode: str = "r"):
         raise StoreError(f"no store at {path}")
     if not (path / "zarr.json").is_file():
         raise StoreError(f"{path} is not a zarr v3 store (no zarr.json)")
+    special = next((entry for entry, kind in _entries(path) if kind == "special"), None)
+    if special is not None:  # a pipe would hang the reader; a link could lead anywhere
+        raise StoreError(f"{path} is damaged: {special.relative_to(path)} is not a regular "
+                         f"file or folder; run 'ogmbench verify {path}'")
     try:
         # Not the consolidated copy (written for xarray's sake): what is on disk.
         group = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=False)
@@ -532,7 +575,7 @@ class Store:
         if shard_digest(arrays) != self.attrs["shard_digests"].get(str(shard)):
             raise StoreError(f"{self.path} is damaged: shard {shard} (samples {start}-{stop - 1}) "
                              "differs from its recorded digest; run "
-                             f"'ogmbench verify {self.path}'")
+                             f"'ogmbench verify {self.path}'", path=str(self.path))
         self._verified.add(shard)
         self._last = (shard, arrays)
         return arrays
@@ -545,12 +588,13 @@ class Store:
                       else array[selection])
         except Exception as exc:  # checksum errors, truncated or unreadable shard files
             raise StoreError(f"{self.path} is corrupt: cannot read {name} ({type(exc).__name__}); "
-                             f"run 'ogmbench verify {self.path}'") from None
+                             f"run 'ogmbench verify {self.path}'", path=str(self.path)) from None
         if name == "noisy" and np.isnan(values).any():
             # Maps are filled with NaN and no noise model makes one: a NaN map cell is a
             # shard that was never written.  (phi may legitimately be NaN.)
             raise StoreError(f"{self.path} is corrupt: {name} has unwritten cells (a missing "
-                             f"shard file?); run 'ogmbench verify {self.path}'")
+                             f"shard file?); run 'ogmbench verify {self.path}'",
+                             path=str(self.path))
         return values
 
     def __getstate__(self):
@@ -686,6 +730,19 @@ def _check_config(store: Store) -> None:
             raise StoreError(f"{store.path} is inconsistent: its attribute {key!r} is "
                              f"{attrs.get(key)!r} but its config says {config.get(field)!r} "
                              f"{_EDITED}")
+    try:  # the values inside too: what info prints and the generator would accept
+        canonical = json.loads(json.dumps(FAMILIES[config["family"]].resolve(
+            dict(config["family_params"]), int(config["classes"]))))
+        rhos = [float(r) for r in config["rho"] if not isinstance(r, bool)]
+    except (KeyError, TypeError, ValueError, AttributeError):  # ParamError is a ValueError
+        canonical, rhos = None, []
+    if canonical != config["family_params"]:
+        raise StoreError(f"{store.path} is inconsistent: its family parameters "
+                         f"{config['family_params']!r} are not those of a {config['family']!r} "
+                         f"store {_EDITED}")
+    if len(rhos) != len(config["rho"]) or [float(rho_id(r)) for r in rhos] != rhos:
+        raise StoreError(f"{store.path} is inconsistent: its rho values {config['rho']!r} are "
+                         f"not rho values as generate writes them {_EDITED}")
     if attrs["n_samples"] != config["samples_per_rho"] * len(config["rho"]):
         raise StoreError(f"{store.path} is inconsistent: n_samples {attrs['n_samples']!r} is not "
                          f"samples_per_rho x the number of rho values {_EDITED}")

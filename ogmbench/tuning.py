@@ -43,26 +43,33 @@ class EstimatorFailure(RunFailure):
 def user_interrupts():
     """Within this block, a SIGINT (the user's Ctrl-C) is told apart from a plugin's raise.
 
-    Only the main thread can handle signals; elsewhere the block changes nothing.
+    A SIGTERM or SIGHUP (the run stopped from outside, a closed terminal) stops the run
+    the same way, so that the work in progress (a plugin's process included) is ended by
+    the code that started it rather than left behind.  Only the main thread can handle
+    signals; elsewhere the block changes nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
+    stops = [signal.SIGINT] + [getattr(signal, n) for n in ("SIGTERM", "SIGHUP")
+                               if hasattr(signal, n)]
+    previous = {s: signal.getsignal(s) for s in stops}
 
     def note(signum, frame):
         _USER_INTERRUPT.set()
-        if callable(previous):
-            previous(signum, frame)
+        if signum == signal.SIGINT and callable(previous[signum]):
+            previous[signum](signum, frame)
         else:
             raise KeyboardInterrupt
 
     _USER_INTERRUPT.clear()
-    signal.signal(signal.SIGINT, note)
+    for s in stops:
+        signal.signal(s, note)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in stops:
+            signal.signal(s, previous[s])
 
 
 class TimedOut(BaseException):
@@ -103,7 +110,9 @@ def as_failure(exc: BaseException, what: str) -> EstimatorFailure | None:
     None for what is not the estimator's fault and must go on up: a damaged store, the
     user's Ctrl-C, or a failure already described.
     """
-    if isinstance(exc, (EstimatorFailure, StoreError)):
+    if isinstance(exc, EstimatorFailure):
+        return None
+    if isinstance(exc, StoreError) and exc.path is not None:  # ogmbench's own read failed
         return None
     if isinstance(exc, KeyboardInterrupt) and _USER_INTERRUPT.is_set():
         return None

@@ -33,3 +33,20 @@ def starts_a_process_then_dies(payload, send):
     with open(payload, "w") as f:
         f.write(str(child.pid))
     os._exit(0)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (sys.exit, (0,))
+
+
+def sends_code(payload, send):
+    send(_Evil(), 1, "m")
+    return "never read"
+
+
+def answers_arrays(payload, send):
+    import numpy as np
+
+    return {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.float64(2.5),
+            "l": [1, "x", (2.0, None)]}

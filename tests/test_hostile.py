@@ -113,6 +113,14 @@ class MovesAway(Estimator):
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
 
 
+class RaisesStoreError(Estimator):
+    name = "raisesstore"
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        from ogmbench.errors import StoreError
+        raise StoreError("the plugin says a store is bad")
+
+
 class CtrlC(Estimator):
     name = "ctrlc"
 
@@ -700,3 +708,157 @@ def test_a_class_of_a_script_runs_in_this_process(plugins):
     assert _isolated(spec)
     cls = type("Box", (spec.cls,), {"__module__": "__main__"})
     assert not _isolated(type(spec)(text="__main__:Box", name="box", cls=cls, source="module"))
+
+
+def test_a_plugin_raising_a_store_error_of_its_own_is_a_failed_estimator(store, plugins, tmp_path,
+                                                                        capsys):
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           f"{plugins}:RaisesStoreError", "--estimator", "identity"], capsys)
+    assert code == 1 and "Traceback" not in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["raisesstore"]["status"] == "failed" and run["identity"]["status"] == "ok"
+    assert "the plugin says a store is bad" in run["raisesstore"]["reason"]
+
+
+def test_a_plugin_changing_folder_when_imported_does_not_change_what_is_evaluated(
+        store, tmp_path, capsys, monkeypatch):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    ogmbench.generate(other / "s.zarr", family="field", rho=[0.0, 0.9], samples_per_rho=6,
+                      size=16, seed=99)
+    plugin = tmp_path / "moves.py"
+    plugin.write_text(f"import os\nos.chdir({str(other)!r})\n"
+                      "from ogmbench.api import Estimator\n"
+                      "class Moves(Estimator):\n"
+                      "    def predict(self, noisy, target):\n"
+                      "        return noisy[:, target].clip(0, 1)\n")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(store.path, "s.zarr")
+    code, out, err = call(["eval", "s.zarr", "--out", "run", "--estimator", f"{plugin}:Moves",
+                           "--estimator", "identity"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert data["store_digest"] == store.attrs["digest"]
+
+
+def test_a_pipe_inside_a_store_is_damage_not_a_hang(store, tmp_path, capsys):
+    damaged = Path(shutil.copytree(store.path, tmp_path / "d.zarr"))
+    shutil.rmtree(damaged / "class" / "c")
+    os.mkfifo(damaged / "class" / "c")
+    code, out, err = call(["info", damaged], capsys)
+    assert_usage_error(code, out, err, "class/c is not a regular file")
+
+
+def test_overwrite_never_deletes_files_a_user_keeps_inside_a_store(tmp_path, capsys):
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, family="field", rho=[0.0, 0.9], samples_per_rho=6, size=16)
+    (out / "NOTES.txt").write_text("mine")
+    code, stdout, err = call(["generate", out, "--overwrite", "--size", "16",
+                              "--samples-per-rho", "4"], capsys)
+    assert_usage_error(code, stdout, err, "NOTES.txt", "did not write")
+    assert (out / "NOTES.txt").read_text() == "mine"
+
+
+def test_show_replaces_only_its_own_pictures_and_never_writes_through_a_link(store, tmp_path,
+                                                                           capsys):
+    mine = tmp_path / "mine.png"
+    mine.write_text("a user's file")
+    code, out, err = call(["show", store.path, "--out", mine], capsys)
+    assert_usage_error(code, out, err, "was not written by ogmbench show")
+    assert mine.read_text() == "a user's file"
+    link = tmp_path / "link.png"
+    link.symlink_to(mine)
+    code, out, err = call(["show", store.path, "--out", link], capsys)
+    assert_usage_error(code, out, err, "symbolic link")
+    for suffix in ("png", "svg", "pdf"):
+        ours = tmp_path / f"ours.{suffix}"
+        for _ in range(2):  # the second run replaces the first's picture
+            code, out, err = call(["show", store.path, "--out", ours], capsys)
+            assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["mine.png", "link.png", "ours.png", "ours.svg", "ours.pdf"])
+
+
+@pytest.mark.parametrize("edit, words", [
+    ("length_scale", ["family parameters"]),
+    ("rho", ["rho values"]),
+])
+def test_labels_and_config_edited_together_are_one_line_never_a_traceback(store, tmp_path,
+                                                                          capsys, edit, words):
+    import zarr
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    group = zarr.open_group(str(edited), mode="r+", use_consolidated=False)
+    attrs = group.attrs.asdict()
+    config = dict(attrs["config"])
+    if edit == "length_scale":
+        config["family_params"] = {"length_scale": [1, "a"]}
+        group.attrs.update({"config": config, "family_params": config["family_params"]})
+    else:
+        config["rho"] = [0.0, 0.9000001]
+        group.attrs.update({"config": config, "rho_values": config["rho"]})
+    code, out, err = call(["info", edited], capsys)
+    assert_usage_error(code, out, err, "inconsistent", *words)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["eval", "STORE", "--estimator", "/etc/hostname:X"], ["not a Python file"]),
+    (["generate", "OUT", "--noise", "lidar:beams=99999999999"], ["beams"]),
+])
+def test_yet_more_bad_arguments_are_one_line(store, tmp_path, capsys, argv, words):
+    argv = [store.path if a == "STORE" else tmp_path / "o.zarr" if a == "OUT" else a
+            for a in argv]
+    code, out, err = call(argv, capsys)
+    assert_usage_error(code, out, err, *words)
+    assert not (tmp_path / "o.zarr").exists()
+
+
+@pytest.mark.parametrize("case", ["nan tolerance", "deep nesting"])
+def test_bad_benchmark_files_are_one_line_and_create_nothing(tmp_path, capsys, case):
+    text = benchmark_toml()
+    if case == "deep nesting":
+        text, words = "a = " + "[" * 5000 + "]" * 5000 + "\n" + text, "nest too deep"
+    else:
+        text, words = text.replace("rtol = 0.05", "rtol = nan"), "finite"
+    (tmp_path / "b.toml").write_text(text)
+    code, out, err = call(["reproduce", tmp_path / "b.toml", "--out", tmp_path / "o"], capsys)
+    assert_usage_error(code, out, err, words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.toml"]
+
+
+def test_reproduce_asking_too_much_creates_nothing(tmp_path, capsys):
+    (tmp_path / "b.toml").write_text(benchmark_toml(samples_per_rho=10**13))
+    code, out, err = call(["reproduce", tmp_path / "b.toml", "--out", tmp_path / "o",
+                           "--work", tmp_path / "w"], capsys)
+    assert_usage_error(code, out, err, "need about")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.toml"]
+
+
+def test_a_second_reproduce_into_one_report_folder_is_refused(tmp_path, capsys):
+    from ogmbench.locks import hold
+
+    (tmp_path / "b.toml").write_text(benchmark_toml())
+    out = tmp_path / "o"
+    with hold(tmp_path / ".o.ogmbench-lock", "a reproduction holding the report folder"):
+        code, stdout, err = call(["reproduce", tmp_path / "b.toml", "--out", out], capsys)
+    assert_usage_error(code, stdout, err, f"report folder {out}", "another ogmbench process")
+
+
+def test_reproduce_never_empties_a_run_directory_that_an_eval_holds(tmp_path):
+    from ogmbench.locks import BusyError, hold
+    from ogmbench.runs import LOCK_FILE, clear_run
+
+    from ogmbench.runs import open_run
+
+    run = tmp_path / "run"
+    settings = {"store": "s.zarr", "store_digest": "0" * 64, "target": 0, "seed": 0,
+                "prior_controls": []}
+    open_run(run, settings, resume=False, device="cpu", provenance={}).close()
+    (run / "samples").mkdir()
+    with hold(run / LOCK_FILE, "an eval writing it"):
+        with pytest.raises(BusyError):
+            clear_run(run)
+    assert (run / "samples").is_dir()
+    clear_run(run)
+    assert sorted(p.name for p in run.iterdir()) == []

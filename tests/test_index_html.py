@@ -215,13 +215,14 @@ def test_page_is_self_contained(browser, report):
         return out;""")
     assert refs and all(r.startswith(("data:", "#")) for r in refs), refs
 
-    # Every figure is an inline PNG that decoded: the curves and one gallery per rho.
+    # Every figure is an inline PNG that decoded: the curves against rho (MSE, IoU, prior
+    # gain), the learning curves, and one gallery per rho.
     images = driver.execute_script("""
         return Array.prototype.map.call(document.images, function (i) {
           return [i.getAttribute('src').slice(0, 22), i.complete, i.naturalWidth,
                   i.naturalHeight, i.alt];
         });""")
-    assert len(images) == 3 + len(rho_values(results)), images
+    assert len(images) == 4 + len(rho_values(results)), images
     for src, complete, width, height, alt in images:
         assert src == "data:image/png;base64,", alt
         assert complete and width > 0 and height > 0, alt

@@ -55,3 +55,11 @@ def test_the_childs_output_is_flushed_before_its_answer_when_piped(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["hello from the child", "done"]
+
+
+def test_what_a_child_sends_cannot_run_code_here_but_plain_data_arrives():
+    with pytest.raises(RunFailure, match="sys.exit is not accepted"):
+        sandbox.call("sandbox_targets:sends_code", None)
+    answer = sandbox.call("sandbox_targets:answers_arrays", None)
+    assert answer["a"].dtype.name == "float32" and answer["a"].shape == (2, 3)
+    assert answer["s"] == 2.5 and answer["l"] == [1, "x", (2.0, None)]
