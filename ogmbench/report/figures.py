@@ -66,14 +66,7 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
         ax.axhline(0.0, color="black", linewidth=0.8)
     if metric == "mse":  # errors span orders of magnitude (identity vs the U-Nets)
         ax.set_yscale("log")
-    ax.set_xlabel("rho (correlation knob of the generator)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    names = _save(fig, path_stem, title)
-    plt.close(fig)
-    return names
+    return _finish(fig, ax, _RHO, ylabel, title, path_stem)
 
 
 def _learning_curves(curves_of, styles, title, path_stem):
@@ -88,15 +81,8 @@ def _learning_curves(curves_of, styles, title, path_stem):
             ax.plot(steps, values, "-", marker="o", markersize=2, linewidth=1.4 if i == 0 else 0.7,
                     label=f"{label}{mark}" if i == 0 else None, **styles[label])
     ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("val MSE (lower is better)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
-              title="† not converged", title_fontsize=7)
-    names = _save(fig, path_stem, title)
-    plt.close(fig)
-    return names
+    return _finish(fig, ax, "training step", "val MSE (lower is better)", title, path_stem,
+                   legend_title="† not converged")
 
 
 def _attribution_figure(part, reference, styles, title, path_stem):
@@ -121,11 +107,22 @@ def _attribution_figure(part, reference, styles, title, path_stem):
             ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                             curve["hi"].to_numpy()[order], alpha=0.1, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel("rho (correlation knob of the generator)")
-    ax.set_ylabel("MSE gain, % (paired, 95% bands)")
+    return _finish(fig, ax, _RHO, "MSE gain, % (paired, 95% bands)", title, path_stem)
+
+
+_RHO = "rho (correlation knob of the generator)"
+
+
+def _finish(fig, ax, xlabel, ylabel, title, path_stem, legend_title=None) -> list[str]:
+    """Labels, grid and the legend outside the axes, then save (PNG and SVG) and close."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              title=legend_title, title_fontsize=7)
     names = _save(fig, path_stem, title)
     plt.close(fig)
     return names
