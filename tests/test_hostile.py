@@ -113,6 +113,16 @@ class MovesAway(Estimator):
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
 
 
+class Terminated(Estimator):
+    name = "terminated"
+
+    def predict(self, noisy, target):
+        # As "kill <pid>" from outside arrives at ogmbench.
+        os.kill(int(os.environ["OGMBENCH_PID"]), signal.SIGTERM)
+        time.sleep(5)
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+
+
 class RaisesStoreError(Estimator):
     name = "raisesstore"
 
@@ -862,3 +872,17 @@ def test_reproduce_never_empties_a_run_directory_that_an_eval_holds(tmp_path):
     assert (run / "samples").is_dir()
     clear_run(run)
     assert sorted(p.name for p in run.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="POSIX signals")
+def test_a_run_stopped_from_outside_stops_like_ctrl_c_and_keeps_what_finished(
+        store, plugins, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OGMBENCH_PID", str(os.getpid()))
+    before = signal.getsignal(signal.SIGTERM)
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           "identity", "--estimator", f"{plugins}:Terminated"], capsys)
+    assert code == 130 and "interrupted" in err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["identity"]["status"] == "ok" and "terminated" not in run
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
