@@ -788,6 +788,10 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     path = _store_path(path)
     group = open_group(path)
     attrs = group.attrs.asdict()
+    if not any(attrs.get("complete") is v for v in (True, False)):  # JSON true or false only
+        return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: its 'complete' "
+                            f"attribute is {attrs.get('complete')!r}, which ogmbench never "
+                            "writes (its attributes were edited)")
     if attrs.get("complete") is not True:  # only ogmbench's own JSON true marks it complete
         return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
                             f"finish it with 'ogmbench generate {path} --resume'")

@@ -886,3 +886,15 @@ def test_a_run_stopped_from_outside_stops_like_ctrl_c_and_keeps_what_finished(
     run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
     assert run["identity"]["status"] == "ok" and "terminated" not in run
     assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+def test_verify_calls_an_edited_complete_marker_damage(store, tmp_path, capsys, value):
+    import zarr
+
+    edited = tmp_path / "e.zarr"
+    shutil.copytree(store.path, edited)
+    zarr.open_group(str(edited), mode="r+", use_consolidated=False).attrs.update(
+        {"complete": value})
+    code, out, err = call(["verify", edited], capsys)
+    assert code == 1 and "DAMAGED" in out and "'complete'" in out and "Traceback" not in err
