@@ -10,7 +10,7 @@ when present: bf16 autocast and channels_last there).
     python benchmarks/train_speed.py [--steps 40] [--size 64]
 
 With ``--converge``, it trains instead to convergence on the default benchmark's
-``field-gaussian`` data (64x64, 100 samples per rho, rho 0, 0.3, 0.6, 0.9) under each
+``field-gaussian`` data (``--size``, default 64; 100 samples per rho, rho 0, 0.3, 0.6, 0.9) under each
 training configuration given (``schedule:lr:steps[:precision]``), and prints per
 configuration the wall time, the time per step, the best val MSE and its step, the test
 MSE, and the convergence rule's verdict (ogmbench.curves):
@@ -67,25 +67,25 @@ def bare_loop(model, batch: int, size: int, steps: int, device: torch.device) ->
     return time.perf_counter() - start
 
 
-def converge(configs: list[str], estimator: str) -> None:
+def converge(configs: list[str], estimator: str, size: int) -> None:
     """Train ``estimator`` under each configuration on the default benchmark's data."""
     import tempfile
 
     import ogmbench
-    from ogmbench.curves import improvement
+    from ogmbench.curves import converged, improvement
     from ogmbench.registry import load
 
     with tempfile.TemporaryDirectory() as tmp:
         store = ogmbench.generate(f"{tmp}/field.zarr", family="field",
                                   noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.3, 0.6, 0.9],
-                                  samples_per_rho=100, size=64, seed=0)
+                                  samples_per_rho=100, size=size, seed=0)
         data = FitData(*(Split(store=store, indices=store.indices(s)) for s in ("train", "val")))
         test_noisy, test_clean, _ = Split(store=store, indices=store.indices("test")).load()
         cls = load(estimator)[1]
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {estimator}, "
               f"{len(data.train)} train / {len(data.val)} val / {len(test_noisy)} test samples")
         print(f"{'config':<26} {'wall s':>7} {'s/step':>7} {'best val':>9} {'at step':>8} "
-              f"{'test MSE':>9} {'last-quarter gain':>18} {'converged':>9}")
+              f"{'test MSE':>9} {'steps':>6} {'last gain':>10} {'converged':>9}")
         for text in configs:
             schedule, lr, steps, *rest = text.split(":")
             est = cls(schedule=schedule, lr=float(lr), steps=int(steps),
@@ -95,11 +95,12 @@ def converge(configs: list[str], estimator: str) -> None:
             wall = time.perf_counter() - start
             facts = est.describe()
             test = float(np.mean((est.predict(test_noisy, 0) - test_clean[:, 0]) ** 2))
-            gain = improvement(facts["curve"])
-            verdict = "?" if gain is None else ("yes" if gain < 0.01 else "no")
-            print(f"{text:<26} {wall:>7.0f} {wall / int(steps):>7.3f} "
+            gain, verdict = improvement(facts["curve"]), converged(facts["curve"])
+            trained = facts["trained_steps"]
+            print(f"{text:<26} {wall:>7.0f} {wall / trained:>7.3f} "
                   f"{facts['best_val_mse']:>9.5f} {facts['best_step']:>8} {test:>9.5f} "
-                  f"{'' if gain is None else f'{100 * gain:.2f} %':>18} {verdict:>9}", flush=True)
+                  f"{trained:>6} {'' if gain is None else f'{100 * gain:.2f} %':>10} "
+                  f"{ {True: 'yes', False: 'no', None: 'cannot tell'}[verdict]:>9}", flush=True)
 
 
 def main():
@@ -110,7 +111,7 @@ def main():
     parser.add_argument("--estimator", default="concat")
     args = parser.parse_args()
     if args.converge:
-        converge(args.converge, args.estimator)
+        converge(args.converge, args.estimator, args.size)
         return
     data = make_data(160, args.size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -16,7 +16,10 @@ class.  Subclass :class:`Estimator`::
             return np.clip(out, 0, 1).astype(np.float32)   # (B, H, W) float32 in [0, 1]
 
 Learned estimators also override :meth:`Estimator.fit`; a noise estimator predicts the
-noise and returns ``noisy[:, target] - predicted_noise`` clipped to [0, 1].
+noise and returns ``noisy[:, target] - predicted_noise`` clipped to [0, 1].  They report
+their learning curve as ``describe()["curve"]`` (``[[step, val_mse, lr], ...]``), which
+the run judges by :func:`converged` (the rule of :mod:`ogmbench.curves`, re-exported here
+so an estimator can train by it).
 
 The rules (checked by :func:`ogmbench.testing.check_estimator`): output (B, H, W)
 float32, finite, in [0, 1]; the input is never modified; a sample's estimate does not
@@ -32,11 +35,12 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
+from .curves import converged
 from .errors import ConfigError
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
            "PRIOR_SOURCES",
-           "resolve_device", "check_output"]
+           "resolve_device", "check_output", "converged"]
 
 DEVICES = ("auto", "cpu", "cuda")
 

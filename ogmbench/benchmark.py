@@ -5,9 +5,12 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
     [benchmark]   name, version, description
     [[dataset]]   name, family, noise, target, params   (one table per family x noise)
     [eval]        estimators, prior_controls, reference, seed, timeout (seconds per
-                  estimator; a hanging one fails instead of holding the run)
+                  estimator; a hanging one fails instead of holding the run), scaling
+                  (estimators trained again, with the reference, at each train size)
     [profile.X]   rho, samples_per_rho, size, split, seed, training, steps,
-                  train_seeds, device, datasets, description
+                  train_seeds, device, datasets, description, estimators (names of
+                  [eval] estimators it runs; default all), train_sizes (train samples
+                  per rho of the data-scaling sweep, below the split's)
     [check]       rtol, atol   (tolerance of ``reproduce --check``; atol may be a table
                                of one value per metric, since metrics differ in units)
 
@@ -48,10 +51,10 @@ _BENCHMARK_KEYS = {"name": str, "version": int, "description": str}
 _DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params": dict,
                  "description": str}
 _EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int,
-              "timeout": (int, float)}
+              "timeout": (int, float), "scaling": list}
 _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
                  "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
-                 "device": str, "datasets": list}
+                 "device": str, "datasets": list, "train_sizes": list, "estimators": list}
 _PROFILE_REQUIRED = ("rho", "samples_per_rho", "size", "training")
 _CHECK_KEYS = {"rtol": (int, float), "atol": (int, float, dict)}
 _TRAINING = ("quick", "default", "paper")
@@ -97,6 +100,18 @@ class Benchmark:
     timeout: float | None = None  # seconds per estimator; not a result setting (no hash)
     specs: tuple[EstimatorSpec, ...] = field(default=())  # ``estimators``, resolved
     reference_label: str = ""
+    # The data-scaling sweep: train samples per rho below the split's, and the estimators
+    # (with the reference) trained at each.
+    train_sizes: tuple[int, ...] = ()
+    scaling: tuple[str, ...] = ()
+
+    @property
+    def scaling_specs(self) -> tuple[EstimatorSpec, ...]:
+        """The reference and the ``scaling`` estimators: what each train size trains."""
+        if not self.train_sizes:
+            return ()
+        wanted = {self.reference, *self.scaling}
+        return tuple(spec for spec in self.specs if spec.name in wanted)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -121,6 +136,8 @@ class Benchmark:
             "estimators": list(self.estimators), "prior_controls": list(self.prior_controls),
             "reference": self.reference, "seed": self.seed, "training": self.training_params,
             "train_seeds": self.train_seeds, "device": self.device,
+            **({"train_sizes": list(self.train_sizes), "scaling": list(self.scaling)}
+               if self.train_sizes else {}),
         }
 
     def config_hash(self, dataset: Dataset | None = None) -> str:
@@ -199,6 +216,7 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
             raise BenchmarkError(f"{where}: [eval] prior_controls: unknown control {control!r} "
                                  f"(allowed: {', '.join(PRIOR_CONTROLS)})")
     reference = ev.get("reference", "unet")
+    scaling = _strings(ev.get("scaling", []), where, "[eval] scaling")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")
     timeout = ev.get("timeout")
     if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
@@ -232,29 +250,61 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
 
     # Every profile is validated, not only the one run: a broken paper profile is found
     # on a laptop, not hours into a GPU job.
-    chosen, specs = None, None
+    chosen = None
     resolved = _resolve(estimators, {}, f"{where}: [eval] estimators")  # once for every profile
     for name in [p for p in profiles if p != profile] + [profile]:
         prof = profiles[name]
+        table = f"[profile.{show(name)}]"
+        keep = _profile_estimators(prof, [spec.name for spec in resolved], where, table)
         bench = Benchmark(
             path=path, name=head["name"], version=head["version"], profile=name,
             description=head.get("description", ""),
             profile_description=prof.get("description", ""),
-            datasets=_datasets(data, prof, name, where), estimators=tuple(estimators),
+            datasets=_datasets(data, prof, name, where),
+            estimators=tuple(estimators[i] for i in keep),
             prior_controls=tuple(controls), reference=reference, seed=seed, timeout=timeout,
             rtol=rtol, atol=atol, atol_metric=atol_metric, profiles=tuple(profiles), **_training(prof, name, where),
         )
-        # Each profile's training settings are checked against every estimator.
-        specs = _resolve(resolved, bench.training_params, f"{where}: [eval] estimators")
-        chosen = bench
+        # Each profile's training settings are checked against every estimator it runs.
+        specs = _resolve([resolved[i] for i in keep], bench.training_params,
+                         f"{where}: [eval] estimators")
+        label = _check_roles(specs, reference, scaling, where, table)
+        chosen = replace(bench, specs=tuple(specs), reference_label=label,
+                         train_sizes=_train_sizes(prof, bench.datasets, name, where),
+                         scaling=tuple(scaling))
+    return chosen
+
+
+def _profile_estimators(prof: dict, names: list[str], where: str, table: str) -> list[int]:
+    """Positions in ``[eval] estimators`` of those the profile runs (all by default)."""
+    if "estimators" not in prof:
+        return list(range(len(names)))
+    wanted = _strings(prof["estimators"], where, f"{table} estimators")
+    for name in wanted:
+        if name not in names:
+            raise BenchmarkError(f"{where}: {table} estimators: {name!r} is not one of [eval] "
+                                 f"estimators ({', '.join(map(show, names))})")
+    if not wanted:
+        raise BenchmarkError(f"{where}: {table} estimators is empty")
+    return [i for i, name in enumerate(names) if name in wanted]
+
+
+def _check_roles(specs, reference: str, scaling, where: str, table: str) -> str:
+    """Check the reference and the scaling estimators against a profile's; return the
+    reference's row label."""
     names = [spec.name for spec in specs]
     if reference not in names:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} is not one of the "
-                             f"estimators ({', '.join(map(show, names))})")
+                             f"estimators of {table} ({', '.join(map(show, names))})")
     if specs[names.index(reference)].cls.uses_prior:
         raise BenchmarkError(f"{where}: [eval] reference {reference!r} reads the prior; the "
                              "prior gain is measured against an estimator that does not")
-    return replace(chosen, specs=tuple(specs), reference_label=specs[names.index(reference)].label)
+    for name in scaling:
+        if name not in names or name == reference:
+            raise BenchmarkError(f"{where}: [eval] scaling: {name!r} is not one of the "
+                                 f"estimators of {table} other than the reference "
+                                 f"({', '.join(map(show, names))})")
+    return specs[names.index(reference)].label
 
 
 def _resolve(texts, training, where: str, taken=()) -> list[EstimatorSpec]:
@@ -299,6 +349,24 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
     if device not in DEVICES:
         raise BenchmarkError(f"{where}: {table} device must be auto, cpu or cuda, got {device!r}")
     return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device}
+
+
+def _train_sizes(prof: dict, datasets, name: str, where: str) -> tuple[int, ...]:
+    table = f"[profile.{show(name)}]"
+    sizes = prof.get("train_sizes", [])
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes):
+        raise BenchmarkError(f"{where}: {table} train_sizes must be an array of integers, "
+                             f"got {sizes!r}")
+    if len(set(sizes)) != len(sizes):
+        raise BenchmarkError(f"{where}: {table} train_sizes lists a size twice")
+    full = min(d.config.counts[0] for d in datasets)
+    for size in sizes:
+        # The whole train split is the main run's: the sweep adds smaller ones.
+        if not 1 <= size < full:
+            raise BenchmarkError(f"{where}: {table} train_sizes: {size} is not in [1, {full - 1}] "
+                                 f"(train samples per rho below the split's {full}, which the "
+                                 "main run uses)")
+    return tuple(sorted(sizes))
 
 
 def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:

@@ -34,7 +34,7 @@ from .tuning import (
     val_threshold,
 )
 
-__all__ = ["EvalError", "Outcome", "run_eval", "apply_control"]
+__all__ = ["EvalError", "Outcome", "run_eval", "apply_control", "train_indices"]
 
 class EvalError(ConfigError):
     """An evaluation cannot start (bad store, target, estimator or run directory)."""
@@ -89,6 +89,7 @@ class _Test:
     prior: list[int]
     indices: np.ndarray
     partner_of: np.ndarray  # whose prior each sample gets when shuffled (within its split)
+    train: np.ndarray  # the train samples fitted on
     fit_data: Callable[[str, str], FitData]
     workers: int
     keep: list[int]
@@ -120,6 +121,7 @@ def run_eval(
     training: dict[str, Any] | None = None,
     checkpoints: str | os.PathLike | None = None,
     train_seeds: int = 1,
+    train_size: int | None = None,
     keep: Sequence[int] = (),
     timeout: float | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -166,6 +168,9 @@ def run_eval(
     train_seeds : int
         Trainings per stochastic (learned) estimator, each with its own seed; the
         leaderboard reports the mean over them with an interval across them.
+    train_size : int, optional
+        Train on the first ``train_size`` train samples of each rho only (the data-scaling
+        sweep); val and test are the whole splits.  Default: the whole train split.
     keep : sequence of int
         Test sample indices whose estimates (first training seed, no prior control) are
         saved per estimator to ``RUN_DIR/kept/<name>.npy`` (for galleries).
@@ -200,6 +205,7 @@ def run_eval(
     with lock:
         opened = _open(store)
         test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
+        train = train_indices(opened, train_size)
         prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
         keep = [int(i) for i in keep]
         run_wide = {**({"profile": profile} if profile else {}), **(training or {})}
@@ -220,6 +226,8 @@ def run_eval(
         settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
                     "target": int(target), "seed": int(seed),
                     "prior_controls": sorted(prior_controls)}
+        if train_size is not None:  # absent otherwise: runs made before the sweep resume
+            settings["train_size"] = int(train_size)
         checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
         if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
             raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
@@ -229,8 +237,8 @@ def run_eval(
 
         prior = [k for k in range(opened.classes) if k != target]
         partner_of = _partners(opened, seed)
-        shared = _Test(opened, int(target), prior, test, partner_of,
-                       _fit_data(opened, target, checkpoint_dir, progress, partner_of),
+        shared = _Test(opened, int(target), prior, test, partner_of, train,
+                       _fit_data(opened, target, checkpoint_dir, progress, partner_of, train),
                        int(workers), keep, progress)
         outcomes = []
         # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
@@ -429,8 +437,38 @@ def _partners(store: Store, seed: int) -> np.ndarray:
     return out
 
 
+def train_indices(store: Store, train_size: int | None) -> np.ndarray:
+    """The train samples a run fits on: the first ``train_size`` of each rho, or all.
+
+    Parameters
+    ----------
+    store : Store
+    train_size : int or None
+        Train samples per rho (at most the store's); None for the whole train split.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sample indices, increasing.
+
+    Raises
+    ------
+    EvalError
+        For a size that is not an integer in [1, the train samples of the smallest rho].
+    """
+    indices = store.indices("train")
+    if train_size is None:
+        return indices
+    rho = np.asarray(store.rho[:])[indices]
+    fewest = min(int((rho == r).sum()) for r in np.unique(rho)) if indices.size else 0
+    if isinstance(train_size, bool) or int(train_size) != train_size or not 1 <= train_size <= fewest:
+        raise EvalError(f"train size must be an integer in [1, {fewest}] (the train samples "
+                        f"of each rho in {store.path}), got {train_size}")
+    return np.sort(np.concatenate([indices[rho == r][:int(train_size)] for r in np.unique(rho)]))
+
+
 def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress,
-              partner_of: np.ndarray):
+              partner_of: np.ndarray, train: np.ndarray):
     """The FitData builder of a run: per estimator name (its training progress) and prior
     source (what its train and val splits give it as X2)."""
     prior = [k for k in range(store.classes) if k != target]
@@ -444,12 +482,14 @@ def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress,
                 partner_prior = (_read_prior(store, partner_of[index], prior)
                                  if source == "shuffled" else None)
                 return apply_control(source, noisy, prior, partner_prior, clean)
-        train, val = (Split(store=store, indices=store.indices(split), transform=transform)
-                      for split in ("train", "val"))
+        splits = (Split(store=store, indices=indices, transform=transform)
+                  for indices in (train, store.indices("val")))
         # A twin's checkpoints are its own: the same class and configuration trained on
-        # another X2.
+        # another X2; so are those of a train subset.
         key = f"{store.attrs['digest']}:{target}" + (f":prior={source}" if source != "noisy" else "")
-        return FitData(train, val, cache_dir=checkpoint_dir, cache_key=key, progress=report)
+        if train.size != store.indices("train").size:
+            key += f":train={hashlib.sha256(train.tobytes()).hexdigest()[:16]}"
+        return FitData(*splits, cache_dir=checkpoint_dir, cache_key=key, progress=report)
 
     return fit_data
 
@@ -483,6 +523,7 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
         "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
         "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
         "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
+        "train": test.train,
         "progress": test.progress is not None, "timeout": timeout,
     }
     try:
@@ -510,9 +551,9 @@ def _evaluate_child(payload: dict[str, Any], send) -> tuple:
     store.assume_checked()  # by the parent, which holds the store's reader's lock
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
-                 payload["partner_of"],
+                 payload["partner_of"], payload["train"],
                  _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress,
-                           payload["partner_of"]),
+                           payload["partner_of"], payload["train"]),
                  payload["workers"], payload["keep"], progress)
     job = _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
     try:

@@ -114,15 +114,20 @@ def reproduce(
 def _reproduce(bench, config, out, work, extra, published, workers, progress, log):
     specs = list(bench.specs) + extra
 
-    run_dirs, ran = {}, {}
+    run_dirs, ran, sweep = {}, {}, {}
     for dataset in bench.datasets:
         store = _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset, workers, log)
         run_dirs[dataset.name], ran[dataset.name] = _ensure_run(
             work / "runs" / dataset.name, store, dataset, bench, specs, workers,
             work / "checkpoints", progress, log)
+        for size in bench.train_sizes:  # the data-scaling sweep: the same test set
+            sweep[dataset.name, size] = _ensure_run(
+                work / "scaling" / dataset.name / f"train{size}", store, dataset, bench,
+                list(bench.scaling_specs), workers, work / "checkpoints", progress, log,
+                train_size=size)
     log("aggregating")
     try:
-        results = collect_results(bench, run_dirs, ran)
+        results = collect_results(bench, run_dirs, ran, sweep)
     except (LeaderboardError, RunDirError) as exc:  # a damaged run directory in the work folder
         raise ReproduceFailure(f"{exc}; delete {work / 'runs'} to recompute") from None
 
@@ -191,7 +196,7 @@ def gallery_samples(store) -> list[int]:
 
 
 def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers, checkpoints,
-                progress, log) -> tuple[Path, list[str]]:
+                progress, log, train_size: int | None = None) -> tuple[Path, list[str]]:
     resume = False
     if run_dir.is_symlink():
         raise BenchmarkError(f"{run_dir} is in the way: a symbolic link, not a run directory "
@@ -209,7 +214,8 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         # the benchmark imported the learned estimators, so "auto" resolves as in eval.)
         same = (previous.get("store_digest") == store.attrs["digest"]
                 and previous.get("seed") == bench.seed and previous.get("target") == dataset.target
-                and previous.get("device") == resolve_device(bench.device))
+                and previous.get("device") == resolve_device(bench.device)
+                and previous.get("train_size") == train_size)
         if same:
             resume = True
         else:
@@ -217,20 +223,21 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
                 "starting afresh")
             if holds_files(run_dir):
                 clear_run(run_dir)
-    log(f"{dataset.name}: evaluating {len(specs)} estimators"
+    what = dataset.name if train_size is None else f"{dataset.name} ({train_size} train per rho)"
+    log(f"{what}: evaluating {len(specs)} estimators"
         + (" (finished ones are kept)" if resume else ""))
     _, outcomes = run_eval(
         store.path, specs, target=dataset.target, out=run_dir,
-        prior_controls=bench.prior_controls, seed=bench.seed, device=bench.device,
-        workers=workers, resume=resume, profile=bench.training,
+        prior_controls=bench.prior_controls if train_size is None else (), seed=bench.seed,
+        device=bench.device, workers=workers, resume=resume, profile=bench.training,
         training={k: v for k, v in bench.training_params.items() if k != "profile"},
-        checkpoints=checkpoints, train_seeds=bench.train_seeds, keep=gallery_samples(store),
-        timeout=bench.timeout,
-        progress=progress, log=lambda m: log(f"{dataset.name}: {m}"),
+        checkpoints=checkpoints, train_seeds=bench.train_seeds, train_size=train_size,
+        keep=gallery_samples(store) if train_size is None else (), timeout=bench.timeout,
+        progress=progress, log=lambda m: log(f"{what}: {m}"),
     )
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
-        raise ReproduceFailure("; ".join(f"{o.name} failed on {dataset.name}: "
+        raise ReproduceFailure("; ".join(f"{o.name} failed on {what}: "
                                          f"{o.record.get('reason')}" for o in failed)
                                + f" (results so far are kept in {run_dir})")
     # The run directory may hold estimators of earlier reproductions (an --estimator

@@ -100,7 +100,7 @@ class Record:
 
     @property
     def curves(self) -> list[list[list[float]]]:
-        """The learning curve (``[[step, val_mse], ...]``) of each training seed it has."""
+        """The learning curve (``[[step, val_mse[, lr]], ...]``) of each training seed."""
         out = []
         for info in self.data.get("train_seeds") or []:
             describe = info.get("describe") if isinstance(info, dict) else None

@@ -93,7 +93,7 @@ def benchmark_toml(*, name="tiny", version=1, description="a tiny test benchmark
                    estimators=("identity", "unet"), prior_controls=("shuffled",),
                    reference="unet", rho=(0.0, 0.9), samples_per_rho=20, size=32,
                    training="quick", steps=10, train_seeds=1, device="cpu",
-                   rtol=0.05, atol=0.002) -> str:
+                   rtol=0.05, atol=0.002, train_sizes=(), scaling=()) -> str:
     """A small benchmark file for the reproduce tests (seconds to run on a CPU).
 
     ``datasets`` holds (name, family, noise or "" for the default, description or "").
@@ -108,10 +108,12 @@ def benchmark_toml(*, name="tiny", version=1, description="a tiny test benchmark
                      + (f'noise = "{noise}"\n' if noise else "")
                      + (f"description = {json.dumps(text)}\n" if text else ""))
     parts.append(f"[eval]\nestimators = {toml_list(estimators)}\n"
-                 f"prior_controls = {toml_list(prior_controls)}\nreference = \"{reference}\"\n")
+                 f"prior_controls = {toml_list(prior_controls)}\nreference = \"{reference}\"\n"
+                 + (f"scaling = {toml_list(scaling)}\n" if scaling else ""))
     parts.append(f"[profile.default]\nrho = {toml_list(rho)}\nsamples_per_rho = {samples_per_rho}\n"
                  f'size = {size}\ntraining = "{training}"\nsteps = {steps}\n'
-                 f'train_seeds = {train_seeds}\ndevice = "{device}"\n')
+                 f'train_seeds = {train_seeds}\ndevice = "{device}"\n'
+                 + (f"train_sizes = {toml_list(train_sizes)}\n" if train_sizes else ""))
     parts.append(f"[check]\nrtol = {rtol}\natol = {atol}\n")
     return "\n".join(parts)
 

@@ -467,8 +467,14 @@ def test_reference_benchmark_loads_both_profiles():
     assert set(default.profiles) == {"default", "paper"} and default.profile == "default"
     assert paper.profile == "paper"
     assert default.reference in default.estimators and "identity" in default.estimators
-    assert default.estimators == paper.estimators
-    assert [d.name for d in default.datasets] == ["field-gaussian", "urban-lidar"]
+    assert set(default.estimators) <= set(paper.estimators)
+    # Issue 11: the default profile trains concat's blind and oracle twins, and a sweep.
+    names = [s.name for s in default.specs]
+    assert {"unet", "concat", "concat-shuffled", "concat-oracle"} <= set(names)
+    assert {"film", "xattn"} <= {s.name for s in paper.specs}
+    assert default.train_sizes and paper.train_sizes
+    assert [s.name for s in default.scaling_specs] == ["unet", "concat"]
+    assert [d.name for d in default.datasets] == ["field-gaussian"]
     assert {d.name for d in default.datasets} <= {d.name for d in paper.datasets}
     assert default.training == "default" and paper.training == "paper"
     assert paper.train_seeds > default.train_seeds
@@ -775,3 +781,47 @@ def test_eval_timeout_is_validated_and_not_a_result_setting(here, value, ok):
     bench = load_benchmark(path)
     assert bench.timeout == value
     assert bench.config_hash() == load_benchmark(write(here, {})).config_hash()
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def test_a_profile_may_run_a_subset_of_the_estimators(tmp_path):
+    path = write(tmp_path, {("eval", "estimators"): ["identity", "median", "unet"],
+                            P + ("estimators",): ["unet", "identity"]})
+    bench = load_benchmark(path)
+    assert [s.name for s in bench.specs] == ["identity", "unet"]   # [eval]'s order
+    assert bench.estimators == ("identity", "unet")
+    everything = load_benchmark(write(tmp_path, {("eval", "estimators"): ["identity", "median",
+                                                                          "unet"]}, "all.toml"))
+    assert [s.name for s in everything.specs] == ["identity", "median", "unet"]
+    assert bench.config_hash() != everything.config_hash()
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({P + ("estimators",): ["identity", "wiener"]}, ["[profile.default] estimators",
+                                                     "'wiener' is not one of [eval] estimators"]),
+    ({P + ("estimators",): ["identity"]}, ["reference 'unet' is not one of the estimators of "
+                                           "[profile.default]"]),
+    ({P + ("estimators",): []}, ["estimators is empty"]),
+    ({P + ("train_sizes",): [2, 6]}, ["train_sizes: 6 is not in [1, 5]", "split's 6"]),
+    ({P + ("train_sizes",): [0]}, ["train_sizes: 0 is not in [1, 5]"]),
+    ({P + ("train_sizes",): [2, 2]}, ["train_sizes lists a size twice"]),
+    ({P + ("train_sizes",): [2.5]}, ["train_sizes must be an array of integers"]),
+    ({("eval", "scaling"): ["unet"]}, ["[eval] scaling: 'unet' is not one of the estimators",
+                                       "other than the reference"]),
+    ({("eval", "scaling"): ["concat"]}, ["[eval] scaling: 'concat' is not one of"]),
+])
+def test_bad_profile_estimators_and_sweeps_are_refused(tmp_path, changes, words):
+    assert_words(refused(write(tmp_path, changes)), words)
+
+
+def test_the_sweep_is_a_result_setting_and_trains_the_reference_and_the_scaling_ones(tmp_path):
+    estimators = ["identity", "unet", "concat", "film"]
+    base = {("eval", "estimators"): estimators, ("eval", "scaling"): ["concat"]}
+    plain = load_benchmark(write(tmp_path, base))
+    assert plain.train_sizes == () and plain.scaling_specs == ()
+    swept = load_benchmark(write(tmp_path, {**base, P + ("train_sizes",): [4, 2]}, "s.toml"))
+    assert swept.train_sizes == (2, 4)
+    assert [s.name for s in swept.scaling_specs] == ["unet", "concat"]
+    assert swept.config_hash() != plain.config_hash()

@@ -792,12 +792,27 @@ def test_a_quick_training_says_it_is_a_smoke_test_and_an_unconverged_one_says_so
                            "--out", tmp_path / "q"], capsys)
     assert code == 0, err
     assert "note: unet trained on the quick profile, a smoke test" in out
-    # Eight evaluations falling fast: the last quarter still improves, by the rule.
+    # An annealed schedule: its flat end cannot show convergence, and eval says so.
     code, out, err = call(["eval", store, "--estimator",
-                           "unet:profile=default,width=8,depth=1,steps=16,val_every=2,lr=0.0003",
-                           "--out", tmp_path / "d"], capsys)
+                           "unet:profile=default,width=8,depth=1,steps=16,val_every=2,"
+                           "schedule=cosine", "--out", tmp_path / "d"], capsys)
     assert code == 0, err
     record = strict_json(tmp_path / "d" / "run.json")["estimators"]["unet"]
-    from ogmbench.curves import converged
-    assert record["converged"] is converged(record["describe"]["curve"])
-    assert ("did not converge" in out) is (record["converged"] is False)
+    assert record["converged"] is None and "unet not shown to have converged" in out
+    # A rate too small to move the val MSE: the plateau schedule lowers it after 4
+    # evaluations (one to beat, 3 judged), again after 3 more, stops after 3 more (10 of
+    # the 400 steps), and the run calls it converged.
+    code, out, err = call(["eval", store, "--estimator",
+                           "unet:profile=default,width=8,depth=1,steps=400,val_every=1,lr=1e-7",
+                           "--out", tmp_path / "p"], capsys)
+    assert code == 0, err
+    record = strict_json(tmp_path / "p" / "run.json")["estimators"]["unet"]
+    assert record["describe"]["trained_steps"] == 10
+    assert record["converged"] is True and "converged" not in out
+
+
+def test_a_bad_train_size_is_a_usage_error(store, tmp_path, capsys):
+    code, out, err = call(["eval", store, "--estimator", "identity", "--train-size", "0",
+                           "--out", tmp_path / "r"], capsys)
+    assert_usage_error(code, out, err, "train size must be an integer in [1, ")
+    assert not (tmp_path / "r").exists()

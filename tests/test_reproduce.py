@@ -13,7 +13,7 @@ import pytest
 from ogmbench import open_store
 from ogmbench.benchmark import load_benchmark
 from ogmbench.reproduce import reproduce
-from ogmbench.results import GENERATED, RESULT_COLUMNS, read_results
+from ogmbench.results import GENERATED, RESULT_COLUMNS, read_results, split_sweep
 
 from cli_helpers import assert_usage_error, benchmark_toml, call, estimator_file, snapshot
 
@@ -22,7 +22,8 @@ pytest.importorskip("torch")
 TINY_SETTINGS = dict(
     datasets=(("field-g", "field", "gaussian:sigma=1.0/0.3", ""),
               ("urban-l", "urban", "lidar", "vehicles seen by a lidar")),
-    estimators=("identity", "median", "unet", "concat"), rtol=0.01, atol=0.001)
+    estimators=("identity", "median", "unet", "concat"), rtol=0.01, atol=0.001,
+    train_sizes=(4,), scaling=("concat",))
 TINY = benchmark_toml(**TINY_SETTINGS)
 
 REPORT = ["results.csv", "tables.md", "tables.tex", "index.html", "README.md"]
@@ -52,8 +53,10 @@ def first(tmp_path_factory):
     config = _write(root)
     messages = []
     out, drift = reproduce(config, out=root / "out", log=messages.append)
+    everything = read_results(out / "results.csv")
+    main, sweep = split_sweep(everything)
     return {"root": root, "config": config, "out": out, "log": messages, "drift": drift,
-            "results": read_results(out / "results.csv")}
+            "results": main, "sweep": sweep, "everything": everything}
 
 
 def test_writes_every_output_with_a_generated_header(first):
@@ -102,7 +105,39 @@ def test_results_are_long_with_provenance(first):
         gain = part[(part["metric"] == "gain_mse") & (part["control"] == "none")]
         assert set(gain["estimator"]) == {"identity", "median", "concat"}
     assert set(results["benchmark"]) == {"tiny"} and set(results["profile"]) == {"default"}
-    assert results.groupby(["dataset", "estimator", "control", "rho", "metric"]).size().max() == 1
+    assert set(results["train_size"]) == {"14"}  # 70% of 20 samples per rho
+    everything = first["everything"]
+    assert list(everything.columns) == list(RESULT_COLUMNS)
+    assert everything.groupby(["dataset", "train_size", "estimator", "control", "rho",
+                               "metric"]).size().max() == 1
+
+
+def test_the_sweep_trains_the_reference_and_concat_on_the_first_samples_of_each_rho(first):
+    sweep, out = first["sweep"], first["out"]
+    assert set(sweep["train_size"]) == {4, 14}
+    small = sweep[sweep["train_size"] == 4]
+    assert set(small["estimator"]) == {"unet", "concat"}
+    assert set(small["control"]) == {"none"}               # no prior controls in the sweep
+    for dataset in ("field-g", "urban-l"):
+        run = json.loads((out / "work" / "scaling" / dataset / "train4" / "run.json").read_text())
+        assert run["train_size"] == 4
+        store = open_store(out / "work" / "stores" / f"{dataset}.zarr")
+        # The same test samples as the main run, and a paired gain over them.
+        samples = pd.read_parquet(out / "work" / "scaling" / dataset / "train4" / "samples"
+                                  / "concat.parquet")
+        assert sorted(samples["sample"].unique()) == store.indices("test").tolist()
+        ref = pd.read_parquet(out / "work" / "scaling" / dataset / "train4" / "samples"
+                              / "unet.parquet").set_index("sample")
+        a = samples[np.isclose(samples["rho"], 0.9)].set_index("sample")
+        gain = -100 * (a["mse"] - ref["mse"].loc[a.index]).mean() / ref["mse"].loc[a.index].mean()
+        cell = small[(small["dataset"] == dataset) & (small["estimator"] == "concat")
+                     & (small["rho"] == "0.9") & (small["metric"] == "gain_mse")]
+        assert cell["value"].item() == pytest.approx(gain, rel=1e-9)
+    md = (out / "tables.md").read_text()
+    assert md.count("Prior gain at ρ=0.9 against training samples") == 2
+    assert "| 4 (8) | 14 (28) |" in md
+    assert (out / "figures" / "field-g-scaling.png").is_file()
+    assert "field-g-scaling.png" in (out / "README.md").read_text()
 
 
 def test_identity_cells_match_a_direct_computation(first):
@@ -132,13 +167,16 @@ def test_tables_bold_the_best_of_each_column(first):
     for column, rho in enumerate(["0", "0.9", "all"], start=1):
         values = mse[mse["rho"] == rho].set_index("estimator")["value"]
         best = values.round(4).min()
-        bold = [line.split("|")[1].strip() for line in table.splitlines()
+        bold = [line.split("|")[1].strip().removesuffix(" †") for line in table.splitlines()
                 if line.startswith("| ") and line.split("|")[column + 1].strip().startswith("**")]
         assert sorted(bold) == sorted(values.index[values.round(4) == best])
     assert "prior gain % vs unet (ρ=0.9)" in table
-    assert "| concat, X2 shuffled |" in table
+    # The quick profile's cosine schedule cannot show convergence: its rows are marked.
+    assert "| concat, X2 shuffled † |" in table and "| unet † |" in table
+    assert "† not shown to have converged (converged: over its last 3 evaluations" in table
     tex = (first["out"] / "tables.tex").read_text()
-    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 6  # 3 tables x 2 datasets
+    # 3 tables and the data-scaling one, for each of 2 datasets.
+    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 8
     assert r"\textbf{" in tex and r"$\pm$" in tex
 
 
@@ -158,7 +196,7 @@ def test_rerun_reuses_everything_and_writes_the_same_bytes(first, tmp_path):
     reproduce(first["config"], out=out, log=messages.append)
     text = "\n".join(messages)
     assert text.count("matches, reused") == 2
-    assert text.count("done in an earlier run, kept") == 8
+    assert text.count("done in an earlier run, kept") == 8 + 4  # and the sweep's
     assert {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()} == checkpoints
     assert _report(out) == _report(first["out"])
 
@@ -192,6 +230,22 @@ def test_check_passes_against_its_own_results(first, capsys, tmp_path):
     assert "within the tolerance" in stdout
 
 
+def test_check_tells_the_sweep_cells_from_the_main_ones(first, capsys, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+
+    def change(frame):
+        at = ((frame["dataset"] == "field-g") & (frame["estimator"] == "concat")
+              & (frame["metric"] == "mse") & (frame["rho"] == "0.9") & (frame["train_size"] == 4))
+        frame.loc[at, "value"] *= 1.5
+        return frame
+
+    published = _published_with(first, tmp_path, change)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
+    assert code == 1 and "1 cell(s) drifted" in stdout
+    assert "field-g mse concat train=4 rho=0.9" in stdout
+
+
 def _published_with(first, tmp_path, change) -> Path:
     lines = (first["out"] / "results.csv").read_text().splitlines(keepends=True)
     frame = pd.read_csv(first["out"] / "results.csv", skiprows=1, dtype={"rho": str})
@@ -219,9 +273,9 @@ def test_check_names_the_cells_that_drifted(first, capsys, tmp_path):
     code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
     assert code == 1
     assert "2 cell(s) drifted" in stdout and "2 cell(s) drifted" in err.splitlines()[-1]
-    assert "urban-l mse median rho=0.9" in stdout
+    assert "urban-l mse median train=14 rho=0.9" in stdout
     assert re.search(r"field-g \w+ gone .*now missing", stdout)
-    assert "identity rho=0:" not in stdout
+    assert "identity train=14 rho=0:" not in stdout
     # The report is still written: drift is about the numbers, not a failed run.
     assert (out / "results.csv").read_text() == (first["out"] / "results.csv").read_text()
 

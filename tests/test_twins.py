@@ -2,7 +2,6 @@
 and the information gain and oracle ceiling the leaderboard derives from them."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import ogmbench
@@ -102,3 +101,49 @@ def test_information_gain_and_oracle_ceiling_are_paired_gains_over_the_twins(sto
         assert row.gain_info_lo <= row.gain_info <= row.gain_info_hi
     twins = agg[agg["estimator"].str.startswith("guided-")]
     assert twins["gain_info"].isna().all() and twins["gain_oracle"].isna().all()
+
+
+# --------------------------------------------------------------------------- train sizes
+
+
+def test_a_train_size_fits_on_the_first_samples_of_each_rho_and_scores_the_whole_test_split(
+        store, tmp_path):
+    spec = EstimatorSpec(text="spy", name="spy", cls=Spy, source="a test")
+    run_eval(store.path, [spec], out=tmp_path / "small", train_size=3)
+    train = store.indices("train")
+    rho = store.rho[:][train]
+    first = np.sort(np.concatenate([train[rho == r][:3] for r in np.unique(rho)]))
+    assert len(first) == 6
+    assert np.array_equal(Spy.seen["train"], own(store, "train", "noisy")[np.isin(train, first)])
+    assert np.array_equal(Spy.seen["val"], own(store, "val", "noisy"))
+    test = np.concatenate(Spy.seen["test"])[-store.indices("test").size:]
+    assert np.array_equal(test, own(store, "test", "noisy"))
+
+
+def test_a_train_size_is_part_of_the_run_and_of_the_checkpoints(store, tmp_path):
+    import json
+
+    pytest.importorskip("torch")
+    shared = tmp_path / "ckpt"
+    for size, out in ((None, "full"), (3, "three"), (3, "again")):
+        run_eval(store.path, ["unet"], profile="quick", out=tmp_path / out, checkpoints=shared,
+                 train_size=size)
+    runs = {name: json.loads((tmp_path / name / "run.json").read_text())
+            for name in ("full", "three", "again")}
+    assert "train_size" not in runs["full"] and runs["three"]["train_size"] == 3
+    trained = {name: run["estimators"]["unet"]["train_seeds"][0]["describe"]["checkpoint"]
+               for name, run in runs.items()}
+    assert trained["full"]["path"] != trained["three"]["path"]
+    assert trained["three"]["trained"] and not trained["again"]["trained"]   # reused
+    assert len(list(shared.glob("*.pt"))) == 2
+
+
+@pytest.mark.parametrize("size", [0, 8, 2.5, True])
+def test_a_train_size_outside_the_train_split_is_refused_in_one_line(store, tmp_path, size):
+    from ogmbench.evaluate import EvalError
+
+    # 10 samples per rho, 70% train: 7 per rho.
+    with pytest.raises(EvalError, match=r"train size must be an integer in \[1, 7\]") as info:
+        run_eval(store.path, ["identity"], out=tmp_path / "r", train_size=size)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "r").exists()

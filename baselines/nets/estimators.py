@@ -1,9 +1,11 @@
 """The four reference noise estimators: ``unet``, ``concat``, ``film``, ``xattn``.
 
 Each trains a :class:`~ogmbench.baselines.nets.models.NoiseUNet` to predict the noise in
-the target map (MSE on the noise, AdamW, cosine learning-rate schedule, flips and
-rotations applied to all classes of a sample together), evaluates on val every
-``val_every`` steps and keeps the checkpoint with the lowest val MSE of the estimate.
+the target map (MSE on the noise, AdamW, flips and rotations applied to all classes of a
+sample together), evaluates on val every ``val_every`` steps and keeps the checkpoint
+with the lowest val MSE of the estimate.  The ``plateau`` schedule of the default and
+paper profiles trains until the convergence rule of :mod:`ogmbench.curves` holds at the
+lowest of three learning rates, ``steps`` being only a cap.
 The estimate is ``noisy_target - predicted_noise`` clamped to [0, 1].
 
 Hyper-parameters come from a ``profile`` (``quick`` for tests, ``default`` for 2 CPU
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ogmbench.api import Estimator, Hyper, resolve_device
+from ogmbench.api import Estimator, Hyper, converged, resolve_device
 
 from .models import NoiseUNet, count_parameters
 
@@ -34,15 +36,20 @@ PROFILES: dict[str, dict] = {
                   schedule="cosine", precision="fp32"),
     # All four on the default dataset (64x64) in under 10 minutes on 2 CPU cores
     # (0.14-0.18 s per step measured there).
-    "default": dict(width=16, depth=3, steps=800, batch_size=16, lr=2e-3, val_every=100,
-                    schedule="cosine", precision="fp32"),
+    "default": dict(width=16, depth=3, steps=4000, batch_size=16, lr=2e-3, val_every=100,
+                    schedule="plateau", precision="fp32"),
     # Larger maps and models, meant for one GPU (where bf16 is always used).
-    "paper": dict(width=32, depth=4, steps=20000, batch_size=32, lr=1e-3, val_every=500,
-                  schedule="cosine", precision="fp32"),
+    "paper": dict(width=32, depth=4, steps=40000, batch_size=32, lr=1e-3, val_every=500,
+                  schedule="plateau", precision="fp32"),
 }
-# Learning-rate schedules: cosine annealing from lr to 0; one-cycle (a linear warm-up
-# over the first 30% of the steps to lr, then cosine annealing).
-SCHEDULES = ("cosine", "onecycle")
+# Learning-rate schedules.  plateau: lr until the val MSE plateaus (ogmbench.curves'
+# rule), then lr / 5, then lr / 25; training stops at the plateau of the last, or at
+# ``steps``.  cosine: annealing from lr to 0 over ``steps``; onecycle: a linear warm-up
+# over the first 30% of the steps to lr, then cosine annealing.  The annealed ones end
+# at a fixed budget, so their curves cannot show convergence (see ogmbench.curves).
+SCHEDULES = ("plateau", "cosine", "onecycle")
+PLATEAU_FACTOR = 0.2
+PLATEAU_RATES = 3
 # fp32, or bf16 autocast with channels_last.  On the CPU bf16 pays only where it has
 # native bf16 instructions (AVX-512 BF16, AMX); on an AVX2-only CPU it was measured 13x
 # slower (benchmarks/README.md), so the profiles keep fp32 there.  CUDA always uses bf16.
@@ -58,6 +65,23 @@ def _dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             y = torch.rot90(x[sel], code % 4, dims=(-2, -1))
             out[sel] = torch.flip(y, dims=(-1,)) if code >= 4 else y
     return out
+
+
+def _curve(history: list[dict]) -> list[list[float]]:
+    """``[[step, val_mse, lr], ...]`` (checkpoints from before rates were kept: no lr)."""
+    return [[h["step"], h["val_mse"]] + ([h["lr"]] if "lr" in h else []) for h in history]
+
+
+def _scheduler(opt, cfg):
+    """The per-step learning-rate scheduler of an annealed schedule; None for plateau,
+    whose rate the training loop lowers itself when the val curve plateaus."""
+    if cfg["schedule"] == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.3,
+            anneal_strategy="cos", cycle_momentum=False)
+    if cfg["schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
+    return None
 
 
 class NoiseEstimator(Estimator):
@@ -159,7 +183,7 @@ class NoiseEstimator(Estimator):
             best = min(self.history_, key=lambda h: h["val_mse"])
             out.update(best_step=best["step"], best_val_mse=best["val_mse"],
                        trained_steps=self.history_[-1]["step"],
-                       curve=[[h["step"], h["val_mse"]] for h in self.history_])
+                       curve=_curve(self.history_))
         return out
 
     # -- tensors ---------------------------------------------------------------------
@@ -228,14 +252,10 @@ class NoiseEstimator(Estimator):
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
         opt = torch.optim.AdamW(self.model_.parameters(), lr=cfg["lr"],
                                 weight_decay=cfg["weight_decay"])
-        if cfg["schedule"] == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.3,
-                anneal_strategy="cos", cycle_momentum=False)
-        else:
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
+        sched = _scheduler(opt, cfg)
         progress = getattr(data, "progress", None)
         best, self.history_ = (float("inf"), None), []
+        rates_left = PLATEAU_RATES - 1
         start = time.perf_counter()
         for step in range(1, cfg["steps"] + 1):
             self.model_.train()
@@ -252,17 +272,31 @@ class NoiseEstimator(Estimator):
             loss = F.mse_loss(self._forward(batch, target), target_noise)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            lr = opt.param_groups[0]["lr"]  # the rate this step trains with
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             loss = loss.item()
+            stop = False
             if step % cfg["val_every"] == 0 or step == cfg["steps"]:
                 score = self._val_mse(val_noisy, val_clean, target) if len(val_noisy) else float(loss)
                 self.history_.append({"step": step, "train_loss": float(loss), "val_mse": score,
-                                      "seconds": round(time.perf_counter() - start, 2)})
+                                      "lr": lr, "seconds": round(time.perf_counter() - start, 2)})
                 if score < best[0]:
                     best = (score, copy.deepcopy(self.model_.state_dict()))
+                # The report's own rule decides: lower the rate, or stop at the last one.
+                if cfg["schedule"] == "plateau" and converged(_curve(self.history_)):
+                    if rates_left == 0:
+                        stop = True
+                    else:
+                        rates_left -= 1
+                        for group in opt.param_groups:
+                            group["lr"] = lr * PLATEAU_FACTOR
             if progress is not None:
-                progress(step, cfg["steps"], f"loss {float(loss):.4f}")
+                progress(cfg["steps"] if stop else step, cfg["steps"],
+                         f"converged at step {step}" if stop else f"loss {float(loss):.4f}")
+            if stop:
+                break
         if best[1] is None:
             raise ValueError(f"training diverged: the val MSE was never finite "
                              f"(lr {cfg['lr']}, {cfg['steps']} steps)")

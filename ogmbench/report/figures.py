@@ -76,13 +76,13 @@ def _learning_curves(curves_of, styles, title, path_stem):
     fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
     for label, (curves, converged) in curves_of.items():
         for i, curve in enumerate(curves):
-            steps, values = zip(*curve)
-            mark = "" if converged is not False else " †"
+            steps, values = [c[0] for c in curve], [c[1] for c in curve]
+            mark = "" if converged is True else " †"
             ax.plot(steps, values, "-", marker="o", markersize=2, linewidth=1.4 if i == 0 else 0.7,
                     label=f"{label}{mark}" if i == 0 else None, **styles[label])
     ax.set_yscale("log")
     return _finish(fig, ax, "training step", "val MSE (lower is better)", title, path_stem,
-                   legend_title="† not converged")
+                   legend_title="† not shown to have converged")
 
 
 def _attribution_figure(part, reference, styles, title, path_stem):
@@ -108,6 +108,27 @@ def _attribution_figure(part, reference, styles, title, path_stem):
                             curve["hi"].to_numpy()[order], alpha=0.1, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)
     return _finish(fig, ax, _RHO, "MSE gain, % (paired, 95% bands)", title, path_stem)
+
+
+def _scaling_figure(part, reference, styles, title, path_stem):
+    """Prior gain at the largest rho against train samples per rho (log axis)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    rows = part[(part["metric"] == "gain_mse") & (part["control"] == "none")]
+    for estimator in dict.fromkeys(rows["estimator"]):
+        curve = rows[rows["estimator"] == estimator].sort_values("train_size")
+        size = curve["train_size"].to_numpy(dtype=float)
+        ax.plot(size, curve["value"], "-", marker="o", markersize=4, linewidth=1.6,
+                label=estimator, **styles[estimator])
+        ax.fill_between(size, curve["lo"], curve["hi"], alpha=0.12, linewidth=0,
+                        **styles[estimator])
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(set(rows["train_size"])), [str(v) for v in sorted(set(rows["train_size"]))])
+    ax.minorticks_off()
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    return _finish(fig, ax, "train samples per rho (log scale)",
+                   f"MSE gain over {reference}, % (paired, 95% bands)", title, path_stem)
 
 
 _RHO = "rho (correlation knob of the generator)"
@@ -179,7 +200,8 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
     return out
 
 
-def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str, list[tuple]]:
+def write_figures(bench, results, run_dirs, folder: Path, log=None,
+                  sweep=None) -> dict[str, list[tuple]]:
     """Every figure of every dataset as PNG and SVG.
 
     Parameters
@@ -193,6 +215,8 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
         Where the figures are written.
     log : callable, optional
         Receives one line per dataset.
+    sweep : pandas.DataFrame, optional
+        The data-scaling sweep's rows (:func:`ogmbench.results.split_sweep`).
 
     Returns
     -------
@@ -241,6 +265,15 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None) -> dict[str,
                 title = f"{name}: where the prior gain comes from"
                 stem = folder / f"{name}-attribution"
                 _attribution_figure(part, bench.reference, styles, title, stem)
+                figures.append((title, stem.name))
+            scaled = (sweep[(sweep["dataset"] == name) & (sweep["rho"] != "all")]
+                      if sweep is not None else part.iloc[0:0])
+            if not scaled.empty:
+                rho = max(scaled["rho"], key=float)
+                title = f"{name}: prior gain at rho={rho} against training samples"
+                stem = folder / f"{name}-scaling"
+                _scaling_figure(scaled[scaled["rho"] == rho], bench.reference, styles, title,
+                                stem)
                 figures.append((title, stem.name))
             rhos = sorted({float(r) for r in part["rho"] if r != "all"})
             for i, rho in enumerate(rhos):

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from ..results import GENERATED
+from ..results import GENERATED, split_sweep
 from .figures import write_figures
-from .tables import build_tables
+from .tables import build_tables, scaling_table
 
 __all__ = ["write_report"]
 
@@ -73,7 +73,9 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
     # The command as typed, less --out: the same command makes the same tables wherever
     # they are written.
     made = shlex.join(command)
-    tables = {d.name: build_tables(results, d.name) for d in bench.datasets}
+    results, sweep = split_sweep(results)
+    tables = {d.name: build_tables(results, d.name) + [t for t in [scaling_table(sweep, d.name)] if t]
+              for d in bench.datasets}
     md = [f"<!-- {GENERATED}: {made} -->", "",
           f"# {bench.name} v{bench.version}, profile {bench.profile}", ""]
     tex = [f"% {GENERATED}: {made}", r"% needs \usepackage{booktabs}", ""]
@@ -84,7 +86,7 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
             tex += [table.latex(), ""]
     (out / "tables.md").write_text("\n".join(md))
     (out / "tables.tex").write_text("\n".join(tex))
-    figures = write_figures(bench, results, run_dirs, out / "figures", log=log)
+    figures = write_figures(bench, results, run_dirs, out / "figures", log=log, sweep=sweep)
     (out / "index.html").write_text(_html(bench, results, tables, figures, out / "figures"))
     (out / "README.md").write_text(_readme(bench, results, tables, figures, again, made))
 
@@ -98,7 +100,7 @@ def _readme(bench, results, tables, figures, again: str, made: str) -> str:
              "command below was run in):", "", "```bash", again, "```", "",
              _tolerance_line(bench) + " On the same CPU and library versions the tables "
              "come out identical.", "",
-             "Files: `results.csv` (long format, one row per dataset, estimator, prior "
+             "Files: `results.csv` (long format, one row per dataset, train size, estimator, prior "
              "control, rho and metric, with provenance columns; `rho` is a value or `all`, "
              "pooled over rho; read it with `pandas.read_csv(path, skiprows=1, "
              "dtype={'rho': str})`), `tables.md`, `tables.tex` (booktabs), "

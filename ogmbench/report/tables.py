@@ -18,7 +18,7 @@ from ..curves import RULE
 from ..metrics import METRICS, format_value
 from ..specs import twin_name
 
-__all__ = ["Cell", "Table", "build_tables", "render_leaderboard", "row_label"]
+__all__ = ["Cell", "Table", "build_tables", "scaling_table", "render_leaderboard", "row_label"]
 
 
 @dataclass
@@ -195,11 +195,13 @@ def build_tables(results, dataset: str) -> list[Table]:
 
 
 def _mark_unconverged(tables: list[Table], part) -> None:
-    """A dagger on the rows of estimators whose training did not converge, and why."""
+    """A dagger on the rows of learned estimators not shown to have converged, and why."""
     if "converged" not in part:
         return
-    # False in memory, "False" when read back from results.csv; empty when untold.
-    failed = {r.estimator for r in part.itertuples(index=False) if str(r.converged) == "False"}
+    # True in memory, "True" when read back from results.csv; empty when untold (a curve
+    # the rule cannot judge, or none).
+    failed = {r.estimator for r in part.itertuples(index=False)
+              if str(r.learned) == "True" and str(r.converged) != "True"}
     for table in tables:
         marked = False
         for row in table.rows:
@@ -208,7 +210,52 @@ def _mark_unconverged(tables: list[Table], part) -> None:
                 row[0] = Cell(row[0].text + " †", row[0].value, row[0].bold)
                 marked = True
         if marked:
-            table.note += f". † not converged ({RULE})"
+            table.note += f". † not shown to have converged ({RULE})"
+
+
+def scaling_table(sweep, dataset: str) -> Table | None:
+    """The data-scaling sweep of one dataset at its largest rho: each estimator's MSE and
+    each prior user's gain over the reference, against the train samples per rho.
+
+    Parameters
+    ----------
+    sweep : pandas.DataFrame
+        The sweep's rows (:func:`ogmbench.results.split_sweep`), numeric ``train_size``.
+    dataset : str
+
+    Returns
+    -------
+    Table or None
+        None when the dataset has no sweep.
+    """
+    part = sweep[(sweep["dataset"] == dataset) & (sweep["control"] == "none")
+                 & (sweep["rho"] != "all")]
+    if part.empty:
+        return None
+    rho = max(part["rho"], key=float)
+    part = part[part["rho"] == rho]
+    sizes = sorted(set(int(v) for v in part["train_size"]))
+    ref = part["reference"].iloc[0]
+    rhos = len({r for r in sweep.loc[sweep["dataset"] == dataset, "rho"] if r != "all"})
+    header = ["estimator", "metric"] + [f"{n} ({n * rhos})" for n in sizes]
+    table = Table(key=f"{dataset}-scaling",
+                  title=f"Prior gain at ρ={rho} against training samples, {dataset}",
+                  note=f"Columns: train samples per rho (in all, over the {rhos} rho values); "
+                       "every column is scored on the same test samples, and the largest is "
+                       "the main run's whole train split. MSE: "
+                       + _interval_note(part) + f". Gain: MSE reduction over {ref} in %, "
+                       + _paired_note(part) + "; positive: X2 helps", header=header)
+    # Keyed as the other tables' cells, with the train size where they have rho.
+    cells = {(r.metric, r.estimator, "none", int(r.train_size)): r
+             for r in part.itertuples(index=False)}
+    estimators = list(dict.fromkeys(part["estimator"]))
+    for metric, name in (("mse", "MSE"), ("gain_mse", f"gain over {ref}, %")):
+        digits = METRICS[metric].digits
+        for estimator in estimators:
+            row = [_cell(cells, metric, estimator, "none", n, digits) for n in sizes]
+            if any(c.text for c in row):
+                table.rows.append([Cell(estimator), Cell(name)] + row)
+    return table
 
 
 def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
