@@ -390,8 +390,9 @@ def _training_notes(outcomes) -> list[str]:
                      "these numbers are not the benchmark's answer (without --profile quick "
                      "they train properly; the published answer is in leaderboard/)")
     if unconverged:
-        notes.append(f"{', '.join(unconverged)} not shown to have converged ({RULE}): give "
-                     "it more steps, e.g. --estimator NAME:steps=N, or schedule=plateau")
+        notes.append(f"{', '.join(unconverged)} not shown to have converged ({RULE}); for the "
+                     "reference U-Nets: --estimator NAME:schedule=plateau, or more steps "
+                     "(NAME:steps=N)")
     return notes
 
 

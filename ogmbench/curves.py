@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["TOLERANCE", "WINDOW", "RULE", "converged", "improvement"]
+__all__ = ["TOLERANCE", "WINDOW", "RULE", "converged", "improvement", "all_converged"]
 
 # The last WINDOW evaluations, all at the final learning rate, must improve on the best
 # val MSE before them by less than TOLERANCE (relative).
@@ -52,7 +52,10 @@ def improvement(curve: Sequence[Sequence[float]], window: int = WINDOW) -> float
     if len(rows) <= window:
         return None
     lrs = [r[2] if len(r) > 2 else None for r in rows[-window:]]
-    if len(set(lrs)) != 1:
+    if None in lrs:
+        if any(lr is not None for lr in lrs):
+            return None
+    elif not np.allclose(np.asarray(lrs, dtype=float), float(lrs[-1]), rtol=1e-9, atol=0):
         return None
     return _gain(np.asarray([r[1] for r in rows], dtype=float), window)
 
@@ -71,10 +74,26 @@ def converged(curve: Sequence[Sequence[float]], tolerance: float = TOLERANCE,
     return None if gain is None else bool(gain < tolerance)
 
 
+def all_converged(curves: Sequence[Sequence[Sequence[float]] | None]) -> bool | None:
+    """The verdict for an estimator trained once per training seed: True when every
+    seed's curve passes the rule, False when one fails it, None when one has no curve
+    or one the rule cannot judge (or there are no curves at all)."""
+    verdicts = []
+    for curve in curves:
+        try:
+            verdicts.append(converged(curve) if curve else None)
+        except (TypeError, ValueError, IndexError):  # a plugin's curve of another shape
+            verdicts.append(None)
+    return None if not verdicts or None in verdicts else all(verdicts)
+
+
 def _gain(values: np.ndarray, window: int) -> float | None:
-    if values.size <= window or not np.isfinite(values).all():
+    # A non-finite value before the window (an early divergence the training recovered
+    # from) does not stop the rule; one inside it does.
+    before = values[:-window][np.isfinite(values[:-window])]
+    if values.size <= window or before.size == 0 or not np.isfinite(values[-window:]).all():
         return None
-    best_before, best_last = values[:-window].min(), values[-window:].min()
+    best_before, best_last = before.min(), values[-window:].min()
     if best_before <= 0:
         return 0.0 if best_last >= best_before else None
     return float((best_before - best_last) / best_before)

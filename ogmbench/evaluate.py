@@ -24,7 +24,7 @@ import numpy as np
 
 from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
-from .curves import converged
+from .curves import all_converged
 from .errors import ConfigError, RunFailure, StoreError, UsageError
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
@@ -461,7 +461,8 @@ def train_indices(store: Store, train_size: int | None) -> np.ndarray:
         return indices
     rho = np.asarray(store.rho[:])[indices]
     fewest = min(int((rho == r).sum()) for r in np.unique(rho)) if indices.size else 0
-    if isinstance(train_size, bool) or int(train_size) != train_size or not 1 <= train_size <= fewest:
+    if (isinstance(train_size, bool) or not isinstance(train_size, (int, np.integer))
+            or not 1 <= train_size <= fewest):
         raise EvalError(f"train size must be an integer in [1, {fewest}] (the train samples "
                         f"of each rho in {store.path}), got {train_size}")
     return np.sort(np.concatenate([indices[rho == r][:int(train_size)] for r in np.unique(rho)]))
@@ -564,17 +565,10 @@ def _evaluate_child(payload: dict[str, Any], send) -> tuple:
 
 
 def _converged(seeds: list[dict]) -> bool | None:
-    """Whether every training seed's learning curve converged (:mod:`ogmbench.curves`);
-    None for an estimator without curves or with one the rule cannot judge."""
-    verdicts = []
-    for info in seeds:
-        curve = info.get("describe", {}).get("curve") if isinstance(info.get("describe"), dict) \
-            else None
-        try:
-            verdicts.append(converged(curve) if curve else None)
-        except (TypeError, ValueError, IndexError):  # a plugin's curve of another shape
-            verdicts.append(None)
-    return None if not verdicts or None in verdicts else all(verdicts)
+    """Whether every training seed's learning curve converged (:mod:`ogmbench.curves`)."""
+    return all_converged([info["describe"].get("curve")
+                          if isinstance(info.get("describe"), dict) else None
+                          for info in seeds])
 
 
 def _predict_parallel(model, noisy, target, workers, pool):

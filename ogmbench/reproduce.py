@@ -129,7 +129,8 @@ def _reproduce(bench, config, out, work, extra, published, workers, progress, lo
     try:
         results = collect_results(bench, run_dirs, ran, sweep)
     except (LeaderboardError, RunDirError) as exc:  # a damaged run directory in the work folder
-        raise ReproduceFailure(f"{exc}; delete {work / 'runs'} to recompute") from None
+        raise ReproduceFailure(f"{exc}; delete {work / 'runs'} and {work / 'scaling'} to "
+                               "recompute") from None
 
     staging = out / STAGING
     if staging.exists() or staging.is_symlink():

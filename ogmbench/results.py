@@ -129,15 +129,21 @@ def split_sweep(results):
     Returns
     -------
     main, sweep : pandas.DataFrame
-        ``sweep`` holds every train size of a dataset that has a sweep, the whole split's
-        included (the last point of each scaling curve), and is empty without one.
+        ``main``: each dataset's whole-split rows (and rows of unknown size).  ``sweep``:
+        the rows of estimators trained at more than one size, their whole-split rows
+        included (the last point of each scaling curve), with an integer
+        ``train_size``; empty without a sweep.
     """
     if "train_size" not in results or results["train_size"].isna().all():
         return results, results.iloc[0:0]
-    sizes = pd.to_numeric(results["train_size"])
-    full = sizes.groupby(results["dataset"]).transform("max")
-    swept = sizes.groupby(results["dataset"]).transform("nunique") > 1
-    return results[sizes == full], results[swept].assign(train_size=sizes[swept])
+    sizes = pd.to_numeric(results["train_size"], errors="coerce")
+    by_dataset = sizes.groupby(results["dataset"])
+    main = results[(sizes == by_dataset.transform("max")) | sizes.isna()]
+    # The sweep: estimators trained at more than one size (the reference and the
+    # scaling ones), each with its whole-split point.
+    counts = sizes.groupby([results["dataset"], results["estimator"]]).transform("nunique")
+    swept = counts > 1
+    return main, results[swept].assign(train_size=sizes[swept].astype(int))
 
 
 def _run_rows(bench, dataset, run_dir: Path, names, train_size: int) -> list:
@@ -204,7 +210,9 @@ def read_results(path: str | os.PathLike, bench: Benchmark | None = None):
     Returns
     -------
     pandas.DataFrame
-        The cell columns (dataset, estimator, control, rho, metric) as strings.
+        The cell columns (dataset, train size, estimator, control, rho, metric) as
+        strings; a file from before the sweep gets each dataset's whole-split train size
+        (known from ``bench``, else NA).
 
     Raises
     ------
@@ -253,7 +261,7 @@ def read_results(path: str | os.PathLike, bench: Benchmark | None = None):
                     "benchmark needs a new [benchmark] version")
     if "train_size" not in frame:  # written before the sweep: every row is a main run's
         full = {d.name: str(d.config.counts[0]) for d in bench.datasets} if bench else {}
-        frame["train_size"] = frame["dataset"].map(full).fillna("")
+        frame["train_size"] = frame["dataset"].map(full)  # unknown (NA) without a benchmark
     return frame
 
 

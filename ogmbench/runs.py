@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from ._version import __version__
+from .curves import all_converged
 from .errors import UsageError
 from .locks import hold
 from .names import file_name
@@ -94,9 +95,14 @@ class Record:
 
     @property
     def converged(self) -> bool | None:
-        """Whether its training converged (:mod:`ogmbench.curves`); None when untold."""
-        value = self.data.get("converged")
-        return value if isinstance(value, bool) else None
+        """Whether its training converged, judged now by :mod:`ogmbench.curves` from the
+        curves it recorded (a run resumed from before the rule changed is judged by the
+        rule of today); None when untold."""
+        if not self.learned:
+            return None
+        return all_converged([info.get("describe", {}).get("curve")
+                              if isinstance(info, dict) and isinstance(info.get("describe"), dict)
+                              else None for info in self.data.get("train_seeds") or []])
 
     @property
     def curves(self) -> list[list[list[float]]]:

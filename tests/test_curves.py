@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ogmbench.api import FitData, Split
-from ogmbench.curves import WINDOW, converged, improvement
+from ogmbench.curves import WINDOW, all_converged, converged, improvement
 
 
 def curve(values, lrs=None, every=100):
@@ -79,3 +79,52 @@ def test_the_plateau_schedule_lowers_the_rate_twice_and_stops_when_the_rule_hold
         assert held == (curve_[end][2] < curve_[end - 1][2]), end
     # The kept model is the best evaluation's.
     assert facts["best_val_mse"] == min(c[1] for c in facts["curve"])
+
+
+def test_a_non_finite_value_before_the_window_is_passed_over_one_inside_is_not():
+    assert converged(curve([3, float("nan"), 1.0, 1.0, 1.0, 1.0]))
+    assert converged(curve([3, 2, 1.0, float("inf"), 1.0, 1.0])) is None
+    assert converged(curve([float("nan"), 1.0, 1.0, 1.0])) is None   # nothing to beat
+
+
+def test_rates_equal_up_to_rounding_are_one_rate():
+    rate = 2e-3 * 0.2
+    assert converged(curve([3, 1, 1, 1, 1], [2e-3, 2e-3, rate, rate * (1 + 1e-12), rate]))
+
+
+def test_the_verdict_over_training_seeds_needs_every_seed():
+    good, bad = curve([3, 1, 1, 1, 1]), curve([3, 2, 1.5, 1.0, 0.5])
+    assert all_converged([good, good]) is True
+    assert all_converged([good, bad]) is False
+    assert all_converged([good, None]) is None and all_converged([]) is None
+    assert all_converged([good, [["not", "a", "curve"]]]) is None
+
+
+def test_a_checkpoint_saved_before_rates_were_recorded_is_trained_again(tmp_path):
+    import torch
+
+    from ogmbench.baselines.nets import UNet
+
+    data = FitData(_data(16), _data(4, seed=1), cache_dir=tmp_path, cache_key="k")
+    first = UNet(profile="quick").fit(data, target=0, seed=0)
+    assert first.describe()["checkpoint"]["trained"]
+    path = next(tmp_path.glob("*.pt"))
+    assert not UNet(profile="quick").fit(data, target=0, seed=0).describe()["checkpoint"]["trained"]
+    state = torch.load(path, weights_only=True)
+    state["history"] = [{k: v for k, v in h.items() if k != "lr"} for h in state["history"]]
+    torch.save(state, path)
+    again = UNet(profile="quick").fit(data, target=0, seed=0).describe()
+    assert again["checkpoint"]["trained"] and len(again["curve"][0]) == 3
+
+
+def test_a_run_record_is_judged_by_todays_rule_not_the_verdict_it_stored():
+    from ogmbench.runs import Record
+
+    flat = [[100, 3.0, 1e-3], [200, 1.0, 1e-3], [300, 1.0, 1e-3], [400, 1.0, 1e-3],
+            [500, 1.0, 1e-3]]
+    annealed = [[100 * i, 1.0, 1e-3 / i] for i in range(1, 6)]
+    # Stored by the old last-quarter rule: "converged" for an annealed curve.
+    old = {"stochastic": True, "converged": True, "train_seeds": [{"describe": {"curve": annealed}}]}
+    assert Record("unet", old).converged is None
+    assert Record("unet", {**old, "train_seeds": [{"describe": {"curve": flat}}]}).converged is True
+    assert Record("median", {"stochastic": False, "converged": True}).converged is None

@@ -115,6 +115,7 @@ def test_results_are_long_with_provenance(first):
 def test_the_sweep_trains_the_reference_and_concat_on_the_first_samples_of_each_rho(first):
     sweep, out = first["sweep"], first["out"]
     assert set(sweep["train_size"]) == {4, 14}
+    assert set(sweep["estimator"]) == {"unet", "concat"}   # trained at both sizes
     small = sweep[sweep["train_size"] == 4]
     assert set(small["estimator"]) == {"unet", "concat"}
     assert set(small["control"]) == {"none"}               # no prior controls in the sweep
@@ -136,6 +137,11 @@ def test_the_sweep_trains_the_reference_and_concat_on_the_first_samples_of_each_
     md = (out / "tables.md").read_text()
     assert md.count("Prior gain at ρ=0.9 against training samples") == 2
     assert "| 4 (8) | 14 (28) |" in md
+    table = md.split("**Prior gain at ρ=0.9 against training samples, field-g**")[1].split("**")[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| ")][2:]
+    # Quick training cannot show convergence: every row carries the dagger.
+    assert [(a.strip(), b.strip()) for a, b in rows] == [
+        ("unet †", "MSE"), ("concat †", "MSE"), ("concat †", "gain over unet, %")]
     assert (out / "figures" / "field-g-scaling.png").is_file()
     assert "field-g-scaling.png" in (out / "README.md").read_text()
 
@@ -228,6 +234,23 @@ def test_check_passes_against_its_own_results(first, capsys, tmp_path):
     code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
     assert code == 0, err
     assert "within the tolerance" in stdout
+
+
+def test_results_from_before_the_sweep_are_all_main_rows(first):
+    old = first["everything"].drop(columns="train_size")
+    main, sweep = split_sweep(old)
+    assert main.equals(old) and sweep.empty
+    path = first["out"] / "results.csv"
+    frame = pd.read_csv(path, skiprows=1, dtype={"rho": str}).drop(columns="train_size")
+    unknown = read_results(_csv(frame, first["root"] / "old.csv"))
+    assert unknown["train_size"].isna().all()
+    known = read_results(first["root"] / "old.csv", load_benchmark(first["config"]))
+    assert set(known["train_size"]) == {"14"}
+
+
+def _csv(frame, path):
+    path.write_text("# " + GENERATED + "\n" + frame.to_csv(index=False))
+    return path
 
 
 def test_check_tells_the_sweep_cells_from_the_main_ones(first, capsys, tmp_path):

@@ -34,8 +34,8 @@ PROFILES: dict[str, dict] = {
     # Seconds on a CPU: for tests and smoke runs.
     "quick": dict(width=8, depth=2, steps=30, batch_size=8, lr=3e-3, val_every=15,
                   schedule="cosine", precision="fp32"),
-    # All four on the default dataset (64x64) in under 10 minutes on 2 CPU cores
-    # (0.14-0.18 s per step measured there).
+    # To convergence (the plateau schedule; steps is a cap): about 1700 steps, 3 minutes
+    # for unet and 5 for concat at 32x32 on 2 CPU cores (benchmarks/README.md).
     "default": dict(width=16, depth=3, steps=4000, batch_size=16, lr=2e-3, val_every=100,
                     schedule="plateau", precision="fp32"),
     # Larger maps and models, meant for one GPU (where bf16 is always used).
@@ -219,11 +219,14 @@ class NoiseEstimator(Estimator):
         checkpoint = self._checkpoint_path(data, target, seed, noisy.shape)
         if checkpoint is not None and checkpoint.is_file():
             state = torch.load(checkpoint, map_location=self.device_, weights_only=True)
-            self.model_.load_state_dict(state["state_dict"])
-            self.history_ = state["history"]
-            self.model_.eval()
-            self.checkpoint_ = {"path": str(checkpoint), "trained": False}
-            return self
+            # One saved before learning rates were recorded cannot be judged by the
+            # convergence rule: trained again (and the file, ours, replaced).
+            if all("lr" in h for h in state["history"]):
+                self.model_.load_state_dict(state["state_dict"])
+                self.history_ = state["history"]
+                self.model_.eval()
+                self.checkpoint_ = {"path": str(checkpoint), "trained": False}
+                return self
         self._train(cfg, noisy, clean, data, target, seed)
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)

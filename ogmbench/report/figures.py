@@ -81,8 +81,9 @@ def _learning_curves(curves_of, styles, title, path_stem):
             ax.plot(steps, values, "-", marker="o", markersize=2, linewidth=1.4 if i == 0 else 0.7,
                     label=f"{label}{mark}" if i == 0 else None, **styles[label])
     ax.set_yscale("log")
+    shown = any(converged is not True for _, converged in curves_of.values())
     return _finish(fig, ax, "training step", "val MSE (lower is better)", title, path_stem,
-                   legend_title="† not shown to have converged")
+                   legend_title="† not shown to have converged" if shown else None)
 
 
 def _attribution_figure(part, reference, styles, title, path_stem):

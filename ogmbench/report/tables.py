@@ -255,6 +255,7 @@ def scaling_table(sweep, dataset: str) -> Table | None:
             row = [_cell(cells, metric, estimator, "none", n, digits) for n in sizes]
             if any(c.text for c in row):
                 table.rows.append([Cell(estimator), Cell(name)] + row)
+    _mark_unconverged([table], part)
     return table
 
 
