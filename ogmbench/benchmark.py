@@ -277,16 +277,22 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
 
 def _profile_estimators(prof: dict, names: list[str], where: str, table: str) -> list[int]:
     """Positions in ``[eval] estimators`` of those the profile runs (all by default)."""
-    if "estimators" not in prof:
-        return list(range(len(names)))
-    wanted = _strings(prof["estimators"], where, f"{table} estimators")
+    wanted = _chosen(prof, "estimators", names, where, table, "is not one of [eval] estimators")
+    return [i for i, name in enumerate(names) if wanted is None or name in wanted]
+
+
+def _chosen(prof: dict, key: str, known, where: str, table: str, unknown: str) -> list[str] | None:
+    """The names a profile's ``key`` lists (None when absent), each one of ``known``."""
+    if key not in prof:
+        return None
+    wanted = _strings(prof[key], where, f"{table} {key}")
     for name in wanted:
-        if name not in names:
-            raise BenchmarkError(f"{where}: {table} estimators: {name!r} is not one of [eval] "
-                                 f"estimators ({', '.join(map(show, names))})")
+        if name not in known:
+            raise BenchmarkError(f"{where}: {table} {key}: {name!r} {unknown} "
+                                 f"({', '.join(map(show, known))})")
     if not wanted:
-        raise BenchmarkError(f"{where}: {table} estimators is empty")
-    return [i for i, name in enumerate(names) if name in wanted]
+        raise BenchmarkError(f"{where}: {table} {key} is empty")
+    return wanted
 
 
 def _check_roles(specs, reference: str, scaling, where: str, table: str) -> str:
@@ -386,17 +392,9 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
         if name in by_name:
             raise BenchmarkError(f"{where}: two datasets are named {name!r}")
         by_name[name] = entry
-    chosen = prof.get("datasets")
-    if chosen is None:
-        chosen = list(by_name)
-    chosen = _strings(chosen, where, f"[profile.{profile}] datasets")
-    for name in chosen:
-        if name not in by_name:
-            raise BenchmarkError(f"{where}: [profile.{show(profile)}] datasets: no dataset {name!r} "
-                                 f"(datasets: {', '.join(by_name)})")
-    if not chosen:
-        raise BenchmarkError(f"{where}: [profile.{show(profile)}] datasets is empty")
     table = f"[profile.{show(profile)}]"
+    chosen = _chosen(prof, "datasets", list(by_name), where, table, "is not a dataset")
+    chosen = list(by_name) if chosen is None else chosen
     _numbers(prof["rho"], where, f"{table} rho")
     if "split" in prof:
         _numbers(prof["split"], where, f"{table} split", length=3)

@@ -332,7 +332,7 @@ BAD = [
     pytest.param({("eval", "seed"): -1}, ["[eval] seed", "non-negative", "-1"],
                  id="eval-seed-negative"),
     pytest.param({P + ("datasets",): ["fg", "nope"]},
-                 ["[profile.default] datasets", "no dataset 'nope'", "(datasets: fg)"],
+                 ["[profile.default] datasets", "'nope' is not a dataset (fg)"],
                  id="profile-dataset-unknown"),
     pytest.param({P + ("datasets",): []}, ["[profile.default] datasets is empty"],
                  id="profile-datasets-empty"),
