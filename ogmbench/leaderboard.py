@@ -264,7 +264,11 @@ def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> di
         out.update({f"gain_info{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
     oracle = frame.loc[mine & (frame["prior_source"] == "oracle")]
     if not oracle.empty and not ref.empty:
-        paired = _paired(oracle, ref, ("oracle", *key))
+        # The oracle twin's own gain over the reference, drawn as its own row draws it
+        # (its key), so the ceiling and the twin's gain_mse are one number, one interval.
+        twin_key = list(key)
+        twin_key[KEY.index("estimator")] = oracle["estimator"].iloc[0]
+        paired = _paired(oracle, ref, tuple(twin_key))
         out.update({f"gain_oracle{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
     return out
 

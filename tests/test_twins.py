@@ -99,6 +99,10 @@ def test_information_gain_and_oracle_ceiling_are_paired_gains_over_the_twins(sto
         assert row.gain_info == pytest.approx(info, rel=1e-9, abs=1e-12)
         assert row.gain_oracle == pytest.approx(ceiling, rel=1e-9, abs=1e-12)
         assert row.gain_info_lo <= row.gain_info <= row.gain_info_hi
+    # The ceiling is the oracle twin's own gain_mse, interval included: one computation.
+    oracle = agg[(agg["estimator"] == "guided-oracle") & (agg["control"] == "none")]
+    for column in ("gain_oracle", "gain_oracle_lo", "gain_oracle_hi"):
+        assert mine[column].tolist() == oracle[column.replace("oracle", "mse")].tolist()
     twins = agg[agg["estimator"].str.startswith("guided-")]
     assert twins["gain_info"].isna().all() and twins["gain_oracle"].isna().all()
 
