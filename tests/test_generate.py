@@ -107,7 +107,7 @@ def test_interrupted_run_is_incomplete_and_resume_gives_the_same_bytes(tmp_path)
 def test_kill_9_then_resume(tmp_path):
     out = tmp_path / "killed.zarr"
     args = ["--family", "urban", "--noise", "lidar", "--size", "96", "--rho", "0,1",
-            "--samples-per-rho", "200", "--seed", "5"]
+            "--samples-per-rho", "100", "--seed", "5"]
     proc = subprocess.Popen([sys.executable, "-m", "ogmbench", "generate", str(out), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -130,7 +130,7 @@ def test_kill_9_then_resume(tmp_path):
         ogmbench.open_store(out)
     resumed = ogmbench.generate(out, resume=True)
     fresh = ogmbench.generate(tmp_path / "fresh.zarr", family="urban", noise="lidar", size=96,
-                              rho=[0, 1], samples_per_rho=200, seed=5)
+                              rho=[0, 1], samples_per_rho=100, seed=5)
     assert resumed.attrs["digest"] == fresh.attrs["digest"]
     assert ogmbench.verify_store(out).ok
 

@@ -194,22 +194,29 @@ def test_readme_shows_tables_and_figures(first):
     assert "vehicles seen by a lidar" in readme  # the dataset description
 
 
-def test_rerun_reuses_everything_and_writes_the_same_bytes(first, tmp_path):
+def test_rerun_reuses_everything_writes_the_same_bytes_and_checks_every_cell(first, capsys,
+                                                                           tmp_path):
     out = tmp_path / "out"
     shutil.copytree(first["out"], out)
     checkpoints = {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()}
-    messages = []
-    reproduce(first["config"], out=out, log=messages.append)
-    text = "\n".join(messages)
-    assert text.count("matches, reused") == 2
-    assert text.count("done in an earlier run, kept") == 8 + 4  # and the sweep's
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check",
+                              first["out"] / "results.csv"], capsys)
+    assert code == 0, err
+    assert err.count("matches, reused") == 2
+    assert err.count("done in an earlier run, kept") == 8 + 4  # and the sweep's
     assert {p.name: p.stat().st_mtime_ns for p in (out / "work" / "checkpoints").iterdir()} == checkpoints
     assert _report(out) == _report(first["out"])
+    # Against its own results: every cell compared, none drifted.
+    full = read_results(first["out"] / "results.csv")
+    assert f"all {len(full)} published cells" in stdout and "within the tolerance" in stdout
 
 
-def test_a_second_run_from_scratch_gives_identical_tables_and_figures(first, tmp_path):
-    """Same profile twice on the CPU, nothing shared: the same bytes everywhere."""
-    out, _ = reproduce(first["config"], out=tmp_path / "again")
+def test_a_second_run_from_scratch_gives_identical_tables_and_figures(first, tmp_path, monkeypatch):
+    """Same profile twice on the CPU, nothing shared, other workers: the same bytes
+    everywhere.  Without --out the report goes to runs/<benchmark>-<profile>."""
+    monkeypatch.chdir(tmp_path)
+    out, _ = reproduce(first["config"], workers=2)
+    assert out == Path("runs") / "tiny-default"
     assert _report(out) == _report(first["out"])
 
 
@@ -251,12 +258,14 @@ def test_check_names_the_cells_that_drifted(first, capsys, tmp_path):
                  & (frame["metric"] == "mse") & (frame["rho"] == "0.9")
                  & (frame["train_size"] == 4))
         frame.loc[sweep, "value"] *= 1.5  # a cell of the sweep, told from the main run's
-        return pd.concat([frame, extra])  # published, missing now: drift
+        # A truncated published file: its last 3 cells are computed now but not published.
+        return pd.concat([frame.head(len(frame) - 3), extra])  # "gone": published, missing now
 
     published = _published_with(first, tmp_path, change)
     code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published], capsys)
     assert code == 1
-    assert "3 cell(s) drifted" in stdout and "3 cell(s) drifted" in err.splitlines()[-1]
+    assert "6 cell(s) drifted" in stdout and "6 cell(s) drifted" in err.splitlines()[-1]
+    assert stdout.count("not in the published results") == 3
     assert "urban-l mse median train=14 rho=0.9" in stdout
     assert "field-g mse concat train=4 rho=0.9" in stdout
     assert "field-g mse concat train=14 rho=0.9" not in stdout
@@ -284,6 +293,9 @@ def test_added_estimator_gets_rows_and_is_not_drift(first, capsys, tmp_path):
     assert {"box"} < set(results["estimator"])
     assert "| box |" in (out / "tables.md").read_text()
     assert "box" in json.loads((out / "work" / "runs" / "field-g" / "run.json").read_text())["estimators"]
+    # Added once, it does not stay: the next report without it is the first one again.
+    assert call(["reproduce", first["config"], "--out", out], capsys)[0] == 0
+    assert _report(out) == _report(first["out"])
 
 
 def test_a_failing_estimator_leaves_the_previous_report_alone(first, capsys, tmp_path):
@@ -298,43 +310,6 @@ def test_a_failing_estimator_leaves_the_previous_report_alone(first, capsys, tmp
     assert "bad failed on field-g" in err and "outside [0, 1]" in err
     assert "Traceback" not in err
     assert _report(out) == before
-
-
-def test_default_out_and_workers(first, tmp_path, monkeypatch):
-    """Without --out the report goes to runs/<benchmark>-<profile>; workers change nothing."""
-    monkeypatch.chdir(tmp_path)
-    out, _ = reproduce(first["config"], workers=2)
-    assert out == Path("runs") / "tiny-default"
-    assert (out / "results.csv").read_bytes() == (first["out"] / "results.csv").read_bytes()
-    assert (out / "tables.md").read_bytes() == (first["out"] / "tables.md").read_bytes()
-
-
-def test_an_estimator_added_once_does_not_stay_in_later_reports(first, capsys, tmp_path):
-    plugin = estimator_file(tmp_path / "flat.py", "Flat",
-                            "np.full(noisy[:, target].shape, 0.5, dtype=np.float32)")
-    out = tmp_path / "out"
-    shutil.copytree(first["out"], out)
-    assert call(["reproduce", first["config"], "--out", out, "--estimator",
-                 f"{plugin}:Flat"], capsys)[0] == 0
-    assert "flat" in set(read_results(out / "results.csv")["estimator"])
-    assert call(["reproduce", first["config"], "--out", out], capsys)[0] == 0
-    assert _report(out) == _report(first["out"])
-
-
-def test_check_counts_the_cells_and_flags_a_truncated_published_file(first, capsys, tmp_path):
-    out = tmp_path / "out"
-    shutil.copytree(first["out"], out)
-    full = read_results(first["out"] / "results.csv")
-    code, stdout, _ = call(["reproduce", first["config"], "--out", out, "--check",
-                            first["out"] / "results.csv"], capsys)
-    # Against its own results: every cell compared, none drifted.
-    assert code == 0 and f"all {len(full)} published cells" in stdout
-    assert "within the tolerance" in stdout
-    published = _published_with(first, tmp_path, lambda frame: frame.head(len(frame) - 3))
-    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published],
-                             capsys)
-    assert code == 1 and "3 cell(s) drifted" in stdout
-    assert stdout.count("not in the published results") == 3
 
 
 def test_check_refuses_results_of_changed_settings_before_any_work(first, capsys, tmp_path):
