@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
 from .curves import all_converged
 from .errors import ConfigError, RunFailure, StoreError, UsageError
+from .execution import Execution, torch_threads, unit_threads, using
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -116,6 +118,8 @@ def run_eval(
     seed: int = 0,
     device: str = "auto",
     workers: int = 1,
+    threads: int | None = None,
+    dask: str | Execution | None = None,
     resume: bool = False,
     profile: str | None = None,
     training: dict[str, Any] | None = None,
@@ -151,6 +155,19 @@ def run_eval(
         Handed to ``fit`` (classical estimators ignore it).
     workers : int
         Threads splitting each test chunk between ``predict`` calls.
+    threads : int, optional
+        Cores the run may use (default: all this process may run on): torch gets
+        ``threads // workers`` of them.  A learned estimator's numbers are bitwise
+        reproducible for a given number of torch threads (recorded per training seed
+        as ``torch_threads``); across thread counts they differ in the last digits
+        (torch's parallel reductions), far inside a benchmark's tolerance.
+    dask : str or Execution, optional
+        Run every (estimator, training seed) as a unit on a Dask cluster: ``local``,
+        ``local:N``, a scheduler address or an open
+        :class:`~ogmbench.execution.Execution` (see :mod:`ogmbench.execution`).  Its
+        workers must see the store and the checkpoint folder at the same paths; each
+        CPU unit trains on one torch thread, a ``cuda`` one on a worker's ``GPU``
+        resource.
     resume : bool
         Continue a run directory: finished estimators are not recomputed.
     profile : str, optional
@@ -202,9 +219,10 @@ def run_eval(
     except StoreError as exc:  # no path at all
         raise EvalError(str(exc)) from None
     # Read-locked throughout: a generate --overwrite of this store is refused meanwhile.
-    with lock:
+    with lock, using(dask, threads) as execution:
         opened = _open(store)
-        test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep)
+        test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep,
+                               execution.threads)
         train = train_indices(opened, train_size)
         prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
         keep = [int(i) for i in keep]
@@ -240,69 +258,185 @@ def run_eval(
         shared = _Test(opened, int(target), prior, test, partner_of, train,
                        _fit_data(opened, target, checkpoint_dir, progress, partner_of, train),
                        int(workers), keep, progress)
-        outcomes = []
+        run.note("execution", execution.describe())
+        outcomes: dict[str, Outcome] = {}
+        planned = []
         # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
         # the user's Ctrl-C stops the run.
         with contextlib.closing(run), user_interrupts():
             for spec in specs:
-                fixed, from_run = spec.with_training(run_wide)
-                # Prior controls only matter to estimators that use the prior; the store counts by
-                # its digest, not its path (a moved store is the same data).
-                own = {k: v for k, v in settings.items()
-                       if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
-                extra = {"_train_seeds": int(train_seeds)}
-                if spec.prior != "noisy":
-                    extra["_prior"] = spec.prior
-                source = spec.source
-                if source.startswith("file "):
-                    path = Path(source[5:]).resolve()
-                    source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
-                    extra["_source"] = source
-                key = _estimator_key(spec.cls, own, {**fixed, **extra})
-                # Runs made before ogmbench keyed the store by digest only (the key had the path
-                # too) still resume in place.
-                legacy = _estimator_key(spec.cls, {**own, "store": settings["store"]}, {**fixed, **extra})
+                job, record = _plan(spec, run_wide, settings, train_seeds, seed, prior,
+                                    prior_controls)
                 previous = run.record(spec.name)
-                if (resume and previous is not None and previous.data.get("key") in (key, legacy)
+                if (resume and previous is not None
+                        and previous.data.get("key") in (record["key"], record.pop("_legacy"))
                         and run.has_results(spec.name, keep)):
                     log(f"{spec.name}: done in an earlier run, kept")
-                    outcomes.append(Outcome(spec.name, "skipped", dict(previous.data)))
-                    continue
-                cls = spec.cls
-                record = {"spec": spec.text, "source": source,
-                          "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
-                          "uses_prior": cls.uses_prior, "stochastic": cls.stochastic, "key": key,
-                          "fixed_params": fixed, "run_params": from_run,
-                          "prior_source": spec.prior}
-                # A twin is scored on its own prior source only (test-time controls measure
-                # how much a model trained on the real X2 relies on it).
-                controls = [c for c in prior_controls
-                            if cls.uses_prior and prior and spec.prior == "noisy"]
-                job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
-                           ["none"] + controls)
-                try:
-                    try:
-                        if _isolated(spec):
-                            rows, kept, facts = _evaluate_isolated(job, shared, device, timeout)
-                        else:
-                            with deadline(timeout):  # fit and predict together
-                                rows, kept, facts = _evaluate(job, shared, device)
-                    except TimedOut as exc:  # struck between the estimator's own calls
-                        raise as_failure(exc, "the test loop") from None
-                except EstimatorFailure as exc:
-                    record.update(status="failed", reason=str(exc))
-                    log(f"{spec.name}: FAILED: {exc}")
+                    outcomes[spec.name] = Outcome(spec.name, "skipped", dict(previous.data))
                 else:
-                    record.update(facts)
-                    record.update(status="ok", samples_file=run.write_samples(spec.name, rows))
-                    if keep:
-                        kept_file = run.write_kept(spec.name, np.stack([kept[i] for i in keep]))
-                        record.update(kept=keep, kept_file=kept_file)
-                    log(f"{spec.name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
-                run.set_record(spec.name, record)
-                outcomes.append(Outcome(spec.name, record["status"], record))
+                    record.pop("_legacy", None)
+                    planned.append((job, record))
+            if execution.dask:
+                results = _run_on_dask(execution, planned, shared, device, timeout, log)
+            else:
+                torch_threads(max(1, execution.threads // int(workers)))
+                results = ((job, record, _run_here(job, shared, device, timeout))
+                           for job, record in planned)
+            for job, record, result in results:
+                _record(run, job.spec.name, record, result, keep, log)
+                outcomes[job.spec.name] = Outcome(job.spec.name, record["status"], record)
+            run.order([spec.name for spec in specs])
             run.finish()
-        return run_dir, outcomes
+        return run_dir, [outcomes[spec.name] for spec in specs]
+
+
+def _plan(spec, run_wide, settings, train_seeds, seed, prior, prior_controls):
+    """An estimator's job and the start of its record (its key decides reuse)."""
+    fixed, from_run = spec.with_training(run_wide)
+    # Prior controls only matter to estimators that use the prior; the store counts by
+    # its digest, not its path (a moved store is the same data).
+    own = {k: v for k, v in settings.items()
+           if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
+    extra = {"_train_seeds": int(train_seeds)}
+    if spec.prior != "noisy":
+        extra["_prior"] = spec.prior
+    source = spec.source
+    if source.startswith("file "):
+        path = Path(source[5:]).resolve()
+        source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
+        extra["_source"] = source
+    cls = spec.cls
+    record = {"spec": spec.text, "source": source,
+              "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
+              "uses_prior": cls.uses_prior, "stochastic": cls.stochastic,
+              "key": _estimator_key(cls, own, {**fixed, **extra}),
+              # Runs made before ogmbench keyed the store by digest only (the key had the
+              # path too) still resume in place.
+              "_legacy": _estimator_key(cls, {**own, "store": settings["store"]},
+                                        {**fixed, **extra}),
+              "fixed_params": fixed, "run_params": from_run, "prior_source": spec.prior}
+    # A twin is scored on its own prior source only (test-time controls measure how much
+    # a model trained on the real X2 relies on it).
+    controls = [c for c in prior_controls if cls.uses_prior and prior and spec.prior == "noisy"]
+    job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
+               ["none"] + controls)
+    return job, record
+
+
+def _run_here(job: _Job, shared: _Test, device: str, timeout):
+    """A job in this process (or a plugin's child): its result, or its EstimatorFailure."""
+    try:
+        try:
+            if _isolated(job.spec):
+                return _evaluate_isolated(job, shared, device, timeout)
+            with deadline(timeout):  # fit and predict together
+                return _evaluate(job, shared, device)
+        except TimedOut as exc:  # struck between the estimator's own calls
+            raise as_failure(exc, "the test loop") from None
+    except EstimatorFailure as exc:
+        return exc
+
+
+def _record(run, name: str, record: dict, result, keep: list[int], log) -> None:
+    """Write a job's rows and kept estimates, then its record (last: the record says the
+    rows are complete)."""
+    if isinstance(result, EstimatorFailure):
+        record.update(status="failed", reason=str(result))
+        log(f"{name}: FAILED: {result}")
+    else:
+        rows, kept, facts = result
+        record.update(facts)
+        record.update(status="ok", samples_file=run.write_samples(name, rows))
+        if keep:
+            kept_file = run.write_kept(name, np.stack([kept[i] for i in keep]))
+            record.update(kept=keep, kept_file=kept_file)
+        log(f"{name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")
+    run.set_record(name, record)
+
+
+def _run_on_dask(execution, planned, shared: _Test, device: str, timeout, log):
+    """Every (estimator, training seed) of the run as a Dask unit; yield each job's
+    ``(job, record, result)`` once all its seeds are in (in any order)."""
+    units, names, keys, owner = [], [], [], []
+    for j, (job, record) in enumerate(planned):
+        payload = _payload(job, shared, device, timeout, _isolated(job.spec))
+        for seed_index in range(len(job.seeds)):
+            units.append((payload, seed_index))
+            names.append(f"{job.spec.name} (training seed {seed_index})")
+            # Content-addressed: the same estimator key, store and seed are the same work.
+            keys.append(f"ogmbench-eval-{record['key']}-{shared.store.attrs['digest'][:16]}-"
+                        f"{hashlib.sha256(shared.indices.tobytes()).hexdigest()[:8]}-"
+                        f"{seed_index}")
+            owner.append(j)
+    parts: dict[int, dict[int, Any]] = {j: {} for j in range(len(planned))}
+    # One training per GPU: workers declare it (dask worker --resources GPU=1).
+    resources = {"GPU": 1} if device.startswith("cuda") else None
+    for i, part in execution.run(_dask_unit, units, names=names, keys=keys,
+                                 resources=resources):
+        j = owner[i]
+        job, record = planned[j]
+        parts[j][units[i][1]] = part
+        log(f"{names[i]}: finished on the cluster")
+        if len(parts[j]) == len(job.seeds):
+            done = [parts[j][k] for k in range(len(job.seeds))]
+            failed = [p for p in done if isinstance(p, EstimatorFailure)]
+            yield job, record, failed[0] if failed else _merged(done)
+
+
+def _payload(job: _Job, test: _Test, device: str, timeout, isolated: bool) -> dict[str, Any]:
+    """What a process that did not make the run needs to evaluate a job (a plugin's
+    child, a Dask worker): plain data, the store by path."""
+    cls = job.spec.cls
+    fit = test.fit_data(job.spec.name, job.spec.prior)
+    return {
+        "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
+        "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
+        "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
+        "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
+        "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
+        "train": test.train, "progress": test.progress is not None, "timeout": timeout,
+        "isolated": isolated,
+    }
+
+
+def _dask_unit(payload: dict[str, Any], seed_index: int):
+    """One Dask unit: one training seed of one estimator, fitted (or its checkpoint
+    loaded) and scored on the test split.  Returns its part, or its EstimatorFailure.
+
+    On a CPU worker each unit gets one torch thread (a worker runs as many units at
+    once as it has threads); a GPU unit (one per GPU) the worker's threads.
+    """
+    torch_threads(unit_threads(1) if payload["device"].startswith("cuda") else 1)
+    payload = {**payload, "progress": False, "seed_index": seed_index}
+    timeout = payload["timeout"]
+    try:
+        if not payload["isolated"] and timeout is None:
+            return _unit_child(payload, lambda *args: None)
+        # In a child process: a plugin cannot harm the worker, and a time limit holds
+        # (an alarm cannot ring in a worker's thread; the sandbox's timer kills it).
+        return sandbox.call("ogmbench.evaluate:_unit_child", payload,
+                            limit=None if timeout is None else timeout + _GRACE)
+    except EstimatorFailure as exc:
+        return exc
+    except sandbox.ChildDied as exc:
+        if exc.timed_out:
+            return EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop "
+                                    "at the limit and was killed)")
+        return EstimatorFailure(f"{exc} (fit, predict or the test loop)")
+    except (UsageError, RunFailure, OSError) as exc:
+        if isinstance(exc, StoreError):
+            raise
+        return EstimatorFailure(f"its process failed: {type(exc).__name__}: {exc}")
+
+
+def _unit_child(payload: dict[str, Any], send):
+    """One training seed of a job, from its payload (a Dask worker or a child of one)."""
+    test, job = _from_payload(payload, send)
+    try:
+        with deadline(payload["timeout"]):
+            return _evaluate_seed(job, test, payload["device"], payload["seed_index"])
+    except TimedOut as exc:  # struck between the estimator's own calls
+        raise as_failure(exc, "the test loop") from None
 
 
 def _check_twins(store: Store, specs) -> None:
@@ -316,7 +450,7 @@ def _check_twins(store: Store, specs) -> None:
                                 f"and {store.path} has a single {split} sample")
 
 
-def _check_settings(store: Store, target, seed, controls, workers, train_seeds, keep):
+def _check_settings(store: Store, target, seed, controls, workers, train_seeds, keep, threads):
     """Refuse impossible settings before any work; return the test sample indices."""
     classes = store.classes
     if not (isinstance(target, (int, np.integer)) and 0 <= target < classes):
@@ -335,6 +469,9 @@ def _check_settings(store: Store, target, seed, controls, workers, train_seeds, 
         raise EvalError("the shuffled prior control needs at least 2 test samples")
     if int(workers) != workers or workers < 1:
         raise EvalError(f"workers must be an integer >= 1, got {workers}")
+    if workers > threads:
+        raise EvalError(f"workers ({workers}) exceed threads ({threads}), the cores this run "
+                        "may use: ask for fewer workers or more threads")
     if int(train_seeds) != train_seeds or not 1 <= train_seeds <= 100:
         raise EvalError(f"train-seeds must be an integer in [1, 100], got {train_seeds}")
     outside = sorted(set(int(i) for i in keep) - set(test.tolist()))
@@ -349,72 +486,94 @@ def _evaluate(job: _Job, test: _Test, device: str):
     Returns the rows, {sample index: estimate} of the kept samples, and what the run
     records of the fit (per-seed choices and timings).
     """
+    return _merged([_evaluate_seed(job, test, device, i) for i in range(len(job.seeds))])
+
+
+def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict[str, Any]:
+    """One training seed of :func:`_evaluate`: a unit of work on its own (Dask)."""
     name, cls = job.spec.name, job.spec.cls
     store, target, prior = test.store, test.target, test.prior
     columns: dict[str, list] = {k: [] for k in _COLUMNS}
     kept: dict[int, np.ndarray] = {}
-    keep = set(test.keep)
-    facts: dict[str, Any] = {"train_seeds": []}
+    keep = set(test.keep) if seed_index == 0 else set()
     totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
-    done, total = 0, test.indices.size * len(job.controls) * len(job.seeds)
+    per_seed = test.indices.size * len(job.controls)
+    done, total = seed_index * per_seed, per_seed * len(job.seeds)
     data = test.fit_data(name, job.spec.prior)
-    for seed_index, fit_seed in enumerate(job.seeds):
-        start = time.perf_counter()
-        what = "fit"
-        try:
-            model, chosen, table = tune(cls, data, target=target, seed=fit_seed, device=device,
-                                        fixed=job.fixed)
-            totals["fit_s"] += time.perf_counter() - start
-            threshold, val_iou = val_threshold(model, data.val, target)
-            what = "get_params or describe"
-            info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
-                    "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
-                    "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}
-        except BaseException as exc:  # noqa: B036 -- contained: see tuning.as_failure
-            failure = as_failure(exc, what)
-            if failure is None:
-                raise
-            raise failure from exc
-        facts["train_seeds"].append(info)
-        if seed_index == 0:  # the first seed's choices, at the top level for quick reading
-            facts.update({k: info[k] for k in ("params", "tuned", "tuning", "val_threshold",
-                                              "val_iou_at_threshold", "describe")})
-        test_start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=test.workers) as pool:
-            fields = ("clean", "noisy") + (("phi_matrix",) if store.classes > 2 else ())
-            for block in store.iter_chunks("test", fields=fields):
-                if store.classes > 2 and prior:
-                    # phi of the target and its first prior class (the store's phi is 0-1).
-                    block["phi"] = block["phi_matrix"][:, target, prior[0]]
-                clean = block["clean"]
-                for control in job.controls:
-                    # A twin's own prior source is its "none": what it trained with.
-                    given = job.spec.prior if control == "none" else control
-                    noisy = block["noisy"]
-                    if given != "noisy":
-                        partner_prior = None
-                        if given == "shuffled":
-                            partner_prior = _read_prior(store, test.partner_of[block["index"]],
-                                                        prior)
-                        noisy = apply_control(given, noisy, prior, partner_prior, clean)
-                    t0 = time.perf_counter()
-                    estimate = _predict_parallel(model, noisy, target, test.workers, pool)
-                    totals["predict_s"] += time.perf_counter() - t0
-                    _append_rows(columns, name, control, seed_index, block, estimate,
-                                 clean[:, target], threshold)
-                    if control == "none" and seed_index == 0 and keep:
-                        for j, index in enumerate(block["index"].tolist()):
-                            if index in keep:
-                                kept[index] = estimate[j].copy()  # not a view of the batch
-                    done += len(clean)
-                    if test.progress is not None:
-                        test.progress(name, done, total)
-        # test_s: the whole test loop (reading, controls, predict, checks, metrics).
-        totals["test_s"] += time.perf_counter() - test_start
+    fit_seed = job.seeds[seed_index]
+    start = time.perf_counter()
+    what = "fit"
+    try:
+        model, chosen, table = tune(cls, data, target=target, seed=fit_seed, device=device,
+                                    fixed=job.fixed)
+        totals["fit_s"] += time.perf_counter() - start
+        threshold, val_iou = val_threshold(model, data.val, target)
+        what = "get_params or describe"
+        info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
+                "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
+                "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}
+    except BaseException as exc:  # noqa: B036 -- contained: see tuning.as_failure
+        failure = as_failure(exc, what)
+        if failure is None:
+            raise
+        raise failure from exc
+    if cls.stochastic:  # what its numbers are bitwise reproducible with (torch's reductions)
+        info["torch_threads"] = _torch_threads()
+    test_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=test.workers) as pool:
+        fields = ("clean", "noisy") + (("phi_matrix",) if store.classes > 2 else ())
+        for block in store.iter_chunks("test", fields=fields):
+            if store.classes > 2 and prior:
+                # phi of the target and its first prior class (the store's phi is 0-1).
+                block["phi"] = block["phi_matrix"][:, target, prior[0]]
+            clean = block["clean"]
+            for control in job.controls:
+                # A twin's own prior source is its "none": what it trained with.
+                given = job.spec.prior if control == "none" else control
+                noisy = block["noisy"]
+                if given != "noisy":
+                    partner_prior = None
+                    if given == "shuffled":
+                        partner_prior = _read_prior(store, test.partner_of[block["index"]],
+                                                    prior)
+                    noisy = apply_control(given, noisy, prior, partner_prior, clean)
+                t0 = time.perf_counter()
+                estimate = _predict_parallel(model, noisy, target, test.workers, pool)
+                totals["predict_s"] += time.perf_counter() - t0
+                _append_rows(columns, name, control, seed_index, block, estimate,
+                             clean[:, target], threshold)
+                if control == "none" and keep:
+                    for j, index in enumerate(block["index"].tolist()):
+                        if index in keep:
+                            kept[index] = estimate[j].copy()  # not a view of the batch
+                done += len(clean)
+                if test.progress is not None:
+                    test.progress(name, done, total)
+    # test_s: the whole test loop (reading, controls, predict, checks, metrics).
+    totals["test_s"] += time.perf_counter() - test_start
+    return {"columns": columns, "kept": kept, "info": info, "totals": totals,
+            "scored": per_seed}
+
+
+def _merged(parts: list[dict[str, Any]]):
+    """The rows, kept estimates and facts of a job from its seeds' parts, in seed order
+    (the same rows whether the seeds ran one after the other or apart)."""
+    columns = {k: [v for part in parts for v in part["columns"][k]] for k in _COLUMNS}
+    facts: dict[str, Any] = {"train_seeds": [part["info"] for part in parts]}
+    # The first seed's choices, at the top level for quick reading.
+    facts.update({k: parts[0]["info"][k] for k in ("params", "tuned", "tuning", "val_threshold",
+                                                  "val_iou_at_threshold", "describe")})
+    totals = {k: sum(part["totals"][k] for part in parts) for k in parts[0]["totals"]}
+    done = sum(part["scored"] for part in parts)
     facts["converged"] = _converged(facts["train_seeds"])
     facts["timings"] = {k: round(v, 4) for k, v in totals.items()}
     facts["timings"]["test_samples_per_s"] = round(done / max(totals["test_s"], 1e-9), 2)
-    return columns, kept, facts
+    return columns, parts[0]["kept"], facts
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_num_threads())
 
 
 # Seconds a plugin's process gets past its time limit before it is killed: its own
@@ -516,17 +675,7 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
     reported as in-process; a child that defeats its alarm is killed :data:`_GRACE`
     seconds later.
     """
-    cls = job.spec.cls
-    fit = test.fit_data(job.spec.name, job.spec.prior)
-    payload = {
-        "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
-        "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
-        "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
-        "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
-        "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
-        "train": test.train,
-        "progress": test.progress is not None, "timeout": timeout,
-    }
+    payload = _payload(job, test, device, timeout, True)
     try:
         with deadline(None if timeout is None else timeout + _GRACE):
             return sandbox.call("ogmbench.evaluate:_evaluate_child", payload,
@@ -542,21 +691,25 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
                                "the limit and was killed)") from None
 
 
-def _evaluate_child(payload: dict[str, Any], send) -> tuple:
-    """The child's side of :func:`_evaluate_isolated`."""
+def _from_payload(payload: dict[str, Any], send) -> tuple[_Test, _Job]:
     spec = resolve(payload["spec"])
     if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")
     store = open_store(payload["store"])
-    store.assume_checked()  # by the parent, which holds the store's reader's lock
+    store.assume_checked()  # by the run's process, which holds the store's reader's lock
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
                  payload["partner_of"], payload["train"],
                  _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress,
                            payload["partner_of"], payload["train"]),
                  payload["workers"], payload["keep"], progress)
-    job = _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
+    return test, _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
+
+
+def _evaluate_child(payload: dict[str, Any], send) -> tuple:
+    """The child's side of :func:`_evaluate_isolated`."""
+    test, job = _from_payload(payload, send)
     try:
         with deadline(payload["timeout"]):
             return _evaluate(job, test, payload["device"])

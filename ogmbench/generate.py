@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import seeding
 from ._version import __version__
+from .execution import Execution, check_threads, using
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .generators import FAMILIES, apply_noise, class_correlation
@@ -102,6 +104,17 @@ def _worker_run(shard: int) -> tuple[int, str]:
     return shard, _write_shard(_WORKER["group"], config.layout, shard, arrays)
 
 
+def shard_unit(path: str, config: GenerateConfig, shard: int) -> tuple[int, str]:
+    """One Dask unit: generate and write one whole shard of the store at ``path``.
+
+    A shard is zarr's unit of write, so distinct shards from distinct workers never
+    share a file; the same shard written twice (a retried unit) is the same bytes.
+    Returns ``(shard, digest)``; the client alone writes the store's attributes.
+    """
+    group = open_group(Path(path), mode="r+")
+    return shard, _write_shard(group, config.layout, shard, make_shard(config, shard))
+
+
 def _provenance(config: GenerateConfig) -> dict[str, Any]:
     import scipy
 
@@ -134,6 +147,8 @@ def generate(
     config: GenerateConfig | None = None,
     *,
     workers: int = 1,
+    threads: int | None = None,
+    dask: str | Execution | None = None,
     overwrite: bool = False,
     resume: bool = False,
     force: bool = False,
@@ -153,6 +168,14 @@ def generate(
         Processes generating shards; the bytes written do not depend on it.  With
         more than one, the calling script needs the usual ``if __name__ ==
         "__main__":`` guard (worker processes are spawned).
+    threads : int, optional
+        Cores this may use (default: all this process may run on); ``workers`` may
+        not exceed it.
+    dask : str or Execution, optional
+        Generate on a Dask cluster instead, one shard per unit (``local``,
+        ``local:N``, a scheduler address, or an open
+        :class:`~ogmbench.execution.Execution`); the bytes are the same.  Its workers
+        must see ``out`` at the same path.
     overwrite : bool
         Replace an existing ogmbench store at ``out`` (never anything else).
     force : bool
@@ -180,6 +203,10 @@ def generate(
     out = Path(out)
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
+    limit = check_threads(threads)
+    if workers > limit:
+        raise ConfigError(f"workers ({workers}) exceed threads ({limit}), the cores this may "
+                          "use: ask for fewer workers or more threads")
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     if config is not None and settings:
@@ -191,11 +218,13 @@ def generate(
         check_resources(config, out, force)
         _check_writable(out)
     # One writer per store: a second generate into OUT is refused with one line.
-    with writing(out):
+    with writing(out), using(dask, threads) as execution:
+        if execution.dask:
+            workers = execution
         return _generate(out, config, given if resume else None, workers, overwrite, progress)
 
 
-def _generate(out: Path, config, resume_settings, workers: int, overwrite: bool, progress):
+def _generate(out: Path, config, resume_settings, workers, overwrite: bool, progress):
     if resume_settings is not None:
         config, group, done = _prepare_resume(out, resume_settings)
     else:
@@ -235,7 +264,7 @@ def _fill(out: Path, group, config, done, workers, progress) -> None:
 
     flusher = _DigestFlusher(group, done)
     try:
-        for shard in _run_shards(out, group, config, todo, int(workers)):
+        for shard in _run_shards(out, group, config, todo, workers):
             flusher.add(*shard)
             if progress is not None:
                 start, stop = layout.shard_range(shard[0])
@@ -249,8 +278,18 @@ def _fill(out: Path, group, config, done, workers, progress) -> None:
 
 
 def _run_shards(out, group, config, todo, workers):
-    """Yield (shard, digest) as shards are written, in any order."""
+    """Yield (shard, digest) as shards are written, in any order: on a Dask cluster
+    (``workers`` an Execution), in this process, or in a pool of worker processes."""
     layout = config.layout
+    if isinstance(workers, Execution):
+        key = hashlib.sha256(json.dumps([str(Path(out).absolute()), config.to_json()],
+                                        sort_keys=True).encode()).hexdigest()[:16]
+        for _, done in workers.run(shard_unit, [(str(Path(out).absolute()), config, s)
+                                                for s in todo],
+                                   names=[f"shard {s} of {out}" for s in todo],
+                                   keys=[f"ogmbench-shard-{key}-{s}" for s in todo]):
+            yield done
+        return
     if workers == 1:
         # Generation on this thread overlaps compression and writing on another.
         with ThreadPoolExecutor(max_workers=1) as writer:

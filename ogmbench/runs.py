@@ -247,6 +247,16 @@ class Run:
         self.data["estimators"][name] = record
         self.save()
 
+    def note(self, key: str, value: Any) -> None:
+        """Record a top-level fact of the latest command (e.g. where it ran)."""
+        self.data[key] = value
+        self.save()
+
+    def order(self, names: list[str]) -> None:
+        """Put the records of ``names`` first, in that order (units finish in any order)."""
+        records = self.data["estimators"]
+        self.data["estimators"] = {**{n: records[n] for n in names if n in records}, **records}
+
     def finish(self) -> None:
         self.data["finished_at"] = now()
         self.save()

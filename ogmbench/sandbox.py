@@ -35,7 +35,12 @@ __all__ = ["ChildDied", "available", "call"]
 
 
 class ChildDied(RunFailure):
-    """The child process ended without an answer (killed, crashed or ``os._exit``)."""
+    """The child process ended without an answer (killed, crashed or ``os._exit``).
+
+    ``timed_out`` is true when :func:`call` killed it at its ``limit``.
+    """
+
+    timed_out = False
 
 
 def available() -> bool:
@@ -43,7 +48,8 @@ def available() -> bool:
     return os.name == "posix"
 
 
-def call(function: str, payload: Any, on_message: Callable[..., None] | None = None) -> Any:
+def call(function: str, payload: Any, on_message: Callable[..., None] | None = None,
+         limit: float | None = None) -> Any:
     """Run ``function(payload, send)`` in a child process and return its result.
 
     Parameters
@@ -55,6 +61,10 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
     on_message : callable, optional
         Called in this process with the arguments of every ``send(*args)`` the child
         makes, in order, before the call returns.
+    limit : float, optional
+        Seconds after which the child is killed (a :class:`ChildDied` with
+        ``timed_out``).  A timer thread keeps it, so it works in any thread, unlike
+        an alarm (Dask runs units in worker threads).
 
     Returns
     -------
@@ -75,7 +85,8 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
     returns or raises.
     """
     ours, theirs = socket.socketpair()
-    process = conn = None
+    process = conn = timer = None
+    expired = threading.Event()
     try:
         # No Ctrl-C or alarm between starting the child and being ready to stop it.
         with _signals_held():
@@ -84,16 +95,20 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
                 pass_fds=[theirs.fileno()], start_new_session=True, env=_environment(),
             )
         theirs.close()
+        if limit is not None:
+            timer = threading.Timer(limit, _expire, (process, expired))
+            timer.daemon = True
+            timer.start()
         conn = Connection(os.dup(ours.fileno()))
         try:
             conn.send((list(sys.path), function, payload))
         except OSError:  # it died before reading its call
-            raise ChildDied(_ended(process.wait())) from None
+            raise _died(process, expired, limit) from None
         while True:
             try:
                 kind, value = _Answers(io.BytesIO(conn.recv_bytes())).load()
             except (EOFError, ConnectionResetError):
-                raise ChildDied(_ended(process.wait())) from None
+                raise _died(process, expired, limit) from None
             except Exception as exc:  # an answer that pickled but does not unpickle
                 raise RunFailure(f"its answer cannot be read here ({type(exc).__name__}: "
                                  f"{exc})") from None
@@ -109,6 +124,8 @@ def call(function: str, payload: Any, on_message: Callable[..., None] | None = N
             else:  # SystemExit, KeyboardInterrupt...: the child's, never this process's
                 raise RunFailure(f"its process raised {type(value).__name__}: {value}")
     finally:
+        if timer is not None:
+            timer.cancel()
         if conn is not None:
             conn.close()
         ours.close()
@@ -185,6 +202,21 @@ def _ended(status: int) -> str:
             name = f"signal {-status}"
         return f"its process was killed by {name} before it answered"
     return f"its process ended with exit status {status} before it answered"
+
+
+def _expire(process: subprocess.Popen, expired: threading.Event) -> None:
+    expired.set()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _died(process: subprocess.Popen, expired: threading.Event, limit) -> ChildDied:
+    status = process.wait()
+    if expired.is_set():
+        died = ChildDied(f"its process was killed at its time limit of {limit:g} s")
+        died.timed_out = True
+        return died
+    return ChildDied(_ended(status))
 
 
 def _kill(process: subprocess.Popen) -> None:

@@ -1,0 +1,260 @@
+"""Where work runs and on how many CPU threads: this process, or a Dask cluster.
+
+ogmbench does not schedule anything itself.  Locally, work runs as it always did (in
+this process; ``generate --workers`` in a process pool).  With ``--dask`` the work is
+cut into idempotent units -- a store's shard, an estimator's training seed -- that
+a Dask ``distributed`` cluster runs: a ``LocalCluster`` (``local`` or ``local:N``), or
+a running scheduler by address (started by dask-jobqueue on Slurm/PBS, by
+dask-kubernetes, or by hand).  Units return their results; only the client writes
+attributes, run records and reports, so a unit that is retried (its worker died) or
+run twice writes the same bytes.
+
+Threads: ``--threads N`` is the number of cores a command may use; torch's intra-op
+threads and the threads splitting ``predict`` are chosen so that together they never
+exceed it (oversubscribed cores are many times slower, not a little).  On a Dask
+worker a unit uses that worker's threads.
+
+Dask is an optional extra (``pip install "ogmbench[dask]"``), imported only here and
+only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from .errors import ConfigError, RunFailure, UsageError
+
+__all__ = ["Execution", "connect", "using", "default_threads", "check_threads",
+           "torch_threads", "unit_threads", "SchedulerLost"]
+
+ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+_LOCAL = re.compile(r"local(?::(\d+))?")
+
+
+class SchedulerLost(RunFailure):
+    """The Dask scheduler could not be reached or went away (exit 1; ``--resume``)."""
+
+
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity, else the CPU count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads: Any, what: str = "threads") -> int:
+    """``threads`` as a positive int, or the default; a ConfigError for anything else."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"{what} must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+def torch_threads(n: int) -> None:
+    """Give torch ``n`` intra-op threads, when torch is in use (never imports it).
+
+    Also sets ``OMP_NUM_THREADS`` for processes started from here (plugins' sandbox
+    children), so that they start with the same budget.
+    """
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def unit_threads(default: int) -> int:
+    """The threads a unit may use: its Dask worker's, or ``default`` outside Dask."""
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    return default
+
+
+@dataclass
+class Execution:
+    """Where a command's units run.
+
+    Attributes
+    ----------
+    threads : int
+        Cores the command may use here (``--threads``).
+    client : distributed.Client or None
+        None: everything runs locally, as without Dask.
+    address : str
+        What the user named (``local:2``, ``tcp://host:8786``) for messages.
+    """
+
+    threads: int
+    client: Any = None
+    address: str = ""
+    _cluster: Any = field(default=None, repr=False)
+
+    @property
+    def dask(self) -> bool:
+        """Whether units run on a Dask cluster."""
+        return self.client is not None
+
+    def describe(self) -> dict[str, Any]:
+        """What a run records of where it ran."""
+        if not self.dask:
+            return {"where": "local", "threads": self.threads}
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        return {"where": f"dask {self.address}", "threads": self.threads,
+                "dask_workers": len(workers),
+                "dask_threads": sum(int(w.get("nthreads", 0)) for w in workers.values())}
+
+    def run(self, function: Callable, units: Sequence[tuple], *, names: Sequence[str],
+            keys: Sequence[str] | None = None, resources: dict | None = None,
+            ) -> Iterator[tuple[int, Any]]:
+        """Run ``function(*unit)`` for every unit on the cluster; yield ``(i, result)``
+        as they finish, in any order.
+
+        ``keys`` name the units on the cluster (content-addressed: the same work has
+        the same key, and Dask runs a key once); a unit whose worker dies is rerun
+        by Dask.  What a unit raises is raised here, naming the unit.
+        """
+        from distributed import as_completed
+
+        futures = {}
+        for i, unit in enumerate(units):
+            kwargs = {"key": keys[i]} if keys is not None else {}
+            future = self.client.submit(function, *unit, pure=False, resources=resources,
+                                        **kwargs)
+            futures[future] = i
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    result = future.result()
+                except (RunFailure, UsageError):
+                    raise
+                except Exception as exc:
+                    raise self._failure(exc, names[i]) from None
+                yield i, result
+                future.release()
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+
+    def _failure(self, exc: Exception, name: str) -> RunFailure:
+        kind = type(exc).__name__
+        if kind in ("CommClosedError", "CancelledError", "FutureCancelledError", "TimeoutError",
+                    "OSError", "ConnectionRefusedError", "StreamClosedError"):
+            return SchedulerLost(f"the Dask scheduler at {self.address} went away while "
+                                 f"{name} ran ({kind}: {exc}); what finished is kept: rerun "
+                                 "the same command (eval: with --resume)")
+        if kind == "KilledWorker":
+            return RunFailure(f"{name}: its Dask workers died repeatedly ({exc}); see the "
+                              "workers' logs (memory?)")
+        return RunFailure(f"{name} failed on a Dask worker: {kind}: {exc}")
+
+    def close(self) -> None:
+        """Disconnect; a cluster started here (``local``) is shut down."""
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+        self.client = self._cluster = None
+
+
+def parse_address(dask: str | None) -> str | None:
+    """The Dask address to use: ``dask`` itself, else ``$DASK_SCHEDULER_ADDRESS``, else
+    None (local).  ``local`` and ``local:N`` start a LocalCluster of N worker processes."""
+    if dask is None:
+        dask = os.environ.get(ENV_ADDRESS) or None
+        if dask is None:
+            return None
+    text = str(dask).strip()
+    if not text:
+        raise ConfigError("--dask is empty; give local, local:N or a scheduler address "
+                          "(tcp://host:8786)")
+    match = _LOCAL.fullmatch(text)
+    if match and match.group(1) is not None and int(match.group(1)) < 1:
+        raise ConfigError(f"--dask {text}: the number of workers must be >= 1")
+    if not match and "://" not in text and ":" not in text:
+        raise ConfigError(f"--dask {text!r} is neither local, local:N nor a scheduler address "
+                          "(tcp://host:8786)")
+    return text
+
+
+@contextlib.contextmanager
+def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Execution]:
+    """The :class:`Execution` of a command, closed at the end of the block.
+
+    Parameters
+    ----------
+    dask : str, optional
+        None (or unset ``$DASK_SCHEDULER_ADDRESS``): local.  ``local`` or ``local:N``:
+        a LocalCluster of N single-purpose worker processes (default: one per thread),
+        sharing ``threads`` between them.  Anything else: the address of a running
+        scheduler (``tcp://host:8786``).
+    threads : int, optional
+        Cores the command may use (default :func:`default_threads`).
+
+    Raises
+    ------
+    ConfigError
+        A malformed address or thread count, or Dask not installed (exit 2).
+    SchedulerLost
+        The scheduler cannot be reached (exit 1).
+    """
+    threads = check_threads(threads)
+    address = parse_address(dask)
+    if address is None:
+        yield Execution(threads)
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError("--dask needs Dask: pip install \"ogmbench[dask]\"") from None
+    # Dask's own chatter (worker start and stop, a rescheduled task) is not the user's
+    # business; a failure reaches the user as one line from here.
+    for name in ("distributed", "distributed.worker", "distributed.scheduler",
+                 "distributed.nanny", "distributed.core", "distributed.client"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    cluster = None
+    match = _LOCAL.fullmatch(address)
+    try:
+        if match:
+            workers = int(match.group(1)) if match.group(1) else threads
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=max(1, threads // workers),
+                processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+            client = distributed.Client(cluster)
+        else:
+            client = distributed.Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    execution = Execution(threads, client, address, cluster)
+    try:
+        yield execution
+    finally:
+        execution.close()
+
+
+@contextlib.contextmanager
+def using(dask: "str | Execution | None" = None, threads: int | None = None
+          ) -> Iterator[Execution]:
+    """An Execution already made (kept open: its maker closes it) or one made by
+    :func:`connect` for the block; ``threads`` must agree with a given one's."""
+    if isinstance(dask, Execution):
+        if threads is not None and check_threads(threads) != dask.threads:
+            raise ConfigError(f"threads={threads} differs from the execution's {dask.threads}")
+        yield dask
+        return
+    with connect(dask, threads) as execution:
+        yield execution
