@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 import click
 
@@ -91,6 +92,19 @@ class Fractions(click.ParamType):
 
 
 # Wide enough that `ogmbench --help` shows every command's summary whole.
+def _execution_options(command):
+    """--threads and --dask, the same on every command that does heavy work."""
+    command = click.option(
+        "--dask", default=None, metavar="ADDRESS",
+        help="Run on a Dask cluster: local[:N] starts N worker processes here; else a "
+             "scheduler's address (tcp://host:8786). Default: $DASK_SCHEDULER_ADDRESS, "
+             "else in this process. Workers must see the same paths.")(command)
+    return click.option(
+        "--threads", type=click.IntRange(min=1), default=None, metavar="N",
+        help="Cores this command may use (default: all it may run on); torch and the "
+             "workers share them.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.version_option(__version__, prog_name="ogmbench")
 def cli():
@@ -133,9 +147,10 @@ def cli():
               help="Finish an interrupted store; settings not given are read from it.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Family parameter (repeatable), e.g. --param length_scale=3.")
+@_execution_options
 @click.pass_context
 def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, split, workers,
-             overwrite, force, resume, params):
+             overwrite, force, resume, params, threads, dask):
     """Generate a dataset store (zarr) at OUT."""
     from .generate import generate as run
 
@@ -152,8 +167,8 @@ def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed,
     bar = _LazyBar(out, None if resume else
                    lambda: make_config(**settings).n_samples)
     try:
-        store = run(out, workers=workers, overwrite=overwrite, resume=resume, force=force,
-                    progress=bar.update, **settings)
+        store = run(out, workers=workers, threads=threads, dask=dask, overwrite=overwrite,
+                    resume=resume, force=force, progress=bar.update, **settings)
     except KeyboardInterrupt:
         from .store import is_store
 
@@ -334,8 +349,9 @@ def show(store, count, out):
                    "fails ('timed out') and the others go on. Default: no limit.")
 @click.option("--metric", default="mse", show_default=True,
               help=f"Metric of the printed table: {', '.join(METRICS)}.")
+@_execution_options
 def eval_(store, estimators, target, out, controls, seed, device, workers, resume, profile,
-          train_seeds, train_size, checkpoints, timeout, metric):
+          train_seeds, train_size, checkpoints, timeout, metric, threads, dask):
     """Evaluate estimators on STORE's test split; print the leaderboard."""
     from .evaluate import run_eval
     from .leaderboard import LeaderboardError, write_leaderboard
@@ -352,9 +368,9 @@ def eval_(store, estimators, target, out, controls, seed, device, workers, resum
     try:
         run_dir, outcomes = run_eval(
             store, specs or None, target=target, out=out, prior_controls=controls,
-            seed=seed, device=device, workers=workers, resume=resume, profile=profile,
-            checkpoints=checkpoints, train_seeds=train_seeds, train_size=train_size,
-            timeout=timeout, progress=bars.update, log=bars.log)
+            seed=seed, device=device, workers=workers, threads=threads, dask=dask,
+            resume=resume, profile=profile, checkpoints=checkpoints, train_seeds=train_seeds,
+            train_size=train_size, timeout=timeout, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
         bars.close()
         click.echo("\ninterrupted: finished estimators are saved; continue with --resume", err=True)
@@ -397,13 +413,25 @@ def _training_notes(outcomes) -> list[str]:
 
 
 class _EvalBars:
-    """One progress bar per estimator on stderr (terminals only) and status lines."""
+    """One progress bar per estimator on stderr, and status lines.
+
+    Piped or logged (no terminal), a long stage prints a plain line every
+    :attr:`EVERY` seconds instead, so a log never sits silent through a training.
+    """
+
+    EVERY = 120.0
 
     def __init__(self):
         self.bar, self.name = None, None
+        self.last: dict[str, float] = {}
 
     def update(self, name: str, done: int, total: int, message: str = "") -> None:
         if not sys.stderr.isatty():
+            now = time.monotonic()
+            if now - self.last.setdefault(name, now) >= self.EVERY and done < total:
+                self.last[name] = now
+                click.echo(f"{name}: {done}/{total}" + (f" ({message})" if message else ""),
+                           err=True)
             return
         if name != self.name:
             self.close()
@@ -465,7 +493,8 @@ def leaderboard(run_dirs, metric, fmt, reference):
               help="Add an estimator to the benchmark's (repeatable; eval's syntax).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Generation processes and eval threads; results do not depend on it.")
-def reproduce(config, profile, out, work, check, estimators, workers):
+@_execution_options
+def reproduce(config, profile, out, work, check, estimators, workers, threads, dask):
     """Run benchmark file CONFIG end to end: generate, eval, tables, figures, index.html.
 
     CONFIG is a TOML benchmark file; the reference one is leaderboard/benchmark.toml.
@@ -477,8 +506,8 @@ def reproduce(config, profile, out, work, check, estimators, workers):
     bars = _EvalBars()
     try:
         out_dir, drift = run(config, profile=profile, out=out, work=work, check=check,
-                             estimators=estimators, workers=workers, progress=bars.update,
-                             log=bars.log)
+                             estimators=estimators, workers=workers, threads=threads,
+                             dask=dask, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
         bars.close()
         click.echo("\ninterrupted: stores, runs and checkpoints are kept; rerun the same "

@@ -362,7 +362,8 @@ def _run_on_dask(execution, planned, shared: _Test, device: str, timeout, log):
         payload = _payload(job, shared, device, timeout, _isolated(job.spec))
         for seed_index in range(len(job.seeds)):
             units.append((payload, seed_index))
-            names.append(f"{job.spec.name} (training seed {seed_index})")
+            names.append(job.spec.name if len(job.seeds) == 1
+                         else f"{job.spec.name} (training seed {seed_index})")
             # Content-addressed: the same estimator key, store and seed are the same work.
             keys.append(f"ogmbench-eval-{record['key']}-{shared.store.attrs['digest'][:16]}-"
                         f"{hashlib.sha256(shared.indices.tobytes()).hexdigest()[:8]}-"
@@ -376,7 +377,8 @@ def _run_on_dask(execution, planned, shared: _Test, device: str, timeout, log):
         j = owner[i]
         job, record = planned[j]
         parts[j][units[i][1]] = part
-        log(f"{names[i]}: finished on the cluster")
+        if len(job.seeds) > 1:
+            log(f"{names[i]}: finished")
         if len(parts[j]) == len(job.seeds):
             done = [parts[j][k] for k in range(len(job.seeds))]
             failed = [p for p in done if isinstance(p, EstimatorFailure)]

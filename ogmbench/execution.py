@@ -34,6 +34,7 @@ __all__ = ["Execution", "connect", "using", "default_threads", "check_threads",
            "torch_threads", "unit_threads", "SchedulerLost"]
 
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler (Dask retries a refused connection)
 _LOCAL = re.compile(r"local(?::(\d+))?")
 
 
@@ -231,10 +232,10 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
             workers = int(match.group(1)) if match.group(1) else threads
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=max(1, threads // workers),
-                processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+                processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
-            client = distributed.Client(address, timeout="10s")
+            client = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT}s")
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()

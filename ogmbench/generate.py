@@ -203,7 +203,7 @@ def generate(
     out = Path(out)
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
-    limit = check_threads(threads)
+    limit = dask.threads if isinstance(dask, Execution) else check_threads(threads)
     if workers > limit:
         raise ConfigError(f"workers ({workers}) exceed threads ({limit}), the cores this may "
                           "use: ask for fewer workers or more threads")

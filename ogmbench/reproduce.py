@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,6 +26,7 @@ from .api import resolve_device
 from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
 from .evaluate import run_eval
+from .execution import using
 from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
 from .locks import hold
@@ -51,6 +53,8 @@ def reproduce(
     check: str | os.PathLike | None = None,
     estimators: Sequence[str] = (),
     workers: int = 1,
+    threads: int | None = None,
+    dask: str | None = None,
     progress: Callable[..., None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Path, DriftList | None]:
@@ -73,6 +77,14 @@ def reproduce(
     workers : int
         Processes generating stores and threads sharing test chunks; results do not
         depend on it.
+    threads : int, optional
+        Cores the reproduction may use (default: all this process may run on); see
+        :func:`ogmbench.evaluate.run_eval`.
+    dask : str, optional
+        Run on a Dask cluster (``local``, ``local:N`` or a scheduler address; default
+        ``$DASK_SCHEDULER_ADDRESS``, else locally): stores shard by shard, and every
+        run's (estimator, training seed) units at once, the sweep's included.  The
+        workers must see ``work`` at the same path.
     progress, log : callable, optional
         As in :func:`ogmbench.evaluate.run_eval`.
 
@@ -107,24 +119,41 @@ def reproduce(
         raise BenchmarkError(f"cannot create --out {out}: {exc.strerror}") from None
     # One reproduction per report folder at a time (the lock sits beside it).
     with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
-              f"report folder {out}"):
-        return _reproduce(bench, config, out, work, extra, published, workers, progress, log)
+              f"report folder {out}"), using(dask, threads) as execution:
+        return _reproduce(bench, config, out, work, extra, published, workers, execution,
+                          progress, log)
 
 
-def _reproduce(bench, config, out, work, extra, published, workers, progress, log):
+def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log):
     specs = list(bench.specs) + extra
-
-    run_dirs, ran, sweep = {}, {}, {}
+    stores = {dataset.name: _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset,
+                                          workers, execution, log)
+              for dataset in bench.datasets}
+    runs = []  # (key, run directory, dataset, estimators, train size)
     for dataset in bench.datasets:
-        store = _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset, workers, log)
-        run_dirs[dataset.name], ran[dataset.name] = _ensure_run(
-            work / "runs" / dataset.name, store, dataset, bench, specs, workers,
-            work / "checkpoints", progress, log)
+        runs.append((dataset.name, work / "runs" / dataset.name, dataset, specs, None))
         for size in bench.train_sizes:  # the data-scaling sweep: the same test set
-            sweep[dataset.name, size] = _ensure_run(
-                work / "scaling" / dataset.name / f"train{size}", store, dataset, bench,
-                list(bench.scaling_specs), workers, work / "checkpoints", progress, log,
-                train_size=size)
+            runs.append(((dataset.name, size), work / "scaling" / dataset.name / f"train{size}",
+                         dataset, list(bench.scaling_specs), size))
+
+    def one(key, run_dir, dataset, chosen, size):
+        return _ensure_run(run_dir, stores[dataset.name], dataset, bench, chosen, workers,
+                           execution, work / "checkpoints", progress, log, train_size=size)
+
+    if execution.dask:
+        # Every run's units are on the cluster at once: this process only waits and
+        # writes, one thread per run directory.
+        with ThreadPoolExecutor(len(runs)) as pool:
+            futures = [pool.submit(one, *run) for run in runs]
+            done = [f.result() for f in futures]
+    else:
+        done = [one(*run) for run in runs]
+    run_dirs, ran, sweep = {}, {}, {}
+    for (key, *_), (run_dir, names) in zip(runs, done):
+        if isinstance(key, tuple):
+            sweep[key] = run_dir, names
+        else:
+            run_dirs[key], ran[key] = run_dir, names
     log("aggregating")
     try:
         results = collect_results(bench, run_dirs, ran, sweep)
@@ -154,8 +183,10 @@ def _reproduce(bench, config, out, work, extra, published, workers, progress, lo
 # --------------------------------------------------------------------------- stores, runs
 
 
-def _ensure_store(path: Path, dataset, workers: int, log):
+def _ensure_store(path: Path, dataset, workers: int, execution, log):
     config = dataset.config
+    if execution.dask:
+        workers = 1  # the cluster generates; no local pool besides
     if path.exists():
         try:
             store = open_store(path)
@@ -171,12 +202,12 @@ def _ensure_store(path: Path, dataset, workers: int, log):
                 recorded = None
             if recorded == config.to_json():
                 log(f"{dataset.name}: finishing the interrupted store {path}")
-                return generate(path, workers=workers, resume=True)
+                return generate(path, workers=workers, dask=execution, resume=True)
         log(f"{dataset.name}: store {path} has other settings, regenerating")
-        return generate(path, config, workers=workers, overwrite=True)
+        return generate(path, config, workers=workers, dask=execution, overwrite=True)
     log(f"{dataset.name}: generating {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return generate(path, config, workers=workers)
+    return generate(path, config, workers=workers, dask=execution)
 
 
 def gallery_samples(store) -> list[int]:
@@ -196,8 +227,9 @@ def gallery_samples(store) -> list[int]:
     return [int(test[np.flatnonzero(rho == r)[0]]) for r in np.unique(rho)]
 
 
-def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers, checkpoints,
-                progress, log, train_size: int | None = None) -> tuple[Path, list[str]]:
+def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers, execution,
+                checkpoints, progress, log, train_size: int | None = None
+                ) -> tuple[Path, list[str]]:
     resume = False
     if run_dir.is_symlink():
         raise BenchmarkError(f"{run_dir} is in the way: a symbolic link, not a run directory "
@@ -230,7 +262,8 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
     _, outcomes = run_eval(
         store.path, specs, target=dataset.target, out=run_dir,
         prior_controls=bench.prior_controls if train_size is None else (), seed=bench.seed,
-        device=bench.device, workers=workers, resume=resume, profile=bench.training,
+        device=bench.device, workers=workers, dask=execution, resume=resume,
+        profile=bench.training,
         training={k: v for k, v in bench.training_params.items() if k != "profile"},
         checkpoints=checkpoints, train_seeds=bench.train_seeds, train_size=train_size,
         keep=gallery_samples(store) if train_size is None else (), timeout=bench.timeout,

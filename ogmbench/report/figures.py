@@ -176,8 +176,12 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
     panels += [(label, est, np.abs(est - clean[target])) for label, est in estimates.items()]
     ncols = min(8, len(panels))
     nrows = 2 * int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.45 * ncols, 1.55 * nrows + 0.4),
-                             layout="constrained", squeeze=False)
+    width, height = 1.45 * ncols + 0.7, 1.55 * nrows + 0.4
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    # A fixed grid, not a layout engine: images of one size need no solving, and the
+    # engine was half the time of a whole report.
+    fig.subplots_adjust(left=0.1 / width, right=1 - 0.8 / width, bottom=0.1 / height,
+                        top=1 - 0.55 / height, wspace=0.08, hspace=0.3)
     for ax in axes.flat:
         ax.set_axis_off()
     shown_error = None
@@ -192,7 +196,7 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
                                         interpolation="nearest")
             bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6)
     if shown_error is not None:
-        fig.colorbar(shown_error, ax=axes[1::2, :].ravel().tolist(), shrink=0.6,
+        fig.colorbar(shown_error, cax=fig.add_axes((1 - 0.6 / width, 0.15, 0.12 / width, 0.5)),
                      label="|error|")
     fig.suptitle(f"{title}: test sample {sample}, rho={item['rho']:g}, "
                  f"phi={item['phi']:.2f} (top: maps, dark = occupied; below: |error|)", fontsize=8)

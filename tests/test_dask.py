@@ -1,0 +1,159 @@
+"""Dask execution: the same bytes as a local run, per-unit failures, killed workers."""
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ogmbench
+from ogmbench import execution
+from ogmbench.evaluate import run_eval
+from ogmbench.execution import connect
+from ogmbench.reproduce import reproduce
+from ogmbench.runs import read_run
+
+from cli_helpers import assert_usage_error, benchmark_toml, call, estimator_file, snapshot
+from store_helpers import SMALL, arrays
+
+pytest.importorskip("distributed")
+pytest.importorskip("torch")
+
+SHARDED = {**SMALL, "size": 128, "samples_per_rho": 60}  # several shards
+LEARNED = ["identity", "median", "unet", "concat:prior=shuffled"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two single-threaded worker processes, as ``--dask local:2`` on 2 cores."""
+    with connect("local:2", threads=2) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
+def local_run(field_store, tmp_path_factory):
+    """The learned and classical estimators run here on one thread: the reference bytes."""
+    out = tmp_path_factory.mktemp("local") / "run"
+    run_eval(field_store.path, LEARNED, out=out, threads=1, profile="quick", train_seeds=2,
+             keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"])
+    return out
+
+
+def _samples(run_dir: Path) -> dict:
+    return {k: v for k, v in snapshot(run_dir).items() if k.startswith(("samples/", "kept/"))}
+
+
+def _kill_a_busy_worker(client, prefix: str, timeout: float = 60) -> None:
+    """kill -9 the process of a worker that is running a unit whose key starts with prefix."""
+    pids = client.run(os.getpid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if any(str(k).startswith(prefix) for k in keys):
+                time.sleep(0.3)  # into the unit, not at its very start
+                os.kill(pids[worker], signal.SIGKILL)
+                return
+        time.sleep(0.02)
+    pytest.fail(f"no worker ran a {prefix} unit within {timeout} s")
+
+
+def _killing(client, prefix: str) -> threading.Thread:
+    killer = threading.Thread(target=_kill_a_busy_worker, args=(client, prefix))
+    killer.start()
+    return killer
+
+
+def test_generate_gives_the_bytes_of_a_local_run_for_1_2_4_workers_and_a_killed_one(cluster,
+                                                                                   tmp_path):
+    local = ogmbench.generate(tmp_path / "local.zarr", **SHARDED)
+    assert local.layout.n_shards > 2
+    # kill -9 of a worker writing a shard: Dask reruns the shard elsewhere.
+    killer = _killing(cluster.client, "ogmbench-shard")
+    stores = [ogmbench.generate(tmp_path / "two.zarr", dask=cluster, **SHARDED)]
+    killer.join()
+    for n in (1, 4):
+        with connect(f"local:{n}", threads=n) as ex:
+            stores.append(ogmbench.generate(tmp_path / f"w{n}.zarr", dask=ex, **SHARDED))
+    for store in stores:
+        assert store.attrs["digest"] == local.attrs["digest"]
+        assert ogmbench.verify_store(store.path).ok
+        for name, value in arrays(local).items():
+            np.testing.assert_array_equal(arrays(store)[name], value, err_msg=name)
+
+
+def test_eval_units_give_the_bytes_of_a_one_thread_local_run_a_worker_killed_or_not(
+        cluster, field_store, local_run, tmp_path):
+    out = tmp_path / "dask"
+    killer = _killing(cluster.client, "ogmbench-eval")  # in a training: it is rerun
+    _, outcomes = run_eval(field_store.path, LEARNED, out=out, dask=cluster, profile="quick",
+                           train_seeds=2, keep=[int(field_store.indices("test")[0])],
+                           prior_controls=["zeros"])
+    killer.join()
+    assert [o.status for o in outcomes] == ["ok"] * 4
+    assert _samples(out) == _samples(local_run)
+    run = read_run(out)
+    assert run.get("execution")["where"] == "dask local:2"
+    assert [r.name for r in run.records()] == ["identity", "median", "unet", "concat-shuffled"]
+    here = read_run(local_run)
+    for name in ("unet", "concat-shuffled"):
+        ours, theirs = run.record(name).data, here.record(name).data
+        assert [s["torch_threads"] for s in ours["train_seeds"]] == [1, 1]
+        assert ours["key"] == theirs["key"] and ours["converged"] == theirs["converged"]
+        # The same training, step by step (the learning curve of the second seed).
+        assert ours["train_seeds"][1]["describe"]["curve"] == theirs["train_seeds"][1]["describe"]["curve"]
+
+
+def test_failures_and_time_limits_stay_per_unit(cluster, field_store, tmp_path):
+    broken = estimator_file(tmp_path / "broken.py", "Broken", "1 / 0")
+    slow = estimator_file(tmp_path / "slow.py", "Slow",
+                          "__import__('time').sleep(60) or noisy[:, target]")
+    _, outcomes = run_eval(field_store.path, ["identity", f"{broken}:Broken", f"{slow}:Slow"],
+                           out=tmp_path / "run", dask=cluster, timeout=3)
+    status = {o.name: (o.status, o.record.get("reason", "")) for o in outcomes}
+    assert status["identity"][0] == "ok"
+    assert status["broken"][0] == "failed" and "ZeroDivisionError" in status["broken"][1]
+    assert status["slow"][0] == "failed" and "timed out after 3 s" in status["slow"][1]
+
+
+def test_reproduce_on_dask_gives_the_results_of_a_one_thread_local_run(tmp_path):
+    config = tmp_path / "bench.toml"
+    config.write_text(benchmark_toml(estimators=("identity", "unet", "concat"), train_sizes=(4,),
+                                     scaling=("concat",), steps=10, prior_controls=()))
+    here, _ = reproduce(config, out=tmp_path / "here", threads=1)
+    there, _ = reproduce(config, out=tmp_path / "there", dask="local:2", threads=2)
+    for name in ("results.csv", "tables.md"):
+        assert (there / name).read_bytes() == (here / name).read_bytes(), name
+
+
+def test_command_line_options_and_an_unreachable_scheduler(capsys, tmp_path, monkeypatch,
+                                                          field_store):
+    for args, words in ((["--dask", ""], ["--dask is empty"]),
+                        (["--dask", "nowhere"], ["neither local"]),
+                        (["--dask", "local:0"], ["must be >= 1"]),
+                        (["--threads", "0"], ["--threads"]),
+                        (["--workers", "3", "--threads", "2"], ["workers (3) exceed threads (2)"])):
+        code, out, err = call(["generate", tmp_path / "s.zarr", *args], capsys)
+        assert_usage_error(code, out, err, *words)
+        assert not (tmp_path / "s.zarr").exists()
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT", 1.0)
+    code, out, err = call(["eval", field_store.path, "--estimator", "identity", "--out",
+                           tmp_path / "run", "--dask", "tcp://127.0.0.1:9"], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        err.strip().splitlines()[-1]] and "cannot reach the Dask scheduler" in err
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
+    code, out, err = call(["generate", tmp_path / "t.zarr", "--size", "16"], capsys)
+    assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_a_piped_eval_says_how_its_training_goes(capsys, tmp_path, monkeypatch, field_store):
+    from ogmbench import cli
+
+    monkeypatch.setattr(cli._EvalBars, "EVERY", 0.0)
+    code, out, err = call(["eval", field_store.path, "--estimator", "unet", "--profile", "quick",
+                           "--out", tmp_path / "run"], capsys)
+    assert code == 0, err
+    assert "unet train: " in err and "unet: ok" in err
