@@ -6,7 +6,7 @@ prints the wall time of each phase (generation, each estimator's fit and test pa
 report) from the run records, and the ratio of the total to the budget (<= 1 is met).
 
     python benchmarks/reproduce_budget.py [CONFIG] [--profile default] [--budget-min 25]
-                                          [--out DIR]
+                                          [--out DIR] [--dask local:2] [--threads N]
 
 ``--out`` keeps the report (and its ``work/``) there instead of a temporary folder: the
 published ``leaderboard/`` is timed this way as it is made.  A folder with earlier work
@@ -30,13 +30,16 @@ def main() -> None:
     parser.add_argument("--profile", default="default")
     parser.add_argument("--budget-min", type=float, default=25.0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--dask", default=None, help="as reproduce --dask")
+    parser.add_argument("--threads", type=int, default=None, help="as reproduce --threads")
     args = parser.parse_args()
 
     stamps: list[tuple[float, str]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "out"
-        reproduce(args.config, profile=args.profile, out=out,
+        reproduce(args.config, profile=args.profile, out=out, dask=args.dask,
+                  threads=args.threads,
                   log=lambda m: stamps.append((time.perf_counter() - start, m)))
         total = time.perf_counter() - start
         generation = _phase(stamps, "generating", "evaluating")

@@ -27,7 +27,7 @@ from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
 from .curves import all_converged
 from .errors import ConfigError, RunFailure, StoreError, UsageError
-from .execution import Execution, torch_threads, unit_threads, using
+from .execution import Execution, threads_restored, torch_threads, unit_threads, using
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -96,6 +96,9 @@ class _Test:
     workers: int
     keep: list[int]
     progress: Callable[..., None] | None
+    # torch's threads, to fit and predict: a learned estimator's bits depend on them
+    # (parallel reductions), so they do not depend on ``workers``.
+    threads: int = 1
 
 
 @dataclass
@@ -154,10 +157,12 @@ def run_eval(
     device : {"auto", "cpu", "cuda"}
         Handed to ``fit`` (classical estimators ignore it).
     workers : int
-        Threads splitting each test chunk between ``predict`` calls.
+        Threads splitting each test chunk between ``predict`` calls (of the estimators
+        that are not learned; those predict batched on torch's threads).
     threads : int, optional
-        Cores the run may use (default: all this process may run on): torch gets
-        ``threads // workers`` of them.  A learned estimator's numbers are bitwise
+        Cores the run may use (default: all this process may run on): torch trains and
+        predicts on all of them; ``workers`` (at most ``threads``) share the classical
+        estimators' test chunks.  A learned estimator's numbers are bitwise
         reproducible for a given number of torch threads (recorded per training seed
         as ``torch_threads``); across thread counts they differ in the last digits
         (torch's parallel reductions), far inside a benchmark's tolerance.
@@ -219,7 +224,7 @@ def run_eval(
     except StoreError as exc:  # no path at all
         raise EvalError(str(exc)) from None
     # Read-locked throughout: a generate --overwrite of this store is refused meanwhile.
-    with lock, using(dask, threads) as execution:
+    with lock, using(dask, threads) as execution, threads_restored():
         opened = _open(store)
         test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep,
                                execution.threads)
@@ -257,7 +262,7 @@ def run_eval(
         partner_of = _partners(opened, seed)
         shared = _Test(opened, int(target), prior, test, partner_of, train,
                        _fit_data(opened, target, checkpoint_dir, progress, partner_of, train),
-                       int(workers), keep, progress)
+                       int(workers), keep, progress, 1 if execution.dask else execution.threads)
         run.note("execution", execution.describe())
         outcomes: dict[str, Outcome] = {}
         planned = []
@@ -279,7 +284,6 @@ def run_eval(
             if execution.dask:
                 results = _run_on_dask(execution, planned, shared, device, timeout, log)
             else:
-                torch_threads(max(1, execution.threads // int(workers)))
                 results = ((job, record, _run_here(job, shared, device, timeout))
                            for job, record in planned)
             for job, record, result in results:
@@ -370,8 +374,10 @@ def _run_on_dask(execution, planned, shared: _Test, device: str, timeout, log):
                         f"{seed_index}")
             owner.append(j)
     parts: dict[int, dict[int, Any]] = {j: {} for j in range(len(planned))}
-    # One training per GPU: workers declare it (dask worker --resources GPU=1).
-    resources = {"GPU": 1} if device.startswith("cuda") else None
+    # One training per GPU where workers declare their GPUs (dask worker --resources
+    # GPU=1, or dask-cuda's LocalCUDACluster); without any, Dask places units freely.
+    resources = ({"GPU": 1} if device.startswith("cuda") and execution.offers("GPU")
+                 else None)
     for i, part in execution.run(_dask_unit, units, names=names, keys=keys,
                                  resources=resources):
         j = owner[i]
@@ -397,7 +403,7 @@ def _payload(job: _Job, test: _Test, device: str, timeout, isolated: bool) -> di
         "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
         "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
         "train": test.train, "progress": test.progress is not None, "timeout": timeout,
-        "isolated": isolated,
+        "isolated": isolated, "threads": test.threads,
     }
 
 
@@ -408,8 +414,9 @@ def _dask_unit(payload: dict[str, Any], seed_index: int):
     On a CPU worker each unit gets one torch thread (a worker runs as many units at
     once as it has threads); a GPU unit (one per GPU) the worker's threads.
     """
-    torch_threads(unit_threads(1) if payload["device"].startswith("cuda") else 1)
-    payload = {**payload, "progress": False, "seed_index": seed_index}
+    threads = unit_threads(1) if payload["device"].startswith("cuda") else 1
+    torch_threads(threads)
+    payload = {**payload, "progress": False, "seed_index": seed_index, "threads": threads}
     timeout = payload["timeout"]
     try:
         if not payload["isolated"] and timeout is None:
@@ -503,6 +510,7 @@ def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict
     done, total = seed_index * per_seed, per_seed * len(job.seeds)
     data = test.fit_data(name, job.spec.prior)
     fit_seed = job.seeds[seed_index]
+    torch_threads(test.threads)
     start = time.perf_counter()
     what = "fit"
     try:
@@ -521,8 +529,11 @@ def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict
         raise failure from exc
     if cls.stochastic:  # what its numbers are bitwise reproducible with (torch's reductions)
         info["torch_threads"] = _torch_threads()
+    # Learned estimators predict batched on torch's threads (split across workers, their
+    # bits would depend on the split); the others share the chunk between workers.
+    workers = 1 if cls.stochastic else test.workers
     test_start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=test.workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         fields = ("clean", "noisy") + (("phi_matrix",) if store.classes > 2 else ())
         for block in store.iter_chunks("test", fields=fields):
             if store.classes > 2 and prior:
@@ -540,7 +551,7 @@ def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict
                                                     prior)
                     noisy = apply_control(given, noisy, prior, partner_prior, clean)
                 t0 = time.perf_counter()
-                estimate = _predict_parallel(model, noisy, target, test.workers, pool)
+                estimate = _predict_parallel(model, noisy, target, workers, pool)
                 totals["predict_s"] += time.perf_counter() - t0
                 _append_rows(columns, name, control, seed_index, block, estimate,
                              clean[:, target], threshold)
@@ -705,7 +716,7 @@ def _from_payload(payload: dict[str, Any], send) -> tuple[_Test, _Job]:
                  payload["partner_of"], payload["train"],
                  _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress,
                            payload["partner_of"], payload["train"]),
-                 payload["workers"], payload["keep"], progress)
+                 payload["workers"], payload["keep"], progress, payload["threads"])
     return test, _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
 
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .errors import ConfigError, RunFailure, UsageError
 
 __all__ = ["Execution", "connect", "using", "default_threads", "check_threads",
-           "torch_threads", "unit_threads", "SchedulerLost"]
+           "torch_threads", "threads_restored", "unit_threads", "SchedulerLost"]
 
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler (Dask retries a refused connection)
@@ -69,6 +69,25 @@ def torch_threads(n: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def threads_restored() -> Iterator[None]:
+    """Whatever :func:`torch_threads` sets in the block is undone at its end (a library
+    call does not leave the caller's torch on another thread count)."""
+    env = os.environ.get("OMP_NUM_THREADS")
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if env is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = env
+        torch = sys.modules.get("torch")
+        if torch is not None and before is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def unit_threads(default: int) -> int:
@@ -112,6 +131,13 @@ class Execution:
         return {"where": f"dask {self.address}", "threads": self.threads,
                 "dask_workers": len(workers),
                 "dask_threads": sum(int(w.get("nthreads", 0)) for w in workers.values())}
+
+    def offers(self, resource: str) -> bool:
+        """Whether any worker of the cluster declares ``resource`` (e.g. ``GPU``)."""
+        if not self.dask:
+            return False
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        return any(resource in (w.get("resources") or {}) for w in workers.values())
 
     def run(self, function: Callable, units: Sequence[tuple], *, names: Sequence[str],
             keys: Sequence[str] | None = None, resources: dict | None = None,

@@ -15,7 +15,7 @@ PACKAGE_DIRS = {"ogmbench": ROOT / "ogmbench", "ogmbench.generators": ROOT / "ge
 # The core, bottom to top: a module may import only modules listed before it.
 LAYERS = [
     "ogmbench._version", "ogmbench.errors", "ogmbench.names", "ogmbench.locks",
-    "ogmbench.sandbox",
+    "ogmbench.sandbox", "ogmbench.execution",
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
     "ogmbench.generate", "ogmbench.info", "ogmbench.show", "ogmbench.torch_data",
@@ -33,6 +33,9 @@ CONFINED = {
     # api.resolve_device asks torch for a GPU, only once torch is imported or cuda asked.
     "torch": ("ogmbench.torch_data", "ogmbench.baselines.nets", "ogmbench.api"),
     "click": ("ogmbench.cli",),
+    # Dask is an optional extra: one room starts or joins a cluster.
+    "dask": ("ogmbench.execution",),
+    "distributed": ("ogmbench.execution",),
 }
 
 

@@ -27,3 +27,13 @@ def test_generators_import_neither_zarr_nor_torch(tmp_path):
               "print(sorted(m for m in ('zarr', 'torch', 'click', 'pandas') if m in sys.modules))",
               tmp_path)
     assert out == "[]"
+
+
+def test_a_local_run_imports_no_dask(tmp_path):
+    """Dask is imported only when a command asks for a cluster."""
+    out = run("import sys, ogmbench\n"
+              "from ogmbench.execution import connect\n"
+              "s = ogmbench.generate('s.zarr', family='field', size=16, samples_per_rho=4)\n"
+              "with connect(None, 1) as ex: pass\n"
+              "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))", tmp_path)
+    assert out == "[]"
