@@ -10,7 +10,9 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
     [profile.X]   rho, samples_per_rho, size, split, seed, training, steps,
                   train_seeds, device, datasets, description, estimators (names of
                   [eval] estimators it runs; default all), train_sizes (train samples
-                  per rho of the data-scaling sweep, below the split's)
+                  per rho of the data-scaling sweep, below the split's), dask (where
+                  ``reproduce`` runs without --dask or $DASK_SCHEDULER_ADDRESS, e.g.
+                  "local"; not a result setting)
     [check]       rtol, atol   (tolerance of ``reproduce --check``; atol may be a table
                                of one value per metric, since metrics differ in units)
 
@@ -34,6 +36,7 @@ from typing import Any
 from .api import DEVICES, PRIOR_CONTROLS
 from .config import GenerateConfig, make_config
 from .errors import ConfigError
+from .execution import parse_address
 from .metrics import METRICS
 from .names import is_plain, show
 from .specs import EstimatorSpec, resolve_all
@@ -54,7 +57,8 @@ _EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "see
               "timeout": (int, float), "scaling": list}
 _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
                  "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
-                 "device": str, "datasets": list, "train_sizes": list, "estimators": list}
+                 "device": str, "datasets": list, "train_sizes": list, "estimators": list,
+                 "dask": str}
 _PROFILE_REQUIRED = ("rho", "samples_per_rho", "size", "training")
 _CHECK_KEYS = {"rtol": (int, float), "atol": (int, float, dict)}
 _TRAINING = ("quick", "default", "paper")
@@ -98,6 +102,7 @@ class Benchmark:
     atol_metric: dict[str, float] = field(default_factory=dict)
     profiles: tuple[str, ...] = field(default=())
     timeout: float | None = None  # seconds per estimator; not a result setting (no hash)
+    dask: str | None = None  # where reproduce runs by default; not a result setting either
     specs: tuple[EstimatorSpec, ...] = field(default=())  # ``estimators``, resolved
     reference_label: str = ""
     # The data-scaling sweep: train samples per rho below the split's, and the estimators
@@ -354,7 +359,14 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
     device = prof.get("device", "auto")
     if device not in DEVICES:
         raise BenchmarkError(f"{where}: {table} device must be auto, cpu or cuda, got {device!r}")
-    return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device}
+    dask = prof.get("dask")
+    if dask is not None:
+        try:
+            parse_address(dask)
+        except ConfigError as exc:
+            raise BenchmarkError(f"{where}: {table} dask: {exc}") from None
+    return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device,
+            "dask": dask}
 
 
 def _train_sizes(prof: dict, datasets, name: str, where: str) -> tuple[int, ...]:

@@ -196,16 +196,25 @@ class _LazyBar:
         # total(): the sample count of a new store (an overwrite is built beside OUT, so
         # OUT's own attributes would name the old one); without it, OUT's are read.
         self.out, self.total, self.bar = out, total, None
+        self.done, self.last = 0, time.monotonic()
+
+    def _length(self) -> int:
+        from .store import open_group
+
+        return (self.total() if self.total is not None
+                else int(open_group(self.out).attrs["n_samples"]))
 
     def update(self, n: int) -> None:
         if not sys.stderr.isatty():
-            return  # logs and pipes get the one-line summary only
+            # Logs and pipes: a plain line every few minutes of a long generation.
+            self.done += n
+            if time.monotonic() - self.last >= _EvalBars.EVERY:
+                self.last = time.monotonic()
+                click.echo(f"generating: {self.done}/{self._length()} samples", err=True)
+            return
         if self.bar is None:
-            from .store import open_group
-
-            total = (self.total() if self.total is not None
-                     else int(open_group(self.out).attrs["n_samples"]))
-            self.bar = click.progressbar(length=total, label="generating", file=sys.stderr)
+            self.bar = click.progressbar(length=self._length(), label="generating",
+                                         file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(n)
 

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,10 @@ from . import metrics, sandbox, seeding
 from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
 from .curves import all_converged
 from .errors import ConfigError, RunFailure, StoreError, UsageError
-from .execution import Execution, threads_restored, torch_threads, unit_threads, using
+from .execution import (
+    Execution, UnitLost, check_threads, fit_malloc, threads_restored, torch_threads,
+    unit_threads, using,
+)
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -224,10 +228,11 @@ def run_eval(
     except StoreError as exc:  # no path at all
         raise EvalError(str(exc)) from None
     # Read-locked throughout: a generate --overwrite of this store is refused meanwhile.
-    with lock, using(dask, threads) as execution, threads_restored():
+    with lock:
         opened = _open(store)
+        limit = dask.threads if isinstance(dask, Execution) else check_threads(threads)
         test = _check_settings(opened, target, seed, prior_controls, workers, train_seeds, keep,
-                               execution.threads)
+                               limit)
         train = train_indices(opened, train_size)
         prior_controls = list(dict.fromkeys(prior_controls))  # a repeated control counts once
         keep = [int(i) for i in keep]
@@ -235,8 +240,6 @@ def run_eval(
         try:
             specs = resolve_all(list(estimators) if estimators else default_estimators(log),
                                 training=run_wide)
-            # After loading: an estimator module that needs torch has imported it by now.
-            device = resolve_device(device)
         except ConfigError as exc:
             raise EvalError(str(exc)) from None
         _check_twins(opened, specs)
@@ -245,53 +248,71 @@ def run_eval(
         except StoreError as exc:
             raise EvalError(str(exc)) from None
 
-        run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
-        settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
-                    "target": int(target), "seed": int(seed),
-                    "prior_controls": sorted(prior_controls)}
-        if train_size is not None:  # absent otherwise: runs made before the sweep resume
-            settings["train_size"] = int(train_size)
-        checkpoint_dir = Path(checkpoints) if checkpoints is not None else run_dir / "checkpoints"
-        if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
-            raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
-        run = open_run(run_dir, settings, resume=resume, device=device, provenance={
-            "family": opened.attrs["family"], "noise": opened.attrs["noise"],
-            "class_names": opened.class_names, "target_name": opened.class_names[target]})
+        # Cheap checks first: a cluster is joined (or started) only for work that can run.
+        with using(dask, threads) as execution, threads_restored():
+            device = _device(device, execution)
+            run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
+            settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
+                        "target": int(target), "seed": int(seed),
+                        "prior_controls": sorted(prior_controls)}
+            if train_size is not None:  # absent otherwise: runs made before the sweep resume
+                settings["train_size"] = int(train_size)
+            checkpoint_dir = (Path(checkpoints) if checkpoints is not None
+                              else run_dir / "checkpoints")
+            if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
+                raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
+            run = open_run(run_dir, settings, resume=resume, device=device, provenance={
+                "family": opened.attrs["family"], "noise": opened.attrs["noise"],
+                "class_names": opened.class_names, "target_name": opened.class_names[target]})
 
-        prior = [k for k in range(opened.classes) if k != target]
-        partner_of = _partners(opened, seed)
-        shared = _Test(opened, int(target), prior, test, partner_of, train,
-                       _fit_data(opened, target, checkpoint_dir, progress, partner_of, train),
-                       int(workers), keep, progress, 1 if execution.dask else execution.threads)
-        run.note("execution", execution.describe())
-        outcomes: dict[str, Outcome] = {}
-        planned = []
-        # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
-        # the user's Ctrl-C stops the run.
-        with contextlib.closing(run), user_interrupts():
-            for spec in specs:
-                job, record = _plan(spec, run_wide, settings, train_seeds, seed, prior,
-                                    prior_controls)
-                previous = run.record(spec.name)
-                if (resume and previous is not None
-                        and previous.data.get("key") in (record["key"], record.pop("_legacy"))
-                        and run.has_results(spec.name, keep)):
-                    log(f"{spec.name}: done in an earlier run, kept")
-                    outcomes[spec.name] = Outcome(spec.name, "skipped", dict(previous.data))
+            prior = [k for k in range(opened.classes) if k != target]
+            partner_of = _partners(opened, seed)
+            shared = _Test(opened, int(target), prior, test, partner_of, train,
+                           _fit_data(opened, target, checkpoint_dir, progress, partner_of, train),
+                           int(workers), keep, progress, 1 if execution.dask else execution.threads)
+            run.note("execution", execution.describe())
+            outcomes: dict[str, Outcome] = {}
+            planned = []
+            # The run directory is ours until the end; a plugin raising KeyboardInterrupt fails,
+            # the user's Ctrl-C stops the run.
+            with contextlib.closing(run), user_interrupts():
+                for spec in specs:
+                    job, record = _plan(spec, run_wide, settings, train_seeds, seed, prior,
+                                        prior_controls)
+                    previous = run.record(spec.name)
+                    if (resume and previous is not None
+                            and previous.data.get("key") in (record["key"], record.pop("_legacy"))
+                            and run.has_results(spec.name, keep)):
+                        log(f"{spec.name}: done in an earlier run, kept")
+                        outcomes[spec.name] = Outcome(spec.name, "skipped", dict(previous.data))
+                    else:
+                        record.pop("_legacy", None)
+                        planned.append((job, record))
+                if execution.dask:
+                    results = _run_on_dask(execution, planned, shared, device, timeout, log)
                 else:
-                    record.pop("_legacy", None)
-                    planned.append((job, record))
-            if execution.dask:
-                results = _run_on_dask(execution, planned, shared, device, timeout, log)
-            else:
-                results = ((job, record, _run_here(job, shared, device, timeout))
-                           for job, record in planned)
-            for job, record, result in results:
-                _record(run, job.spec.name, record, result, keep, log)
-                outcomes[job.spec.name] = Outcome(job.spec.name, record["status"], record)
-            run.order([spec.name for spec in specs])
-            run.finish()
-        return run_dir, [outcomes[spec.name] for spec in specs]
+                    results = ((job, record, _run_here(job, shared, device, timeout))
+                               for job, record in planned)
+                for job, record, result in results:
+                    _record(run, job.spec.name, record, result, keep, log)
+                    outcomes[job.spec.name] = Outcome(job.spec.name, record["status"], record)
+                run.order([spec.name for spec in specs])
+                run.finish()
+            return run_dir, [outcomes[spec.name] for spec in specs]
+
+
+def _device(device: str, execution: Execution) -> str:
+    """The device the run trains on: on a Dask cluster whose workers declare a ``GPU``
+    resource, ``auto`` and ``cuda`` are the workers' GPUs (this process may have none);
+    otherwise this machine decides (:func:`~ogmbench.api.resolve_device`)."""
+    if execution.dask and device in ("auto", "cuda") and execution.offers("GPU"):
+        return "cuda"
+    try:
+        # After loading: an estimator module that needs torch has imported it by now.
+        return resolve_device(device)
+    except ConfigError as exc:
+        where = " and no Dask worker declares a GPU resource" if execution.dask else ""
+        raise EvalError(f"{exc}{where}") from None
 
 
 def _plan(spec, run_wide, settings, train_seeds, seed, prior, prior_controls):
@@ -361,27 +382,31 @@ def _record(run, name: str, record: dict, result, keep: list[int], log) -> None:
 def _run_on_dask(execution, planned, shared: _Test, device: str, timeout, log):
     """Every (estimator, training seed) of the run as a Dask unit; yield each job's
     ``(job, record, result)`` once all its seeds are in (in any order)."""
-    units, names, keys, owner = [], [], [], []
+    units, names, keys, owner, resources = [], [], [], [], []
+    # One training per GPU where workers declare their GPUs (dask worker --resources
+    # GPU=1, or dask-cuda's LocalCUDACluster); without any, Dask places units freely.
+    gpu = device.startswith("cuda") and execution.offers("GPU")
     for j, (job, record) in enumerate(planned):
         payload = _payload(job, shared, device, timeout, _isolated(job.spec))
+        # Content-addressed: everything the unit reads (its estimator key, the store's
+        # digest, the samples, kept ones, limits, checkpoint folder) and its seed.
+        digest = hashlib.sha256(pickle.dumps({k: v for k, v in payload.items()
+                                              if k != "progress"})
+                                + shared.store.attrs["digest"].encode()).hexdigest()[:24]
         for seed_index in range(len(job.seeds)):
             units.append((payload, seed_index))
             names.append(job.spec.name if len(job.seeds) == 1
                          else f"{job.spec.name} (training seed {seed_index})")
-            # Content-addressed: the same estimator key, store and seed are the same work.
-            keys.append(f"ogmbench-eval-{record['key']}-{shared.store.attrs['digest'][:16]}-"
-                        f"{hashlib.sha256(shared.indices.tobytes()).hexdigest()[:8]}-"
-                        f"{seed_index}")
+            keys.append(f"ogmbench-eval-{record['key']}-{digest}-{seed_index}")
             owner.append(j)
+            resources.append({"GPU": 1} if gpu and job.spec.cls.stochastic else None)
     parts: dict[int, dict[int, Any]] = {j: {} for j in range(len(planned))}
-    # One training per GPU where workers declare their GPUs (dask worker --resources
-    # GPU=1, or dask-cuda's LocalCUDACluster); without any, Dask places units freely.
-    resources = ({"GPU": 1} if device.startswith("cuda") and execution.offers("GPU")
-                 else None)
     for i, part in execution.run(_dask_unit, units, names=names, keys=keys,
                                  resources=resources):
         j = owner[i]
         job, record = planned[j]
+        if isinstance(part, UnitLost):
+            part = EstimatorFailure(str(part))
         parts[j][units[i][1]] = part
         if len(job.seeds) > 1:
             log(f"{names[i]}: finished")
@@ -414,9 +439,13 @@ def _dask_unit(payload: dict[str, Any], seed_index: int):
     On a CPU worker each unit gets one torch thread (a worker runs as many units at
     once as it has threads); a GPU unit (one per GPU) the worker's threads.
     """
-    threads = unit_threads(1) if payload["device"].startswith("cuda") else 1
+    fit_malloc()
+    cuda = payload["device"].startswith("cuda")
+    threads = unit_threads(1) if cuda else 1
     torch_threads(threads)
-    payload = {**payload, "progress": False, "seed_index": seed_index, "threads": threads}
+    # A CPU unit is one thread: a worker runs as many units at once as it has threads.
+    payload = {**payload, "progress": False, "seed_index": seed_index, "threads": threads,
+               "workers": payload["workers"] if cuda else 1}
     timeout = payload["timeout"]
     try:
         if not payload["isolated"] and timeout is None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import seeding
 from ._version import __version__
-from .execution import Execution, check_threads, using
+from .execution import Execution, UnitLost, check_threads, fit_malloc, using
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .generators import FAMILIES, apply_noise, class_correlation
@@ -111,6 +111,7 @@ def shard_unit(path: str, config: GenerateConfig, shard: int) -> tuple[int, str]
     share a file; the same shard written twice (a retried unit) is the same bytes.
     Returns ``(shard, digest)``; the client alone writes the store's attributes.
     """
+    fit_malloc()
     group = open_group(Path(path), mode="r+")
     return shard, _write_shard(group, config.layout, shard, make_shard(config, shard))
 
@@ -288,6 +289,8 @@ def _run_shards(out, group, config, todo, workers):
                                                 for s in todo],
                                    names=[f"shard {s} of {out}" for s in todo],
                                    keys=[f"ogmbench-shard-{key}-{s}" for s in todo]):
+            if isinstance(done, UnitLost):
+                raise done
             yield done
         return
     if workers == 1:

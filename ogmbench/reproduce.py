@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,7 +26,7 @@ from .api import resolve_device
 from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
 from .evaluate import run_eval
-from .execution import using
+from .execution import ENV_ADDRESS, using
 from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
 from .locks import hold
@@ -82,9 +82,9 @@ def reproduce(
         :func:`ogmbench.evaluate.run_eval`.
     dask : str, optional
         Run on a Dask cluster (``local``, ``local:N`` or a scheduler address; default
-        ``$DASK_SCHEDULER_ADDRESS``, else locally): stores shard by shard, and every
-        run's (estimator, training seed) units at once, the sweep's included.  The
-        workers must see ``work`` at the same path.
+        ``$DASK_SCHEDULER_ADDRESS``, else the profile's ``dask``, else locally): stores
+        shard by shard, and every run's (estimator, training seed) units at once, the
+        sweep's included.  The workers must see ``work`` at the same path.
     progress, log : callable, optional
         As in :func:`ogmbench.evaluate.run_eval`.
 
@@ -118,6 +118,8 @@ def reproduce(
     except OSError as exc:
         raise BenchmarkError(f"cannot create --out {out}: {exc.strerror}") from None
     # One reproduction per report folder at a time (the lock sits beside it).
+    if dask is None:  # the flag, else the environment, else the profile's setting
+        dask = os.environ.get(ENV_ADDRESS) or bench.dask
     with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
               f"report folder {out}"), using(dask, threads) as execution:
         return _reproduce(bench, config, out, work, extra, published, workers, execution,
@@ -142,10 +144,21 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
 
     if execution.dask:
         # Every run's units are on the cluster at once: this process only waits and
-        # writes, one thread per run directory.
-        with ThreadPoolExecutor(len(runs)) as pool:
-            futures = [pool.submit(one, *run) for run in runs]
+        # writes, one thread per run directory.  The first failure (or Ctrl-C) closes
+        # the connection, which cancels every unit still pending, and is raised.
+        pool = ThreadPoolExecutor(len(runs))
+        futures = [pool.submit(one, *run) for run in runs]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f.done() and f.exception() is not None]
+            if failed:
+                raise failed[0].exception()
             done = [f.result() for f in futures]
+        except BaseException:
+            execution.close()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     else:
         done = [one(*run) for run in runs]
     run_dirs, ran, sweep = {}, {}, {}

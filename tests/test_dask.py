@@ -103,7 +103,8 @@ def test_eval_units_give_the_bytes_of_a_one_thread_local_run_a_worker_killed_or_
         assert [s["torch_threads"] for s in ours["train_seeds"]] == [1, 1]
         assert ours["key"] == theirs["key"] and ours["converged"] == theirs["converged"]
         # The same training, step by step (the learning curve of the second seed).
-        assert ours["train_seeds"][1]["describe"]["curve"] == theirs["train_seeds"][1]["describe"]["curve"]
+        curves = [r["train_seeds"][1]["describe"]["curve"] for r in (ours, theirs)]
+        assert curves[0] == curves[1]
 
 
 def test_failures_and_time_limits_stay_per_unit(cluster, field_store, tmp_path):
@@ -149,11 +150,35 @@ def test_command_line_options_and_an_unreachable_scheduler(capsys, tmp_path, mon
     assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
 
 
-def test_a_piped_eval_says_how_its_training_goes(capsys, tmp_path, monkeypatch, field_store):
+def test_piped_commands_say_how_a_long_stage_goes(capsys, tmp_path, monkeypatch, field_store):
     from ogmbench import cli
 
-    monkeypatch.setattr(cli._EvalBars, "EVERY", 0.0)
+    monkeypatch.setattr(cli._EvalBars, "EVERY", 0.0)  # a line at every update, not every 2 min
     code, out, err = call(["eval", field_store.path, "--estimator", "unet", "--profile", "quick",
                            "--out", tmp_path / "run"], capsys)
     assert code == 0, err
     assert "unet train: " in err and "unet: ok" in err
+    code, out, err = call(["generate", tmp_path / "s.zarr", "--size", "16",
+                           "--samples-per-rho", "4"], capsys)
+    assert code == 0, err
+    assert "generating: " in err and "/36 samples" in err
+
+
+def test_a_profile_names_where_reproduce_runs(capsys, tmp_path, monkeypatch):
+    config = tmp_path / "bench.toml"
+    text = benchmark_toml(estimators=("identity", "median"), reference="median",
+                          prior_controls=(), samples_per_rho=6, size=16)
+    config.write_text(text.replace('device = "cpu"', 'device = "cpu"\ndask = "nowhere"'))
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
+    assert_usage_error(code, out, err, "[profile.default] dask", "neither local")
+    config.write_text(text.replace('device = "cpu"', 'device = "cpu"\ndask = "local:1"'))
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
+    assert code == 0, err
+    assert read_run(tmp_path / "out" / "work" / "runs" / "field-g").get("execution")["where"] \
+        == "dask local:1"
+    # The command line wins over the file.
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "again", "--work",
+                           tmp_path / "out" / "work", "--dask", "local:2"], capsys)
+    assert code == 0, err
+    assert read_run(tmp_path / "out" / "work" / "runs" / "field-g").get("execution")["where"] \
+        == "dask local:2"

@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -230,7 +232,9 @@ class NoiseEstimator(Estimator):
         self._train(cfg, noisy, clean, data, target, seed)
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkpoint.with_suffix(".tmp")
+            # A name of its own: a unit rerun elsewhere (Dask) may write the same checkpoint
+            # at the same time; each renames a whole file into place.
+            tmp = checkpoint.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
             torch.save({"state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
                         "history": self.history_, "config": cfg}, tmp)
             tmp.replace(checkpoint)
