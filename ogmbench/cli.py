@@ -208,7 +208,7 @@ class _LazyBar:
         if not sys.stderr.isatty():
             # Logs and pipes: a plain line every few minutes of a long generation.
             self.done += n
-            if time.monotonic() - self.last >= _EvalBars.EVERY:
+            if n and time.monotonic() - self.last >= _EvalBars.EVERY:
                 self.last = time.monotonic()
                 click.echo(f"generating: {self.done}/{self._length()} samples", err=True)
             return
