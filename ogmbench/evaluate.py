@@ -1,11 +1,14 @@
 """``ogmbench eval``: tune and fit estimators on train/val, stream the test split, score.
 
-One estimator at a time: tune its grid and pick the IoU threshold on val
+Per estimator and training seed: tune its grid and pick the IoU threshold on val
 (:mod:`ogmbench.tuning`), then stream the test split chunk by chunk, with the prior
-controls applied, and score every sample.  What is written where is
-:mod:`ogmbench.runs`' business: each estimator's rows are saved whole once it is done,
-so a killed run resumes (``resume=True``) without recomputing finished estimators.
-(Over 400 lines: the documented ``run_eval`` signature is a quarter of it.)
+controls applied, and score every sample.  Locally one estimator runs at a time (a
+plugin in its own process); on a Dask cluster every (estimator, training seed) is a
+unit (:mod:`ogmbench.execution`) and this process only merges and writes.  What is
+written where is :mod:`ogmbench.runs`' business: each estimator's rows are saved whole
+once it is done, so a killed run resumes (``resume=True``) without recomputing finished
+estimators.  (Over 400 lines: the documented ``run_eval`` signature, and one job run
+three ways from one payload.)
 """
 
 from __future__ import annotations
