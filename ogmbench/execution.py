@@ -227,20 +227,22 @@ class Execution:
 def parse_address(dask: str | None) -> str | None:
     """The Dask address to use: ``dask`` itself, else ``$DASK_SCHEDULER_ADDRESS``, else
     None (local).  ``local`` and ``local:N`` start a LocalCluster of N worker processes."""
+    where = "--dask"
     if dask is None:
         dask = os.environ.get(ENV_ADDRESS) or None
         if dask is None:
             return None
+        where = f"${ENV_ADDRESS}"
     text = str(dask).strip()
     if not text:
-        raise ConfigError("--dask is empty; give local, local:N or a scheduler address "
+        raise ConfigError(f"{where} is empty; give local, local:N or a scheduler address "
                           "(tcp://host:8786)")
     match = _LOCAL.fullmatch(text)
     if match and match.group(1) is not None and int(match.group(1)) < 1:
-        raise ConfigError(f"--dask {text}: the number of workers must be >= 1")
+        raise ConfigError(f"{where} {text}: the number of workers must be >= 1")
     if not match and not _REMOTE.fullmatch(text):
-        raise ConfigError(f"--dask {text!r} is neither local, local:N nor a scheduler address "
-                          "(tcp://host:8786)")
+        raise ConfigError(f"{where} {text!r} is neither local, local:N nor a scheduler "
+                          "address (tcp://host:8786)")
     return text
 
 

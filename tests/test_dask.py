@@ -149,6 +149,9 @@ def test_command_line_options_and_an_unreachable_scheduler(capsys, tmp_path, mon
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [
         err.strip().splitlines()[-1]] and "cannot reach the Dask scheduler" in err
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "garbage")
+    code, out, err = call(["generate", tmp_path / "t.zarr", "--size", "16"], capsys)
+    assert_usage_error(code, out, err, "$DASK_SCHEDULER_ADDRESS 'garbage'")
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:9")
     code, out, err = call(["generate", tmp_path / "t.zarr", "--size", "16"], capsys)
     assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
