@@ -43,7 +43,7 @@ from .tuning import (
     val_threshold,
 )
 
-__all__ = ["EvalError", "Outcome", "run_eval", "apply_control", "train_indices"]
+__all__ = ["EvalError", "Outcome", "run_eval", "run_device", "apply_control", "train_indices"]
 
 class EvalError(ConfigError):
     """An evaluation cannot start (bad store, target, estimator or run directory)."""
@@ -254,7 +254,7 @@ def run_eval(
 
         # Cheap checks first: a cluster is joined (or started) only for work that can run.
         with using(dask, threads) as execution, threads_restored():
-            device = _device(device, execution)
+            device = run_device(device, execution)
             run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
             settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
                         "target": int(target), "seed": int(seed),
@@ -305,10 +305,26 @@ def run_eval(
             return run_dir, [outcomes[spec.name] for spec in specs]
 
 
-def _device(device: str, execution: Execution) -> str:
-    """The device the run trains on: on a Dask cluster whose workers declare a ``GPU``
-    resource, ``auto`` and ``cuda`` are the workers' GPUs (this process may have none);
-    otherwise this machine decides (:func:`~ogmbench.api.resolve_device`)."""
+def run_device(device: str, execution: Execution) -> str:
+    """The device a run trains on (what ``run.json`` records as its ``device``).
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}
+    execution : Execution
+        On a Dask cluster whose workers declare a ``GPU`` resource, ``auto`` and
+        ``cuda`` are the workers' GPUs (this process may have none); otherwise this
+        machine decides (:func:`~ogmbench.api.resolve_device`).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    EvalError
+        ``cuda`` where neither this machine nor any worker has a GPU.
+    """
     if execution.dask and device in ("auto", "cuda") and execution.offers("GPU"):
         return "cuda"
     try:

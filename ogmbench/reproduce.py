@@ -22,10 +22,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .api import resolve_device
 from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
-from .evaluate import run_eval
+from .evaluate import run_device, run_eval
 from .execution import ENV_ADDRESS, using
 from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
@@ -260,7 +259,7 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         # the benchmark imported the learned estimators, so "auto" resolves as in eval.)
         same = (previous.get("store_digest") == store.attrs["digest"]
                 and previous.get("seed") == bench.seed and previous.get("target") == dataset.target
-                and previous.get("device") == resolve_device(bench.device)
+                and previous.get("device") == run_device(bench.device, execution)
                 and previous.get("train_size") == train_size)
         if same:
             resume = True
