@@ -91,7 +91,6 @@ class Fractions(click.ParamType):
         return tuple(parts)
 
 
-# Wide enough that `ogmbench --help` shows every command's summary whole.
 def _execution_options(command):
     """--threads and --dask, the same on every command that does heavy work."""
     command = click.option(
@@ -105,6 +104,7 @@ def _execution_options(command):
              "workers share them.")(command)
 
 
+# Wide enough that `ogmbench --help` shows every command's summary whole.
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.version_option(__version__, prog_name="ogmbench")
 def cli():

@@ -16,9 +16,9 @@ import numpy as np
 
 from . import seeding
 from ._version import __version__
-from .execution import Execution, UnitLost, check_threads, fit_malloc, using
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
+from .execution import Execution, UnitLost, check_threads, fit_malloc, using
 from .generators import FAMILIES, apply_noise, class_correlation
 from .store import (
     Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
