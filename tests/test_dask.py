@@ -204,3 +204,70 @@ def test_a_unit_whose_workers_keep_dying_is_handed_back_not_raised():
             (i, lost), = list(ex.run(_die, [(0,)], names=["doomed"], keys=["ogmbench-test-die"]))
     assert i == 0 and isinstance(lost, execution.UnitLost)
     assert "died each time it ran" in str(lost)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_scheduler_that_dies_is_one_line_and_the_run_resumes(capsys, tmp_path, monkeypatch,
+                                                               field_store):
+    """A scheduler and a worker of the test's own, in processes it can kill -9."""
+    import subprocess
+    import sys
+
+    import distributed
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                  "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                                  "--dashboard-address", ":0"], **quiet)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--dashboard-address", ":0"], **quiet)
+    out = tmp_path / "run"
+    def kill_in_the_training():
+        # Its own client, closed before the kill (a client outliving its scheduler
+        # waits to reconnect).
+        with distributed.Client(address, timeout="30s") as watcher:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                busy = [k for keys in watcher.processing().values() for k in keys]
+                if (any(str(k).startswith("ogmbench-eval") for k in busy)
+                        and (out / "run.json").exists()
+                        and "identity" in (out / "run.json").read_text()):
+                    in_training.set()
+                    break
+                time.sleep(0.05)
+        time.sleep(0.5)
+        scheduler.kill()
+
+    in_training = threading.Event()
+
+    try:
+        with distributed.Client(address, timeout="30s") as ready:
+            ready.wait_for_workers(1, timeout=30)
+        killer = threading.Thread(target=kill_in_the_training)
+        killer.start()
+        monkeypatch.setattr(execution, "CONNECT_TIMEOUT", 2.0)  # to give up reconnecting
+        code, stdout, err = call(["eval", field_store.path, "--estimator", "identity",
+                                  "--estimator", "unet:steps=400", "--profile", "quick",
+                                  "--out", out, "--dask", address], capsys)
+        killer.join()
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait()
+    assert in_training.is_set()  # killed while unet trained, identity's record written
+    assert code == 1 and "Traceback" not in err
+    assert "the Dask scheduler at" in err.strip().splitlines()[-1]
+    assert "went away while unet ran" in err.strip().splitlines()[-1]
+    code, stdout, err = call(["eval", field_store.path, "--estimator", "identity",
+                              "--estimator", "unet:steps=400", "--profile", "quick",
+                              "--out", out, "--resume", "--threads", "1"], capsys)
+    assert code == 0, err
+    assert "identity: done in an earlier run, kept" in err
