@@ -362,7 +362,7 @@ def _training(prof: dict, name: str, where: str) -> dict[str, Any]:
     dask = prof.get("dask")
     if dask is not None:
         try:
-            parse_address(dask)
+            parse_address(dask, "its value")
         except ConfigError as exc:
             raise BenchmarkError(f"{where}: {table} dask: {exc}") from None
     return {"training": training, "steps": steps, "train_seeds": train_seeds, "device": device,

@@ -224,10 +224,10 @@ class Execution:
         self.client = self._cluster = None
 
 
-def parse_address(dask: str | None) -> str | None:
+def parse_address(dask: str | None, where: str = "--dask") -> str | None:
     """The Dask address to use: ``dask`` itself, else ``$DASK_SCHEDULER_ADDRESS``, else
-    None (local).  ``local`` and ``local:N`` start a LocalCluster of N worker processes."""
-    where = "--dask"
+    None (local).  ``local`` and ``local:N`` start a LocalCluster of N worker processes.
+    ``where`` names the value in messages (the flag, or a benchmark file's key)."""
     if dask is None:
         dask = os.environ.get(ENV_ADDRESS) or None
         if dask is None:
@@ -254,8 +254,8 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
     ----------
     dask : str, optional
         None (or unset ``$DASK_SCHEDULER_ADDRESS``): local.  ``local`` or ``local:N``:
-        a LocalCluster of N worker processes (default: one per thread) sharing
-        ``threads`` between them (N may not exceed it).  Anything else: the address of a running
+        a LocalCluster of N worker processes (default: one per thread, at most one
+        per core here) sharing ``threads`` between them (N may not exceed it).  Anything else: the address of a running
         scheduler (``tcp://host:8786``).
     threads : int, optional
         Cores the command may use (default :func:`default_threads`).
@@ -283,7 +283,9 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
         logging.getLogger(name).setLevel(logging.CRITICAL)
     cluster = None
     match = _LOCAL.fullmatch(address)
-    workers = int(match.group(1)) if match and match.group(1) else threads
+    # local: one single-threaded worker per thread, and never more than the cores here.
+    workers = int(match.group(1)) if match and match.group(1) else min(threads,
+                                                                        default_threads())
     if match and workers > threads:
         raise ConfigError(f"--dask {address} starts {workers} workers, more than the "
                           f"{threads} threads this may use (--threads)")
