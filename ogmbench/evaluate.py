@@ -488,11 +488,15 @@ def _dask_unit(payload: dict[str, Any], seed_index: int):
 
 
 def _unit_child(payload: dict[str, Any], send):
-    """One training seed of a job, from its payload (a Dask worker or a child of one)."""
+    """A job from its payload, in a process that did not make the run (a plugin's child,
+    a Dask worker or a child of one): one training seed where the payload names one
+    (``seed_index``, a Dask unit), else every seed (:func:`_evaluate`)."""
     test, job = _from_payload(payload, send)
     try:
         with deadline(payload["timeout"]):
-            return _evaluate_seed(job, test, payload["device"], payload["seed_index"])
+            if "seed_index" in payload:
+                return _evaluate_seed(job, test, payload["device"], payload["seed_index"])
+            return _evaluate(job, test, payload["device"])
     except TimedOut as exc:  # struck between the estimator's own calls
         raise as_failure(exc, "the test loop") from None
 
@@ -740,7 +744,7 @@ def _evaluate_isolated(job: _Job, test: _Test, device: str, timeout: float | Non
     payload = _payload(job, test, device, timeout, True)
     try:
         with deadline(None if timeout is None else timeout + _GRACE):
-            return sandbox.call("ogmbench.evaluate:_evaluate_child", payload,
+            return sandbox.call("ogmbench.evaluate:_unit_child", payload,
                                 test.progress or (lambda *args: None))
     except (EstimatorFailure, StoreError):
         raise
@@ -767,16 +771,6 @@ def _from_payload(payload: dict[str, Any], send) -> tuple[_Test, _Job]:
                            payload["partner_of"], payload["train"]),
                  payload["workers"], payload["keep"], progress, payload["threads"])
     return test, _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])
-
-
-def _evaluate_child(payload: dict[str, Any], send) -> tuple:
-    """The child's side of :func:`_evaluate_isolated`."""
-    test, job = _from_payload(payload, send)
-    try:
-        with deadline(payload["timeout"]):
-            return _evaluate(job, test, payload["device"])
-    except TimedOut as exc:  # struck between the estimator's own calls
-        raise as_failure(exc, "the test loop") from None
 
 
 def _converged(seeds: list[dict]) -> bool | None:

@@ -46,7 +46,8 @@ def _samples(run_dir: Path) -> dict:
     return {k: v for k, v in snapshot(run_dir).items() if k.startswith(("samples/", "kept/"))}
 
 
-def _kill_a_busy_worker(client, prefix: str, timeout: float = 60) -> None:
+def _kill_a_busy_worker(client, prefix: str, killed: threading.Event,
+                        timeout: float = 60) -> None:
     """kill -9 the process of a worker that is running a unit whose key starts with prefix."""
     pids = client.run(os.getpid)
     deadline = time.monotonic() + timeout
@@ -55,15 +56,23 @@ def _kill_a_busy_worker(client, prefix: str, timeout: float = 60) -> None:
             if any(str(k).startswith(prefix) for k in keys):
                 time.sleep(0.3)  # into the unit, not at its very start
                 os.kill(pids[worker], signal.SIGKILL)
+                killed.set()
                 return
         time.sleep(0.02)
-    pytest.fail(f"no worker ran a {prefix} unit within {timeout} s")
 
 
-def _killing(client, prefix: str) -> threading.Thread:
-    killer = threading.Thread(target=_kill_a_busy_worker, args=(client, prefix))
-    killer.start()
-    return killer
+class _Killing(threading.Thread):
+    """The killer beside a run; ``join`` fails the test when it found nothing to kill (a
+    failure raised in a thread would not)."""
+
+    def __init__(self, client, prefix: str):
+        self.killed, self.prefix = threading.Event(), prefix
+        super().__init__(target=_kill_a_busy_worker, args=(client, prefix, self.killed))
+        self.start()
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        assert self.killed.is_set(), f"no worker ran a {self.prefix} unit to kill"
 
 
 def test_generate_gives_the_bytes_of_a_local_run_for_1_2_4_workers_and_a_killed_one(cluster,
@@ -71,7 +80,7 @@ def test_generate_gives_the_bytes_of_a_local_run_for_1_2_4_workers_and_a_killed_
     local = ogmbench.generate(tmp_path / "local.zarr", **SHARDED)
     assert local.layout.n_shards > 2
     # kill -9 of a worker writing a shard: Dask reruns the shard elsewhere.
-    killer = _killing(cluster.client, "ogmbench-shard")
+    killer = _Killing(cluster.client, "ogmbench-shard")
     stores = [ogmbench.generate(tmp_path / "two.zarr", dask=cluster, **SHARDED)]
     killer.join()
     for n in (1, 4):
@@ -87,7 +96,7 @@ def test_generate_gives_the_bytes_of_a_local_run_for_1_2_4_workers_and_a_killed_
 def test_eval_units_give_the_bytes_of_a_one_thread_local_run_a_worker_killed_or_not(
         cluster, field_store, local_run, tmp_path):
     out = tmp_path / "dask"
-    killer = _killing(cluster.client, "ogmbench-eval")  # in a training: it is rerun
+    killer = _Killing(cluster.client, "ogmbench-eval")  # in a training: it is rerun
     _, outcomes = run_eval(field_store.path, LEARNED, out=out, dask=cluster, profile="quick",
                            train_seeds=2, keep=[int(field_store.indices("test")[0])],
                            prior_controls=["zeros"])
