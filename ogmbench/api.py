@@ -37,10 +37,11 @@ import numpy as np
 
 from .curves import converged
 from .errors import ConfigError
+from .places import location, write_atomic
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
            "PRIOR_SOURCES",
-           "resolve_device", "check_output", "converged"]
+           "resolve_device", "check_output", "converged", "location", "write_atomic"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -184,6 +185,9 @@ class FitData:
     ``cache_dir`` and ``cache_key`` (set by ``ogmbench eval``: the run's checkpoint
     folder and the store digest with the target) let an estimator reuse what it trained
     on the same data; ``progress(step, total, message)`` reports training progress.
+    ``cache_dir`` may be a local path or an fsspec URL: ``location(cache_dir) / name``
+    reads and tests it like a :class:`pathlib.Path`, and :func:`write_atomic` writes a
+    whole file there (both re-exported here for estimators).
     """
 
     train: Split

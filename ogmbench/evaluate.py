@@ -35,6 +35,7 @@ from .execution import (
     Execution, UnitLost, check_threads, fit_malloc, threads_restored, torch_threads,
     unit_threads, using,
 )
+from .places import Place, absolute, location
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -255,13 +256,13 @@ def run_eval(
         # Cheap checks first: a cluster is joined (or started) only for work that can run.
         with using(dask, threads) as execution, threads_restored():
             device = run_device(device, execution)
-            run_dir = Path(out) if out is not None else default_run_dir(opened.path, target)
-            settings = {"store": str(opened.path.resolve()), "store_digest": opened.attrs["digest"],
+            run_dir = location(out) if out is not None else default_run_dir(opened.path, target)
+            settings = {"store": absolute(opened.path), "store_digest": opened.attrs["digest"],
                         "target": int(target), "seed": int(seed),
                         "prior_controls": sorted(prior_controls)}
             if train_size is not None:  # absent otherwise: runs made before the sweep resume
                 settings["train_size"] = int(train_size)
-            checkpoint_dir = (Path(checkpoints) if checkpoints is not None
+            checkpoint_dir = (location(checkpoints) if checkpoints is not None
                               else run_dir / "checkpoints")
             if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
                 raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
@@ -444,9 +445,10 @@ def _payload(job: _Job, test: _Test, device: str, timeout, isolated: bool) -> di
     return {
         "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
         "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
-        "store": str(test.store.path.resolve()), "target": test.target, "prior": test.prior,
+        "store": absolute(test.store.path), "digest": test.store.attrs["digest"],
+        "target": test.target, "prior": test.prior,
         "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
-        "keep": test.keep, "checkpoints": str(Path(fit.cache_dir).resolve()),
+        "keep": test.keep, "checkpoints": absolute(fit.cache_dir),
         "train": test.train, "progress": test.progress is not None, "timeout": timeout,
         "isolated": isolated, "threads": test.threads,
     }
@@ -693,7 +695,7 @@ def train_indices(store: Store, train_size: int | None) -> np.ndarray:
     return np.sort(np.concatenate([indices[rho == r][:int(train_size)] for r in np.unique(rho)]))
 
 
-def _fit_data(store: Store, target: int, checkpoint_dir: Path, progress,
+def _fit_data(store: Store, target: int, checkpoint_dir: Place, progress,
               partner_of: np.ndarray, train: np.ndarray):
     """The FitData builder of a run: per estimator name (its training progress) and prior
     source (what its train and val splits give it as X2)."""
@@ -763,11 +765,14 @@ def _from_payload(payload: dict[str, Any], send) -> tuple[_Test, _Job]:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")
     store = open_store(payload["store"])
+    if store.attrs["digest"] != payload["digest"]:
+        raise StoreError(f"{store.path} changed since this run began (another store was "
+                         "written there); evaluate it again", path=str(store.path))
     store.assume_checked()  # by the run's process, which holds the store's reader's lock
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
                  payload["partner_of"], payload["train"],
-                 _fit_data(store, payload["target"], Path(payload["checkpoints"]), progress,
+                 _fit_data(store, payload["target"], location(payload["checkpoints"]), progress,
                            payload["partner_of"], payload["train"]),
                  payload["workers"], payload["keep"], progress, payload["threads"])
     return test, _Job(spec, payload["fixed"], payload["seeds"], payload["controls"])

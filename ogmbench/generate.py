@@ -20,6 +20,7 @@ from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .execution import Execution, UnitLost, check_threads, fit_malloc, using
 from .generators import FAMILIES, apply_noise, class_correlation
+from .places import Place, Remote, absolute, location
 from .store import (
     Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
     remove_store, replace_store, shard_digest, write_block, writing,
@@ -82,7 +83,7 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(path: str, config: GenerateConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     _exit_with_parent(os.getppid())
-    _WORKER["group"] = open_group(Path(path), mode="r+")
+    _WORKER["group"] = open_group(location(path), mode="r+")
     _WORKER["config"] = config
 
 
@@ -112,7 +113,7 @@ def shard_unit(path: str, config: GenerateConfig, shard: int) -> tuple[int, str]
     Returns ``(shard, digest)``; the client alone writes the store's attributes.
     """
     fit_malloc()
-    group = open_group(Path(path), mode="r+")
+    group = open_group(location(path), mode="r+")
     return shard, _write_shard(group, config.layout, shard, make_shard(config, shard))
 
 
@@ -160,8 +161,9 @@ def generate(
 
     Parameters
     ----------
-    out : path
-        Directory of the zarr store to write.
+    out : path or URL
+        Directory of the zarr store to write, or an fsspec URL on object storage
+        (``s3://bucket/x.zarr``; credentials and endpoint from the environment).
     config : GenerateConfig, optional
         The settings, made by :func:`~ogmbench.config.make_config`; or give them as
         ``**settings`` instead.
@@ -176,9 +178,12 @@ def generate(
         Generate on a Dask cluster instead, one shard per unit (``local``,
         ``local:N``, a scheduler address, or an open
         :class:`~ogmbench.execution.Execution`); the bytes are the same.  Its workers
-        must see ``out`` at the same path.
+        must see ``out`` at the same path (or URL).
     overwrite : bool
-        Replace an existing ogmbench store at ``out`` (never anything else).
+        Replace an existing ogmbench store at ``out`` (never anything else).  Locally
+        the new store is built beside the old one and swapped in; object storage has
+        no rename, so there the old store is deleted first and an interrupted
+        overwrite leaves an incomplete store (never read; ``resume`` finishes it).
     force : bool
         Go on although the memory or disk estimate says the request cannot fit.
     resume : bool
@@ -201,7 +206,7 @@ def generate(
     """
     if not str(out).strip():
         raise ConfigError("OUT is empty; give the path of the store to write")
-    out = Path(out)
+    out = location(out)
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
     limit = dask.threads if isinstance(dask, Execution) else check_threads(threads)
@@ -225,7 +230,7 @@ def generate(
         return _generate(out, config, given if resume else None, workers, overwrite, progress)
 
 
-def _generate(out: Path, config, resume_settings, workers, overwrite: bool, progress):
+def _generate(out: Place, config, resume_settings, workers, overwrite: bool, progress):
     if resume_settings is not None:
         config, group, done = _prepare_resume(out, resume_settings)
     else:
@@ -234,29 +239,36 @@ def _generate(out: Path, config, resume_settings, workers, overwrite: bool, prog
             if not overwrite:
                 raise ConfigError(f"{out} already exists; overwrite (--overwrite) replaces an "
                                   "ogmbench store, resume (--resume) finishes an interrupted one")
+            check_replaceable(out)
+            if isinstance(out, Remote):  # no rename on object storage (docstring)
+                remove_store(out)
+                return _create_and_fill(out, out, config, workers, progress)
             # Transactional: the new store is built beside the old one, which is replaced
             # only once the new one is complete.
-            check_replaceable(out)
             aside = out.parent / f".{out.name}.ogmbench-old"
             if aside.exists() or aside.is_symlink():
                 check_replaceable(aside)  # refused now, before the new store is built
             target = out.parent / f".{out.name}.ogmbench-new"
             if target.exists() or target.is_symlink():
                 remove_store(target)  # left by an interrupted overwrite (or refused)
-        try:
-            group = create_store(target, config.layout, _provenance(config))
-        except OSError as exc:
-            raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
-        done = {}
-        if target != out:
-            _fill(target, group, config, done, workers, progress)
-            replace_store(target, out)
-            return open_store(out)
+        return _create_and_fill(target, out, config, workers, progress)
     _fill(out, group, config, done, workers, progress)
     return open_store(out)
 
 
-def _fill(out: Path, group, config, done, workers, progress) -> None:
+def _create_and_fill(target: Place, out: Place, config, workers, progress):
+    """Write a new store at ``target`` and open it at ``out``, where it is moved to."""
+    try:
+        group = create_store(target, config.layout, _provenance(config))
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+    _fill(target, group, config, {}, workers, progress)
+    if target != out:
+        replace_store(target, out)
+    return open_store(out)
+
+
+def _fill(out: Place, group, config, done, workers, progress) -> None:
     """Write every shard not in ``done``, then the digest and, last, ``complete``."""
     layout = config.layout
     todo = [s for s in range(layout.n_shards) if str(s) not in done]
@@ -283,10 +295,9 @@ def _run_shards(out, group, config, todo, workers):
     (``workers`` an Execution), in this process, or in a pool of worker processes."""
     layout = config.layout
     if isinstance(workers, Execution):
-        key = hashlib.sha256(json.dumps([str(Path(out).absolute()), config.to_json()],
+        key = hashlib.sha256(json.dumps([absolute(out), config.to_json()],
                                         sort_keys=True).encode()).hexdigest()[:16]
-        for _, done in workers.run(shard_unit, [(str(Path(out).absolute()), config, s)
-                                                for s in todo],
+        for _, done in workers.run(shard_unit, [(absolute(out), config, s) for s in todo],
                                    names=[f"shard {s} of {out}" for s in todo],
                                    keys=[f"ogmbench-shard-{key}-{s}" for s in todo]):
             if isinstance(done, UnitLost):
@@ -351,7 +362,7 @@ class _DigestFlusher:
             self.dirty, self.last = False, time.monotonic()
 
 
-def _prepare_resume(out: Path, settings: dict[str, Any]):
+def _prepare_resume(out: Place, settings: dict[str, Any]):
     group = open_group(out, mode="r+")
     attrs = group.attrs.asdict()
     stored = attrs.get("config")
@@ -390,7 +401,7 @@ def estimate(config: GenerateConfig) -> dict[str, int]:
     return {"sample_bytes": sample, "store_bytes": disk}
 
 
-def check_resources(config: GenerateConfig, out: Path, force: bool = False) -> None:
+def check_resources(config: GenerateConfig, out: Place, force: bool = False) -> None:
     """Refuse up front what cannot fit, before anything is created (``force`` skips it)."""
     if force:
         return
@@ -400,7 +411,9 @@ def check_resources(config: GenerateConfig, out: Path, force: bool = False) -> N
                           f"{config.size[1]} needs about {_gib(need['sample_bytes'])} of memory "
                           f"(limit {_gib(MAX_SAMPLE_BYTES)}); use fewer classes or a smaller "
                           "size, or --force")
-    parent = out.absolute().parent
+    if isinstance(location(out), Remote):
+        return  # object storage reports no free space
+    parent = Path(out).absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     free = shutil.disk_usage(parent).free
@@ -422,7 +435,10 @@ def _settings_of(config: GenerateConfig) -> dict[str, Any]:
                 params=config.family_params)
 
 
-def _check_writable(out: Path) -> None:
+def _check_writable(out: Place) -> None:
+    if isinstance(out, Remote):
+        _check_bucket(out)
+        return
     parent = out.absolute().parent
     if not parent.exists():
         try:
@@ -434,6 +450,17 @@ def _check_writable(out: Path) -> None:
         raise ConfigError(f"cannot write {out}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {out}: permission denied in {parent}")
+
+
+def _check_bucket(out: Remote) -> None:
+    """A bucket is the one thing ogmbench does not create: say so before anything runs."""
+    bucket = Remote(f"{out.url.split('://')[0]}://{out.parts[0]}")
+    try:
+        there = bucket.exists()
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc}") from None
+    if not there:
+        raise ConfigError(f"cannot write {out}: no bucket {bucket} (create it first)")
 
 
 def _now() -> str:

@@ -10,6 +10,16 @@ writer's lock file holds :data:`MARK` and its pid (a reader writes nothing): a f
 that name that is not ogmbench's (another content, a symbolic link, a folder) is refused
 and never written to or removed.  Where
 ``fcntl`` does not exist (Windows), nothing is locked.
+
+On object storage (a :class:`~ogmbench.places.Remote` lock) there is no ``flock``: a
+writer's lock is an object created only if none exists (S3's conditional PUT), holding
+:data:`MARK`, the host, the pid and the time, and deleted when the writer is done.
+(On a filesystem without an atomic create, fsspec checks and then writes, which two
+writers starting in the same instant can both pass: S3 and its compatible servers are
+the ones this is made for.)  A writer killed before that leaves it behind; the next writer is refused with a line
+naming the holder and the object to delete once that holder is known to be gone.
+Readers take no lock there: every shard is digest-checked when first read, so a store
+changed under a reader stops it with an error, never with a number.
 """
 
 from __future__ import annotations
@@ -17,12 +27,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import stat
 import time
 from pathlib import Path
 from typing import Iterator
 
 from .errors import UsageError
+from .places import Remote
 
 __all__ = ["BusyError", "MARK", "hold"]
 
@@ -38,13 +50,14 @@ class BusyError(UsageError):
 
 
 @contextlib.contextmanager
-def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterator[None]:
+def hold(path: str | os.PathLike | Remote, what: str, *, shared: bool = False) -> Iterator[None]:
     """Hold the lock file ``path`` (created if needed) for the block.
 
     Parameters
     ----------
-    path : path
-        The lock file; its folder must exist.
+    path : path or Remote
+        The lock file; its folder must exist (a :class:`~ogmbench.places.Remote` on
+        object storage, see the module's notes).
     what : str
         What the lock protects, for the message (``"run directory runs/x"``).
     shared : bool
@@ -59,6 +72,10 @@ def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterato
     UsageError
         When a file of that name is in the way and is not an ogmbench lock file.
     """
+    if isinstance(path, Remote):
+        with _hold_remote(path, what, shared):
+            yield
+        return
     try:
         import fcntl
     except ImportError:  # no advisory locks on this platform
@@ -103,6 +120,36 @@ def hold(path: str | os.PathLike, what: str, *, shared: bool = False) -> Iterato
             os.close(fd)  # releases the lock
     raise BusyError(f"{what} is in use by other ogmbench processes (its lock file {path} "
                     "keeps changing); try again")
+
+
+@contextlib.contextmanager
+def _hold_remote(path: Remote, what: str, shared: bool) -> Iterator[None]:
+    if shared:  # readers rely on the shard digests (module docstring)
+        yield
+        return
+    mine = MARK + f"{os.getpid()} on {socket.gethostname()} since {_now()}\n".encode()
+    if not path.create(mine):
+        try:
+            held = path.read_bytes()
+        except FileNotFoundError:  # released meanwhile: the next try decides
+            held = MARK
+        if not held.startswith(MARK):
+            raise UsageError(f"{path} is in the way: it is not an ogmbench lock file "
+                             f"(needed to write {what}); move it")
+        holder = held.removeprefix(MARK).decode(errors="replace").strip()
+        raise BusyError(f"{what} is being written by another ogmbench process (pid "
+                        f"{holder or '?'}); wait for it to finish or choose another output "
+                        f"(if that process is gone, delete {path})")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == mine:  # never another writer's
+                path.unlink(missing_ok=True)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _holder_stays(fd: int, path: Path, shared: bool) -> bool:

@@ -29,6 +29,7 @@ from .execution import ENV_ADDRESS, using
 from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
 from .locks import hold
+from .places import Place, Remote, is_url, location
 from .report import write_report
 from .results import (
     GENERATED, DriftList, check_results, collect_results, read_results, write_results,
@@ -67,8 +68,9 @@ def reproduce(
         Profile to run (``default``: 2 CPU cores; ``paper``: one GPU).
     out : path, optional
         Output directory (default ``runs/<benchmark>-<profile>``).
-    work : path, optional
+    work : path or URL, optional
         Stores, runs and checkpoints (default ``OUT/work``); reused when they match.
+        An fsspec URL (``s3://bucket/work``) keeps them on object storage.
     check : path, optional
         Published ``results.csv`` to compare with (see :func:`check_results`).
     estimators : sequence of str
@@ -103,9 +105,12 @@ def reproduce(
         raise BenchmarkError("--out is empty; give a directory")
     if work is not None and not str(work).strip():
         raise BenchmarkError("--work is empty; give a directory")
+    if out is not None and is_url(out):
+        raise BenchmarkError(f"--out {out}: the report is written to a local folder (it is "
+                             "published by renaming); --work may be a URL")
     out = Path(out) if out is not None else Path("runs") / f"{bench.name}-{bench.profile}"
     _check_out(out)
-    work = Path(work) if work is not None else out / "work"
+    work = location(work) if work is not None else out / "work"
     _check_work(work, out)
     for dataset in bench.datasets:  # before anything is created
         try:
@@ -328,9 +333,11 @@ def _check_out(out: Path) -> None:
                                      "ogmbench reproduce; choose another --out")
 
 
-def _check_work(work: Path, out: Path) -> None:
+def _check_work(work: Place, out: Path) -> None:
     if work.exists() and not work.is_dir():
         raise BenchmarkError(f"--work {work} exists and is not a directory")
+    if isinstance(work, Remote):
+        return  # the report is local: a URL is never inside it
     resolved = work.resolve()
     for name in OUTPUTS + (STAGING,):
         place = (out / name).resolve()

@@ -10,8 +10,10 @@ A run directory holds::
     leaderboard.csv           the aggregated table
     .ogmbench-lock            while a process writes the run (ogmbench.locks)
 
-Every file is written whole to a temporary name and renamed into place, so a killed run
-leaves each file either as it was or complete, and resumes without recomputing finished
+A run directory may be an fsspec URL on object storage (``s3://bucket/runs/x``).  Every
+file is written whole (to a temporary name renamed into place; on object storage by one
+PUT, see :func:`~ogmbench.places.write_atomic`), so a killed run leaves each file
+either as it was or complete, and resumes without recomputing finished
 estimators.  :class:`Run` is the typed view the other rooms read; nothing else parses
 ``run.json``.
 """
@@ -19,6 +21,7 @@ estimators.  :class:`Run` is the typed view the other rooms read; nothing else p
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import platform
@@ -36,6 +39,7 @@ from .curves import all_converged
 from .errors import UsageError
 from .locks import hold
 from .names import file_name
+from .places import Place, Remote, location, write_atomic
 from .specs import HIDDEN_IN_LABELS, estimator_label
 
 __all__ = ["RUN_FORMAT", "RUN_KIND", "RunDirError", "Run", "Record", "read_run", "open_run", "is_run",
@@ -63,7 +67,7 @@ def now() -> str:
 
 def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
     """``runs/<store name>-target<N>``: where ``ogmbench eval`` writes by default."""
-    stem = Path(store_path).resolve().name.removesuffix(".zarr")
+    stem = location(store_path).resolve().name.removesuffix(".zarr")
     return Path("runs") / f"{stem}-target{target}"
 
 
@@ -161,8 +165,8 @@ class Run:
         The parsed ``run.json``, as written.
     """
 
-    def __init__(self, path: Path, data: dict[str, Any]):
-        self.path = Path(path)
+    def __init__(self, path: Place, data: dict[str, Any]):
+        self.path = location(path)
         self.data = data
         self._lock: contextlib.ExitStack | None = None
 
@@ -222,13 +226,13 @@ class Run:
 
         record = self.data["estimators"][name]
         try:
-            return pq.read_table(self.path / record["samples_file"])
+            return pq.read_table(_readable(self.path / record["samples_file"]))
         except (OSError, ValueError, KeyError) as exc:
             raise RunDirError(f"{self.path}: cannot read the results of {name!r} ({exc})") from None
 
     def kept(self, name: str) -> np.ndarray:
         """The kept estimates of an estimator, (len(kept), H, W), in ``Record.kept`` order."""
-        return np.load(self.path / self.data["estimators"][name]["kept_file"])
+        return np.load(_readable(self.path / self.data["estimators"][name]["kept_file"]))
 
     def has_results(self, name: str, keep: list[int] | None = None) -> bool:
         """Whether ``name`` finished and its files (and the ``keep`` estimates) are there."""
@@ -271,31 +275,33 @@ class Run:
 
         path = self.path / "samples" / f"{file_name(name, 'estimator name')}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(pa.table(columns), tmp)
-        os.replace(tmp, path)
-        return str(path.relative_to(self.path))
+        buffer = pa.BufferOutputStream()
+        pq.write_table(pa.table(columns), buffer)
+        write_atomic(path, buffer.getvalue().to_pybytes())
+        return f"samples/{path.name}"
 
     def write_kept(self, name: str, array: np.ndarray) -> str:
         """Write an estimator's kept estimates; return the path relative to the run."""
         path = self.path / "kept" / f"{file_name(name, 'estimator name')}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".npy.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-        return str(path.relative_to(self.path))
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        write_atomic(path, buffer.getvalue())
+        return f"kept/{path.name}"
 
-    def write_text(self, name: str, text: str) -> Path:
+    def write_text(self, name: str, text: str) -> Place:
         """Write a file of the run (e.g. ``leaderboard.csv``) atomically."""
         path = self.path / name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text.encode())
         return path
 
 
-def _load(run_dir: Path) -> dict[str, Any]:
+def _readable(path: Place):
+    """What pyarrow and numpy read: a local path, or an object's bytes in memory."""
+    return io.BytesIO(path.read_bytes()) if isinstance(path, Remote) else path
+
+
+def _load(run_dir: Place) -> dict[str, Any]:
     try:
         data = json.loads((run_dir / RUN_FILE).read_text())
     except (OSError, ValueError):
@@ -329,7 +335,7 @@ def read_run(run_dir: str | os.PathLike) -> Run:
     RunDirError
         When it has no readable ``run.json``.
     """
-    run_dir = Path(run_dir)
+    run_dir = location(run_dir)
     return Run(run_dir, _load(run_dir))
 
 
@@ -339,7 +345,7 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
 
     Parameters
     ----------
-    run_dir : path
+    run_dir : path or URL
     settings : dict
         ``store`` (path), ``store_digest``, ``target``, ``seed``, ``prior_controls``: a
         resumed run must agree on all but the store's path (the digest names the data)
@@ -359,7 +365,7 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
         When another process is writing it; the returned run holds the directory until
         :meth:`Run.close`.
     """
-    run_dir = Path(run_dir)
+    run_dir = location(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} exists and is not a directory")
     if holds_files(run_dir):
@@ -383,29 +389,33 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
     return run
 
 
-def clear_run(run_dir: Path) -> None:
+def clear_run(run_dir: Place) -> None:
     """Empty an ogmbench run directory (its run.json carries the marker) to start afresh.
 
     Holds the run's lock meanwhile, so a run that another process is writing is refused
     with one line (:class:`~ogmbench.locks.BusyError`) rather than emptied under it.
     """
+    run_dir = location(run_dir)
     _load(run_dir)  # refuses anything but an ogmbench run
     with hold(run_dir / LOCK_FILE, f"run directory {run_dir}"):
         for path in run_dir.iterdir():
             if path.name == LOCK_FILE:
                 continue
-            if path.is_dir() and not path.is_symlink():
+            if isinstance(path, Remote):
+                path.remove_tree()  # an object, or every object under a prefix
+            elif path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
 
 
-def holds_files(run_dir: Path) -> bool:
+def holds_files(run_dir: Place) -> bool:
     """Whether ``run_dir`` holds anything but a lock file."""
+    run_dir = location(run_dir)
     return run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
 
 
-def _start(run_dir: Path, settings, resume, device, provenance) -> Run:
+def _start(run_dir: Place, settings, resume, device, provenance) -> Run:
     if holds_files(run_dir):
         if not resume:  # another process made it while this one waited for the lock
             raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
@@ -443,10 +453,8 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _write_json(data: dict, path: Path) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+def _write_json(data: dict, path: Place) -> None:
+    write_atomic(path, (json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n").encode())
 
 
 def jsonable(value):

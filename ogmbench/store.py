@@ -38,6 +38,7 @@ import numpy as np
 from .errors import StoreError
 from .generators import FAMILIES
 from .locks import hold
+from .places import Place, Remote, location
 from .seeding import rho_id
 
 __all__ = [
@@ -131,9 +132,9 @@ def _codecs(dtype: str):
     return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
-def is_store(path: Path) -> bool:
+def is_store(path: Place) -> bool:
     """Whether ``path`` holds a zarr group written by ogmbench (complete or not)."""
-    meta = Path(path) / "zarr.json"
+    meta = location(path) / "zarr.json"
     try:
         attrs = json.loads(meta.read_text()).get("attributes", {})
     except (OSError, ValueError, AttributeError):
@@ -146,9 +147,14 @@ def is_store(path: Path) -> bool:
 _STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class", "other_class"}
 
 
-def _entries(path: Path) -> Iterator[tuple[Path, str]]:
-    """(path, kind) of everything in a store folder: "ours", "foreign" or "special"
-    (not a regular file or folder: a pipe, a socket, a device, a link)."""
+def _entries(path: Place) -> Iterator[tuple[str, str]]:
+    """(relative path, kind) of everything in a store folder: "ours", "foreign" or
+    "special" (not a regular file or folder: a pipe, a socket, a device, a link).
+    On object storage, where there are only objects, each object is one entry."""
+    if isinstance(path, Remote):
+        for rel in path.files():
+            yield rel, _kind(tuple(rel.split("/")), folder=False)
+        return
     for root, dirs, files in os.walk(path):
         root = Path(root)
         rel = root.relative_to(path).parts
@@ -156,25 +162,26 @@ def _entries(path: Path) -> Iterator[tuple[Path, str]]:
             entry = root / name
             mode = os.lstat(entry).st_mode
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                yield entry, "special"
+                yield str(entry.relative_to(path)), "special"
                 continue
-            parts = (*rel, name)
-            if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in _STORE_FOLDERS
-                                           and stat.S_ISDIR(mode)):
-                yield entry, "ours"
-            elif len(parts) >= 2 and parts[0] in _STORE_FOLDERS and (
-                    parts[1:] == ("zarr.json",) or (parts[1] == "c" and all(
-                        p.isdigit() for p in parts[2:]))):
-                yield entry, "ours"
-            else:
-                yield entry, "foreign"
+            yield str(entry.relative_to(path)), _kind((*rel, name), stat.S_ISDIR(mode))
         dirs[:] = [d for d in dirs if not os.path.islink(root / d)]
 
 
-def check_replaceable(path: Path) -> None:
+def _kind(parts: tuple[str, ...], folder: bool) -> str:
+    if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in _STORE_FOLDERS and folder):
+        return "ours"
+    if len(parts) >= 2 and parts[0] in _STORE_FOLDERS and (
+            parts[1:] == ("zarr.json",) or (parts[1] == "c" and all(
+                p.isdigit() for p in parts[2:]))):
+        return "ours"
+    return "foreign"
+
+
+def check_replaceable(path: Place) -> None:
     """Refuse to replace ``path`` unless it is an ogmbench store holding only what
     ogmbench writes, or an empty folder."""
-    path = Path(path)
+    path = location(path)
     if path.is_symlink():
         raise StoreError(f"{path} is a symbolic link; refusing to replace it (choose another "
                          "OUT or remove the link yourself)")
@@ -186,16 +193,19 @@ def check_replaceable(path: Path) -> None:
     foreign = [entry for entry, kind in _entries(path) if kind != "ours"]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise StoreError(f"{path} holds {foreign[0].relative_to(path)}{more}, which ogmbench "
+        raise StoreError(f"{path} holds {foreign[0]}{more}, which ogmbench "
                          "did not write; refusing to overwrite it (move them out first, or "
                          "choose another OUT)")
 
 
-def remove_store(path: Path) -> None:
+def remove_store(path: Place) -> None:
     """Delete an existing ogmbench store or empty directory; refuse anything else."""
-    path = Path(path)
+    path = location(path)
     check_replaceable(path)
-    shutil.rmtree(path)
+    if isinstance(path, Remote):
+        path.remove_tree()
+    else:
+        shutil.rmtree(path)
 
 
 def replace_store(new: Path, old: Path) -> None:
@@ -214,7 +224,7 @@ def replace_store(new: Path, old: Path) -> None:
     shutil.rmtree(aside)
 
 
-def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
+def create_store(path: Place, layout: Layout, attrs: dict[str, Any]):
     """Create the group and empty arrays; the store is marked incomplete.
 
     zarr's version joins ``attrs["versions"]`` here (this module alone imports zarr).
@@ -225,7 +235,7 @@ def create_store(path: Path, layout: Layout, attrs: dict[str, Any]):
              "shard_digests": {}}
     if "versions" in attrs:
         attrs["versions"] = {**attrs["versions"], "zarr": zarr.__version__}
-    group = zarr.create_group(str(path), attributes=attrs)
+    group = zarr.create_group(_zarr_store(path, "w"), attributes=attrs)
     for name, (shape, dtype, dims) in layout.arrays().items():
         if len(shape) == 4:
             chunks = (layout.chunk, *shape[1:])
@@ -258,24 +268,28 @@ def write_block(group, name: str, start: int, stop: int, value: np.ndarray) -> N
     group[name].with_config({"write_empty_chunks": True})[start:stop] = value
 
 
-def missing_shards(path: Path, layout: Layout) -> list[tuple[str, int]]:
+def missing_shards(path: Place, layout: Layout) -> list[tuple[str, int]]:
     """(array, shard) of every shard file absent from a store written by :func:`write_block`."""
+    path = location(path)
+    listed = set(path.files()) if isinstance(path, Remote) else None
     out = []
     for name, (shape, _, _) in layout.arrays().items():
         for shard in range(layout.n_shards):
             # zarr v3's default chunk keys: c/<i>/0/... along the sample axis.
-            key = Path(path, name, "c", str(shard), *(["0"] * (len(shape) - 1)))
-            if not key.is_file():
+            key = "/".join([name, "c", str(shard), *(["0"] * (len(shape) - 1))])
+            if not (key in listed if listed is not None else Path(path, key).is_file()):
                 out.append((name, shard))
     return out
 
 
-def lock_file(path: str | os.PathLike) -> Path:
+def lock_file(path: str | os.PathLike | Remote) -> Place:
     """The lock file of the store at ``path``: beside it, so that it outlives a replaced store.
 
     The path is resolved first: a store reached through a symbolic link has one lock.
     """
-    path = Path(os.path.realpath(path))
+    path = location(path)
+    if not isinstance(path, Remote):
+        path = Path(os.path.realpath(path))
     return path.parent / f".{path.name}.ogmbench-lock"
 
 
@@ -284,7 +298,7 @@ def writing(path: str | os.PathLike) -> contextlib.AbstractContextManager:
 
     Raises :class:`~ogmbench.locks.BusyError` (one line) when it is written or read.
     """
-    return hold(lock_file(path), f"store {path}")
+    return hold(lock_file(_store_path(path)), f"store {path}")
 
 
 def reading(path: str | os.PathLike) -> contextlib.AbstractContextManager:
@@ -297,14 +311,24 @@ def reading(path: str | os.PathLike) -> contextlib.AbstractContextManager:
     return hold(lock_file(_store_path(path)), f"store {path}", shared=True)
 
 
-def _store_path(path) -> Path:
-    """``path`` as a Path; an empty one is refused rather than read as the current folder."""
+def _store_path(path) -> Place:
+    """``path`` as a Path or URL; an empty one is refused rather than read as the
+    current folder."""
     if not str(path).strip():
         raise StoreError("STORE is empty; give the path of a store")
-    return Path(path)
+    return location(path)
 
 
-def open_group(path: Path, mode: str = "r"):
+def _zarr_store(path: Place, mode: str):
+    """What zarr opens: a local folder's name, or an fsspec store for a URL."""
+    if isinstance(path, Remote):
+        from zarr.storage import FsspecStore
+
+        return FsspecStore.from_url(path.url, read_only=mode == "r")
+    return str(path)
+
+
+def open_group(path: Place, mode: str = "r"):
     """Open the zarr group at ``path`` or raise :class:`StoreError` with the reason."""
     import zarr
 
@@ -313,13 +337,16 @@ def open_group(path: Path, mode: str = "r"):
         raise StoreError(f"no store at {path}")
     if not (path / "zarr.json").is_file():
         raise StoreError(f"{path} is not a zarr v3 store (no zarr.json)")
-    special = next((entry for entry, kind in _entries(path) if kind == "special"), None)
+    # Object storage holds only objects: nothing there can be special.
+    special = None if isinstance(path, Remote) else next(
+        (entry for entry, kind in _entries(path) if kind == "special"), None)
     if special is not None:  # a pipe would hang the reader; a link could lead anywhere
-        raise StoreError(f"{path} is damaged: {special.relative_to(path)} is not a regular "
+        raise StoreError(f"{path} is damaged: {special} is not a regular "
                          f"file or folder; run 'ogmbench verify {path}'")
     try:
         # Not the consolidated copy (written for xarray's sake): what is on disk.
-        group = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=False)
+        group = zarr.open_group(_zarr_store(path, mode), mode=mode, zarr_format=3,
+                                use_consolidated=False)
         attrs = group.attrs.asdict()
     except Exception as exc:  # zarr raises many types for damaged metadata
         raise StoreError(f"{path} is corrupt: cannot read its metadata ({exc})") from None
@@ -360,14 +387,14 @@ def _layout_or_corrupt(attrs: dict[str, Any], path: Path) -> Layout:
         raise StoreError(f"{path} is corrupt: bad provenance attributes ({exc!r})") from None
 
 
-def consolidate(path: Path) -> None:
+def consolidate(path: Place) -> None:
     """Write consolidated metadata so that ``xarray.open_zarr`` opens the store quietly."""
     import zarr
 
     with warnings.catch_warnings():
         # zarr warns that consolidation is not yet in the v3 spec; xarray reads it anyway.
         warnings.simplefilter("ignore")
-        zarr.consolidate_metadata(str(path), zarr_format=3)
+        zarr.consolidate_metadata(_zarr_store(location(path), "r+"), zarr_format=3)
 
 
 def layout_from_attrs(attrs: dict[str, Any]) -> Layout:
@@ -398,10 +425,14 @@ class Store:
     ``rho``, ``phi`` and ``split`` as held in memory), so a damaged or altered shard
     raises :class:`StoreError` instead of yielding numbers.  ``clean`` and ``noisy``
     themselves are zarr arrays, read unchecked.
+
+    A store on object storage has no reader's lock to keep a writer out
+    (:mod:`ogmbench.locks`), so there every read is checked, not only the first one:
+    a store replaced meanwhile stops the reader with :class:`StoreError`.
     """
 
-    def __init__(self, path: Path, group, attrs: dict[str, Any]):
-        self.path = Path(path)
+    def __init__(self, path: Place, group, attrs: dict[str, Any]):
+        self.path = location(path)
         self.attrs = attrs
         self.layout = layout_from_attrs(attrs)
         self._group = group
@@ -413,6 +444,7 @@ class Store:
         # Looked up once: zarr reads an array's metadata again on each group lookup.
         self._arrays = {name: group[name] for name in self.layout.arrays()}
         self._verified: set[int] = set()
+        self._recheck = isinstance(self.path, Remote)  # see the class notes
         self._last: tuple[int, dict[str, np.ndarray]] | None = None  # the shard just checked
         self._checking = threading.Lock()
 
@@ -530,6 +562,8 @@ class Store:
             raise IndexError(f"sample indices must be in [0, {len(self)}), got "
                              f"{indices.min()}..{indices.max()}")
         order = np.argsort(indices, kind="stable")
+        if self._recheck:  # the rows come from the very bytes that were checked
+            return self._take_checked(name, indices, classes)
         with self._checking:
             for shard in np.unique(indices // self.layout.shard):
                 self._check_shard(int(shard))
@@ -538,6 +572,17 @@ class Store:
         out = np.empty_like(values)
         out[order] = values
         return out
+
+    def _take_checked(self, name: str, indices: np.ndarray, classes) -> np.ndarray:
+        shape = self._arrays[name].shape[1:]
+        out = np.empty((len(indices), *shape), self._arrays[name].dtype)
+        shards = indices // self.layout.shard
+        with self._checking:
+            for shard in np.unique(shards):
+                rows = np.flatnonzero(shards == shard)
+                arrays = self._check_shard(int(shard))
+                out[rows] = arrays[name][indices[rows] - shard * self.layout.shard]
+        return out if classes is None else out[:, list(classes)]
 
     def check(self) -> None:
         """Digest-check every shard now (eval does, before it writes anything).
@@ -553,8 +598,11 @@ class Store:
 
         Only for a process whose parent checked this store (:meth:`check`) and holds its
         reader's lock meanwhile, so that no ogmbench can have changed it since: a
-        plugin's child process in ``eval``, a data loader's workers.
+        plugin's child process in ``eval``, a data loader's workers.  On object storage,
+        where there is no reader's lock, every read stays checked.
         """
+        if self._recheck:
+            return
         with self._checking:
             self._verified.update(range(self.layout.n_shards))
 
@@ -566,8 +614,10 @@ class Store:
     def _check_shard(self, shard: int) -> dict[str, np.ndarray] | None:
         """Digest-check ``shard`` once; its arrays when they are at hand (this call read
         them, or it is the shard checked last), else None."""
-        if shard in self._verified:
-            return self._last[1] if self._last and self._last[0] == shard else None
+        if self._last and self._last[0] == shard:  # checked bytes, already in memory
+            return self._last[1]
+        if shard in self._verified and not self._recheck:
+            return None
         start, stop = self.layout.shard_range(shard)
         small = {"rho": self.rho, "phi": self.phi, "split": self.split}
         arrays = {name: small[name][start:stop] if name in small

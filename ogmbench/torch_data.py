@@ -6,12 +6,12 @@ Reach it as ``ogmbench.TorchDataset``; ``import ogmbench`` alone never imports t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .errors import StoreError
 from .store import Store, open_store, split_number
 
 __all__ = ["TorchDataset"]
@@ -48,7 +48,8 @@ class TorchDataset(Dataset):
                  in_memory: bool = False):
         opened = store if isinstance(store, Store) else open_store(store)
         opened.check()
-        self.path = Path(opened.path)
+        self.path = opened.path  # a Path, or a Remote URL on object storage
+        self.digest = opened.attrs["digest"]
         self.split = None if split is None else split_number(split)
         self.indices = opened.indices(self.split)
         self.rho = torch.from_numpy(opened.rho[self.indices].astype(np.float32))
@@ -74,8 +75,12 @@ class TorchDataset(Dataset):
         if self._cache is not None:
             return self._cache[0][item], self._cache[1][item], self.rho[item]
         if self._store is None:
-            self._store = open_store(self.path)
-            self._store.assume_checked()  # checked when this dataset was made
+            store = open_store(self.path)
+            if store.attrs["digest"] != self.digest:
+                raise StoreError(f"{self.path} changed since this dataset was made (another "
+                                 "store was written there)", path=str(self.path))
+            store.assume_checked()  # checked when this dataset was made
+            self._store = store
         index = int(self.indices[item])
         noisy = torch.from_numpy(self._store.read("noisy", index, index + 1)[0])
         clean = torch.from_numpy(self._store.read("clean", index, index + 1)[0].astype(np.float32))

@@ -14,7 +14,8 @@ PACKAGE_DIRS = {"ogmbench": ROOT / "ogmbench", "ogmbench.generators": ROOT / "ge
 
 # The core, bottom to top: a module may import only modules listed before it.
 LAYERS = [
-    "ogmbench._version", "ogmbench.errors", "ogmbench.names", "ogmbench.locks",
+    "ogmbench._version", "ogmbench.errors", "ogmbench.names", "ogmbench.places",
+    "ogmbench.locks",
     "ogmbench.sandbox", "ogmbench.execution",
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
@@ -36,6 +37,9 @@ CONFINED = {
     # Dask is an optional extra: one room starts or joins a cluster.
     "dask": ("ogmbench.execution",),
     "distributed": ("ogmbench.execution",),
+    # Object storage: one room names places; the cloud libraries come through fsspec.
+    "fsspec": ("ogmbench.places",),
+    "s3fs": (),
 }
 
 

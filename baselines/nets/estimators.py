@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
-import os
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ogmbench.api import Estimator, Hyper, converged, resolve_device
+from ogmbench.api import Estimator, Hyper, converged, location, resolve_device, write_atomic
 
 from .models import NoiseUNet, count_parameters
 
@@ -220,7 +218,8 @@ class NoiseEstimator(Estimator):
         self.model_ = self.build(prior_channels).to(self.device_)
         checkpoint = self._checkpoint_path(data, target, seed, noisy.shape)
         if checkpoint is not None and checkpoint.is_file():
-            state = torch.load(checkpoint, map_location=self.device_, weights_only=True)
+            state = torch.load(io.BytesIO(checkpoint.read_bytes()), map_location=self.device_,
+                               weights_only=True)
             # One saved before learning rates were recorded cannot be judged by the
             # convergence rule: trained again (and the file, ours, replaced).
             if all("lr" in h for h in state["history"]):
@@ -232,23 +231,23 @@ class NoiseEstimator(Estimator):
         self._train(cfg, noisy, clean, data, target, seed)
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            # A name of its own: a unit rerun elsewhere (Dask) may write the same checkpoint
-            # at the same time; each renames a whole file into place.
-            tmp = checkpoint.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+            # Written whole: a unit rerun elsewhere (Dask) may write the same checkpoint at
+            # the same time.
+            buffer = io.BytesIO()
             torch.save({"state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
-                        "history": self.history_, "config": cfg}, tmp)
-            tmp.replace(checkpoint)
+                        "history": self.history_, "config": cfg}, buffer)
+            write_atomic(checkpoint, buffer.getvalue())
             self.checkpoint_ = {"path": str(checkpoint), "trained": True}
         return self
 
-    def _checkpoint_path(self, data, target, seed, shape) -> Path | None:
+    def _checkpoint_path(self, data, target, seed, shape):
         cache_dir = getattr(data, "cache_dir", None)
         if cache_dir is None:
             return None
         key = json.dumps([getattr(data, "cache_key", ""), type(self).__name__, self.version,
                           self.config(), int(target), int(seed), list(shape[1:])], sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return Path(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt"
+        return location(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt"
 
     def _train(self, cfg, noisy, clean, data, target, seed):
         dev = self.device_
