@@ -314,7 +314,7 @@ FAMILIES: dict[str, Model] = {
         "roads of a drivable-area network (class 1) by rho",
         class_names=("vehicle", "drivable"),
         # Drivable area is ground: a lidar sees it without being blocked by it.
-        noise_defaults={"lidar": {"ground": (0, 1)}},
+        noise_defaults={"lidar": {"ground": (0, 1)}, "camera": {"ground": (0, 1)}},
         params=(
             Param("roads", 2, lo=0, hi=20, kind=int, per_class=False, doc="through roads"),
             Param("branches", 2, lo=0, hi=50, kind=int, per_class=False, doc="side streets"),

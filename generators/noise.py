@@ -21,7 +21,7 @@ from scipy.special import expit, logit, ndtri
 from ._fields import smooth_unit_variance
 from ._params import ParamError, Model, Param, per_class
 
-__all__ = ["gaussian", "flip", "clutter", "lidar", "confusion", "NOISE_MODELS",
+__all__ = ["gaussian", "flip", "clutter", "lidar", "camera", "confusion", "NOISE_MODELS",
            "apply_noise"]
 
 
@@ -199,6 +199,112 @@ def lidar(
     return expit(logodds).reshape(classes, height, width).astype(np.float32)
 
 
+def camera(
+    rng,
+    x,
+    *,
+    cameras=6,
+    fov=70.0,
+    max_range=0.0,
+    depth_noise=0.1,
+    depth_error=0.05,
+    angular_blur=1.0,
+    opacity=0.5,
+    ego_y=0.5,
+    ego_x=0.5,
+    ground=0,
+):
+    """Camera-based BEV occupancy: depth smeared along viewing rays, growing with range.
+
+    What a lift-splat camera network gets wrong, on a polar grid around the ego
+    (``ego_y``, ``ego_x`` as fractions of the map): ``cameras`` evenly spaced cameras,
+    the first facing +x, each seeing ``fov`` degrees; cells outside every field of view
+    or beyond ``max_range`` cells are not observed and read exactly 0.5.  Along each
+    ray the view is blocked gradually by the non-ground classes (each occupied cell
+    lets ``1 - opacity`` of the view through), so what lies behind an object is
+    unobserved (0.5) rather than free.  What is seen is smeared along the ray by a
+    Gaussian whose standard deviation is ``depth_noise`` times the range (monocular
+    depth errors grow with distance; objects on one ray bleed into each other), shifted
+    along the ray by a random depth error (``depth_error`` times the range, smooth
+    across angles), and blurred across rays by ``angular_blur`` degrees (far cells
+    blur over more cells).  A cell's output is its evidence weighted by how well it
+    was seen, and 0.5 for the rest: ``smear(T * x) + 0.5 * (1 - smear(T))`` with
+    ``T`` the visibility.  It composes with the other models (``camera+flip:fp=0.01``).
+    """
+    from scipy import ndimage
+
+    classes, height, width = x.shape
+    ground = per_class(ground, classes).astype(bool)
+    cy, cx = ego_y * height, ego_x * width
+    max_range = float(max_range) or 0.5 * float(np.hypot(height, width))
+    # Log-spaced range samples: a smear or error proportional to range is a constant
+    # width there.  Samples are at most a cell apart at max_range.
+    r_min = 0.5
+    dl = 1.0 / max_range
+    n_r = max(2, int(np.ceil(np.log(max_range / r_min) / dl)) + 1)
+    radii = r_min * np.exp(np.arange(n_r) * dl)
+    n_a = 720
+    da = 2 * np.pi / n_a
+    angles = np.arange(n_a) * da
+    ys = cy + np.sin(angles)[:, None] * radii - 0.5
+    xs = cx + np.cos(angles)[:, None] * radii - 0.5
+    # The cell each sample reads (order 0 below); past the map's edge the world goes on
+    # as at the edge (mode "nearest"), seen like the rest.
+    iy = np.clip(np.rint(ys), 0, height - 1)
+    ix = np.clip(np.rint(xs), 0, width - 1)
+    # Each sample reads its own cell (order 0): a cell blocks the view exactly as much as
+    # ``opacity`` says, whatever the number of samples that fall in it.
+    values = np.stack([ndimage.map_coordinates(x[k], [ys, xs], order=0, mode="nearest")
+                       for k in range(classes)])
+    values = np.clip(values, 0.0, 1.0, dtype=np.float64)  # earlier models may leave [0, 1]
+    # Visibility: the view through every cell before this sample's cell (never its own:
+    # an object's front face is seen).
+    blocking = values[~ground].max(axis=0) if (~ground).any() else np.zeros_like(ys)
+    step = np.diff(radii, prepend=0.0)[None, :]
+    through = np.log1p(-np.minimum(opacity * blocking, 1.0 - 1e-12)) * step
+    before = np.cumsum(through, axis=1) - through
+    cell = iy * width + ix
+    entered = np.ones(cell.shape, bool)
+    entered[:, 1:] = cell[:, 1:] != cell[:, :-1]
+    first = np.maximum.accumulate(np.where(entered, np.arange(n_r), 0), axis=1)
+    visible = np.exp(np.take_along_axis(before, first, axis=1))
+    heading = (angles[:, None] - 2 * np.pi * np.arange(int(cameras))[None, :] / int(cameras))
+    off_axis = np.abs((heading + np.pi) % (2 * np.pi) - np.pi)
+    in_view = (off_axis <= np.radians(fov) / 2).any(axis=1)
+    visible *= in_view[:, None] & (radii <= max_range)[None, :]
+    # A random depth error, smooth across angles (a few degrees): a shift along log range.
+    error = ndimage.gaussian_filter1d(rng.standard_normal(n_a), 5.0 / np.degrees(da),
+                                      mode="wrap")
+    error *= depth_error / max(float(error.std()), 1e-12)
+    shift = np.log1p(np.clip(error, -0.9, None)) / dl
+    sigma = np.log1p(depth_noise) / dl
+
+    def smear(field):  # (angles, radii): shifted, smeared along rays, blurred across
+        rows = np.arange(n_r)[None, :] - shift[:, None]
+        out = ndimage.map_coordinates(field, [np.broadcast_to(np.arange(n_a)[:, None], rows.shape),
+                                              rows], order=1, mode="nearest")
+        if sigma > 0:
+            # The ends extend: the ego's surroundings and the last range are seen as they are.
+            out = ndimage.gaussian_filter1d(out, sigma, axis=1, mode="nearest")
+        if angular_blur > 0:
+            out = ndimage.gaussian_filter1d(out, angular_blur / np.degrees(da), axis=0,
+                                            mode="wrap")
+        return out
+
+    seen = smear(visible)
+    polar = np.stack([smear(visible * values[k]) + 0.5 * (1.0 - seen) for k in range(classes)])
+    # Back to the map: each cell reads the polar grid at its own (angle, log range).
+    yy, xx = np.mgrid[0:height, 0:width] + 0.5
+    r = np.hypot(yy - cy, xx - cx)
+    a = (np.arctan2(yy - cy, xx - cx) % (2 * np.pi)) / da
+    row = np.log(np.maximum(r, r_min) / r_min) / dl
+    wrapped = np.concatenate([polar, polar[:, :1]], axis=1)  # angle 2*pi is angle 0
+    out = np.stack([ndimage.map_coordinates(wrapped[k], [a, row], order=1, mode="nearest")
+                    for k in range(classes)])
+    out[:, r > max_range] = 0.5
+    return np.clip(out, 0.0, 1.0).astype(np.float32)  # rounding may step past 0 or 1
+
+
 _P01 = dict(lo=0.0, hi=1.0)
 
 NOISE_MODELS: dict[str, Model] = {
@@ -254,6 +360,31 @@ NOISE_MODELS: dict[str, Model] = {
             Param("ego_x", 0.5, **_P01, per_class=False, doc="ego column, fraction of width"),
             Param("ground", 0, lo=0, hi=1, kind=int,
                   doc="1 for ground classes that never block rays (family default)"),
+        ),
+    ),
+    "camera": Model(
+        "camera", camera,
+        doc="camera-based BEV: depth smeared along rays growing with range, occlusion, "
+        "field of view; unobserved = 0.5",
+        params=(
+            Param("cameras", 6, lo=1, hi=32, kind=int, per_class=False,
+                  doc="cameras, evenly spaced, the first facing +x"),
+            Param("fov", 70.0, lo=0.0, hi=360.0, lo_open=True, per_class=False,
+                  doc="field of view of each camera, degrees"),
+            Param("max_range", 0.0, lo=0.0, hi=100_000.0, per_class=False,
+                  doc="range in cells (0: half the map diagonal)"),
+            Param("depth_noise", 0.1, lo=0.0, hi=2.0, per_class=False,
+                  doc="depth smear std as a fraction of range"),
+            Param("depth_error", 0.05, lo=0.0, hi=0.5, per_class=False,
+                  doc="random depth error std as a fraction of range (smooth across angles)"),
+            Param("angular_blur", 1.0, lo=0.0, hi=45.0, per_class=False,
+                  doc="blur across rays, degrees"),
+            Param("opacity", 0.5, **_P01, per_class=False,
+                  doc="fraction of the view one occupied cell blocks"),
+            Param("ego_y", 0.5, **_P01, per_class=False, doc="ego row, fraction of height"),
+            Param("ego_x", 0.5, **_P01, per_class=False, doc="ego column, fraction of width"),
+            Param("ground", 0, lo=0, hi=1, kind=int,
+                  doc="1 for ground classes that never block the view (family default)"),
         ),
     ),
     "confusion": Model(

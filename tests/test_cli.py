@@ -162,6 +162,8 @@ NOISE_PARAMS = {
     "clutter": {"rate", "dropout", "size", "kappa"},
     "lidar": {"scans", "beams", "max_range", "p_near", "p_far", "p_false", "range_noise",
               "jitter", "p_occ", "p_free", "clamp", "ego_y", "ego_x", "ground"},
+    "camera": {"cameras", "fov", "max_range", "depth_noise", "depth_error", "angular_blur",
+               "opacity", "ego_y", "ego_x", "ground"},
     "confusion": {"p"},
 }
 

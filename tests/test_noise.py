@@ -19,7 +19,8 @@ def clean():
 
 
 @pytest.mark.parametrize("spec", ["gaussian", "flip", "clutter", "lidar", "confusion",
-                                  "lidar+confusion:p=0.2", "gaussian:sigma=1/0.3,kappa=0.5"])
+                                  "lidar+confusion:p=0.2", "gaussian:sigma=1/0.3,kappa=0.5",
+                                  "camera", "gaussian:sigma=0.2+camera+flip:fp=0.01"])
 def test_shape_dtype_determinism(clean, spec):
     steps = resolve(spec)
     a = apply_noise(np.random.default_rng(1), clean, steps)
@@ -116,6 +117,79 @@ def test_lidar_more_scans_fuse_to_more_confident_maps():
         seen = x != 0.5
         err.append(np.mean((x[seen] - clean[seen]) ** 2))
     assert err[1] < err[0]
+
+
+def _radial_profile(r, spec, size=161):
+    """A one-cell object at range ``r`` right of the ego, seen by ``camera``: the map's
+    row through both (everything else is visible free space, so reads 0)."""
+    clean = np.zeros((1, size, size), np.uint8)
+    centre = size // 2
+    clean[0, centre, centre + r] = 1
+    x = apply_noise(np.random.default_rng(0), clean, resolve(spec, classes=1))
+    return x[0, centre, centre + 1:], np.arange(1, size - centre)
+
+
+@pytest.mark.parametrize("depth_noise", [0.05, 0.1, 0.2])
+def test_camera_smears_along_the_ray_in_proportion_to_range(depth_noise):
+    spec = f"camera:depth_noise={depth_noise},depth_error=0,angular_blur=0,ground=1"
+    spreads = []
+    for r in (20, 60):
+        profile, position = _radial_profile(r, spec, size=241)
+        # Near max_range the unobserved beyond bleeds in (0.5 * unseen): not this object.
+        near = (position > r / 2) & (position < 1.5 * r)
+        profile, position = profile[near], position[near]
+        mean = (profile * position).sum() / profile.sum()
+        spread = np.sqrt((profile * (position - mean) ** 2).sum() / profile.sum())
+        # A Gaussian of std s = log1p(d) in log range, read along the row (weights
+        # g(ln x) dx): mean r exp(1.5 s^2), std r exp(1.5 s^2) sqrt(exp(s^2) - 1).
+        s2 = np.log1p(depth_noise) ** 2
+        assert mean == pytest.approx(r * np.exp(1.5 * s2), rel=0.03)
+        assert spread == pytest.approx(r * np.exp(1.5 * s2) * np.sqrt(np.expm1(s2)),
+                                       rel=0.1, abs=0.3)
+        spreads.append(spread)
+    assert spreads[1] > 2.5 * spreads[0]
+
+
+def test_camera_depth_error_moves_objects_along_the_ray_by_the_seed():
+    spec = "camera:depth_noise=0,depth_error=0.2,angular_blur=0,ground=1"
+    shifts = []
+    for seed in range(12):
+        clean = np.zeros((1, 161, 161), np.uint8)
+        clean[0, 80, 140] = 1
+        x = apply_noise(np.random.default_rng(seed), clean, resolve(spec, classes=1))
+        row = x[0, 80, 81:]
+        shifts.append((row * np.arange(1, 81)).sum() / row.sum() - 60)
+    shifts = np.array(shifts)
+    # A relative depth error of std 0.2 at range 60: shifts of about 12 cells either way.
+    assert np.abs(shifts).max() > 4 and (shifts > 0).any() and (shifts < 0).any()
+    assert 4 < shifts.std() < 24
+
+
+def test_camera_field_of_view_range_and_occlusion():
+    clean = np.zeros((1, 101, 101), np.uint8)
+    x = apply_noise(np.random.default_rng(0), clean,
+                    resolve("camera:cameras=1,fov=90,max_range=30,angular_blur=0", classes=1))
+    assert x[0, 50, 70] < 0.05  # ahead (+x), in range: seen free
+    assert x[0, 50, 10] == 0.5 and x[0, 10, 50] == 0.5  # behind and beside: unseen
+    assert x[0, 50, 95] == 0.5  # ahead, out of range
+    clean[0, 30:71, 70] = 1  # a wall right of the ego
+    spec = "camera:opacity=1,depth_noise=0,depth_error=0,angular_blur=0"
+    x = apply_noise(np.random.default_rng(0), clean, resolve(f"{spec},ground=0", classes=1))
+    assert x[0, 45:56, 60].max() == 0.0  # between ego and wall: free
+    assert x[0, 45:56, 70].min() == 1.0  # the wall's face
+    assert np.all(x[0, 45:56, 75:] == 0.5)  # its shadow: unobserved
+    x = apply_noise(np.random.default_rng(0), clean, resolve(f"{spec},ground=1", classes=1))
+    assert np.all(x[0, 45:56, 75:] == 0.0)  # a ground class blocks nothing
+
+
+def test_camera_on_urban_blocks_with_vehicles_only():
+    clean = urban(np.random.default_rng(3), 0.0, 96)
+    blocked = apply_noise(np.random.default_rng(0), clean, resolve("camera:ground=0/0"))
+    ground = apply_noise(np.random.default_rng(0), clean, resolve("camera:ground=0/1"))
+    assert (ground[1] == 0.5).mean() < (blocked[1] == 0.5).mean()
+    seen = np.abs(ground[1] - 0.5) > 0.25
+    assert (ground[1][seen & (clean[1] == 1)] > 0.5).mean() > 0.9
+    assert (ground[1][seen & (clean[1] == 0)] < 0.5).mean() > 0.9
 
 
 @pytest.mark.parametrize("spec, message", [
