@@ -9,9 +9,12 @@ file, each command a few lines that parse, call one function and print.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 
 import click
@@ -21,6 +24,7 @@ from .api import DEVICES, PRIOR_CONTROLS
 from .config import DEFAULTS, MAX_RHO_VALUES, default_noise, make_config
 from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
 from .metrics import METRICS
+from .places import is_transport_error
 from .seeding import rho_id
 from .specs import REFERENCES, default_reference, parse_params, resolve
 from .tuning import MAX_TIMEOUT
@@ -550,6 +554,33 @@ def _check_metric(metric: str) -> None:
                              param_hint="'--metric'")
 
 
+@contextlib.contextmanager
+def _stopped_like_ctrl_c():
+    """SIGTERM and SIGHUP (kill, timeout, a batch system's stop, a closed terminal) end a
+    command as Ctrl-C does: its cleanup runs, so it releases its locks (on object storage
+    a lock is an object that nothing else would delete) and stops its child processes."""
+    names = ("SIGTERM", "SIGHUP")
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in names:
+        if hasattr(signal, name):
+            number = getattr(signal, name)
+            previous[number] = signal.getsignal(number)
+            if previous[number] is signal.SIG_DFL:  # one the caller set stays theirs
+                signal.signal(number, _interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _error(message: str) -> None:
     """One line on stderr, whatever the message quotes: line breaks are shown escaped."""
     click.echo("error: " + message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
@@ -562,7 +593,8 @@ def _error(message: str) -> None:
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:
-        cli.main(args=argv, prog_name="ogmbench", standalone_mode=False)
+        with _stopped_like_ctrl_c():
+            cli.main(args=argv, prog_name="ogmbench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -583,8 +615,17 @@ def main(argv=None) -> None:
         _error(str(exc))
         sys.exit(EXIT_FAILURE)
     except OSError as exc:
-        _error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        if is_transport_error(exc):
+            _error(f"object storage: {exc}")
+        else:
+            _error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         sys.exit(1)
+    except Exception as exc:
+        if not is_transport_error(exc):
+            raise
+        # An endpoint that cannot be reached, or credentials it refuses: not a bug.
+        _error(f"object storage: {exc}")
+        sys.exit(EXIT_FAILURE)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

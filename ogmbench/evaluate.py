@@ -35,7 +35,7 @@ from .execution import (
     Execution, UnitLost, check_threads, fit_malloc, threads_restored, torch_threads,
     unit_threads, using,
 )
-from .places import Place, absolute, location
+from .places import Place, absolute, check_bucket, location
 from .runs import default_run_dir, json_default, jsonable, open_run
 from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
 from .store import Store, open_store, reading
@@ -264,6 +264,8 @@ def run_eval(
                 settings["train_size"] = int(train_size)
             checkpoint_dir = (location(checkpoints) if checkpoints is not None
                               else run_dir / "checkpoints")
+            for place in (run_dir, checkpoint_dir):  # before hours of training, not after
+                check_bucket(place)
             if checkpoint_dir.exists() and not checkpoint_dir.is_dir():
                 raise EvalError(f"--checkpoints {checkpoint_dir} exists and is not a directory")
             run = open_run(run_dir, settings, resume=resume, device=device, provenance={

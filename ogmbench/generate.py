@@ -20,9 +20,10 @@ from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .execution import Execution, UnitLost, check_threads, fit_malloc, using
 from .generators import FAMILIES, apply_noise, class_correlation
-from .places import Place, Remote, absolute, location
+from .places import Place, Remote, absolute, check_bucket, location
 from .store import (
-    Layout, check_replaceable, consolidate, content_digest, create_store, open_group, open_store,
+    Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
+    open_group, open_store,
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
@@ -223,6 +224,7 @@ def generate(
         config = make_config(**settings) if config is None else config
         check_resources(config, out, force)
         _check_writable(out)
+    check_bucket(out)
     # One writer per store: a second generate into OUT is refused with one line.
     with writing(out), using(dask, threads) as execution:
         if execution.dask:
@@ -380,6 +382,11 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
                           f"{', '.join(differ)} (leave them out to use the store's)")
     if attrs.get("complete") is True:
         raise ConfigError(f"{out} is already complete; nothing to resume")
+    try:
+        check_arrays(group, config.layout, out)
+    except StoreError:
+        raise StoreError(f"{out} was interrupted before its arrays were made; nothing in it "
+                         "can be kept: write it again with --overwrite") from None
     done = dict(attrs.get("shard_digests", {}))
     return config, group, done
 
@@ -437,8 +444,7 @@ def _settings_of(config: GenerateConfig) -> dict[str, Any]:
 
 def _check_writable(out: Place) -> None:
     if isinstance(out, Remote):
-        _check_bucket(out)
-        return
+        return  # check_bucket said what can be said before writing
     parent = out.absolute().parent
     if not parent.exists():
         try:
@@ -450,17 +456,6 @@ def _check_writable(out: Place) -> None:
         raise ConfigError(f"cannot write {out}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {out}: permission denied in {parent}")
-
-
-def _check_bucket(out: Remote) -> None:
-    """A bucket is the one thing ogmbench does not create: say so before anything runs."""
-    bucket = Remote(f"{out.url.split('://')[0]}://{out.parts[0]}")
-    try:
-        there = bucket.exists()
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc}") from None
-    if not there:
-        raise ConfigError(f"cannot write {out}: no bucket {bucket} (create it first)")
 
 
 def _now() -> str:

@@ -143,7 +143,8 @@ def _hold_remote(path: Remote, what: str, shared: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
+        # Never let a failed release hide what ended the block (the store may be gone).
+        with contextlib.suppress(Exception):
             if path.read_bytes() == mine:  # never another writer's
                 path.unlink(missing_ok=True)
 

@@ -17,12 +17,36 @@ created only if absent (:meth:`Remote.create`, S3's ``If-None-Match``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Iterator, Union
 
-from .errors import UsageError
+from .errors import RunFailure, UsageError
 
-__all__ = ["Remote", "Place", "location", "is_url", "write_atomic", "absolute"]
+__all__ = ["Remote", "Place", "location", "is_url", "write_atomic", "absolute", "check_bucket",
+           "local_only", "is_transport_error", "Unreachable"]
+
+# Object stores with buckets, which ogmbench never creates (check_bucket).
+_BUCKETED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "oss"}
+# What cannot be written: fsspec's HTTP filesystem reads only.
+_READ_ONLY = {"http", "https"}
+# "s3:/bucket/x": one slash short of a URL, which a local path would silently become.
+_SHORT_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/[^/]")
+# The libraries object storage raises from when it cannot be reached or refuses the
+# credentials: their errors are not OSError, so they are recognised by their module.
+_TRANSPORT = {"botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "google", "adlfs",
+              "azure", "requests", "urllib3"}
+
+
+class Unreachable(RunFailure):
+    """Object storage could not be reached, or refused the request (exit 1)."""
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from object storage's client libraries (a network, endpoint
+    or credentials problem), not from ogmbench or the data."""
+    return type(exc).__module__.split(".")[0] in _TRANSPORT or isinstance(
+        exc, (ConnectionError, TimeoutError))
 
 
 def is_url(value: str | os.PathLike) -> bool:
@@ -44,12 +68,55 @@ def location(value: str | os.PathLike | "Remote") -> "Place":
         return value
     text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
     if text.startswith("file://"):
-        return Path(text.removeprefix("file://"))
+        rest = text.removeprefix("file://")
+        host, slash, path = rest.partition("/")
+        if host not in ("", "localhost"):
+            raise UsageError(f"{text} names another host; file:// URLs are this machine's")
+        return Path(slash + path)
     if not is_url(text):
+        if _SHORT_URL.match(text):
+            raise UsageError(f"{text} looks like a URL with one slash missing after the "
+                             "scheme; write scheme://bucket/path (or ./ for a local folder)")
         return Path(text)
     remote = Remote(text)
+    if remote.scheme in _READ_ONLY:
+        raise UsageError(f"{text}: http(s) URLs cannot be written or listed; use the object "
+                         "store's own scheme (s3:// with AWS_ENDPOINT_URL for S3-compatible "
+                         "servers)")
     remote.fs  # an unknown scheme or a missing library is said now, in one line
     return remote
+
+
+def local_only(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as a local path, for outputs that are local files (a picture, a report);
+    a URL is refused with one line naming ``what``."""
+    place = location(value)
+    if isinstance(place, Remote):
+        raise UsageError(f"{what} {value}: a local path is needed here, not a URL")
+    return place
+
+
+def check_bucket(place: "Place") -> None:
+    """Before anything is written at ``place``: its bucket exists and it is inside one.
+
+    A bucket is the one thing ogmbench does not create.  Raises :class:`UsageError`
+    for a missing bucket or a place that is a bucket itself, and :class:`Unreachable`
+    when the object store cannot be asked.
+    """
+    if not isinstance(place, Remote) or place.scheme not in _BUCKETED:
+        return
+    bucket = Remote(f"{place.scheme}://{place.parts[0]}")
+    if place == bucket:
+        raise UsageError(f"{place} is a bucket; give a path inside it "
+                         f"({place}/name)")
+    try:
+        bucket.fs.info(bucket.path)
+    except FileNotFoundError:
+        raise UsageError(f"no bucket {bucket} (create it first), needed for {place}") from None
+    except Exception as exc:
+        if is_transport_error(exc):
+            raise Unreachable(f"cannot reach {bucket}: {exc}") from None
+        raise
 
 
 def absolute(value: str | os.PathLike | "Remote") -> str:
@@ -92,8 +159,14 @@ class Remote:
     def __init__(self, url: str):
         scheme, _, rest = str(url).partition("://")
         rest = rest.strip("/")
+        if not scheme:
+            raise UsageError(f"{url} names no scheme; give scheme://bucket/path")
         if not rest:
             raise UsageError(f"{url} names no bucket; give scheme://bucket/path")
+        # Object stores take these literally: "a//b", "a/./b" and "a/../b" would be other
+        # objects than "a/b", which a local path would mean.
+        if any(part in ("", ".", "..") for part in rest.split("/")):
+            raise UsageError(f"{url}: a URL's path may not have empty, '.' or '..' parts")
         self.url = f"{scheme}://{rest}"
         self._fs = None
 
@@ -115,6 +188,10 @@ class Remote:
 
     def __truediv__(self, part: str | os.PathLike) -> "Remote":
         return Remote(f"{self.url}/{os.fspath(part).strip('/')}")
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower()
 
     @property
     def name(self) -> str:
@@ -163,7 +240,12 @@ class Remote:
         return self.fs._strip_protocol(self.url)
 
     def exists(self) -> bool:
-        return self.fs.exists(self.path)
+        # Not fs.exists, which answers False when the store cannot be reached at all.
+        try:
+            self.fs.info(self.path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def is_file(self) -> bool:
         return self.fs.isfile(self.path)
@@ -179,12 +261,15 @@ class Remote:
 
     def iterdir(self) -> Iterator["Remote"]:
         for entry in self.fs.ls(self.path, detail=False):
-            yield Remote(self.fs.unstrip_protocol(entry))
+            # A console's "folder" is an empty object named like the prefix: not content.
+            if entry.rstrip("/") != self.path.rstrip("/"):
+                yield Remote(self.fs.unstrip_protocol(entry))
 
     def files(self) -> list[str]:
         """Every object under this prefix, as paths relative to it."""
         root = self.path.rstrip("/") + "/"
-        return sorted(p[len(root):] for p in self.fs.find(self.path) if p.startswith(root))
+        return sorted(p[len(root):] for p in self.fs.find(self.path)
+                      if p.startswith(root) and p[len(root):].strip("/"))
 
     def read_bytes(self) -> bytes:
         return self.fs.cat_file(self.path)
@@ -214,9 +299,17 @@ class Remote:
                 raise
 
     def remove_tree(self) -> None:
-        """Delete every object under this prefix."""
-        if self.files():
-            self.fs.rm(self.path, recursive=True)
+        """Delete exactly the objects listed under this prefix (never an object named
+        like the prefix itself, which is another object)."""
+        root = self.path.rstrip("/") + "/"
+        keys = [root + rel for rel in self.files()]
+        if keys:
+            self.fs.rm(keys)
+
+    def remove(self) -> None:
+        """Delete this object and, if it is a prefix too, every object under it."""
+        self.remove_tree()
+        self.unlink(missing_ok=True)
 
 
 Place = Union[Path, Remote]

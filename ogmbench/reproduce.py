@@ -29,7 +29,7 @@ from .execution import ENV_ADDRESS, using
 from .generate import check_resources, generate
 from .leaderboard import LeaderboardError
 from .locks import hold
-from .places import Place, Remote, is_url, location
+from .places import Place, Remote, check_bucket, is_url, local_only, location
 from .report import write_report
 from .results import (
     GENERATED, DriftList, check_results, collect_results, read_results, write_results,
@@ -97,7 +97,8 @@ def reproduce(
     log = log or (lambda message: None)
     bench = load_benchmark(config, profile)
     extra = resolve_extra(bench, estimators)
-    published = read_results(check, bench) if check is not None else None
+    published = (read_results(local_only(check, "--check"), bench) if check is not None
+                 else None)
     if int(workers) != workers or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers}")
 
@@ -112,6 +113,7 @@ def reproduce(
     _check_out(out)
     work = location(work) if work is not None else out / "work"
     _check_work(work, out)
+    check_bucket(work)
     for dataset in bench.datasets:  # before anything is created
         try:
             check_resources(dataset.config, work / "stores" / f"{dataset.name}.zarr")

@@ -402,7 +402,7 @@ def clear_run(run_dir: Place) -> None:
             if path.name == LOCK_FILE:
                 continue
             if isinstance(path, Remote):
-                path.remove_tree()  # an object, or every object under a prefix
+                path.remove()  # an object, or every object under a prefix
             elif path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:

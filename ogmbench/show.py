@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 
 from .errors import ConfigError
+from .places import local_only
 from .seeding import rho_id
 from .store import Store
 
@@ -43,6 +44,7 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
 
     Returns the sample indices drawn.
     """
+    out = local_only(out, "--out")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import OrderedDict
 import json
 import operator
 import os
@@ -58,6 +59,8 @@ MAP_DIMS = ("sample", "class", "y", "x")
 _SHARD_BYTES = 8 << 20
 _CHUNK_BYTES = 640 << 10
 _MAX_SHARD = 512
+# Checked shards of a store on object storage kept in memory (a few times 8 MiB).
+_KEPT_SHARDS = 4
 
 
 @dataclass(frozen=True)
@@ -361,7 +364,8 @@ def open_group(path: Place, mode: str = "r"):
     return group
 
 
-def _check_arrays(group, layout: Layout, path: Path) -> None:
+def check_arrays(group, layout: Layout, path: Place) -> None:
+    """Raise :class:`StoreError` unless the group holds every array of ``layout``."""
     try:
         with warnings.catch_warnings():
             # zarr warns about folders without metadata; the check below names them.
@@ -445,6 +449,9 @@ class Store:
         self._arrays = {name: group[name] for name in self.layout.arrays()}
         self._verified: set[int] = set()
         self._recheck = isinstance(self.path, Remote)  # see the class notes
+        # There, the last few checked shards stay in memory: random access (a shuffled
+        # data loader) would fetch and hash a whole shard per sample otherwise.
+        self._kept: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._last: tuple[int, dict[str, np.ndarray]] | None = None  # the shard just checked
         self._checking = threading.Lock()
 
@@ -616,6 +623,10 @@ class Store:
         them, or it is the shard checked last), else None."""
         if self._last and self._last[0] == shard:  # checked bytes, already in memory
             return self._last[1]
+        if shard in self._kept:
+            self._kept.move_to_end(shard)
+            self._last = (shard, self._kept[shard])
+            return self._last[1]
         if shard in self._verified and not self._recheck:
             return None
         start, stop = self.layout.shard_range(shard)
@@ -628,6 +639,10 @@ class Store:
                              f"'ogmbench verify {self.path}'", path=str(self.path))
         self._verified.add(shard)
         self._last = (shard, arrays)
+        if self._recheck:
+            self._kept[shard] = arrays
+            while len(self._kept) > _KEPT_SHARDS:
+                self._kept.popitem(last=False)
         return arrays
 
     def _raw(self, name: str, selection, orthogonal: bool = False) -> np.ndarray:
@@ -651,6 +666,7 @@ class Store:
         state = self.__dict__.copy()
         state["_checking"] = None  # a lock does not pickle; the checks made travel along
         state["_last"] = None
+        state["_kept"] = OrderedDict()
         return state
 
     def __setstate__(self, state):
@@ -686,7 +702,7 @@ def open_store(path: str | os.PathLike) -> Store:
             f"'ogmbench generate {path} --resume'"
         )
     layout = _layout_or_corrupt(attrs, path)
-    _check_arrays(group, layout, path)
+    check_arrays(group, layout, path)
     # noisy and rho never equal their NaN fill, and clean practically never its 0 fill, so
     # their shard files exist in every store; split and phi may legitimately lack theirs
     # in stores written before every shard was (no EVERY_SHARD marker).
@@ -846,7 +862,7 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
         return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
                             f"finish it with 'ogmbench generate {path} --resume'")
     layout = _layout_or_corrupt(attrs, path)
-    _check_arrays(group, layout, path)
+    check_arrays(group, layout, path)
     recorded = attrs.get("shard_digests", {})
     if not isinstance(recorded, dict):  # edited: no shard can match
         recorded = {}

@@ -3,6 +3,10 @@ server mode on 127.0.0.1, started here, as s3fs's own tests do) against local ru
 
 import logging
 import pickle
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +14,9 @@ import pytest
 import ogmbench
 from ogmbench.evaluate import run_eval
 from ogmbench.places import Remote, location, write_atomic
+from ogmbench.benchmark import load_benchmark
 from ogmbench.reproduce import reproduce
+from ogmbench.results import read_results
 from ogmbench.runs import read_run
 from ogmbench.store import StoreError, lock_file, open_store, verify_store
 
@@ -160,8 +166,15 @@ def test_overwrite_replaces_only_an_ogmbench_store(s3, capsys):
     assert_usage_error(code, out, err, "notes.txt", "did not write")
     assert stray.read_bytes() == b"keep me" and verify_store(url).ok
     stray.unlink()
+    # Objects named like the store, beside its prefix, are other objects: kept.
+    beside = [location(url), location(f"{url}.bak")]
+    for obj in beside:
+        obj.write_bytes(b"mine")
     store = ogmbench.generate(url, **{**small, "seed": 99}, overwrite=True)
     assert store.attrs["config"]["seed"] == 99 and verify_store(url).ok
+    assert all(obj.read_bytes() == b"mine" for obj in beside)
+    for obj in beside:
+        obj.unlink()
 
 
 def test_a_damaged_or_replaced_store_never_gives_a_number(s3, capsys, tmp_path):
@@ -208,18 +221,76 @@ def test_reproduce_with_work_on_s3_gives_the_local_results(s3, tmp_path):
               log=messages.append)
     assert any("matches, reused" in m for m in messages)
     assert (there / "results.csv").read_bytes() == (here / "results.csv").read_bytes()
+    # Other settings: the store is regenerated and the run started afresh in place.
+    config.write_text(benchmark_toml(estimators=("identity",), reference="identity",
+                                     prior_controls=(), samples_per_rho=16))
+    messages.clear()
+    changed, _ = reproduce(config, out=tmp_path / "there", work=f"{s3}/work", threads=1,
+                           log=messages.append)
+    assert any("starting afresh" in m for m in messages)
+    bench = load_benchmark(config)
+    results = read_results(changed / "results.csv")
+    assert set(results["config_hash"]) == {bench.config_hash(bench.datasets[0])}
 
 
 def test_urls_that_cannot_be_used_are_one_line(s3, capsys, tmp_path):
+    store = ogmbench.generate(tmp_path / "s.zarr", **{**SMALL, "samples_per_rho": 4})
+    (tmp_path / "b.toml").write_text(benchmark_toml())
     for args, words in ((["generate", "nosuch://b/x.zarr"], ["cannot open nosuch://b/x.zarr"]),
                         (["generate", "s3://"], ["names no bucket"]),
+                        (["generate", "://x"], ["names no scheme"]),
                         (["generate", "s3://no-such-bucket/x.zarr"], ["no bucket"]),
+                        (["generate", s3], ["is a bucket", "path inside it"]),
+                        (["generate", f"{s3}/a.zarr/."], ["'.'"]),
+                        (["generate", f"{s3}//a.zarr"], ["empty"]),
+                        (["generate", f"{s3}/x/../a.zarr"], ["'..'"]),
+                        (["generate", "s3:/bench/a.zarr"], ["one slash missing"]),
+                        (["generate", "http://127.0.0.1:1/bench/a.zarr"], ["http(s)"]),
+                        (["generate", "file://elsewhere/tmp/a.zarr"], ["another host"]),
                         (["info", f"{s3}/absent.zarr"], ["no store at"]),
+                        (["eval", store.path, "--checkpoints", "s3://no-such-bucket/ck",
+                          "--out", tmp_path / "r"], ["no bucket"]),
+                        (["show", store.path, "--out", f"{s3}/x.png"], ["--out", "local path"]),
+                        (["reproduce", tmp_path / "b.toml", "--check", f"{s3}/results.csv"],
+                         ["--check", "local path"]),
                         (["reproduce", tmp_path / "b.toml", "--out", f"{s3}/report"],
                          ["--out", "local folder"])):
-        (tmp_path / "b.toml").write_text(benchmark_toml())
         code, out, err = call(args, capsys)
         assert_usage_error(code, out, err, *words)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unreachable_endpoint_is_one_line_and_exit_1(s3, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        for args in (["generate", f"{s3}/x.zarr"], ["info", f"{s3}/x.zarr"],
+                     ["eval", f"{s3}/x.zarr", "--out", tmp_path / "r"]):
+            code, out, err = call(args, capsys)
+            assert code == 1 and "Traceback" not in err, err
+            assert len(err.strip().splitlines()) == 1 and "127.0.0.1:9" in err, err
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_a_writer_stopped_by_sigterm_releases_its_lock(s3, tmp_path):
+    url = f"{s3}/stopped.zarr"
+    command = [sys.executable, "-m", "ogmbench", "generate", url, "--family", "field",
+               "--size", "128", "--samples-per-rho", "200", "--rho", "0,0.5,0.9"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lock = lock_file(url)
+    deadline = time.monotonic() + 60
+    first_shard = location(url) / "noisy/c/0/0/0/0"
+    while not first_shard.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.exists()
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
+    assert not lock.exists()
+    store = ogmbench.generate(url, resume=True)
+    assert verify_store(url).ok and len(store) == 600
 
 
 def test_a_remote_place_behaves_like_a_path(s3):
