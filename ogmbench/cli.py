@@ -230,11 +230,29 @@ class _LazyBar:
 @cli.command()
 @click.argument("store")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(store, as_json):
+@click.option("--calibration", is_flag=True,
+              help="Compare the clean maps with a real dataset's statistics instead: "
+                   "positive-cell fractions and object footprints (default targets: nuScenes).")
+@click.option("--targets", default=None, metavar="FILE",
+              help="With --calibration: your dataset's statistics (TOML or JSON with "
+                   "[fractions] and [footprints]).")
+@click.option("--rho", "rho", default=None, type=float,
+              help="With --calibration: the rho whose samples are measured (default: the largest).")
+def info(store, as_json, calibration, targets, rho):
     """Counts per rho and split, mean phi per rho, occupancy and noise statistics."""
     from .info import format_summary, summarize
     from .store import open_store, reading
 
+    if not calibration and (targets is not None or rho is not None):
+        raise click.UsageError("--targets and --rho go with --calibration")
+    if calibration:
+        from .calibration import NUSCENES_FRONT, calibrate, format_calibration, load_targets
+
+        chosen = load_targets(targets) if targets is not None else NUSCENES_FRONT
+        with reading(store):
+            report = calibrate(open_store(store), chosen, rho)
+        click.echo(json.dumps(report, indent=2) if as_json else format_calibration(report))
+        return
     with reading(store):
         summary = summarize(open_store(store))
     click.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary))

@@ -19,7 +19,7 @@ LAYERS = [
     "ogmbench.sandbox", "ogmbench.execution",
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
     "ogmbench.registry", "ogmbench.specs", "ogmbench.config",
-    "ogmbench.generate", "ogmbench.info", "ogmbench.show", "ogmbench.torch_data",
+    "ogmbench.generate", "ogmbench.info", "ogmbench.calibration", "ogmbench.show", "ogmbench.torch_data",
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",
     "ogmbench.evaluate", "ogmbench.leaderboard", "ogmbench.benchmark", "ogmbench.results",
     "ogmbench.report.tables", "ogmbench.report.figures", "ogmbench.report.pages",

@@ -1,0 +1,307 @@
+"""How close a store's scenes are to a real dataset's: ``ogmbench info --calibration``.
+
+A target set gives, per class name, the fraction of positive cells and, per object type,
+its mean footprint (length x width in metres).  The default, :data:`NUSCENES_FRONT`,
+holds the closest published figures for BEV maps of 0.5 m cells:
+
+* positive-cell fractions of nuScenes' BEV semantic maps, as configured in the
+  mono-semantic-maps dataset (Roddick & Cipolla, CVPR 2020): drivable 0.447, walkway
+  (ped. path) 0.145, ped_crossing 0.024, car 0.0209, truck 0.0048, bus 0.0016,
+  pedestrian 0.0012 (vehicles together 0.0273);
+* footprints: the dataset-mean anchor sizes mmdetection3d uses for nuScenes (car
+  4.61 x 1.95, truck 6.74 x 2.46, bus 11.19 x 2.94, pedestrian 0.73 x 0.66 m).
+
+Those fractions were measured over the front camera's field ([-25, 25] x [1, 50] m
+ahead of the ego), not over a surround grid: a user with their own dataset's statistics
+gives them as a target file (:func:`load_targets`) instead.
+
+Objects are measured from the clean maps: 8-connected components of a class, each
+component's length and width from the second moments of its cells (a w x l rectangle
+has variances l^2/12 and w^2/12 along its axes), vehicle components sorted into types
+by length (halfway between the anchors' lengths).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+from .seeding import rho_id
+from .store import Store
+
+__all__ = ["Targets", "NUSCENES_FRONT", "load_targets", "measure", "calibrate",
+           "format_calibration", "TOLERANCE"]
+
+# The calibration is judged within this relative band (the issue's ±20%).
+TOLERANCE = 0.2
+# Object classes measured as components, and the types a vehicle component may be.
+OBJECT_CLASSES = ("vehicle", "pedestrian")
+VEHICLE_TYPES = ("car", "truck", "bus")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A dataset's statistics to calibrate against.
+
+    Attributes
+    ----------
+    name : str
+    fractions : dict
+        Positive-cell fraction per class name or vehicle type (``car``, ``truck``, ``bus``).
+    footprints : dict
+        Mean (length, width) in metres per object type.
+    source : str
+        Where the figures come from (shown with the table).
+    """
+
+    name: str
+    fractions: dict[str, float]
+    footprints: dict[str, tuple[float, float]] = field(default_factory=dict)
+    source: str = ""
+
+
+NUSCENES_FRONT = Targets(
+    name="nuscenes-front",
+    fractions={"drivable": 0.447, "walkway": 0.145, "ped_crossing": 0.024,
+               "vehicle": 0.0209 + 0.0048 + 0.0016, "car": 0.0209, "truck": 0.0048,
+               "bus": 0.0016, "pedestrian": 0.0012},
+    footprints={"car": (4.61, 1.95), "truck": (6.74, 2.46), "bus": (11.19, 2.94),
+                "pedestrian": (0.73, 0.66)},
+    source="nuScenes BEV maps: fractions as in mono-semantic-maps (front camera field, "
+           "[-25, 25] x [1, 50] m); footprints: mmdetection3d's nuScenes anchor sizes",
+)
+
+
+def load_targets(path: str | Path) -> Targets:
+    """Read a target file (TOML or JSON) with ``[fractions]`` and ``[footprints]``.
+
+    ``fractions`` maps a class name (or vehicle type) to a fraction in (0, 1);
+    ``footprints`` maps an object type to ``[length, width]`` in metres.
+
+    Raises
+    ------
+    UsageError
+        One line naming the file and what is wrong in it.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except OSError as exc:
+        raise UsageError(f"--targets {path}: {exc.strerror or exc}") from None
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"--targets {path}: not valid {path.suffix.lstrip('.') or 'TOML'} "
+                         f"({exc})") from None
+    if not isinstance(data, dict) or set(data) - {"name", "source", "fractions", "footprints"}:
+        raise UsageError(f"--targets {path}: expected the tables fractions and footprints "
+                         "(and optionally name, source)")
+    fractions, footprints = data.get("fractions", {}), data.get("footprints", {})
+    if not isinstance(fractions, dict) or not isinstance(footprints, dict):
+        raise UsageError(f"--targets {path}: fractions and footprints must be tables")
+    for key, value in fractions.items():
+        if not _number(value) or not 0 < value < 1:
+            raise UsageError(f"--targets {path}: fractions.{key} must be a number in (0, 1), "
+                             f"got {value!r}")
+    for key, value in footprints.items():
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(_number(v) and v > 0 for v in value)):
+            raise UsageError(f"--targets {path}: footprints.{key} must be [length, width] in "
+                             f"metres, got {value!r}")
+    if not fractions and not footprints:
+        raise UsageError(f"--targets {path}: no fractions and no footprints to compare with")
+    return Targets(str(data.get("name", path.stem)), {k: float(v) for k, v in fractions.items()},
+                   {k: (float(v[0]), float(v[1])) for k, v in footprints.items()},
+                   str(data.get("source", str(path))))
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _type_bounds(targets: Targets) -> list[tuple[str, float]]:
+    """(type, upper length bound in m) for the vehicle types with a footprint, by length."""
+    types = sorted((t for t in VEHICLE_TYPES if t in targets.footprints),
+                   key=lambda t: targets.footprints[t][0])
+    lengths = [targets.footprints[t][0] for t in types]
+    bounds = [(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [math.inf]
+    return list(zip(types, bounds))
+
+
+def measure(clean: np.ndarray, class_names: list[str], resolution: float | None,
+            targets: Targets = NUSCENES_FRONT) -> dict[str, Any]:
+    """Positive-cell fractions and object statistics of a block of clean maps.
+
+    Parameters
+    ----------
+    clean : ndarray, shape (N, C, H, W)
+        0/1 maps.
+    class_names : list of str
+    resolution : float or None
+        Metres per cell; None when unknown (footprints are then in cells).
+    targets : Targets
+        Only for the vehicle types' length bounds.
+
+    Returns
+    -------
+    dict
+        ``cells`` (per sample), ``samples``, ``positive`` (cells per class name and
+        per vehicle type), ``objects`` (per object type: ``count``, ``lengths``,
+        ``widths``, in metres where the resolution is known).
+    """
+    from scipy import ndimage
+
+    scale = resolution or 1.0
+    out = {"samples": int(clean.shape[0]), "cells": int(clean.shape[2] * clean.shape[3]),
+           "positive": {}, "objects": {}}
+    bounds = _type_bounds(targets)
+    eight = np.ones((3, 3), bool)
+    for k, name in enumerate(class_names):
+        maps = clean[:, k].astype(bool)
+        out["positive"][name] = int(maps.sum())
+        if name not in OBJECT_CLASSES:
+            continue
+        for sample in maps:
+            labels, count = ndimage.label(sample, structure=eight)
+            if not count:
+                continue
+            ids = np.arange(1, count + 1)
+            area = ndimage.sum_labels(np.ones_like(labels), labels, ids)
+            yy, xx = np.indices(sample.shape)
+            my, mx = (ndimage.mean(c, labels, ids) for c in (yy, xx))
+            vyy = ndimage.mean(yy * yy, labels, ids) - my ** 2
+            vxx = ndimage.mean(xx * xx, labels, ids) - mx ** 2
+            vxy = ndimage.mean(yy * xx, labels, ids) - my * mx
+            # Eigenvalues of each component's covariance; a cell adds 1/12 of variance
+            # along each axis by itself (a uniform square), so it is counted in.
+            half_trace, det = (vyy + vxx) / 2, vyy * vxx - vxy ** 2
+            gap = np.sqrt(np.maximum(half_trace ** 2 - det, 0.0))
+            length = np.sqrt(12 * (half_trace + gap + 1 / 12)) * scale
+            width = np.sqrt(12 * np.maximum(half_trace - gap + 1 / 12, 0.0)) * scale
+            kinds = [name] * count
+            if name == "vehicle" and bounds and resolution:
+                kinds = [next(t for t, upper in bounds if l < upper) for l in length]
+            for kind, cells, l, w in zip(kinds, area, length, width):
+                entry = out["objects"].setdefault(kind, {"count": 0, "cells": 0,
+                                                         "lengths": [], "widths": []})
+                entry["count"] += 1
+                entry["cells"] += int(cells)
+                entry["lengths"].append(float(l))
+                entry["widths"].append(float(w))
+    for kind, entry in out["objects"].items():
+        if kind in VEHICLE_TYPES:
+            out["positive"][kind] = entry["cells"]
+    return out
+
+
+def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
+              rho: float | None = None) -> dict[str, Any]:
+    """Compare the store's clean maps at one rho with ``targets``.
+
+    Parameters
+    ----------
+    store : Store
+    targets : Targets
+    rho : float, optional
+        The rho value whose samples are measured (default: the largest, where most
+        objects follow the layout rule).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``rho``, ``samples``, ``resolution``, ``targets`` (name, source),
+        ``rows`` (one per compared quantity: ``what``, ``measured``, ``target``,
+        ``ratio``, ``within``) and ``objects`` (per type: count per sample, mean and
+        spread of length and width).
+
+    Raises
+    ------
+    UsageError
+        When ``rho`` is not one of the store's, or nothing in the store has a target.
+    """
+    values = sorted({float(r) for r in rho_id(store.rho)})
+    chosen = max(values) if rho is None else float(rho_id(rho))
+    if chosen not in values:
+        raise UsageError(f"--rho {rho} is not one of the store's rho values "
+                         f"({', '.join(f'{v:g}' for v in values)})")
+    params = store.attrs.get("family_params") or {}
+    resolution = params.get("resolution")
+    names = store.class_names
+    wanted = np.flatnonzero(rho_id(store.rho) == chosen)
+    total: dict[str, Any] = {"samples": 0, "positive": {}, "objects": {}, "cells": 0}
+    for block in store.iter_range(int(wanted[0]), int(wanted[-1]) + 1, ("clean",)):
+        keep = rho_id(block["rho"]) == chosen
+        part = measure(block["clean"][keep], names, resolution, targets)
+        total["samples"] += part["samples"]
+        total["cells"] = part["cells"]
+        for key, value in part["positive"].items():
+            total["positive"][key] = total["positive"].get(key, 0) + value
+        for kind, entry in part["objects"].items():
+            into = total["objects"].setdefault(kind, {"count": 0, "cells": 0,
+                                                      "lengths": [], "widths": []})
+            for key in ("count", "cells"):
+                into[key] += entry[key]
+            into["lengths"] += entry["lengths"]
+            into["widths"] += entry["widths"]
+    cells = max(total["samples"] * total["cells"], 1)
+    rows = []
+    for what, target in targets.fractions.items():
+        if what not in total["positive"] and not (what in VEHICLE_TYPES and "vehicle" in names
+                                                  and resolution):
+            continue
+        measured = total["positive"].get(what, 0) / cells
+        rows.append(_row(f"fraction {what}", measured, target))
+    objects = {}
+    for kind, entry in sorted(total["objects"].items()):
+        lengths, widths = np.array(entry["lengths"]), np.array(entry["widths"])
+        objects[kind] = {"per_sample": entry["count"] / max(total["samples"], 1),
+                         "length_mean": float(lengths.mean()), "length_std": float(lengths.std()),
+                         "width_mean": float(widths.mean()), "width_std": float(widths.std())}
+        if resolution and kind in targets.footprints:
+            length, width = targets.footprints[kind]
+            rows.append(_row(f"length {kind} (m)", objects[kind]["length_mean"], length))
+            rows.append(_row(f"width {kind} (m)", objects[kind]["width_mean"], width))
+    if not rows:
+        raise UsageError(f"{store.path}: none of its classes ({', '.join(names)}) has a "
+                         f"calibration target in {targets.name} "
+                         f"({', '.join(targets.fractions)})")
+    return {"path": str(store.path), "rho": chosen, "samples": total["samples"],
+            "resolution": resolution, "targets": {"name": targets.name, "source": targets.source},
+            "rows": rows, "objects": objects, "tolerance": TOLERANCE}
+
+
+def _row(what: str, measured: float, target: float) -> dict[str, Any]:
+    ratio = measured / target
+    return {"what": what, "measured": measured, "target": target, "ratio": ratio,
+            "within": abs(ratio - 1) <= TOLERANCE}
+
+
+def format_calibration(report: dict[str, Any]) -> str:
+    """The calibration report as text: a table of measured against target."""
+    lines = [f"{report['path']}: {report['samples']} samples at rho {report['rho']:g}, "
+             + (f"{report['resolution']:g} m per cell" if report["resolution"]
+                else "resolution unknown (footprints in cells, not compared)"),
+             f"targets: {report['targets']['name']} ({report['targets']['source']})", ""]
+    width = max(len(r["what"]) for r in report["rows"])
+    lines.append(f"{'':<{width}}  {'measured':>9}  {'target':>9}  {'ratio':>6}")
+    for r in report["rows"]:
+        mark = "" if r["within"] else f"  outside ±{report['tolerance']:.0%}"
+        lines.append(f"{r['what']:<{width}}  {r['measured']:>9.4g}  {r['target']:>9.4g}  "
+                     f"{r['ratio']:>6.2f}{mark}")
+    if report["objects"]:
+        unit = "m" if report["resolution"] else "cells"
+        lines += ["", f"objects (length x width in {unit}, mean ± std):"]
+        for kind, o in report["objects"].items():
+            lines.append(f"  {kind}: {o['per_sample']:.1f} per sample, "
+                         f"{o['length_mean']:.2f} ± {o['length_std']:.2f} x "
+                         f"{o['width_mean']:.2f} ± {o['width_std']:.2f}")
+    outside = sum(not r["within"] for r in report["rows"])
+    lines += ["", f"{len(report['rows']) - outside} of {len(report['rows'])} within "
+              f"±{report['tolerance']:.0%} of the targets"]
+    return "\n".join(lines)
