@@ -148,7 +148,7 @@ def _finish(fig, ax, xlabel, ylabel, title, path_stem, legend_title=None) -> lis
 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=1.0)  # y given: no per-draw search for its place
     ax.grid(alpha=0.3)
     legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                        borderaxespad=0, title=legend_title, title_fontsize=7)
@@ -204,12 +204,12 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
         r, c = divmod(i, ncols)
         top, bottom = axes[2 * r, c], axes[2 * r + 1, c]
         top.imshow(np.clip(image, 0, 1), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        top.set_title(label, fontsize=7)
+        top.set_title(label, fontsize=7, y=1.0)
         if error is not None:
             mse = float(np.mean(error.astype(np.float64) ** 2))
             shown_error = bottom.imshow(error, cmap="magma", vmin=0, vmax=1,
                                         interpolation="nearest")
-            bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6)
+            bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6, y=1.0)
     if shown_error is not None:
         fig.colorbar(shown_error, cax=fig.add_axes((1 - 0.6 / width, 0.15, 0.12 / width, 0.5)),
                      label="|error|")
