@@ -236,14 +236,19 @@ def camera(
     classes, height, width = x.shape
     ground = per_class(ground, classes).astype(bool)
     cy, cx = ego_y * height, ego_x * width
-    max_range = float(max_range) or 0.5 * float(np.hypot(height, width))
+    # Never further than the map's farthest corner: beyond it there is nothing to see,
+    # and the samples (and memory) grow with the range.
+    corner = float(max(np.hypot(y - cy, x - cx) for y in (0, height) for x in (0, width)))
+    max_range = min(float(max_range) or 0.5 * float(np.hypot(height, width)), max(corner, 1.0))
     # Log-spaced range samples: a smear or error proportional to range is a constant
     # width there.  Samples are at most a cell apart at max_range.
     r_min = 0.5
     dl = 1.0 / max_range
     n_r = max(2, int(np.ceil(np.log(max_range / r_min) / dl)) + 1)
     radii = r_min * np.exp(np.arange(n_r) * dl)
-    n_a = 720
+    # Rays at most a cell apart at max_range (and every half degree nearer maps), so no
+    # cell falls between two rays.
+    n_a = max(720, int(np.ceil(2 * np.pi * max_range)))
     da = 2 * np.pi / n_a
     angles = np.arange(n_a) * da
     ys = cy + np.sin(angles)[:, None] * radii - 0.5

@@ -41,6 +41,8 @@ __all__ = ["Targets", "NUSCENES_FRONT", "load_targets", "measure", "calibrate",
 
 # The calibration is judged within this relative band (the issue's ±20%).
 TOLERANCE = 0.2
+# Smaller target fractions are not figures of a real dataset (and overflow the ratio).
+MIN_FRACTION = 1e-6
 # Object classes measured as components, and the types a vehicle component may be.
 OBJECT_CLASSES = ("vehicle", "pedestrian")
 VEHICLE_TYPES = ("car", "truck", "bus")
@@ -93,12 +95,12 @@ def load_targets(path: str | Path) -> Targets:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except OSError as exc:
         raise UsageError(f"--targets {path}: {exc.strerror or exc}") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"--targets {path}: not valid {path.suffix.lstrip('.') or 'TOML'} "
-                         f"({exc})") from None
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise UsageError(f"--targets {path}: not valid {kind} ({exc})") from None
     if not isinstance(data, dict) or set(data) - {"name", "source", "fractions", "footprints"}:
         raise UsageError(f"--targets {path}: expected the tables fractions and footprints "
                          "(and optionally name, source)")
@@ -106,12 +108,12 @@ def load_targets(path: str | Path) -> Targets:
     if not isinstance(fractions, dict) or not isinstance(footprints, dict):
         raise UsageError(f"--targets {path}: fractions and footprints must be tables")
     for key, value in fractions.items():
-        if not _number(value) or not 0 < value < 1:
-            raise UsageError(f"--targets {path}: fractions.{key} must be a number in (0, 1), "
-                             f"got {value!r}")
+        if not _number(value) or not MIN_FRACTION <= value < 1:
+            raise UsageError(f"--targets {path}: fractions.{key} must be a number in "
+                             f"[{MIN_FRACTION:g}, 1), got {value!r}")
     for key, value in footprints.items():
         if (not isinstance(value, list) or len(value) != 2
-                or not all(_number(v) and v > 0 for v in value)):
+                or not all(_number(v) and 0 < v < 1000 for v in value)):
             raise UsageError(f"--targets {path}: footprints.{key} must be [length, width] in "
                              f"metres, got {value!r}")
     if not fractions and not footprints:
@@ -122,13 +124,20 @@ def load_targets(path: str | Path) -> Targets:
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _type_bounds(targets: Targets) -> list[tuple[str, float]]:
-    """(type, upper length bound in m) for the vehicle types with a footprint, by length."""
-    types = sorted((t for t in VEHICLE_TYPES if t in targets.footprints),
-                   key=lambda t: targets.footprints[t][0])
+    """(type, upper length bound in m) of every vehicle type, by length; none unless the
+    targets give every type's footprint (a type without one would take the others')."""
+    if not all(t in targets.footprints for t in VEHICLE_TYPES):
+        return []
+    types = sorted(VEHICLE_TYPES, key=lambda t: targets.footprints[t][0])
     lengths = [targets.footprints[t][0] for t in types]
     bounds = [(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [math.inf]
     return list(zip(types, bounds))
@@ -252,8 +261,10 @@ def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
     cells = max(total["samples"] * total["cells"], 1)
     rows = []
     for what, target in targets.fractions.items():
-        if what not in total["positive"] and not (what in VEHICLE_TYPES and "vehicle" in names
-                                                  and resolution):
+        sorted_types = "vehicle" in names and resolution and _type_bounds(targets)
+        if what in VEHICLE_TYPES and not sorted_types:
+            continue  # vehicles cannot be told apart: no type rows
+        if what not in total["positive"] and what not in VEHICLE_TYPES:
             continue
         measured = total["positive"].get(what, 0) / cells
         rows.append(_row(f"fraction {what}", measured, target))

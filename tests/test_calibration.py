@@ -40,6 +40,9 @@ def test_fractions_and_footprints_of_known_rectangles():
     assert objects["truck"]["lengths"][0] == pytest.approx(7.0, abs=0.5)
     assert objects["truck"]["widths"][0] == pytest.approx(2.5, abs=0.5)
     assert sum(got["positive"][t] for t in ("car", "truck", "bus")) == got["positive"]["vehicle"]
+    # Targets without every vehicle type's footprint cannot sort them: one "vehicle" kind.
+    partial = Targets("partial", {"car": 0.02}, {"car": (4.6, 1.9)})
+    assert set(measure(maps, ["vehicle", "drivable"], 0.5, partial)["objects"]) == {"vehicle"}
     # Without a resolution, sizes stay in cells and vehicles are not sorted into types.
     cells = measure(maps, ["vehicle", "drivable"], None)
     assert set(cells["objects"]) == {"vehicle"} and cells["objects"]["vehicle"]["count"] == 3
@@ -86,6 +89,8 @@ def test_target_files(tmp_path, urban_store):
     (tmp_path / "j.json").write_text(json.dumps({"fractions": {"vehicle": 0.05}}))
     assert load_targets(tmp_path / "j.json").fractions == {"vehicle": 0.05}
     for text, words in (("[fractions]\ndrivable = 1.5\n", "fractions.drivable"),
+                        ("[fractions]\ndrivable = 5e-324\n", "fractions.drivable"),
+                        ("[fractions]\ndrivable = 1" + "0" * 400 + "\n", "fractions.drivable"),
                         ("[fractions]\ndrivable = true\n", "fractions.drivable"),
                         ("[footprints]\ncar = [4.5]\n", "footprints.car"),
                         ("[fractions]\n", "no fractions and no footprints"),

@@ -182,6 +182,23 @@ def test_camera_field_of_view_range_and_occlusion():
     assert np.all(x[0, 45:56, 75:] == 0.0)  # a ground class blocks nothing
 
 
+def test_camera_sees_a_small_far_object_at_any_angle_and_caps_its_range():
+    size = 256
+    spec = resolve("camera:depth_noise=0,depth_error=0,angular_blur=0", classes=1)
+    for angle in np.linspace(0, np.pi / 2, 12):
+        clean = np.zeros((1, size, size), np.uint8)
+        y = int(size / 2 + 0.45 * size * np.sin(angle))
+        x = int(size / 2 + 0.45 * size * np.cos(angle))
+        clean[0, y, x] = 1
+        x_noisy = apply_noise(np.random.default_rng(0), clean, spec)
+        assert x_noisy[0, y, x] > 0.5, angle  # no cell falls between two rays
+    # A range far beyond the map costs what the map's farthest corner does.
+    tiny = np.zeros((1, 8, 8), np.uint8)
+    out = apply_noise(np.random.default_rng(0), tiny, resolve("camera:max_range=100000",
+                                                              classes=1))
+    assert out.shape == (1, 8, 8) and np.isfinite(out).all()
+
+
 def test_camera_on_urban_blocks_with_vehicles_only():
     clean = urban(np.random.default_rng(3), 0.0, 96)
     blocked = apply_noise(np.random.default_rng(0), clean, resolve("camera:ground=0/0"))
