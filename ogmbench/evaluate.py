@@ -766,11 +766,8 @@ def _from_payload(payload: dict[str, Any], send) -> tuple[_Test, _Job]:
     if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")
-    store = open_store(payload["store"])
-    if store.attrs["digest"] != payload["digest"]:
-        raise StoreError(f"{store.path} changed since this run began (another store was "
-                         "written there); evaluate it again", path=str(store.path))
-    store.assume_checked()  # by the run's process, which holds the store's reader's lock
+    # Checked by the run's process, which holds the store's reader's lock.
+    store = open_store(payload["store"], checked=payload["digest"])
     progress = send if payload["progress"] else None
     test = _Test(store, payload["target"], payload["prior"], payload["indices"],
                  payload["partner_of"], payload["train"],

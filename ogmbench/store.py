@@ -39,7 +39,7 @@ import numpy as np
 from .errors import StoreError
 from .generators import FAMILIES
 from .locks import hold
-from .places import Place, Remote, location
+from .places import Place, Remote, Unreachable, is_transport_error, location
 from .seeding import rho_id
 
 __all__ = [
@@ -322,6 +322,12 @@ def _store_path(path) -> Place:
     return location(path)
 
 
+def _unreachable(path: Place, exc: BaseException) -> None:
+    """An object store that cannot be reached is not a damaged store: say which."""
+    if is_transport_error(exc):
+        raise Unreachable(f"cannot read {path}: {exc}") from None
+
+
 def _zarr_store(path: Place, mode: str):
     """What zarr opens: a local folder's name, or an fsspec store for a URL."""
     if isinstance(path, Remote):
@@ -352,6 +358,7 @@ def open_group(path: Place, mode: str = "r"):
                                 use_consolidated=False)
         attrs = group.attrs.asdict()
     except Exception as exc:  # zarr raises many types for damaged metadata
+        _unreachable(path, exc)
         raise StoreError(f"{path} is corrupt: cannot read its metadata ({exc})") from None
     if FORMAT_KEY not in attrs:
         raise StoreError(f"{path} is a zarr store but not an ogmbench store (no {FORMAT_KEY!r})")
@@ -652,6 +659,7 @@ class Store:
             values = (array.get_orthogonal_selection(selection) if orthogonal
                       else array[selection])
         except Exception as exc:  # checksum errors, truncated or unreadable shard files
+            _unreachable(self.path, exc)
             raise StoreError(f"{self.path} is corrupt: cannot read {name} ({type(exc).__name__}); "
                              f"run 'ogmbench verify {self.path}'", path=str(self.path)) from None
         if name == "noisy" and np.isnan(values).any():
@@ -684,14 +692,23 @@ def split_number(split: str | int) -> int:
     return int(split)
 
 
-def open_store(path: str | os.PathLike) -> Store:
+def open_store(path: str | os.PathLike, checked: str | None = None) -> Store:
     """Open a complete ogmbench store for reading.
+
+    Parameters
+    ----------
+    path : path or URL
+    checked : str, optional
+        The content digest of this store as another process checked it (eval's plugin
+        children and Dask units, a data loader's workers): the store opened must carry
+        it, and its shards then count as checked (:meth:`Store.assume_checked`).
 
     Raises
     ------
     StoreError
         If ``path`` is missing, not a zarr store, not an ogmbench store, of another
-        format version, incomplete (an interrupted ``generate``) or damaged.
+        format version, incomplete (an interrupted ``generate``) or damaged; or, with
+        ``checked``, when another store has been written there since.
     """
     path = _store_path(path)
     group = open_group(path)
@@ -701,6 +718,9 @@ def open_store(path: str | os.PathLike) -> Store:
             f"{path} is incomplete (generation was interrupted); finish it with "
             f"'ogmbench generate {path} --resume'"
         )
+    if checked is not None and attrs.get("digest") != checked:
+        raise StoreError(f"{path} changed since it was checked (another store was written "
+                         "there); start again", path=str(path))
     layout = _layout_or_corrupt(attrs, path)
     check_arrays(group, layout, path)
     # noisy and rho never equal their NaN fill, and clean practically never its 0 fill, so
@@ -720,6 +740,8 @@ def open_store(path: str | os.PathLike) -> Store:
     except Exception as exc:
         raise StoreError(f"{path} is corrupt: {exc}") from None
     _check_attributes(store)
+    if checked is not None:
+        store.assume_checked()
     return store
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .errors import StoreError
 from .store import Store, open_store, split_number
 
 __all__ = ["TorchDataset"]
@@ -75,12 +74,7 @@ class TorchDataset(Dataset):
         if self._cache is not None:
             return self._cache[0][item], self._cache[1][item], self.rho[item]
         if self._store is None:
-            store = open_store(self.path)
-            if store.attrs["digest"] != self.digest:
-                raise StoreError(f"{self.path} changed since this dataset was made (another "
-                                 "store was written there)", path=str(self.path))
-            store.assume_checked()  # checked when this dataset was made
-            self._store = store
+            self._store = open_store(self.path, checked=self.digest)  # checked when made
         index = int(self.indices[item])
         noisy = torch.from_numpy(self._store.read("noisy", index, index + 1)[0])
         clean = torch.from_numpy(self._store.read("clean", index, index + 1)[0].astype(np.float32))
