@@ -107,3 +107,13 @@ def test_xarray_names_the_classes_of_a_many_class_store(tmp_path):
         ds["phi_matrix"].sel({"class": "X1", "other_class": "X3"}).values,
         store.read("phi_matrix", 0, len(store))[:, 0, 2])
 
+
+
+def test_a_store_reopened_as_checked_must_be_the_one_checked(tmp_path):
+    path = tmp_path / "s.zarr"
+    first = ogmbench.generate(path, **SMALL)
+    again = ogmbench.open_store(path, checked=first.attrs["digest"])
+    np.testing.assert_array_equal(again.read("noisy", 0, 3), first.read("noisy", 0, 3))
+    ogmbench.generate(path, **{**SMALL, "seed": SMALL["seed"] + 1}, overwrite=True)
+    with pytest.raises(StoreError, match="changed since it was checked"):
+        ogmbench.open_store(path, checked=first.attrs["digest"])
