@@ -35,8 +35,7 @@ def bare(config, n, out_dir: Path) -> float:
     """Same maps, plain loop, np.save per shard-sized block; returns seconds."""
     family = FAMILIES[config.family]
     params = dict(config.family_params)
-    if family.class_names is None:
-        params["classes"] = config.classes
+    params["classes"] = config.names if family.class_names else config.classes
     block = config.layout.shard
     rng = np.random.default_rng(0)
     start = time.perf_counter()

@@ -9,10 +9,13 @@ documented and validated in exactly one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Param", "Model", "ParamError", "per_class"]
+import numpy as np
+
+__all__ = ["Param", "Model", "ParamError", "per_class", "check_rho", "check_size",
+           "check_names", "MAX_SIDE"]
 
 
 class ParamError(ValueError):
@@ -86,8 +89,11 @@ class Param:
 class Model:
     """A family or noise model: the function and its declared parameters.
 
-    ``noise_defaults`` (families only) overrides noise-model defaults that depend on
-    what the classes mean, e.g. which classes are ground and so never block a lidar ray.
+    Families with named classes (``class_names``, every class they can draw, in order)
+    are called with ``classes=`` a subset of them (``default_classes`` unless chosen);
+    the others with ``classes=`` a number.  ``noise_defaults`` (families only) maps the
+    chosen class names to the noise-model defaults that depend on what the classes
+    mean, e.g. which classes are ground and so never block a lidar ray.
     """
 
     name: str
@@ -95,7 +101,16 @@ class Model:
     params: tuple[Param, ...]
     doc: str
     class_names: tuple[str, ...] | None = None
-    noise_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_classes: tuple[str, ...] | None = None
+    noise_defaults: Callable[[tuple[str, ...]], dict[str, dict[str, Any]]] | None = None
+
+    def check_classes(self, names) -> tuple[str, ...]:
+        """Validate chosen class names: at least two of ``class_names``, in their order."""
+        return check_names(names, self.class_names or (), self.name)
+
+    def noise_defaults_for(self, names) -> dict[str, dict[str, Any]]:
+        """Noise-model defaults for the chosen class names (``{}`` when none)."""
+        return self.noise_defaults(tuple(names)) if self.noise_defaults else {}
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -147,8 +162,6 @@ def _resolve_value(p: Param, value: Any, classes: int, where: str) -> Any:
 
 def per_class(value: Any, classes: int):
     """Broadcast a scalar or per-class tuple to a float64 array of shape (classes,)."""
-    import numpy as np
-
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:
         return np.full(classes, float(arr))
@@ -159,3 +172,51 @@ def per_class(value: Any, classes: int):
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def check_names(names, available, family: str) -> tuple[str, ...]:
+    """Validate a subset of a family's class names, given in the family's order.
+
+    The order is fixed (not sorted for the user) because a class's index is what eval's
+    ``--target`` names: a reordered subset would silently change the target.
+    """
+    names = tuple(names)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ParamError(f"{family} has no class {unknown[0]!r} (classes: {', '.join(available)})")
+    if len(set(names)) != len(names):
+        raise ParamError(f"{family} classes must be distinct, got {','.join(names)}")
+    if len(names) < 2:
+        raise ParamError(f"{family} needs at least 2 classes (a target and a prior), got "
+                         f"{','.join(names) or 'none'}")
+    ordered = tuple(n for n in available if n in names)
+    if names != ordered:
+        raise ParamError(f"{family} classes go in the order {', '.join(available)}: write "
+                         f"{','.join(ordered)}, not {','.join(names)}")
+    return names
+
+
+# Generation holds a few float64 copies of a sample: 4096^2 keeps that near 1 GB.
+MAX_SIDE = 4096
+
+
+def check_size(size) -> tuple[int, int]:
+    """Validate ``size`` (an int or a (H, W) pair) and return (H, W)."""
+    height, width = (size, size) if np.isscalar(size) else tuple(size)
+    for name, n in (("height", height), ("width", width)):
+        if int(n) != n or not 4 <= n <= MAX_SIDE:
+            raise ParamError(f"size: {name} must be an integer in [4, {MAX_SIDE}], got {n}")
+    return int(height), int(width)
+
+
+def check_rho(rho: float, classes: int = 2) -> float:
+    """Validate the correlation knob for ``classes`` equicorrelated classes."""
+    rho = float(rho)
+    if not -1.0 <= rho <= 1.0:
+        raise ParamError(f"rho must be in [-1, 1], got {rho:g}")
+    if classes > 2 and rho < -1.0 / (classes - 1) - 1e-12:
+        raise ParamError(
+            f"rho must be in [{-1.0 / (classes - 1):.4g}, 1] for {classes} equicorrelated "
+            f"classes, got {rho:g}"
+        )
+    return rho

@@ -135,8 +135,10 @@ def cli():
               help="Samples per rho value, split into train/val/test.")
 @click.option("--size", type=Size(), default=str(DEFAULTS["size"]), show_default=True,
               help="Map size H or HxW.")
-@click.option("--classes", type=int, default=None,
-              help="Number of classes (field: any >= 2; urban: 2). Default: the family's.")
+@click.option("--classes", default=None, metavar="N|NAMES",
+              help="field: the number of classes (>= 2, default 2); urban: class names, "
+                   "comma-separated in the order vehicle,drivable,walkway,ped_crossing,"
+                   "pedestrian (default vehicle,drivable).")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
               help="Master seed (recorded).")
 @click.option("--split", type=Fractions(), default=",".join(f"{f:g}" for f in DEFAULTS["split"]),

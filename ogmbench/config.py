@@ -38,6 +38,9 @@ class GenerateConfig:
     classes: int
     seed: int
     split: tuple[float, float, float]
+    # The chosen classes of a family with named classes (urban); None for the others,
+    # which are then recorded exactly as before this field existed.
+    names: tuple[str, ...] | None = None
 
     @cached_property
     def counts(self) -> tuple[int, int, int]:
@@ -54,11 +57,12 @@ class GenerateConfig:
 
     @property
     def class_names(self) -> list[str]:
-        names = FAMILIES[self.family].class_names
-        return list(names) if names else [f"X{k + 1}" for k in range(self.classes)]
+        return list(self.names) if self.names else [f"X{k + 1}" for k in range(self.classes)]
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        if self.names is None:
+            del out["names"]
         out["noise_steps"] = [[name, params] for name, params in self.noise_steps]
         return json.loads(json.dumps(out))
 
@@ -107,12 +111,15 @@ def make_config(
     rho: Sequence[float] | float = DEFAULTS["rho"],
     samples_per_rho: int = DEFAULTS["samples_per_rho"],
     size: int | Sequence[int] = DEFAULTS["size"],
-    classes: int | None = None,
+    classes: int | str | Sequence[str] | None = None,
     seed: int = DEFAULTS["seed"],
     split: Sequence[float] = DEFAULTS["split"],
     params: dict[str, Any] | None = None,
 ) -> GenerateConfig:
     """Validate generation settings and resolve every default.
+
+    ``classes`` is a number for a family of numbered classes (``field``) and names, a
+    sequence or one comma-separated string, for a family of named ones (``urban``).
 
     Raises :class:`ConfigError` with one line naming the problem and what is allowed.
     """
@@ -130,20 +137,17 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     if family not in FAMILIES:
         raise ConfigError(f"unknown family {family!r} (allowed: {', '.join(FAMILIES)})")
     model = FAMILIES[family]
-    fixed = len(model.class_names) if model.class_names else None
-    if classes is None:
-        classes = fixed or 2
-    if int(classes) != classes or classes < 2:
+    names = _class_names(model, classes)
+    classes = len(names) if names else 2 if classes is None else _class_count(classes)
+    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
         raise ConfigError(f"classes must be an integer >= 2, got {classes}")
-    if fixed is not None and classes != fixed:
-        raise ConfigError(f"family {family!r} has exactly {fixed} classes "
-                          f"({', '.join(model.class_names)}), got --classes {classes}")
     rho_values = [rho] if np.isscalar(rho) else list(rho)
     if not rho_values:
         raise ConfigError("rho: give at least one value")
     if len(rho_values) > MAX_RHO_VALUES:
         raise ConfigError(f"rho: at most {MAX_RHO_VALUES} values, got {len(rho_values)}")
-    rho_values = [rho_id(check_rho(r, classes)) for r in rho_values]
+    # Named classes are not equicorrelated: rho is a fraction of objects, in [-1, 1].
+    rho_values = [rho_id(check_rho(r, 2 if names else classes)) for r in rho_values]
     if len(set(rho_values)) != len(rho_values):
         raise ConfigError(f"rho values must be distinct, got {rho_values}")
     height, width = check_size(size)
@@ -157,15 +161,43 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         raise ConfigError(f"split must be three non-negative fractions summing to 1 "
                           f"(train,val,test), got {','.join(f'{f:g}' for f in fractions)}")
     family_params = model.resolve(dict(params or {}), classes)
+    noise_defaults = model.noise_defaults_for(names or ())
     steps = []
     for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
-        defaults = model.noise_defaults.get(name)
-        steps.append((name, NOISE_MODELS[name].resolve(given, classes, defaults)))
+        steps.append((name, NOISE_MODELS[name].resolve(given, classes, noise_defaults.get(name))))
     return GenerateConfig(
         family=family, family_params=family_params, noise=_canonical(steps),
         noise_steps=tuple(steps), rho=tuple(rho_values), samples_per_rho=int(samples_per_rho),
-        size=(height, width), classes=int(classes), seed=int(seed), split=fractions,
+        size=(height, width), classes=int(classes), seed=int(seed), split=fractions, names=names,
     )
+
+
+def _class_names(model, classes) -> tuple[str, ...] | None:
+    """The chosen class names of a family with named classes (None for the others)."""
+    if model.class_names is None:
+        return None
+    if classes is None:
+        return tuple(model.default_classes)
+    if not isinstance(classes, str) and not _is_sequence(classes) or (
+            isinstance(classes, str) and classes.strip().isdigit()):
+        raise ConfigError(f"family {model.name!r} names its classes: give them as names from "
+                          f"{', '.join(model.class_names)} (comma-separated, in that order), "
+                          f"got {classes!r}")
+    names = classes.split(",") if isinstance(classes, str) else list(classes)
+    return model.check_classes([str(n).strip() for n in names])
+
+
+def _class_count(classes):
+    """A number of classes as given (a digit string from the command line is a number)."""
+    if isinstance(classes, str):
+        if not classes.strip().isdigit():
+            raise ConfigError(f"classes must be an integer >= 2, got {classes!r}")
+        return int(classes)
+    return classes
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, (list, tuple))
 
 
 def _canonical(steps) -> str:

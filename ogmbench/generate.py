@@ -36,8 +36,8 @@ def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, np.ndar
     family = FAMILIES[config.family]
     layout_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.LAYOUT)
     kwargs = dict(config.family_params)
-    if family.class_names is None:  # families with a variable number of classes
-        kwargs["classes"] = config.classes
+    # Named classes (urban) are chosen by name, the others by number.
+    kwargs["classes"] = config.names if family.class_names else config.classes
     clean = family.func(layout_rng, rho, config.size, **kwargs)
     noise_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.NOISE)
     noisy = apply_noise(noise_rng, clean, config.noise_steps)

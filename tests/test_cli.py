@@ -180,7 +180,7 @@ def test_list_json(capsys):
     assert data["estimators"]["guided"]["uses_prior"] is True
     assert {"field", "urban"} <= set(data["families"])
     assert set(data["families"]["field"]["params"]) == {"length_scale", "occupancy"}
-    assert "road_width" in data["families"]["urban"]["params"]
+    assert {"resolution", "lanes", "cars"} <= set(data["families"]["urban"]["params"])
     assert set(data["noise_models"]) == set(NOISE_PARAMS)
     for name, params in NOISE_PARAMS.items():
         entry = data["noise_models"][name]
@@ -200,7 +200,7 @@ def test_list_text(capsys):
     assert "Families:" in out and "Noise models:" in out
     for name in ["field", "urban", *NOISE_PARAMS]:
         assert f"  {name}: " in out, name
-    for param in ("sigma", "kappa", "fp", "fn", "dropout", "p_near", "length_scale", "road_width"):
+    for param in ("sigma", "kappa", "fp", "fn", "dropout", "p_near", "length_scale", "lane_width"):
         assert param in out
     assert "(per class: a/b)" in out
     assert "--noise 'lidar+confusion:p=0.1'" in out
@@ -278,7 +278,12 @@ BAD_GENERATE = [
     ("split-negative", ["--split=-0.5,0.5,1"], ["split", "non-negative"]),
     ("split-2-values", ["--split", "0.5,0.5"], ["--split", "'0.5,0.5'"]),
     ("classes-1", ["--classes", "1"], ["classes", ">= 2", "got 1"]),
-    ("urban-classes-3", ["--family", "urban", "--classes", "3"], ["urban", "2 classes", "3"]),
+    ("urban-classes-3", ["--family", "urban", "--classes", "3"], ["urban", "names", "'3'"]),
+    ("urban-classes-order", ["--family", "urban", "--classes", "drivable,vehicle"],
+     ["write vehicle,drivable"]),
+    ("urban-classes-unknown", ["--family", "urban", "--classes", "vehicle,tree"],
+     ["no class 'tree'", "walkway"]),
+    ("field-classes-names", ["--classes", "vehicle,drivable"], ["classes", "integer"]),
     ("seed-negative", ["--seed", "-1"], ["seed", "got -1"]),
     ("workers-0", ["--workers", "0"], ["workers", "got 0"]),
     ("overwrite-and-resume", ["--overwrite", "--resume"], ["--overwrite", "--resume"]),

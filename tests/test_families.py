@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
-from ogmbench.generators import FAMILIES, ParamError, class_correlation, field, urban
+from ogmbench.generators import FAMILIES, ParamError, class_correlation, field
 
 
 def pooled_phi(maps):
@@ -90,35 +90,6 @@ def test_field_length_scale_controls_smoothness():
 def test_rho_out_of_range(bad):
     with pytest.raises(ParamError, match="rho must be in"):
         field(np.random.default_rng(0), bad, 16)
-
-
-def test_urban_phi_increases_with_rho():
-    rng = np.random.default_rng(2024)
-    rhos = [-1.0, -0.5, 0.0, 0.5, 1.0]
-    mean_phi = [np.mean([class_correlation(urban(rng, r, 96))[0, 1] for _ in range(24)])
-                for r in rhos]
-    assert all(a < b for a, b in zip(mean_phi, mean_phi[1:])), mean_phi
-    assert mean_phi[0] < -0.03 and mean_phi[-1] > 0.2
-    assert abs(mean_phi[2]) < 0.04
-
-
-def test_urban_vehicles_are_on_roads_at_rho_one_and_off_at_minus_one():
-    rng = np.random.default_rng(5)
-    on = np.mean([(m[1][m[0] == 1]).mean() for m in (urban(rng, 1.0, 96) for _ in range(10))])
-    off = np.mean([(m[1][m[0] == 1]).mean() for m in (urban(rng, -1.0, 96) for _ in range(10))])
-    assert on > 0.9  # vehicle cells lying on drivable area
-    assert off == 0.0
-
-
-def test_urban_vehicle_size_and_density_params():
-    rng = np.random.default_rng(0)
-    empty = urban(rng, 0.5, 64, vehicle_density=0.0)
-    assert empty[0].sum() == 0 and empty[1].sum() > 0
-    no_roads = urban(rng, 0.5, 64, roads=0, branches=0)
-    assert no_roads[1].sum() == 0 and no_roads[0].sum() > 0
-    sparse = np.mean([urban(rng, 0.0, 64, vehicle_density=0.5)[0].mean() for _ in range(10)])
-    dense = np.mean([urban(rng, 0.0, 64, vehicle_density=3.0)[0].mean() for _ in range(10)])
-    assert dense > 3 * sparse
 
 
 def test_class_correlation_matches_numpy_corrcoef():

@@ -303,7 +303,7 @@ def test_a_missing_shard_of_any_array_is_one_line_never_a_number(tmp_path, capsy
 
 
 @pytest.mark.parametrize("settings", [
-    dict(family="urban", params={"vehicle_density": 0}, size=32),   # phi all NaN
+    dict(family="urban", params={"cars": 0, "trucks": 0, "buses": 0}, size=32),  # phi NaN
     dict(family="field", size=4, params={"length_scale": 1}),       # tiny maps
 ])
 def test_untouched_stores_with_fill_valued_shards_verify_intact(tmp_path, settings):
