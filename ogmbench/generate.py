@@ -374,6 +374,8 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     base = {k: recorded[k] for k in ("family", "noise", "rho", "samples_per_rho", "size",
                                      "classes", "seed", "split")}
     base["params"] = recorded["family_params"]
+    if recorded.get("names"):  # a family with named classes records them
+        base["classes"] = recorded["names"]
     config = make_config(**{**base, **{k: v for k, v in settings.items() if v is not None}})
     if config.to_json() != recorded:
         theirs = config.to_json()

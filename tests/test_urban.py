@@ -148,3 +148,37 @@ def test_config_chooses_classes_by_name():
                                    ("field", "vehicle,drivable", "classes must be an integer")):
         with pytest.raises(ConfigError, match=words):
             make_config(family=family, classes=classes)
+
+
+def test_a_five_class_store_is_generated_verified_read_and_evaluated(tmp_path):
+    import pandas as pd
+    import xarray as xr
+
+    import ogmbench
+    from ogmbench.evaluate import run_eval
+
+    store = ogmbench.generate(tmp_path / "bev.zarr", family="urban", classes=CLASSES,
+                              noise="camera", rho=[0.0, 1.0], samples_per_rho=10, size=32)
+    assert store.class_names == list(CLASSES)
+    clean = store.take("clean", store.indices())
+    matrix = store.read("phi_matrix", 0, len(store))
+    assert matrix.shape == (20, 5, 5)
+    for j in (0, 13):
+        np.testing.assert_allclose(matrix[j], class_correlation(clean[j]), rtol=1e-5, atol=1e-6)
+    assert ogmbench.verify_store(store.path).ok
+    ds = xr.open_zarr(store.path)
+    np.testing.assert_array_equal(ds["clean"].sel({"class": "walkway"}).values, clean[:, 2])
+    # Pedestrians as the target, the four other classes as the prior, read by a
+    # classical prior user and by the three fusions of the U-Net.
+    quick = ":profile=quick,steps=4,width=8,depth=1"
+    run_dir, outcomes = run_eval(store.path, ["identity", "guided", "concat" + quick,
+                                              "film" + quick, "xattn" + quick],
+                                 target=4, out=tmp_path / "run", prior_controls=["shuffled"],
+                                 device="cpu")
+    assert [o.status for o in outcomes] == ["ok"] * 5, outcomes
+    rows = pd.concat([pd.read_parquet(p) for p in (run_dir / "samples").glob("*.parquet")])
+    assert set(rows["control"]) == {"none", "shuffled"}
+    assert np.isfinite(rows["mse"]).all()
+    # The phi column is the target's against the first prior class.
+    got = rows.drop_duplicates("sample").set_index("sample")["phi"]
+    np.testing.assert_allclose(got.values, matrix[got.index, 4, 0], rtol=1e-5, atol=1e-6)
