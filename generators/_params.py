@@ -180,6 +180,8 @@ def check_names(names, available, family: str) -> tuple[str, ...]:
     The order is fixed (not sorted for the user) because a class's index is what eval's
     ``--target`` names: a reordered subset would silently change the target.
     """
+    if isinstance(names, (str, int)):
+        raise ParamError(f"{family} classes must be a sequence of class names, got {names!r}")
     names = tuple(names)
     unknown = [n for n in names if n not in available]
     if unknown:

@@ -12,7 +12,8 @@ from scipy.special import ndtri
 
 from ._fields import equicorrelated_mixing, smooth_unit_variance
 from ._params import Model, Param, check_rho, check_size, per_class
-from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, GROUND, urban
+from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban
+from .urban import noise_defaults as urban_noise_defaults
 
 __all__ = ["field", "urban", "field_expected_phi", "FAMILIES", "check_rho", "check_size"]
 
@@ -85,12 +86,6 @@ def field_expected_phi(rho: float, occupancy_a: float = 0.5, occupancy_b: float 
     return float((joint - pa * pb) / np.sqrt(pa * (1 - pa) * pb * (1 - pb)))
 
 
-def _urban_ground(names):
-    # Flat classes are ground: a lidar or a camera sees them without being blocked.
-    ground = tuple(int(name in GROUND) for name in names)
-    return {"lidar": {"ground": ground}, "camera": {"ground": ground}}
-
-
 FAMILIES: dict[str, Model] = {
     "field": Model(
         name="field",
@@ -111,12 +106,14 @@ FAMILIES: dict[str, Model] = {
         "the lanes and walkways of a road network by rho",
         class_names=CLASSES,
         default_classes=DEFAULT_CLASSES,
-        noise_defaults=_urban_ground,
+        noise_defaults=urban_noise_defaults,
         params=(
-            Param("resolution", 0.5, lo=0.01, hi=10.0, per_class=False,
+            Param("resolution", 0.5, lo=0.01, hi=2.0, per_class=False,
                   doc="metres per cell"),
-            Param("roads", 3, lo=0, hi=20, kind=int, per_class=False, doc="through roads"),
-            Param("branches", 3, lo=0, hi=50, kind=int, per_class=False, doc="side streets"),
+            Param("roads", 3.3, lo=0.0, hi=20.0, per_class=False,
+                  doc="mean through roads per 100 m of map side (the ego's road is one)"),
+            Param("branches", 3.3, lo=0.0, hi=50.0, per_class=False,
+                  doc="mean side streets per 100 m of map side"),
             Param("lanes", 4, lo=1, hi=12, kind=int, per_class=False,
                   doc="lanes per road, half in each direction"),
             Param("lane_width", 3.5, lo=0.0, lo_open=True, per_class=False, doc="metres"),
@@ -124,7 +121,7 @@ FAMILIES: dict[str, Model] = {
                   doc="metres, on each side of a road"),
             Param("crossing_width", 4.0, lo=0.0, lo_open=True, per_class=False,
                   doc="metres along the road"),
-            Param("crossings", 0.25, lo=0.0, hi=1.0, per_class=False,
+            Param("crossings", 0.2, lo=0.0, hi=1.0, per_class=False,
                   doc="probability that a junction's arm has a pedestrian crossing"),
             Param("cars", 23.0, lo=0.0, hi=1e4, per_class=False, doc="mean count per hectare"),
             Param("trucks", 2.9, lo=0.0, hi=1e4, per_class=False, doc="mean count per hectare"),

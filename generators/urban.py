@@ -1,7 +1,7 @@
 """Metric street scenes: the ``urban`` family.
 
 A scene is drawn in metres and rasterised once at ``resolution`` metres per cell, so the
-same seed gives the same streets at 0.5 m and at 0.25 m.  Its classes, in this fixed
+same seed and extent in metres give the same streets at 0.5 m and at 0.25 m.  Its classes, in this fixed
 order, are :data:`CLASSES`: vehicles (cars, trucks and buses), the drivable area,
 walkways along the roads, pedestrian crossings on the road arms at junctions, and
 pedestrians.  Every class is drawn whatever subset is asked for, so a subset's maps are
@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._params import check_names, check_rho, check_size
+from ._params import ParamError, check_names, check_rho, check_size
 
 __all__ = ["CLASSES", "DEFAULT_CLASSES", "FOOTPRINTS", "GROUND", "OBJECT_TYPES", "urban",
-           "check_classes"]
+           "check_classes", "noise_defaults"]
 
 CLASSES = ("vehicle", "drivable", "walkway", "ped_crossing", "pedestrian")
 # Two classes by default: the target and the prior of the benchmark's first urban dataset.
@@ -32,6 +32,12 @@ FOOTPRINTS = {"car": (4.61, 1.95), "truck": (6.74, 2.46), "bus": (11.19, 2.94),
 TRIES = 20
 # 8-neighbourhood: objects keep one empty cell between them, so each is its own component.
 _EIGHT = np.ones((3, 3), bool)
+# Larger maps are cities, not scenes around an ego (and junction finding grows fast).
+MAX_SPAN = 2048.0
+# Crossings on arms nearly parallel to the other road are placed as if at this sine.
+MIN_SIN = 0.5
+# Roads bend a little (the heading drifts by BEND radians) every SEGMENT metres.
+SEGMENT, BEND = 25.0, 0.15
 # A branch starts on its road up to rounding: where two roads meet, in segment lengths.
 _EPS = 1e-9
 
@@ -41,20 +47,33 @@ def check_classes(classes) -> tuple[str, ...]:
     return check_names(classes, CLASSES, "urban")
 
 
-def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3, branches=3,
-          lanes=4, lane_width=3.5, walkway_width=3.5, crossing_width=4.0, crossings=0.25,
+def noise_defaults(names) -> dict[str, dict]:
+    """Noise defaults by the chosen classes: ground classes never block a lidar or a
+    camera."""
+    ground = tuple(int(name in GROUND) for name in names)
+    return {"lidar": {"ground": ground}, "camera": {"ground": ground}}
+
+
+def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3.3, branches=3.3,
+          lanes=4, lane_width=3.5, walkway_width=3.5, crossing_width=4.0, crossings=0.2,
           cars=23.0, trucks=2.9, buses=0.5, pedestrians=25.0,
-          car_length=4.61, car_width=1.95, truck_length=6.74, truck_width=2.46,
-          bus_length=11.19, bus_width=2.94, pedestrian_length=0.73, pedestrian_width=0.66,
-          size_spread=0.1):
+          car_length=FOOTPRINTS["car"][0], car_width=FOOTPRINTS["car"][1],
+          truck_length=FOOTPRINTS["truck"][0], truck_width=FOOTPRINTS["truck"][1],
+          bus_length=FOOTPRINTS["bus"][0], bus_width=FOOTPRINTS["bus"][1],
+          pedestrian_length=FOOTPRINTS["pedestrian"][0],
+          pedestrian_width=FOOTPRINTS["pedestrian"][1], size_spread=0.1):
     """A street scene around an ego vehicle, in metres, as one map per class.
 
-    Roads are polylines crossing the map with gentle bends (``roads`` of them, crossing
-    at junctions) plus ``branches`` side streets leaving a road at a right angle.  Each
+    Roads are polylines crossing the map with gentle bends, crossing at junctions, plus
+    side streets leaving a road at a right angle; their numbers grow with the map's side
+    so that a larger map shows more of the same city, not a denser one.  Each
     road has ``lanes`` lanes, half in each direction, and a walkway on both sides.  A
     junction's arms get a pedestrian crossing with probability ``crossings``.  Object
     counts are Poisson with the given means per hectare, whatever the layout, and each
-    object keeps one empty cell from the others.
+    object keeps one empty cell from the others (one that finds no free spot in
+    ``TRIES`` tries is dropped, which only happens on crowded or tiny maps).  An object
+    is the cells whose centres it covers; one covering none is placed again, so at
+    cells coarser than an object (a pedestrian at 1 m) it takes a whole cell.
 
     ``rho`` is the fraction of objects that follow the layout rule: a vehicle in a lane
     and aligned with it, a pedestrian on a walkway or a crossing.  With probability
@@ -74,7 +93,11 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3, b
         A subset of :data:`CLASSES`, in that order.
     resolution : float
         Metres per cell.
-    roads, branches, lanes : int
+    roads, branches : float
+        Mean number of through roads and of side streets per 100 m of the map's longer
+        side (Poisson).  With ``roads > 0`` there is always at least one, the ego's;
+        ``roads = 0`` draws no road, no side street and no ego.
+    lanes : int
     lane_width, walkway_width, crossing_width : float
         Metres; a crossing's width is along the road.
     crossings : float
@@ -102,20 +125,24 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3, b
     rho = check_rho(rho)
     names = check_classes(classes)
     res = float(resolution)
+    if max(height, width) * res > MAX_SPAN:
+        raise ParamError(f"urban maps are at most {MAX_SPAN:g} m on a side, got "
+                         f"{max(height, width)} cells of {res:g} m")
     # Separate streams: the layout draws nothing by the raster, so it is the same at any
     # resolution; object placement retries where the raster says a spot is taken.
     layout_rng, object_rng = rng.spawn(2)
     scene = _Scene(height, width, res)
     road_half = lanes * lane_width / 2.0
-    lines, ego_heading = _road_network(layout_rng, scene, int(roads), int(branches),
-                                       lane_width, lanes)
+    lines, ego_heading = _road_network(layout_rng, scene, roads, branches, lane_width, lanes)
     segments = np.concatenate(lines) if lines else np.zeros((0, 4))
     distance = scene.distance_to(segments, road_half + walkway_width)
     maps = {"drivable": distance <= road_half}
     maps["walkway"] = (distance <= road_half + walkway_width) & ~maps["drivable"]
     crossing = np.zeros(scene.shape, bool)
-    for cy, cx, heading in _junction_arms(lines, layout_rng, crossings):
-        along = road_half + crossing_width / 2.0
+    for cy, cx, heading, angle in _junction_arms(lines, layout_rng, crossings, scene,
+                                                 road_half / MIN_SIN + crossing_width):
+        # Just past the other road's edge, which is farther along an oblique arm.
+        along = road_half / max(abs(np.sin(angle)), MIN_SIN) + crossing_width / 2.0
         footprint = scene.rectangle(cy + along * np.sin(heading), cx + along * np.cos(heading),
                                     heading + np.pi / 2, 2 * road_half, crossing_width)
         if footprint is not None:
@@ -209,7 +236,12 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
     """Roads as polylines, each an array of segments (y0, x0, y1, x1) in metres that
     reaches beyond the map, and the ego's heading (None without roads): the first road
     passes so that one of its lanes is centred on the ego at the map centre."""
-    step = scene.span / 4.0
+    step = SEGMENT
+    per_side = scene.span / 100.0
+    # The ego's road, and the others' count by the map's side: the same network density
+    # (road length per area) at any map size.
+    roads = 0 if roads <= 0 else 1 + rng.poisson(max(roads * per_side - 1.0, 0.0))
+    branches = rng.poisson(branches * per_side)
     centre = np.array([scene.cy, scene.cx])
     lines: list[np.ndarray] = []
     ego_heading = None
@@ -218,7 +250,7 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
         # Gentle bends: the heading drifts a little at every vertex.
         point, walked, out = np.asarray(start, float), 0.0, []
         while walked < max_len and np.all(np.abs(point - centre) < 0.75 * scene.span):
-            heading += rng.normal(0.0, 0.15)
+            heading += rng.normal(0.0, BEND)
             nxt = point + step * np.array([np.sin(heading), np.cos(heading)])
             out.append((*point, *nxt))
             point, walked = nxt, walked + step
@@ -228,7 +260,8 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
         heading = rng.uniform(0.0, np.pi)
         if i == 0:  # the ego's road: its nearest lane centre on the map centre
             offset = lane_width / 2.0 if lanes % 2 == 0 else 0.0
-            start = centre + offset * np.array([-np.cos(heading), np.sin(heading)])
+            # The lane at +offset of the centre line runs along ``heading`` (as _in_lane).
+            start = centre + offset * np.array([np.cos(heading), -np.sin(heading)])
         else:
             start = centre + rng.uniform(-0.3, 0.3, 2) * scene.span
         back = walk(start, heading + np.pi, np.inf)
@@ -251,22 +284,35 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
     return lines, ego_heading
 
 
-def _junction_arms(lines, rng, probability):
-    """(y, x, heading) of the junction arms that get a crossing: every road leaving a
-    point where two roads meet, in both directions unless the road starts there."""
+def _junction_arms(lines, rng, probability, scene, margin):
+    """(y, x, heading, angle) of the junction arms that get a crossing: every road
+    leaving a point where two roads meet, in both directions unless the road starts
+    there; ``angle`` is between the arm and the other road.  Only segments within
+    ``margin`` metres of the map are tested: a junction farther out draws nothing."""
+    near = [_near_map(line, scene, margin) for line in lines]
     arms = []
     for a in range(len(lines)):
         for b in range(a + 1, len(lines)):
-            for point, dirs in _meetings(lines[a], lines[b]):
-                arms += [(*point, h) for h in dirs]
+            if len(near[a]) and len(near[b]):
+                for point, dirs in _meetings(lines[a], lines[b], near[a], near[b]):
+                    arms += [(*point, h, angle) for h, angle in dirs]
     keep = rng.random(len(arms)) < probability
     return [arm for arm, k in zip(arms, keep) if k]
 
 
-def _meetings(first, second):
-    """Where two polylines meet: (point, headings of the arms leaving it)."""
-    p, r = first[:, None, :2], first[:, None, 2:] - first[:, None, :2]
-    q, s = second[None, :, :2], second[None, :, 2:] - second[None, :, :2]
+def _near_map(line, scene, margin):
+    """Indices of a polyline's segments whose bounding box comes within ``margin``."""
+    lo = np.minimum(line[:, :2], line[:, 2:])
+    hi = np.maximum(line[:, :2], line[:, 2:])
+    size = np.array(scene.shape) * scene.res
+    return np.flatnonzero(np.all((hi >= -margin) & (lo <= size + margin), axis=1))
+
+
+def _meetings(first, second, rows, cols):
+    """Where two polylines meet, testing segments ``rows`` of the first against ``cols``
+    of the second: (point, [(heading of an arm leaving it, angle to the other road)])."""
+    p, r = first[rows, None, :2], first[rows, None, 2:] - first[rows, None, :2]
+    q, s = second[None, cols, :2], second[None, cols, 2:] - second[None, cols, :2]
     cross = r[..., 0] * s[..., 1] - r[..., 1] * s[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         t = ((q - p)[..., 0] * s[..., 1] - (q - p)[..., 1] * s[..., 0]) / cross
@@ -276,11 +322,14 @@ def _meetings(first, second):
     hit = (t >= 0) & (t < 1) & (u >= -_EPS) & (u < 1) & (cross != 0)
     out = []
     for i, j in zip(*np.nonzero(hit)):
-        point = first[i, :2] + t[i, j] * r[i, 0]
+        point = p[i, 0] + t[i, j] * r[i, 0]
         ha = np.arctan2(r[i, 0, 0], r[i, 0, 1])
         hb = np.arctan2(s[0, j, 0], s[0, j, 1])
-        starts = j == 0 and u[i, j] < _EPS  # the second polyline (a branch) starts here
-        out.append((point, [ha, ha + np.pi, hb] + ([] if starts else [hb + np.pi])))
+        angle = ha - hb
+        # The second polyline (a branch) starts here: it has one arm, not two.
+        starts = cols[j] == 0 and u[i, j] < _EPS
+        arms = [(ha, angle), (ha + np.pi, angle), (hb, angle)]
+        out.append((point, arms + ([] if starts else [(hb + np.pi, angle)])))
     return out
 
 

@@ -3,7 +3,9 @@
 A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
 
     [benchmark]   name, version, description
-    [[dataset]]   name, family, noise, target, params   (one table per family x noise)
+    [[dataset]]   name, family, noise, target, params, classes (a number, or names for
+                  a family with named classes), size (instead of the profile's: a
+                  dataset at its own scale), description   (one table per dataset)
     [eval]        estimators, prior_controls, reference, seed, timeout (seconds per
                   estimator; a hanging one fails instead of holding the run), scaling
                   (estimators trained again, with the reference, at each train size)
@@ -52,7 +54,7 @@ class BenchmarkError(ConfigError):
 _SECTIONS = {"benchmark", "dataset", "eval", "profile", "check"}
 _BENCHMARK_KEYS = {"name": str, "version": int, "description": str}
 _DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params": dict,
-                 "description": str}
+                 "description": str, "classes": (int, list), "size": (int, list)}
 _EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int,
               "timeout": (int, float), "scaling": list}
 _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
@@ -387,6 +389,14 @@ def _train_sizes(prof: dict, datasets, name: str, where: str) -> tuple[int, ...]
     return tuple(sorted(sizes))
 
 
+def _check_size(size, where, table) -> None:
+    if isinstance(size, list) and (
+            len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                      for v in size)):
+        raise BenchmarkError(f"{where}: {table} size must be an integer or [height, width] "
+                             f"integers, got {size!r}")
+
+
 def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     entries = data["dataset"]
     if not isinstance(entries, list) or not entries:
@@ -410,11 +420,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     _numbers(prof["rho"], where, f"{table} rho")
     if "split" in prof:
         _numbers(prof["split"], where, f"{table} split", length=3)
-    size = prof["size"]
-    if isinstance(size, list):
-        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
-            raise BenchmarkError(f"{where}: {table} size must be an integer or [height, width] "
-                                 f"integers, got {size!r}")
+    _check_size(prof["size"], where, table)
     if prof["samples_per_rho"] < 1:
         raise BenchmarkError(f"{where}: {table} samples_per_rho must be an integer >= 1, "
                              f"got {prof['samples_per_rho']}")
@@ -422,12 +428,18 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
     for name in chosen:
         entry = by_name[name]
         label = f"[[dataset]] {show(name)} with {table}"
+        if "size" in entry:
+            _check_size(entry["size"], where, f"[[dataset]] {show(name)}")
+        classes = entry.get("classes")
+        if isinstance(classes, list) and not all(isinstance(c, str) for c in classes):
+            raise BenchmarkError(f"{where}: [[dataset]] {show(name)}: classes must be a number "
+                                 f"or a list of class names, got {classes!r}")
         try:
             config = make_config(
                 family=entry["family"], noise=entry.get("noise"), rho=prof["rho"],
-                samples_per_rho=prof["samples_per_rho"], size=prof["size"],
-                seed=prof.get("seed", 0), split=prof.get("split", (0.7, 0.1, 0.2)),
-                params=entry.get("params"),
+                samples_per_rho=prof["samples_per_rho"], size=entry.get("size", prof["size"]),
+                classes=classes, seed=prof.get("seed", 0),
+                split=prof.get("split", (0.7, 0.1, 0.2)), params=entry.get("params"),
             )
         except ConfigError as exc:
             raise BenchmarkError(f"{where}: {label}: {exc}") from None

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
+from .generators.urban import FOOTPRINTS as URBAN_FOOTPRINTS
 from .seeding import rho_id
 from .store import Store
 
@@ -78,8 +79,8 @@ NUSCENES_FRONT = Targets(
     fractions={"drivable": 0.447, "walkway": 0.145, "ped_crossing": 0.024,
                "vehicle": 0.0209 + 0.0048 + 0.0016, "car": 0.0209, "truck": 0.0048,
                "bus": 0.0016, "pedestrian": 0.0012},
-    footprints={"car": (4.61, 1.95), "truck": (6.74, 2.46), "bus": (11.19, 2.94),
-                "pedestrian": (0.73, 0.66)},
+    # The urban family's default footprints are these anchors: one copy of the figures.
+    footprints=dict(URBAN_FOOTPRINTS),
     source="nuScenes BEV maps: fractions as in mono-semantic-maps (front camera field, "
            "[-25, 25] x [1, 50] m); footprints: mmdetection3d's nuScenes anchor sizes",
 )

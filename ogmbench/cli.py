@@ -22,6 +22,7 @@ import click
 from ._version import __version__
 from .api import DEVICES, PRIOR_CONTROLS
 from .config import DEFAULTS, MAX_RHO_VALUES, default_noise, make_config
+from .generators import FAMILIES
 from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
 from .metrics import METRICS
 from .places import is_transport_error
@@ -136,9 +137,11 @@ def cli():
 @click.option("--size", type=Size(), default=str(DEFAULTS["size"]), show_default=True,
               help="Map size H or HxW.")
 @click.option("--classes", default=None, metavar="N|NAMES",
-              help="field: the number of classes (>= 2, default 2); urban: class names, "
-                   "comma-separated in the order vehicle,drivable,walkway,ped_crossing,"
-                   "pedestrian (default vehicle,drivable).")
+              help="A number of classes (>= 2, default 2), or for a family with named "
+                   "classes their names, comma-separated in the family's order ("
+                   + "; ".join(f"{m.name}: {','.join(m.class_names)}, default "
+                               f"{','.join(m.default_classes)}"
+                               for m in FAMILIES.values() if m.class_names) + ").")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
               help="Master seed (recorded).")
 @click.option("--split", type=Fractions(), default=",".join(f"{f:g}" for f in DEFAULTS["split"]),
@@ -276,10 +279,12 @@ def verify(store):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_models(as_json):
     """Families and noise models with their parameters, defaults and ranges."""
-    from .generators import FAMILIES, NOISE_MODELS
+    from .generators import NOISE_MODELS
 
     def describe(model):
-        return {"doc": model.doc,
+        named = {"classes": list(model.class_names),
+                 "default_classes": list(model.default_classes)} if model.class_names else {}
+        return {"doc": model.doc, **named,
                 "params": {p.name: {"default": p.default, "range": p.range_text(),
                                     "per_class": p.per_class, "doc": p.doc}
                            for p in model.params}}
@@ -294,6 +299,10 @@ def list_models(as_json):
         click.echo(f"{title}:")
         for name, entry in data[key].items():
             click.echo(f"  {name}: {entry['doc']}")
+            if "classes" in entry:
+                click.echo(f"      classes (--classes, in this order): "
+                           f"{','.join(entry['classes'])}; default "
+                           f"{','.join(entry['default_classes'])}")
             for pname, p in entry["params"].items():
                 per = "  (per class: a/b)" if p["per_class"] else ""
                 click.echo(f"      {pname:<16} default {p['default']!s:<6} in {p['range']:<12} "

@@ -56,6 +56,12 @@ class GenerateConfig:
         return Layout(self.n_samples, self.classes, *self.size)
 
     @property
+    def family_kwargs(self) -> dict[str, Any]:
+        """The family function's keyword arguments: its parameters and the classes (names
+        for a family with named classes, a number for the others)."""
+        return {**self.family_params, "classes": self.names or self.classes}
+
+    @property
     def class_names(self) -> list[str]:
         return list(self.names) if self.names else [f"X{k + 1}" for k in range(self.classes)]
 
@@ -138,7 +144,7 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         raise ConfigError(f"unknown family {family!r} (allowed: {', '.join(FAMILIES)})")
     model = FAMILIES[family]
     names = _class_names(model, classes)
-    classes = len(names) if names else 2 if classes is None else _class_count(classes)
+    classes = len(names) if names else 2 if classes is None else _class_count(model, classes)
     if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
         raise ConfigError(f"classes must be an integer >= 2, got {classes}")
     rho_values = [rho] if np.isscalar(rho) else list(rho)
@@ -179,7 +185,7 @@ def _class_names(model, classes) -> tuple[str, ...] | None:
     if classes is None:
         return tuple(model.default_classes)
     if not isinstance(classes, str) and not _is_sequence(classes) or (
-            isinstance(classes, str) and classes.strip().isdigit()):
+            isinstance(classes, str) and classes.strip().isdecimal()):
         raise ConfigError(f"family {model.name!r} names its classes: give them as names from "
                           f"{', '.join(model.class_names)} (comma-separated, in that order), "
                           f"got {classes!r}")
@@ -187,12 +193,13 @@ def _class_names(model, classes) -> tuple[str, ...] | None:
     return model.check_classes([str(n).strip() for n in names])
 
 
-def _class_count(classes):
+def _class_count(model, classes):
     """A number of classes as given (a digit string from the command line is a number)."""
-    if isinstance(classes, str):
-        if not classes.strip().isdigit():
-            raise ConfigError(f"classes must be an integer >= 2, got {classes!r}")
+    if isinstance(classes, str) and classes.strip().isascii() and classes.strip().isdecimal():
         return int(classes)
+    if isinstance(classes, str) or _is_sequence(classes):
+        raise ConfigError(f"family {model.name!r} numbers its classes: give --classes as a "
+                          f"number >= 2, got {classes!r}")
     return classes
 
 

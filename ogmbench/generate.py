@@ -35,10 +35,7 @@ def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, np.ndar
     split, rho, k = config.locate(index)
     family = FAMILIES[config.family]
     layout_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.LAYOUT)
-    kwargs = dict(config.family_params)
-    # Named classes (urban) are chosen by name, the others by number.
-    kwargs["classes"] = config.names if family.class_names else config.classes
-    clean = family.func(layout_rng, rho, config.size, **kwargs)
+    clean = family.func(layout_rng, rho, config.size, **config.family_kwargs)
     noise_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.NOISE)
     noisy = apply_noise(noise_rng, clean, config.noise_steps)
     return clean, noisy
@@ -376,6 +373,14 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     base["params"] = recorded["family_params"]
     if recorded.get("names"):  # a family with named classes records them
         base["classes"] = recorded["names"]
+    if settings.get("classes") is not None:
+        # Before the rest: the recorded noise has per-class values for the store's classes,
+        # and would be blamed for another number of them.
+        given = make_config(family=base["family"], classes=settings["classes"])
+        if given.class_names != make_config(family=base["family"],
+                                            classes=base["classes"]).class_names:
+            raise ConfigError(f"--resume: settings differ from those of {out} in: classes "
+                              "(leave them out to use the store's)")
     config = make_config(**{**base, **{k: v for k, v in settings.items() if v is not None}})
     if config.to_json() != recorded:
         theirs = config.to_json()

@@ -765,6 +765,15 @@ def test_reference_file_states_a_tolerance_for_every_metric():
     ({P + ("samples_per_rho",): 5}, ["only 1 test sample per rho"]),
     ({("check",): DROP}, ["missing [check] section"]),
     ({("check", "atol"): DROP}, ["[check]", "missing key 'atol'"]),
+    # A dataset's own classes and size.
+    ({D + ("classes",): ["vehicle", 3]}, ["[[dataset]] fg", "classes must be a number or"]),
+    ({D + ("classes",): "vehicle,drivable"}, ["[[dataset]] fg", "classes must be an integer or "
+                                              "an array"]),
+    ({D + ("classes",): ["vehicle", "drivable"]}, ["[[dataset]] fg", "'field' numbers its"]),
+    ({D + ("family",): "urban", D + ("classes",): ["drivable", "vehicle"]},
+     ["[[dataset]] fg", "write vehicle,drivable"]),
+    ({D + ("size",): [8, 8, 8]}, ["[[dataset]] fg", "size must be an integer or [height, width]"]),
+    ({D + ("size",): 2}, ["[[dataset]] fg", "size", "[4, 4096]"]),
 ])
 def test_more_bad_configs(tmp_path, changes, words):
     assert_words(refused(write(tmp_path, changes)), words)
@@ -825,3 +834,20 @@ def test_the_sweep_is_a_result_setting_and_trains_the_reference_and_the_scaling_
     assert swept.train_sizes == (2, 4)
     assert [s.name for s in swept.scaling_specs] == ["unet", "concat"]
     assert swept.config_hash() != plain.config_hash()
+
+
+def test_a_dataset_may_choose_its_classes_and_its_own_size(tmp_path):
+    bev = {"name": "bev", "family": "urban", "noise": "camera", "target": 0,
+           "classes": ["vehicle", "drivable", "walkway"], "size": 24,
+           "params": {"resolution": 1.0}}
+    three = dict(BASE["dataset"][0], name="f3", classes=3, target=2)
+    bench = load_benchmark(write(tmp_path, {("dataset",): [BASE["dataset"][0], bev, three]}))
+    fg, urban, field3 = bench.datasets
+    assert fg.config.size == (16, 16)  # the profile's
+    assert urban.config.size == (24, 24) and urban.config.class_names == [
+        "vehicle", "drivable", "walkway"]
+    assert urban.target_name == "vehicle" and urban.config.family_params["resolution"] == 1.0
+    assert field3.config.classes == 3 and field3.target_name == "X3"
+    # Both are result settings.
+    other = load_benchmark(write(tmp_path, {("dataset",): [dict(bev, size=32)]}, "b.toml"))
+    assert other.config_hash(other.datasets[0]) != bench.config_hash(urban)

@@ -181,6 +181,9 @@ def test_list_json(capsys):
     assert {"field", "urban"} <= set(data["families"])
     assert set(data["families"]["field"]["params"]) == {"length_scale", "occupancy"}
     assert {"resolution", "lanes", "cars"} <= set(data["families"]["urban"]["params"])
+    assert data["families"]["urban"]["classes"][:2] == data["families"]["urban"][
+        "default_classes"] == ["vehicle", "drivable"]
+    assert "classes" not in data["families"]["field"]
     assert set(data["noise_models"]) == set(NOISE_PARAMS)
     for name, params in NOISE_PARAMS.items():
         entry = data["noise_models"][name]
@@ -283,7 +286,8 @@ BAD_GENERATE = [
      ["write vehicle,drivable"]),
     ("urban-classes-unknown", ["--family", "urban", "--classes", "vehicle,tree"],
      ["no class 'tree'", "walkway"]),
-    ("field-classes-names", ["--classes", "vehicle,drivable"], ["classes", "integer"]),
+    ("field-classes-names", ["--classes", "vehicle,drivable"], ["'field' numbers", "'vehicle"]),
+    ("field-classes-superscript", ["--classes", "\u00b2"], ["'field' numbers", "'\u00b2'"]),
     ("seed-negative", ["--seed", "-1"], ["seed", "got -1"]),
     ("workers-0", ["--workers", "0"], ["workers", "got 0"]),
     ("overwrite-and-resume", ["--overwrite", "--resume"], ["--overwrite", "--resume"]),
