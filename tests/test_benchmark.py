@@ -464,7 +464,8 @@ def test_reference_benchmark_loads_both_profiles():
     paper = load_benchmark(REFERENCE, "paper")
     assert default.name == paper.name == "ogmbench-reference"
     assert default.version == paper.version >= 1
-    assert set(default.profiles) == {"default", "paper"} and default.profile == "default"
+    assert set(default.profiles) == {"default", "bev-cpu", "paper"}
+    assert default.profile == "default"
     assert paper.profile == "paper"
     assert default.reference in default.estimators and "identity" in default.estimators
     assert set(default.estimators) <= set(paper.estimators)
@@ -487,7 +488,18 @@ def test_reference_benchmark_loads_both_profiles():
         assert len(big.config.rho) >= len(small.config.rho)
         assert small.target == big.target
         assert default.config_hash(small) != paper.config_hash(big)
-    for bench in (default, paper):
+    # Issue 13: the BEV-scale dataset at 100 m x 100 m on 0.5 m cells in the paper profile,
+    # and its CPU variant, the same scenes at 32 m x 32 m on 1 m cells, in its own profile.
+    cpu = load_benchmark(REFERENCE, "bev-cpu")
+    [small] = cpu.datasets
+    big = by_name["urban-bev"]
+    assert big.config.size == (200, 200) and big.config.family_params["resolution"] == 0.5
+    assert small.config.size == (32, 32) and small.config.family_params["resolution"] == 1.0
+    for dataset in (small, big):
+        assert dataset.config.class_names == ["vehicle", "drivable", "walkway"]
+        assert dataset.target_name == "vehicle" and dataset.config.noise.startswith("camera")
+    assert cpu.estimators == default.estimators and not cpu.train_sizes
+    for bench in (default, cpu, paper):
         for dataset in bench.datasets:
             counts = dataset.config.counts
             assert counts[0] > 0 and counts[2] > 0
