@@ -641,7 +641,7 @@ def test_reproduce_refuses_bad_input(here, capsys, make, args, words):
 
 def test_reproduce_refuses_the_reference_file_with_an_unknown_profile(here, capsys):
     reproduce_refused(capsys, REFERENCE, here / "out", "--profile", "gpu",
-                      words=["no profile 'gpu'", "default, paper"])
+                      words=["no profile 'gpu'", "default, bev-cpu, paper"])
     assert not (here / "out").exists()
 
 
