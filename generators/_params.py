@@ -103,6 +103,9 @@ class Model:
     class_names: tuple[str, ...] | None = None
     default_classes: tuple[str, ...] | None = None
     noise_defaults: Callable[[tuple[str, ...]], dict[str, dict[str, Any]]] | None = None
+    # Checks of the map size against the resolved parameters, run when a config is made
+    # so that an impossible map is refused before any work starts.
+    check_size: Callable[[tuple[int, int], dict[str, Any]], None] | None = None
 
     def check_classes(self, names) -> tuple[str, ...]:
         """Validate chosen class names: at least two of ``class_names``, in their order."""
@@ -170,6 +173,11 @@ def per_class(value: Any, classes: int):
     return arr
 
 
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -181,8 +189,12 @@ def check_names(names, available, family: str) -> tuple[str, ...]:
     ``--target`` names: a reordered subset would silently change the target.
     """
     if isinstance(names, (str, int)):
-        raise ParamError(f"{family} classes must be a sequence of class names, got {names!r}")
+        raise ParamError(f"{family} classes must be a sequence of class names, got "
+                         f"{_short(names)}")
     names = tuple(names)
+    if len(names) > len(available):
+        raise ParamError(f"{family} has {len(available)} classes ({', '.join(available)}), "
+                         f"got {len(names)} names")
     unknown = [n for n in names if n not in available]
     if unknown:
         raise ParamError(f"{family} has no class {unknown[0]!r} (classes: {', '.join(available)})")

@@ -13,6 +13,7 @@ from scipy.special import ndtri
 from ._fields import equicorrelated_mixing, smooth_unit_variance
 from ._params import Model, Param, check_rho, check_size, per_class
 from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban
+from .urban import check_span as urban_check_span
 from .urban import noise_defaults as urban_noise_defaults
 
 __all__ = ["field", "urban", "field_expected_phi", "FAMILIES", "check_rho", "check_size"]
@@ -107,6 +108,7 @@ FAMILIES: dict[str, Model] = {
         class_names=CLASSES,
         default_classes=DEFAULT_CLASSES,
         noise_defaults=urban_noise_defaults,
+        check_size=urban_check_span,
         params=(
             Param("resolution", 0.5, lo=0.01, hi=2.0, per_class=False,
                   doc="metres per cell"),

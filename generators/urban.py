@@ -16,7 +16,7 @@ from scipy import ndimage
 from ._params import ParamError, check_names, check_rho, check_size
 
 __all__ = ["CLASSES", "DEFAULT_CLASSES", "FOOTPRINTS", "GROUND", "OBJECT_TYPES", "urban",
-           "check_classes", "noise_defaults"]
+           "check_classes", "check_span", "noise_defaults"]
 
 CLASSES = ("vehicle", "drivable", "walkway", "ped_crossing", "pedestrian")
 # Two classes by default: the target and the prior of the benchmark's first urban dataset.
@@ -45,6 +45,14 @@ _EPS = 1e-9
 def check_classes(classes) -> tuple[str, ...]:
     """Validate a subset of :data:`CLASSES`, given in their fixed order."""
     return check_names(classes, CLASSES, "urban")
+
+
+def check_span(shape, params) -> None:
+    """Refuse maps over :data:`MAX_SPAN` metres on a side (before any work starts)."""
+    resolution = float(params.get("resolution", 0.5))
+    if max(shape) * resolution > MAX_SPAN:
+        raise ParamError(f"urban maps are at most {MAX_SPAN:g} m on a side, got "
+                         f"{max(shape)} cells of {resolution:g} m")
 
 
 def noise_defaults(names) -> dict[str, dict]:
@@ -125,9 +133,7 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3.3,
     rho = check_rho(rho)
     names = check_classes(classes)
     res = float(resolution)
-    if max(height, width) * res > MAX_SPAN:
-        raise ParamError(f"urban maps are at most {MAX_SPAN:g} m on a side, got "
-                         f"{max(height, width)} cells of {res:g} m")
+    check_span((height, width), {"resolution": res})
     # Separate streams: the layout draws nothing by the raster, so it is the same at any
     # resolution; object placement retries where the raster says a spot is taken.
     layout_rng, object_rng = rng.spawn(2)

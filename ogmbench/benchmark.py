@@ -393,7 +393,7 @@ def _check_size(size, where, table) -> None:
     if isinstance(size, list) and (
             len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
                                       for v in size)):
-        raise BenchmarkError(f"{where}: {table} size must be an integer or [height, width] "
+        raise BenchmarkError(f"{where}: {table}: size must be an integer or [height, width] "
                              f"integers, got {size!r}")
 
 

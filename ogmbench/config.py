@@ -103,6 +103,8 @@ DEFAULTS: dict[str, Any] = dict(
     samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
 )
 MAX_RHO_VALUES = 1000
+# Far beyond any map's classes; bounds the per-class noise spec built for the default.
+MAX_CLASSES = 1000
 
 
 def default_noise(classes: int = 2) -> str:
@@ -147,6 +149,8 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     classes = len(names) if names else 2 if classes is None else _class_count(model, classes)
     if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
         raise ConfigError(f"classes must be an integer >= 2, got {classes}")
+    if classes > MAX_CLASSES:
+        raise ConfigError(f"classes must be at most {MAX_CLASSES}, got {classes}")
     rho_values = [rho] if np.isscalar(rho) else list(rho)
     if not rho_values:
         raise ConfigError("rho: give at least one value")
@@ -167,6 +171,8 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         raise ConfigError(f"split must be three non-negative fractions summing to 1 "
                           f"(train,val,test), got {','.join(f'{f:g}' for f in fractions)}")
     family_params = model.resolve(dict(params or {}), classes)
+    if model.check_size:
+        model.check_size((height, width), family_params)
     noise_defaults = model.noise_defaults_for(names or ())
     steps = []
     for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
@@ -198,8 +204,8 @@ def _class_count(model, classes):
     if isinstance(classes, str) and classes.strip().isascii() and classes.strip().isdecimal():
         return int(classes)
     if isinstance(classes, str) or _is_sequence(classes):
-        raise ConfigError(f"family {model.name!r} numbers its classes: give --classes as a "
-                          f"number >= 2, got {classes!r}")
+        raise ConfigError(f"family {model.name!r} numbers its classes: give classes "
+                          f"(--classes) as a number >= 2, got {classes!r}"[:300])
     return classes
 
 

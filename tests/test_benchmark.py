@@ -786,6 +786,8 @@ def test_reference_file_states_a_tolerance_for_every_metric():
      ["[[dataset]] fg", "write vehicle,drivable"]),
     ({D + ("size",): [8, 8, 8]}, ["[[dataset]] fg", "size must be an integer or [height, width]"]),
     ({D + ("size",): 2}, ["[[dataset]] fg", "size", "[4, 4096]"]),
+    ({D + ("family",): "urban", D + ("size",): 4096, D + ("params",): {"resolution": 1.0}},
+     ["[[dataset]] fg", "at most 2048 m"]),
 ])
 def test_more_bad_configs(tmp_path, changes, words):
     assert_words(refused(write(tmp_path, changes)), words)
