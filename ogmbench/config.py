@@ -103,8 +103,9 @@ DEFAULTS: dict[str, Any] = dict(
     samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
 )
 MAX_RHO_VALUES = 1000
-# Far beyond any map's classes; bounds the per-class noise spec built for the default.
-MAX_CLASSES = 1000
+# Far beyond what the memory guard lets through; bounds the per-class noise spec built
+# for the default before that guard runs.
+MAX_CLASSES = 1_000_000
 
 
 def default_noise(classes: int = 2) -> str:

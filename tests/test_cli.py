@@ -289,7 +289,7 @@ BAD_GENERATE = [
     ("field-classes-names", ["--classes", "vehicle,drivable"], ["'field' numbers", "'vehicle"]),
     ("urban-too-wide", ["--family", "urban", "--size", "4x2049", "--param", "resolution=1"],
      ["at most 2048 m", "2049 cells of 1 m"]),
-    ("classes-huge", ["--classes", "99999999999999999999"], ["at most 1000"]),
+    ("classes-huge", ["--classes", "99999999999999999999"], ["at most 1000000"]),
     ("field-classes-superscript", ["--classes", "\u00b2"], ["'field' numbers", "'\u00b2'"]),
     ("seed-negative", ["--seed", "-1"], ["seed", "got -1"]),
     ("workers-0", ["--workers", "0"], ["workers", "got 0"]),
