@@ -148,7 +148,7 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     model = FAMILIES[family]
     names = _class_names(model, classes)
     classes = len(names) if names else 2 if classes is None else _class_count(model, classes)
-    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+    if classes < 2:
         raise ConfigError(f"classes must be an integer >= 2, got {classes}")
     if classes > MAX_CLASSES:
         raise ConfigError(f"classes must be at most {MAX_CLASSES}, got {classes}")
@@ -191,27 +191,31 @@ def _class_names(model, classes) -> tuple[str, ...] | None:
         return None
     if classes is None:
         return tuple(model.default_classes)
-    if not isinstance(classes, str) and not _is_sequence(classes) or (
-            isinstance(classes, str) and classes.strip().isdecimal()):
+    if _number(classes) is not None or not isinstance(classes, (str, list, tuple)):
         raise ConfigError(f"family {model.name!r} names its classes: give them as names from "
                           f"{', '.join(model.class_names)} (comma-separated, in that order), "
-                          f"got {classes!r}")
+                          f"got {classes!r}"[:300])
     names = classes.split(",") if isinstance(classes, str) else list(classes)
     return model.check_classes([str(n).strip() for n in names])
 
 
-def _class_count(model, classes):
-    """A number of classes as given (a digit string from the command line is a number)."""
-    if isinstance(classes, str) and classes.strip().isascii() and classes.strip().isdecimal():
-        return int(classes)
-    if isinstance(classes, str) or _is_sequence(classes):
+def _class_count(model, classes) -> int:
+    """A number of classes for a family of numbered classes."""
+    count = _number(classes)
+    if count is None:
         raise ConfigError(f"family {model.name!r} numbers its classes: give classes "
                           f"(--classes) as a number >= 2, got {classes!r}"[:300])
-    return classes
+    return count
 
 
-def _is_sequence(value) -> bool:
-    return isinstance(value, (list, tuple))
+def _number(classes) -> int | None:
+    """``classes`` as a number when it is one: an integer, or the command line's ASCII digits."""
+    if isinstance(classes, bool):
+        return None
+    if isinstance(classes, (int, np.integer)):
+        return int(classes)
+    text = classes.strip() if isinstance(classes, str) else ""
+    return int(text) if text.isascii() and text.isdecimal() else None
 
 
 def _canonical(steps) -> str:
