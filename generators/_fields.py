@@ -7,11 +7,11 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["smooth_unit_variance", "equicorrelated_mixing", "class_correlation"]
+__all__ = ["gaussian_spectrum", "smooth_unit_variance", "equicorrelated_mixing", "class_correlation"]
 
 
 @lru_cache(maxsize=32)
-def _gaussian_spectrum(height: int, width: int, length_scale: float) -> np.ndarray:
+def gaussian_spectrum(height: int, width: int, length_scale: float) -> np.ndarray:
     # Transfer function of a Gaussian kernel with sigma = length_scale cells on the
     # periodic grid, scaled so that filtered unit white noise has unit variance in
     # every cell (Parseval: variance = mean of |G|^2 over the full spectrum).
@@ -44,7 +44,7 @@ def smooth_unit_variance(white: np.ndarray, length_scale: float) -> np.ndarray:
     if length_scale == 0:
         return white
     height, width = white.shape[-2:]
-    spectrum = _gaussian_spectrum(height, width, float(length_scale))
+    spectrum = gaussian_spectrum(height, width, float(length_scale))
     return scipy.fft.irfft2(scipy.fft.rfft2(white) * spectrum, s=(height, width))
 
 

@@ -8,15 +8,17 @@ Every family is ``family(rng, rho, size, **params) -> clean`` with ``clean`` a
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy.special import ndtri
 
-from ._fields import equicorrelated_mixing, smooth_unit_variance
+from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_variance
 from ._params import Model, Param, check_rho, check_size, per_class
 from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban
 from .urban import check_span as urban_check_span
 from .urban import noise_defaults as urban_noise_defaults
 
-__all__ = ["field", "urban", "field_expected_phi", "FAMILIES", "check_rho", "check_size"]
+__all__ = ["field", "field_sequence", "urban", "urban_sequence", "field_expected_phi",
+           "field_expected_temporal_phi", "FAMILIES", "SEQUENCE", "check_rho", "check_size"]
 
 
 # --------------------------------------------------------------------------- field
@@ -63,6 +65,64 @@ def field(rng, rho, size, *, classes=2, length_scale=4.0, occupancy=0.5):
     latent = np.tensordot(equicorrelated_mixing(rho, classes), latent, axes=1)
     threshold = ndtri(1.0 - occ)[:, None, None]
     return (latent > threshold).astype(np.uint8)
+
+
+def field_sequence(rng, rho, size, *, frames, dt=0.5, drift_y=0.0, drift_x=2.0, tau=4.0,
+                   classes=2, length_scale=4.0, occupancy=0.5):
+    """A ``field`` scene over ``frames`` frames: the latent fields drift and decorrelate.
+
+    Frame 0 is :func:`field` with the same ``rng``.  Each class's latent field then moves
+    by (``drift_y``, ``drift_x``) cells per second (a phase shift: exact on the periodic
+    grid) and is renewed as an AR(1) process, ``Z_t = a * shift(Z_{t-1}) + sqrt(1 - a^2) *
+    W_t`` with ``a = exp(-dt / tau)`` and ``W_t`` a fresh field of the same kernel, so every
+    frame has the same marginal law and the same correlation ``rho`` between classes.
+    The ego does not move: every pose is the grid's centre, with resolution one metre per
+    cell.  The expected frame-to-frame phi is :func:`field_expected_temporal_phi`.
+
+    Returns
+    -------
+    clean : ndarray of uint8, shape (frames, classes, H, W)
+    poses : ndarray of float64, shape (frames, 3)
+    """
+    height, width = check_size(size)
+    rho = check_rho(rho, classes)
+    occ = per_class(occupancy, classes)
+    white = rng.standard_normal((classes, height, width))
+    latent = smooth_unit_variance(white, length_scale)
+    mixing = equicorrelated_mixing(rho, classes)
+    threshold = ndtri(1.0 - occ)[:, None, None]
+    keep = np.exp(-dt / tau)
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    phase = np.exp(-2j * np.pi * (fy * drift_y * dt + fx * drift_x * dt))
+    spectrum = (gaussian_spectrum(height, width, float(length_scale)) if length_scale
+                else np.ones_like(phase.real))
+    out = np.empty((frames, classes, height, width), np.uint8)
+    current = scipy.fft.rfft2(latent)
+    for t in range(frames):
+        if t:
+            fresh = scipy.fft.rfft2(rng.standard_normal((classes, height, width))) * spectrum
+            current = keep * current * phase + np.sqrt(1.0 - keep * keep) * fresh
+            latent = scipy.fft.irfft2(current, s=(height, width))
+        out[t] = np.tensordot(mixing, latent, axes=1) > threshold
+    poses = np.tile([height / 2.0, width / 2.0, 0.0], (frames, 1))
+    return out, poses
+
+
+def field_expected_temporal_phi(dt=0.5, drift_y=0.0, drift_x=2.0, tau=4.0, length_scale=4.0,
+                                occupancy=0.5) -> float:
+    """Expected phi between a ``field`` class's consecutive frames at the same cell.
+
+    The latent correlation is ``exp(-dt / tau) * exp(-d^2 / (4 s^2))`` with ``d`` the
+    drift in cells between frames and ``s`` the length scale (the autocorrelation of a
+    Gaussian-smoothed white field at lag ``d``, exact on an unbounded grid and close on
+    the periodic one when ``s`` is well below the map size), turned into phi by the
+    orthant formula of :func:`field_expected_phi`.
+    """
+    lag2 = (drift_y * dt) ** 2 + (drift_x * dt) ** 2
+    spatial = 1.0 if lag2 == 0 else (0.0 if length_scale == 0
+                                     else np.exp(-lag2 / (4.0 * length_scale ** 2)))
+    return field_expected_phi(float(np.exp(-dt / tau) * spatial), occupancy, occupancy)
 
 
 def field_expected_phi(rho: float, occupancy_a: float = 0.5, occupancy_b: float = 0.5) -> float:

@@ -22,7 +22,7 @@ from ._fields import smooth_unit_variance
 from ._params import ParamError, Model, Param, per_class
 
 __all__ = ["gaussian", "flip", "clutter", "lidar", "camera", "confusion", "NOISE_MODELS",
-           "apply_noise"]
+           "apply_noise", "apply_noise_sequence"]
 
 
 def _shared(rng, shape, kappa, class_axis=0):
@@ -46,9 +46,12 @@ def gaussian(rng, x, *, sigma=0.3, kappa=0.0):
     kappa : float
         Correlation of the noise between classes (a shared component), in [0, 1].
     """
-    classes = x.shape[0]
-    noise = _shared(rng, x.shape, kappa)
-    return (x + per_class(sigma, classes)[:, None, None] * noise).astype(np.float32)
+    return _add(x, sigma, _shared(rng, x.shape, kappa))
+
+
+def _add(x, sigma, unit):
+    """``x`` plus unit noise scaled by each class's ``sigma``."""
+    return (x + per_class(sigma, x.shape[0])[:, None, None] * unit).astype(np.float32)
 
 
 def flip(rng, x, *, fp=0.05, fn=0.1):
@@ -406,3 +409,30 @@ def apply_noise(rng, clean, steps) -> np.ndarray:
     for name, params in steps:
         x = NOISE_MODELS[name].func(rng, x, **params)
     return x
+
+
+def apply_noise_sequence(rng, clean, steps, memory: float = 0.0) -> np.ndarray:
+    """Noise ``steps`` applied to each frame of a (T, C, H, W) sequence in turn.
+
+    Every frame's noise is drawn anew from ``rng``, so frame 0 is :func:`apply_noise` of
+    frame 0.  With ``memory`` > 0 the ``gaussian`` steps' noise persists in each cell:
+    ``n_t = memory * n_{t-1} + sqrt(1 - memory^2) * e_t`` with ``e_t`` the frame's fresh
+    draw, so every frame keeps its marginal law and consecutive frames' noise in a cell
+    (of the moving grid: a sensor's own artefact) has correlation ``memory``.
+    """
+    out = np.empty(clean.shape, np.float32)
+    carried: dict[int, np.ndarray] = {}
+    for t, frame in enumerate(clean):
+        x = frame.astype(np.float32)
+        for i, (name, params) in enumerate(steps):
+            if name == "gaussian" and memory > 0:
+                unit = _shared(rng, x.shape, params["kappa"])
+                if i in carried:
+                    unit = (memory * carried[i] + np.sqrt(1.0 - memory ** 2) * unit
+                            ).astype(np.float32)
+                carried[i] = unit
+                x = _add(x, params["sigma"], unit)
+            else:
+                x = NOISE_MODELS[name].func(rng, x, **params)
+        out[t] = x
+    return out

@@ -11,7 +11,6 @@ the same as the full scene's maps of those classes.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ._params import ParamError, check_names, check_rho, check_size
 
@@ -30,8 +29,6 @@ FOOTPRINTS = {"car": (4.61, 1.95), "truck": (6.74, 2.46), "bus": (11.19, 2.94),
               "pedestrian": (0.73, 0.66)}
 # Objects tried this often before one is given up (a full lane or walkway).
 TRIES = 20
-# 8-neighbourhood: objects keep one empty cell between them, so each is its own component.
-_EIGHT = np.ones((3, 3), bool)
 # Larger maps are cities, not scenes around an ego (and junction finding grows fast).
 MAX_SPAN = 2048.0
 # Crossings on arms nearly parallel to the other road are placed as if at this sine.
@@ -129,6 +126,136 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3.3,
     >>> urban(np.random.default_rng(0), 1.0, 64, classes=("vehicle", "walkway")).shape
     (2, 64, 64)
     """
+    scene, layout, placer, draws = _draw(rng, rho, size, classes, resolution, roads, branches,
+                                         lanes, lane_width, walkway_width, crossing_width,
+                                         crossings, ego=(car_length, car_width), frames=None)
+    maps = layout.render(scene)
+    objects = {"vehicle": np.zeros(scene.shape, bool), "pedestrian": np.zeros(scene.shape, bool)}
+    for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread, {
+            "car": (car_length, car_width), "truck": (truck_length, truck_width),
+            "bus": (bus_length, bus_width), "pedestrian": (pedestrian_length, pedestrian_width)}):
+        footprint = placer.place(kind, mode, length, breadth)
+        if footprint is not None:
+            into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
+            into[footprint[0]] |= footprint[1]
+    maps.update(objects)
+    return np.stack([maps[name] for name in layout.names]).astype(np.uint8)
+
+
+def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
+                   vehicle_speed=8.0, pedestrian_speed=1.4, classes=DEFAULT_CLASSES,
+                   resolution=0.5, roads=3.3, branches=3.3, lanes=4, lane_width=3.5,
+                   walkway_width=3.5, crossing_width=4.0, crossings=0.2, cars=23.0, trucks=2.9,
+                   buses=0.5, pedestrians=25.0, size_spread=0.1, **footprints):
+    """An :func:`urban` scene over ``frames`` frames ``dt`` seconds apart, seen from a
+    moving ego.
+
+    The layout is static.  The ego drives from the map centre at ``speed`` (m/s) and
+    ``yaw_rate`` (degrees per second) along an exact constant-turn arc (it does not
+    follow the road's bends); each frame is the grid that moves and turns with it
+    (:mod:`ogmbench.generators.motion`).  Every object moves at its own speed, the mean
+    speed times a uniform factor in [0, 2]: a vehicle in a lane drives along it in its
+    direction and stops at the road's end, a pedestrian on a walkway walks along the
+    road and one on a crossing across it, and the others (placed off the rule) go
+    straight ahead or back.  Objects are placed in a world that extends beyond frame 0's
+    map by as far as the ego and the fastest object travel, at the same density, and keep
+    their one-cell gap in every frame (in the world's raster).
+
+    Parameters
+    ----------
+    frames : int
+        At least 2.
+    dt : float
+        Seconds between frames.
+    speed, yaw_rate : float
+        The ego's speed (m/s) and turn rate (degrees per second, positive from +x
+        towards +y).
+    vehicle_speed, pedestrian_speed : float
+        Mean speeds (m/s).
+    classes, resolution, roads, ..., **footprints
+        As :func:`urban`.
+
+    Returns
+    -------
+    clean : ndarray of uint8, shape (frames, len(classes), H, W)
+    poses : ndarray of float64, shape (frames, 3)
+        ``(y, x, yaw)`` of each frame's grid in frame 0's (metres, radians).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clean, poses = urban_sequence(np.random.default_rng(0), 1.0, 64, frames=3)
+    >>> clean.shape, poses.shape
+    ((3, 2, 64, 64), (3, 3))
+    """
+    from .motion import ego_poses, rotate
+
+    height, width = check_size(size)
+    res = float(resolution)
+    poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), (height, width), res)
+    # The world reaches as far as any frame's corners and any object's travel.
+    half = np.array([height, width]) * res / 2.0
+    turn = np.abs(poses[:, 2])
+    reach = (np.hypot(poses[:, 0] - poses[0, 0], poses[:, 1] - poses[0, 1])
+             + np.maximum(half[0] * np.abs(np.cos(turn)) + half[1] * np.abs(np.sin(turn)),
+                          half[1] * np.abs(np.cos(turn)) + half[0] * np.abs(np.sin(turn)))
+             - half.min()).max()
+    times = np.arange(frames) * dt
+    reach += 2.0 * max(vehicle_speed, pedestrian_speed) * times[-1]
+    margin = int(np.ceil(reach / res)) + 1
+    sizes = {kind: (footprints.get(f"{kind}_length", FOOTPRINTS[kind][0]),
+                    footprints.get(f"{kind}_width", FOOTPRINTS[kind][1])) for kind in FOOTPRINTS}
+    # The ego's heading comes with the layout: its track is set once that is drawn.
+    track: list = []
+    motion_rng = rng.spawn(1)[0]
+    scene, layout, placer, draws = _draw(
+        rng, rho, size, classes, resolution, roads, branches, lanes, lane_width, walkway_width,
+        crossing_width, crossings, ego=sizes["car"],
+        frames=(margin, track, (times, vehicle_speed, pedestrian_speed, motion_rng)))
+    heading = layout.ego_heading or 0.0
+    poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), (height, width), res, heading)
+    offset = margin * res  # from frame 0's grid to the world's raster, in metres
+    track[:] = [(y + offset, x + offset, heading + yaw) for y, x, yaw in poses]
+    if layout.ego_heading is not None:
+        placer.keep_clear_ego(heading, sizes["car"][0] + 2.0, sizes["car"][1] + 2.0)
+    for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread,
+                                             sizes):
+        placer.place(kind, mode, length, breadth)
+
+    grid = _Scene(height, width, res)
+    paths = np.array([path for *_, path in placer.placed]).reshape(-1, frames, 3)
+    reach = np.array([0.5 * np.hypot(length, breadth) for _, length, breadth, _ in placer.placed])
+    out = np.zeros((frames, len(layout.names), height, width), np.uint8)
+    for t, (y, x, yaw) in enumerate(poses):
+        def to_grid(py, px, ph, y=y + offset, x=x + offset, yaw=yaw):
+            gy, gx = rotate(np.asarray(py) - y, np.asarray(px) - x, -yaw)
+            return (gy + grid.cy, gx + grid.cx), np.asarray(ph) - yaw
+
+        maps = layout.render(grid, to_grid=to_grid)
+        objects = {"vehicle": np.zeros(grid.shape, bool), "pedestrian": np.zeros(grid.shape, bool)}
+        (gy, gx), gh = to_grid(paths[:, t, 0], paths[:, t, 1], paths[:, t, 2])
+        # Only the objects that can reach into this frame's grid are drawn.
+        seen = ((np.abs(gy - grid.cy) <= half[0] + reach) &
+                (np.abs(gx - grid.cx) <= half[1] + reach))
+        for i in np.flatnonzero(seen):
+            kind, length, breadth, _ = placer.placed[i]
+            footprint = grid.rectangle(gy[i], gx[i], gh[i], length, breadth)
+            if footprint is not None:
+                into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
+                into[footprint[0]] |= footprint[1]
+        maps.update(objects)
+        out[t] = np.stack([maps[name] for name in layout.names])
+    return out, poses
+
+
+def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_width,
+          walkway_width, crossing_width, crossings, ego, frames):
+    """What a scene and a sequence share: checks, the layout on ``scene`` (the map, or
+    for a sequence the world around every frame), the object placer and the object draws.
+
+    ``frames`` is None for one map; for a sequence, ``(margin, ego_track, move)`` with
+    the world's margin in cells around frame 0's grid.
+    """
     height, width = check_size(size)
     rho = check_rho(rho)
     names = check_classes(classes)
@@ -137,46 +264,71 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3.3,
     # Separate streams: the layout draws nothing by the raster, so it is the same at any
     # resolution; object placement retries where the raster says a spot is taken.
     layout_rng, object_rng = rng.spawn(2)
-    scene = _Scene(height, width, res)
+    margin = 0 if frames is None else frames[0]
+    scene = _Scene(height + 2 * margin, width + 2 * margin, res)
     road_half = lanes * lane_width / 2.0
     lines, ego_heading = _road_network(layout_rng, scene, roads, branches, lane_width, lanes)
-    segments = np.concatenate(lines) if lines else np.zeros((0, 4))
-    distance = scene.distance_to(segments, road_half + walkway_width)
-    maps = {"drivable": distance <= road_half}
-    maps["walkway"] = (distance <= road_half + walkway_width) & ~maps["drivable"]
-    crossing = np.zeros(scene.shape, bool)
-    for cy, cx, heading, angle in _junction_arms(lines, layout_rng, crossings, scene,
-                                                 road_half / MIN_SIN + crossing_width):
-        # Just past the other road's edge, which is farther along an oblique arm.
-        along = road_half / max(abs(np.sin(angle)), MIN_SIN) + crossing_width / 2.0
-        footprint = scene.rectangle(cy + along * np.sin(heading), cx + along * np.cos(heading),
-                                    heading + np.pi / 2, 2 * road_half, crossing_width)
-        if footprint is not None:
-            crossing[footprint[0]] |= footprint[1]
-    maps["ped_crossing"] = crossing & maps["drivable"]
+    layout = _Layout(names, lines, ego_heading, road_half, walkway_width)
+    maps = layout.render(scene, crossings=(layout_rng, crossings, crossing_width))
+    placer = _Placer(scene, object_rng, layout.segments, lanes, lane_width, road_half,
+                     maps["drivable"], maps["walkway"] | maps["ped_crossing"],
+                     lines=lines, frames=None if frames is None else frames[1:])
+    if ego_heading is not None and frames is None:  # a sequence's ego track comes later
+        placer.keep_clear_ego(ego_heading, ego[0] + 2.0, ego[1] + 2.0)
 
-    sizes = {"car": (car_length, car_width), "truck": (truck_length, truck_width),
-             "bus": (bus_length, bus_width), "pedestrian": (pedestrian_length, pedestrian_width)}
-    means = {"car": cars, "truck": trucks, "bus": buses, "pedestrian": pedestrians}
-    hectares = height * width * res * res / 1e4
-    placer = _Placer(scene, object_rng, segments, lanes, lane_width, road_half,
-                     maps["drivable"], maps["walkway"] | maps["ped_crossing"])
-    if ego_heading is not None:
-        placer.keep_clear(scene.rectangle(scene.cy, scene.cx, ego_heading,
-                                          car_length + 2.0, car_width + 2.0))
-    objects = {"vehicle": np.zeros(scene.shape, bool), "pedestrian": np.zeros(scene.shape, bool)}
-    for kind in OBJECT_TYPES:
-        into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
-        for _ in range(object_rng.poisson(means[kind] * hectares)):
-            length, breadth = np.asarray(sizes[kind]) * np.exp(
-                object_rng.normal(-size_spread ** 2 / 2, size_spread, 2))
-            u = object_rng.random()
-            mode = "rule" if u < rho else "against" if u < -rho else "free"
-            footprint = placer.place(kind, mode, length, breadth)
+    def draws(cars, trucks, buses, pedestrians, size_spread, sizes):
+        """(kind, length, width, mode) of each object to place, in placement order."""
+        means = {"car": cars, "truck": trucks, "bus": buses, "pedestrian": pedestrians}
+        hectares = scene.shape[0] * scene.shape[1] * res * res / 1e4
+        for kind in OBJECT_TYPES:
+            for _ in range(object_rng.poisson(means[kind] * hectares)):
+                length, breadth = np.asarray(sizes[kind]) * np.exp(
+                    object_rng.normal(-size_spread ** 2 / 2, size_spread, 2))
+                u = object_rng.random()
+                yield kind, length, breadth, "rule" if u < rho else "against" if u < -rho else "free"
+
+    return scene, layout, placer, draws
+
+
+class _Layout:
+    """The static layout: road centre lines and crossings, in the world's metres,
+    rasterised into any grid."""
+
+    def __init__(self, names, lines, ego_heading, road_half, walkway_width):
+        self.names, self.lines, self.ego_heading = names, lines, ego_heading
+        self.road_half, self.walkway_width = road_half, walkway_width
+        self.segments = np.concatenate(lines) if lines else np.zeros((0, 4))
+        self.crossings: list[tuple[float, float, float, float, float]] = []
+
+    def render(self, scene, crossings=None, to_grid=None):
+        """drivable, walkway and ped_crossing maps of ``scene``; ``to_grid`` maps world
+        points (y, x) and headings into it (None: the scene is the world).  The first
+        call passes ``crossings = (rng, probability, width)``, which draws them."""
+        segments = self.segments
+        if to_grid is not None:
+            (y0, x0), _ = to_grid(segments[:, 0], segments[:, 1], 0.0)
+            (y1, x1), _ = to_grid(segments[:, 2], segments[:, 3], 0.0)
+            segments = np.stack([y0, x0, y1, x1], axis=1)
+        distance = scene.distance_to(segments, self.road_half + self.walkway_width)
+        maps = {"drivable": distance <= self.road_half}
+        maps["walkway"] = (distance <= self.road_half + self.walkway_width) & ~maps["drivable"]
+        if crossings is not None:
+            rng, probability, width = crossings
+            for cy, cx, heading, angle in _junction_arms(self.lines, rng, probability, scene,
+                                                         self.road_half / MIN_SIN + width):
+                # Just past the other road's edge, which is farther along an oblique arm.
+                along = self.road_half / max(abs(np.sin(angle)), MIN_SIN) + width / 2.0
+                self.crossings.append((cy + along * np.sin(heading), cx + along * np.cos(heading),
+                                       heading + np.pi / 2, 2 * self.road_half, width))
+        crossing = np.zeros(scene.shape, bool)
+        for cy, cx, heading, length, width in self.crossings:
+            if to_grid is not None:
+                (cy, cx), heading = to_grid(cy, cx, heading)
+            footprint = scene.rectangle(cy, cx, heading, length, width)
             if footprint is not None:
-                into[footprint[0]] |= footprint[1]
-    maps.update(objects)
-    return np.stack([maps[name] for name in names]).astype(np.uint8)
+                crossing[footprint[0]] |= footprint[1]
+        maps["ped_crossing"] = crossing & maps["drivable"]
+        return maps
 
 
 class _Scene:
@@ -236,6 +388,22 @@ class _Scene:
         if not mask.any():
             return None
         return window, mask
+
+    def rectangles(self, path, length, width):
+        """(window, masks) of one rectangle at each pose (y, x, heading) of ``path``:
+        masks of shape (len(path), h, w) on one window holding them all, or None when
+        that window is off the map."""
+        reach = 0.5 * np.hypot(length, width)
+        cy, cx, heading = (path[:, k, None, None] for k in range(3))
+        window = self.window(cy.min() - reach, cy.max() + reach, cx.min() - reach,
+                             cx.max() + reach)
+        if window is None:
+            return None
+        yy, xx = self.centres(window)
+        sin, cos = np.sin(heading), np.cos(heading)
+        along = (yy - cy) * sin + (xx - cx) * cos
+        across = (yy - cy) * cos - (xx - cx) * sin
+        return window, (np.abs(along) <= length / 2) & (np.abs(across) <= width / 2)
 
 
 def _road_network(rng, scene, roads, branches, lane_width, lanes):
@@ -340,49 +508,92 @@ def _meetings(first, second, rows, cols):
 
 
 class _Placer:
-    """Places objects one at a time, each one empty cell away from all others."""
+    """Places objects one at a time, each one empty cell away from all others.
 
-    def __init__(self, scene, rng, segments, lanes, lane_width, road_half, drivable, paths):
+    For a sequence (``frames`` = ``(ego_track, motion)``) every object gets a path, one
+    pose per frame, and keeps its gap from every other object in every frame.
+    """
+
+    def __init__(self, scene, rng, segments, lanes, lane_width, road_half, drivable, paths,
+                 lines=(), frames=None):
         self.scene, self.rng, self.segments = scene, rng, segments
         self.lanes, self.lane_width, self.road_half = lanes, lane_width, road_half
         self.drivable, self.paths = drivable, paths
-        self.blocked = np.zeros(scene.shape, bool)  # objects grown by one cell
+        self.lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
         if len(segments):
             # Segments in proportion to their length: uniform along the roads.
-            lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-            self.cdf = np.cumsum(lengths)
+            self.cdf = np.cumsum(self.lengths)
         self.path_cells = np.flatnonzero(paths)
+        self.ego_track, self.motion = frames if frames is not None else (None, None)
+        count = 1 if frames is None else len(self.motion[0])
+        self.blocked = np.zeros((count, *scene.shape), bool)  # objects grown by one cell
+        self.placed: list[tuple[str, float, float, np.ndarray]] = []
+        # Where each segment lies along its road, to move vehicles along the road.
+        sizes = [len(line) for line in lines]
+        self.line_of = np.repeat(np.arange(len(sizes)), sizes)
+        self.arc_start = np.concatenate([np.cumsum(self.lengths[a:b]) - self.lengths[a:b]
+                                         for a, b in zip(np.cumsum(sizes) - sizes,
+                                                         np.cumsum(sizes))]) if sizes else []
+        self.first = np.cumsum(sizes) - sizes
 
-    def keep_clear(self, footprint):
-        if footprint is not None:
-            self.blocked[footprint[0]] |= footprint[1]
+    def keep_clear_ego(self, heading, length, width):
+        """Keep the ego's footprint (and, in a sequence, its path) free."""
+        poses = ([(self.scene.cy, self.scene.cx, heading)] if self.ego_track is None
+                 else self.ego_track)
+        for frame, (cy, cx, h) in enumerate(poses):
+            footprint = self.scene.rectangle(cy, cx, h, length, width)
+            if footprint is not None:
+                self.blocked[frame][footprint[0]] |= footprint[1]
 
     def place(self, kind, mode, length, width):
-        """The footprint of one object, or None when no spot was found in ``TRIES``."""
+        """The footprint of one object (in frame 0), or None when no spot was found in
+        ``TRIES``; a sequence's objects are recorded in ``placed`` with their paths."""
         vehicle = kind != "pedestrian"
         area = self.drivable if vehicle else self.paths
         if mode == "rule" and (not len(self.segments) if vehicle else not len(self.path_cells)):
             mode = "free"  # nothing to follow: no roads, or no walkways in the map
         for _ in range(TRIES):
+            track = None
             if mode == "rule":
-                cy, cx, heading = self._in_lane() if vehicle else self._on_path()
+                cy, cx, heading, track = self._in_lane() if vehicle else self._on_path()
             else:
                 cy = self.rng.uniform(0, self.scene.shape[0] * self.scene.res)
                 cx = self.rng.uniform(0, self.scene.shape[1] * self.scene.res)
                 heading = self.rng.uniform(0.0, np.pi)
             if not self.scene.inside(cy, cx):
                 continue  # a count per hectare counts the objects centred in the map
+            if self.motion is not None:
+                placed = self._place_moving(kind, vehicle, mode, area, cy, cx, heading, track,
+                                            length, width)
+                if placed is None:
+                    continue
+                return placed
             footprint = self.scene.rectangle(cy, cx, heading, length, width)
             if footprint is None:
                 continue
             window, mask = footprint
-            if (mask & self.blocked[window]).any():
+            if (mask & self.blocked[0][window]).any():
                 continue
             if mode == "against" and (mask & area[window]).any():
                 continue
-            self._block(window, mask)
+            self._block(self.blocked[0], window, mask)
             return footprint
         return None
+
+    def _place_moving(self, kind, vehicle, mode, area, cy, cx, heading, track, length, width):
+        """:meth:`place`'s test of one spot for a sequence's object, over all its frames."""
+        path = self._path(vehicle, cy, cx, heading, track)
+        found = self.scene.rectangles(path, length, width)
+        if found is None or not found[1][0].any():
+            return None  # not in the map at frame 0, where it is counted
+        window, masks = found
+        if (masks & self.blocked[(slice(None), *window)]).any():
+            return None
+        if mode == "against" and (masks[0] & area[window]).any():
+            return None
+        self._block(self.blocked, window, masks)
+        self.placed.append((kind, length, width, path))
+        return window, masks[0]
 
     def _in_lane(self):
         pick = min(int(np.searchsorted(self.cdf, self.rng.random() * self.cdf[-1])),
@@ -394,22 +605,72 @@ class _Placer:
         cy = y0 + t * (y1 - y0) - lane * np.cos(heading)
         cx = x0 + t * (x1 - x0) + lane * np.sin(heading)
         # Lanes on either side of the centre line run in opposite directions.
-        heading += self.rng.normal(0.0, 0.05) + (np.pi if lane < 0 else 0.0)
-        return cy, cx, heading
+        turn = self.rng.normal(0.0, 0.05) + (np.pi if lane < 0 else 0.0)
+        heading += turn
+        return cy, cx, heading, (pick, t, lane, turn)
 
     def _on_path(self):
         cell = self.path_cells[self.rng.integers(len(self.path_cells))]
         row, col = divmod(int(cell), self.scene.shape[1])
         jitter = self.rng.random(2)
         return ((row + jitter[0]) * self.scene.res, (col + jitter[1]) * self.scene.res,
-                self.rng.uniform(0.0, np.pi))
+                self.rng.uniform(0.0, np.pi), "path")
 
-    def _block(self, window, mask):
+    def _path(self, vehicle, cy, cx, heading, track):
+        """(frames, 3) poses (y, x, heading) of an object that starts at (cy, cx, heading):
+        a vehicle in a lane drives along it, a pedestrian on a walkway walks along the
+        road (across it on a crossing), the others go straight, either way."""
+        times, vehicle_speed, pedestrian_speed, rng = self.motion
+        speed = (vehicle_speed if vehicle else pedestrian_speed) * rng.uniform(0.0, 2.0)
+        if vehicle and track is not None:
+            pick, t, lane, turn = track
+            direction = -1.0 if lane < 0 else 1.0
+            line = self.line_of[pick]
+            arc = self.arc_start[pick] + t * self.lengths[pick] + direction * speed * times
+            return self._along(line, arc, lane, turn)
+        if track is not None:  # a pedestrian on a walkway or a crossing
+            y0, x0, y1, x1 = self.segments.T
+            dy, dx = y1 - y0, x1 - x0
+            f = np.clip(((cy - y0) * dy + (cx - x0) * dx) / (dy * dy + dx * dx), 0.0, 1.0)
+            near = int(np.argmin(np.hypot(cy - y0 - f * dy, cx - x0 - f * dx)))
+            on_road = np.hypot(cy - y0[near] - f[near] * dy[near],
+                               cx - x0[near] - f[near] * dx[near]) < self.road_half
+            walk = np.arctan2(dy[near], dx[near]) + (np.pi / 2 if on_road else 0.0)
+        else:
+            walk = heading
+        walk += np.pi * rng.integers(2)
+        return np.stack([cy + np.sin(walk) * speed * times, cx + np.cos(walk) * speed * times,
+                         np.full_like(times, heading)], axis=1)
+
+    def _along(self, line, arc, lane, turn):
+        """Poses at arc lengths ``arc`` along road ``line``, ``lane`` metres off its centre
+        (it stops at the road's ends)."""
+        first = self.first[line]
+        count = int(np.sum(self.line_of == line))
+        lengths = self.lengths[first:first + count]
+        starts = self.arc_start[first:first + count]
+        arc = np.clip(arc, 0.0, starts[-1] + lengths[-1])
+        k = np.clip(np.searchsorted(starts, arc, side="right") - 1, 0, count - 1)
+        y0, x0, y1, x1 = self.segments[first + k].T
+        f = (arc - starts[k]) / lengths[k]
+        heading = np.arctan2(y1 - y0, x1 - x0)
+        return np.stack([y0 + f * (y1 - y0) - lane * np.cos(heading),
+                         x0 + f * (x1 - x0) + lane * np.sin(heading), heading + turn], axis=1)
+
+    def _block(self, blocked, window, mask):
+        """Mark ``mask`` grown by one cell (8-neighbourhood) in ``blocked``: one map, or
+        one per frame with ``mask`` one per frame too."""
         rows, cols = window
-        # Grow the footprint by one cell, inside a window one cell larger.
+        # Nine shifted copies inside a window one cell larger: far cheaper than a
+        # morphology call per object.
+        h, w = mask.shape[-2:]
+        grown = np.zeros((*mask.shape[:-2], h + 2, w + 2), bool)
+        for dy in range(3):
+            for dx in range(3):
+                grown[..., dy:dy + h, dx:dx + w] |= mask
+        # The grown window starts one cell before the footprint's; clip it to the map.
         r0, c0 = max(rows.start - 1, 0), max(cols.start - 1, 0)
         r1 = min(rows.stop + 1, self.scene.shape[0])
         c1 = min(cols.stop + 1, self.scene.shape[1])
-        grown = np.zeros((r1 - r0, c1 - c0), bool)
-        grown[rows.start - r0:rows.stop - r0, cols.start - c0:cols.stop - c0] = mask
-        self.blocked[r0:r1, c0:c1] |= ndimage.binary_dilation(grown, _EIGHT)
+        blocked[..., r0:r1, c0:c1] |= grown[..., r0 - rows.start + 1:r1 - rows.start + 1,
+                                            c0 - cols.start + 1:c1 - cols.start + 1]
