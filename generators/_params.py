@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Param", "Model", "ParamError", "per_class", "check_rho", "check_size",
-           "check_names", "MAX_SIDE"]
+           "check_names", "MAX_SIDE", "MAX_FRAMES", "SEQUENCE_PARAMS", "check_frames"]
 
 
 class ParamError(ValueError):
@@ -106,6 +106,11 @@ class Model:
     # Checks of the map size against the resolved parameters, run when a config is made
     # so that an impossible map is refused before any work starts.
     check_size: Callable[[tuple[int, int], dict[str, Any]], None] | None = None
+    # Sequences (``frames`` > 1): the function that draws one, ``sequence(rng, rho, size,
+    # frames=T, dt=..., **motion, **params, classes=...) -> (clean (T, C, H, W), poses
+    # (T, 3))``, and the parameters of its motion; None for a family without sequences.
+    sequence: Callable[..., Any] | None = None
+    motion: tuple[Param, ...] = ()
 
     def check_classes(self, names) -> tuple[str, ...]:
         """Validate chosen class names: at least two of ``class_names``, in their order."""
@@ -116,10 +121,10 @@ class Model:
         return self.noise_defaults(tuple(names)) if self.noise_defaults else {}
 
     def param(self, name: str) -> Param:
-        for p in self.params:
+        for p in self.params + self.motion:
             if p.name == name:
                 return p
-        allowed = ", ".join(p.name for p in self.params) or "none"
+        allowed = ", ".join(p.name for p in self.params + self.motion) or "none"
         raise ParamError(f"unknown parameter {name!r} for {self.name!r} (allowed: {allowed})")
 
     def resolve(
@@ -133,13 +138,29 @@ class Model:
         """
         for name in given:
             self.param(name)  # raises on unknown names
-        merged = {p.name: p.default for p in self.params}
-        merged.update(defaults or {})
-        merged.update(given)
-        out: dict[str, Any] = {}
-        for p in self.params:
-            out[p.name] = _resolve_value(p, merged[p.name], classes, self.name)
-        return out
+        moving = [name for name in given if name in {p.name for p in self.motion}]
+        if moving:
+            raise ParamError(f"{self.name}: {moving[0]} is a parameter of sequences: give "
+                             "--frames > 1")
+        return _resolve_all(self.params, given, classes, self.name, defaults)
+
+    def resolve_motion(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Fill in defaults and validate the parameters of a sequence: those common to
+        every family (:data:`SEQUENCE_PARAMS`) and this family's motion."""
+        known = {p.name for p in SEQUENCE_PARAMS + self.motion}
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            allowed = ", ".join(p.name for p in SEQUENCE_PARAMS + self.motion)
+            raise ParamError(f"unknown sequence parameter {unknown[0]!r} for {self.name!r} "
+                             f"(allowed: {allowed})")
+        return _resolve_all(SEQUENCE_PARAMS + self.motion, given, 1, self.name)
+
+
+def _resolve_all(params, given, classes, where, defaults=None) -> dict[str, Any]:
+    merged = {p.name: p.default for p in params}
+    merged.update(defaults or {})
+    merged.update(given)
+    return {p.name: _resolve_value(p, merged[p.name], classes, where) for p in params}
 
 
 def _resolve_value(p: Param, value: Any, classes: int, where: str) -> Any:
@@ -221,6 +242,28 @@ def check_size(size) -> tuple[int, int]:
         if int(n) != n or not 4 <= n <= MAX_SIDE:
             raise ParamError(f"size: {name} must be an integer in [4, {MAX_SIDE}], got {n}")
     return int(height), int(width)
+
+
+# Every frame of a sample is generated and held in memory at once.
+MAX_FRAMES = 64
+
+# Parameters of every family's sequences (``frames`` > 1).
+SEQUENCE_PARAMS = (
+    Param("dt", 0.5, lo=0.0, lo_open=True, hi=60.0, per_class=False,
+          doc="seconds between frames"),
+    Param("noise_memory", 0.0, lo=0.0, hi=1.0, hi_open=True, per_class=False,
+          doc="correlation of a cell's gaussian noise between consecutive frames"),
+)
+
+
+def check_frames(frames) -> int:
+    """Validate a number of frames per sample."""
+    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) and not (
+            isinstance(frames, float) and frames.is_integer()):
+        raise ParamError(f"frames must be an integer in [1, {MAX_FRAMES}], got {frames!r}")
+    if not 1 <= int(frames) <= MAX_FRAMES:
+        raise ParamError(f"frames must be an integer in [1, {MAX_FRAMES}], got {int(frames)}")
+    return int(frames)
 
 
 def check_rho(rho: float, classes: int = 2) -> float:

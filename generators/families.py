@@ -13,7 +13,7 @@ from scipy.special import ndtri
 
 from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_variance
 from ._params import Model, Param, check_rho, check_size, per_class
-from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban
+from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban, urban_sequence
 from .urban import check_span as urban_check_span
 from .urban import noise_defaults as urban_noise_defaults
 
@@ -159,6 +159,15 @@ FAMILIES: dict[str, Model] = {
             Param("occupancy", 0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                   doc="expected occupied fraction per class"),
         ),
+        sequence=field_sequence,
+        motion=(
+            Param("drift_y", 0.0, lo=-1000.0, hi=1000.0, per_class=False,
+                  doc="the fields' drift down the rows, cells per second"),
+            Param("drift_x", 2.0, lo=-1000.0, hi=1000.0, per_class=False,
+                  doc="the fields' drift along the columns, cells per second"),
+            Param("tau", 4.0, lo=0.0, lo_open=True, hi=1e9, per_class=False,
+                  doc="seconds for the fields to decorrelate (AR(1): exp(-dt/tau) per frame)"),
+        ),
     ),
     "urban": Model(
         name="urban",
@@ -196,6 +205,16 @@ FAMILIES: dict[str, Model] = {
               for side, value in (("length", length), ("width", breadth))),
             Param("size_spread", 0.1, lo=0.0, hi=1.0, per_class=False,
                   doc="std of the log of an object's length and width"),
+        ),
+        sequence=urban_sequence,
+        motion=(
+            Param("speed", 10.0, lo=0.0, hi=60.0, per_class=False, doc="the ego's speed, m/s"),
+            Param("yaw_rate", 0.0, lo=-180.0, hi=180.0, per_class=False,
+                  doc="the ego's turn rate, degrees per second"),
+            Param("vehicle_speed", 8.0, lo=0.0, hi=60.0, per_class=False,
+                  doc="mean speed of the other vehicles, m/s (each: a uniform factor in [0, 2])"),
+            Param("pedestrian_speed", 1.4, lo=0.0, hi=10.0, per_class=False,
+                  doc="mean walking speed, m/s (each: a uniform factor in [0, 2])"),
         ),
     ),
 }

@@ -154,18 +154,22 @@ def cli():
               help="Go on although the memory or disk estimate says it cannot fit.")
 @click.option("--resume", is_flag=True,
               help="Finish an interrupted store; settings not given are read from it.")
+@click.option("--frames", type=int, default=1, show_default=True, metavar="T",
+              help="Frames per sample: T > 1 makes each sample a sequence seen from a moving "
+                   "ego (the last frame is estimated); its parameters (dt, noise_memory, the "
+                   "family's motion) are --param's, see 'ogmbench list'.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Family parameter (repeatable), e.g. --param length_scale=3.")
 @_execution_options
 @click.pass_context
 def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, split, workers,
-             overwrite, force, resume, params, threads, dask):
+             overwrite, force, resume, frames, params, threads, dask):
     """Generate a dataset store (zarr) at OUT."""
     from .generate import generate as run
 
     settings = dict(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
                     size=size, classes=classes, seed=seed, split=split,
-                    params=parse_params(params, "--param"))
+                    params=parse_params(params, "--param"), frames=frames)
     if resume:
         # Only what the user typed is compared with the store; the rest comes from it.
         source = click.core.ParameterSource.COMMANDLINE

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .seeding import rho_id
-from .generators import FAMILIES, NOISE_MODELS, ParamError
+from .generators import FAMILIES, NOISE_MODELS, SEQUENCE_PARAMS, ParamError, check_frames
 from .specs import parse_noise_spec
 from .store import Layout
 
@@ -41,6 +41,10 @@ class GenerateConfig:
     # The chosen classes of a family with named classes (urban); None for the others,
     # which are then recorded exactly as before this field existed.
     names: tuple[str, ...] | None = None
+    # Frames per sample, and for sequences (frames > 1) their parameters: dt,
+    # noise_memory and the family's motion.  Single frames record neither, as before.
+    frames: int = 1
+    sequence: dict[str, Any] | None = None
 
     @cached_property
     def counts(self) -> tuple[int, int, int]:
@@ -53,13 +57,24 @@ class GenerateConfig:
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.n_samples, self.classes, *self.size)
+        return Layout(self.n_samples, self.classes, *self.size, self.frames)
 
     @property
     def family_kwargs(self) -> dict[str, Any]:
         """The family function's keyword arguments: its parameters and the classes (names
-        for a family with named classes, a number for the others)."""
-        return {**self.family_params, "classes": self.names or self.classes}
+        for a family with named classes, a number for the others); for sequences also
+        the frames, dt and the family's motion."""
+        out = {**self.family_params, "classes": self.names or self.classes}
+        if self.frames > 1:
+            motion = {k: v for k, v in self.sequence.items() if k != "noise_memory"}
+            out.update(frames=self.frames, **motion)
+        return out
+
+    @property
+    def resolution(self) -> float:
+        """Metres per cell, the unit of a sequence's poses: a family's ``resolution``, or
+        1 for a family drawn in cells (``field``)."""
+        return float(self.family_params.get("resolution", 1.0))
 
     @property
     def class_names(self) -> list[str]:
@@ -69,6 +84,8 @@ class GenerateConfig:
         out = asdict(self)
         if self.names is None:
             del out["names"]
+        if self.frames == 1:
+            del out["frames"], out["sequence"]
         out["noise_steps"] = [[name, params] for name, params in self.noise_steps]
         return json.loads(json.dumps(out))
 
@@ -124,23 +141,27 @@ def make_config(
     seed: int = DEFAULTS["seed"],
     split: Sequence[float] = DEFAULTS["split"],
     params: dict[str, Any] | None = None,
+    frames: int = 1,
 ) -> GenerateConfig:
     """Validate generation settings and resolve every default.
 
     ``classes`` is a number for a family of numbered classes (``field``) and names, a
     sequence or one comma-separated string, for a family of named ones (``urban``).
+    ``frames`` > 1 makes every sample a sequence; ``params`` then may also hold the
+    sequence parameters (``dt``, ``noise_memory`` and the family's motion).
 
     Raises :class:`ConfigError` with one line naming the problem and what is allowed.
     """
     try:
         return _make_config(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
-                            size=size, classes=classes, seed=seed, split=split, params=params)
+                            size=size, classes=classes, seed=seed, split=split, params=params,
+                            frames=frames)
     except ParamError as exc:  # the generators' own error, as the core's usage error
         raise ConfigError(str(exc)) from None
 
 
 def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, split,
-                 params) -> GenerateConfig:
+                 params, frames) -> GenerateConfig:
     from .generators import check_rho, check_size
 
     if family not in FAMILIES:
@@ -171,17 +192,31 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
             or abs(sum(fractions) - 1.0) > 1e-6):
         raise ConfigError(f"split must be three non-negative fractions summing to 1 "
                           f"(train,val,test), got {','.join(f'{f:g}' for f in fractions)}")
-    family_params = model.resolve(dict(params or {}), classes)
+    frames = check_frames(frames)
+    given = dict(params or {})
+    timed = {p.name for p in SEQUENCE_PARAMS + model.motion}
+    moving = {k: given.pop(k) for k in list(given) if k in timed}
+    if frames > 1 and model.sequence is None:
+        raise ConfigError(f"family {family!r} has no sequences; leave out --frames")
+    if frames == 1 and moving:
+        raise ConfigError(f"{next(iter(moving))} is a parameter of sequences: give "
+                          "--frames > 1")
+    sequence = model.resolve_motion(moving) if frames > 1 else None
+    family_params = model.resolve(given, classes)
     if model.check_size:
         model.check_size((height, width), family_params)
     noise_defaults = model.noise_defaults_for(names or ())
     steps = []
     for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
         steps.append((name, NOISE_MODELS[name].resolve(given, classes, noise_defaults.get(name))))
+    if sequence and sequence["noise_memory"] > 0 and not any(n == "gaussian" for n, _ in steps):
+        raise ConfigError("noise_memory applies to the gaussian model's noise, and the noise "
+                          f"{_canonical(steps)!r} has none")
     return GenerateConfig(
         family=family, family_params=family_params, noise=_canonical(steps),
         noise_steps=tuple(steps), rho=tuple(rho_values), samples_per_rho=int(samples_per_rho),
         size=(height, width), classes=int(classes), seed=int(seed), split=fractions, names=names,
+        frames=frames, sequence=sequence,
     )
 
 

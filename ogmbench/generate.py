@@ -19,7 +19,8 @@ from ._version import __version__
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
 from .execution import Execution, UnitLost, check_threads, fit_malloc, using
-from .generators import FAMILIES, apply_noise, class_correlation
+from .generators import (FAMILIES, apply_noise, apply_noise_sequence, class_correlation,
+                         temporal_phi)
 from .places import Place, Remote, absolute, check_bucket, location
 from .store import (
     Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
@@ -30,13 +31,19 @@ from .store import (
 __all__ = ["make_sample", "generate", "check_resources"]
 
 
-def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Generate sample ``index`` alone: ``(clean uint8 (C,H,W), noisy float32 (C,H,W))``."""
+def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, ...]:
+    """Generate sample ``index`` alone: ``(clean uint8 (C,H,W), noisy float32 (C,H,W))``;
+    for a config of sequences ``(clean (T,C,H,W), noisy (T,C,H,W), poses float64 (T,3))``."""
     split, rho, k = config.locate(index)
     family = FAMILIES[config.family]
     layout_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.LAYOUT)
-    clean = family.func(layout_rng, rho, config.size, **config.family_kwargs)
     noise_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.NOISE)
+    if config.frames > 1:
+        clean, poses = family.sequence(layout_rng, rho, config.size, **config.family_kwargs)
+        noisy = apply_noise_sequence(noise_rng, clean, config.noise_steps,
+                                     config.sequence["noise_memory"])
+        return clean, noisy, poses
+    clean = family.func(layout_rng, rho, config.size, **config.family_kwargs)
     noisy = apply_noise(noise_rng, clean, config.noise_steps)
     return clean, noisy
 
@@ -46,24 +53,26 @@ def make_shard(config: GenerateConfig, shard: int) -> dict[str, np.ndarray]:
     layout = config.layout
     start, stop = layout.shard_range(shard)
     n = stop - start
-    c, (h, w) = config.classes, config.size
-    out = {
-        "clean": np.empty((n, c, h, w), np.uint8),
-        "noisy": np.empty((n, c, h, w), np.float32),
-        "rho": np.empty(n, np.float32),
-        "phi": np.empty(n, np.float32),
-        "split": np.empty(n, np.uint8),
-    }
+    c = config.classes
+    shapes = layout.arrays()
+    out = {name: np.empty((n, *shape[1:]), dtype) for name, (shape, dtype, _) in shapes.items()
+           if name != "phi_matrix"}
     matrices = np.empty((n, c, c), np.float32)
     for j, index in enumerate(range(start, stop)):
         split, rho, _ = config.locate(index)
-        out["clean"][j], out["noisy"][j] = make_sample(config, index)
-        matrices[j] = class_correlation(out["clean"][j])
+        sample = make_sample(config, index)
+        out["clean"][j], out["noisy"][j] = sample[:2]
+        # A sequence's classes are compared on its last frame, the one estimated.
+        matrices[j] = class_correlation(sample[0][-1] if config.frames > 1 else sample[0])
+        if config.frames > 1:
+            out["pose"][j] = sample[2]
+            out["phi_time"][j] = temporal_phi(sample[0], sample[2], config.resolution)
         out["rho"][j], out["split"][j] = rho, split
     out["phi"][:] = matrices[:, 0, 1]
-    if c > 2:
+    if "phi_matrix" in shapes:
         out["phi_matrix"] = matrices
-    return out
+    # The digest order is the layout's.
+    return {name: out[name] for name in shapes}
 
 
 def _write_shard(group, layout: Layout, shard: int, arrays: dict[str, np.ndarray]) -> str:
@@ -134,6 +143,8 @@ def _provenance(config: GenerateConfig) -> dict[str, Any]:
         "classes": config.classes,
         "class_names": config.class_names,
         "size": list(config.size),
+        **({"frames": config.frames, "sequence": dict(config.sequence),
+            "resolution": config.resolution} if config.frames > 1 else {}),
         "shard_samples": config.layout.shard,
         "n_shards": config.layout.n_shards,
         # The store adds zarr's version: it alone imports zarr.
@@ -191,7 +202,8 @@ def generate(
         Called with the number of samples just written (e.g. a progress bar's update).
     **settings
         Without ``config``, passed to :func:`make_config`: ``family``, ``noise``, ``rho``,
-        ``samples_per_rho``, ``size``, ``classes``, ``seed``, ``split``, ``params``.
+        ``samples_per_rho``, ``size``, ``classes``, ``seed``, ``split``, ``params``,
+        ``frames``.
 
     Examples
     --------
@@ -370,7 +382,8 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     recorded = dict(stored)
     base = {k: recorded[k] for k in ("family", "noise", "rho", "samples_per_rho", "size",
                                      "classes", "seed", "split")}
-    base["params"] = recorded["family_params"]
+    base["params"] = {**recorded["family_params"], **(recorded.get("sequence") or {})}
+    base["frames"] = recorded.get("frames", 1)
     if recorded.get("names"):  # a family with named classes records them
         base["classes"] = recorded["names"]
     if settings.get("classes") is not None:
@@ -409,7 +422,7 @@ def estimate(config: GenerateConfig) -> dict[str, int]:
     Noisy maps barely compress (shared/MEASURED.md) and clean ones shrink to a few %,
     so the disk estimate is the noisy maps plus a tenth of the clean ones.
     """
-    cells = config.classes * config.size[0] * config.size[1]
+    cells = config.frames * config.classes * config.size[0] * config.size[1]
     sample = cells * (1 + 4 + 3 * 8) + config.classes ** 2 * 4
     disk = config.n_samples * (cells * 4 + cells // 10 + config.classes ** 2 * 4 + 16)
     return {"sample_bytes": sample, "store_bytes": disk}
@@ -446,7 +459,8 @@ def _settings_of(config: GenerateConfig) -> dict[str, Any]:
     return dict(family=config.family, noise=config.noise, rho=list(config.rho),
                 samples_per_rho=config.samples_per_rho, size=list(config.size),
                 classes=config.classes, seed=config.seed, split=list(config.split),
-                params=config.family_params)
+                params={**config.family_params, **(config.sequence or {})},
+                frames=config.frames)
 
 
 def _check_writable(out: Place) -> None:

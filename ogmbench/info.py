@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .generators import field_expected_phi
+from .generators import field_expected_phi, field_expected_temporal_phi
 from .seeding import rho_id
 from .store import SPLITS, Store
 
@@ -23,6 +23,11 @@ def summarize(store: Store) -> dict[str, Any]:
     - ``mse``: mean of ``(noisy - clean)**2`` (the identity estimator's MSE);
     - ``unobserved``: fraction of cells exactly 0.5 (lidar's never-observed cells);
     - ``outside_01``: fraction of noisy values outside [0, 1].
+
+    A store of sequences adds ``"sequence"`` (frames, dt, motion) and, per rho, the
+    mean frame-to-frame phi of each class (``phi_time_mean``; with its closed form
+    ``phi_time_expected`` for ``field``); noise and occupancy are over every frame,
+    ``phi`` is the last frame's.
     """
     attrs = store.attrs
     classes = store.classes
@@ -34,17 +39,19 @@ def summarize(store: Store) -> dict[str, Any]:
         clean = block["clean"].astype(np.float64)
         noisy = block["noisy"].astype(np.float64)
         diff = noisy - clean
-        sums["n"] += diff[:, 0].size
-        sums["s1"] += diff.sum(axis=(0, 2, 3))
-        sums["s2"] += (diff * diff).sum(axis=(0, 2, 3))
-        sums["half"] += (noisy == 0.5).sum(axis=(0, 2, 3))
-        sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=(0, 2, 3))
+        # Every axis but the class axis (third from the end: sequences have time too).
+        axes = tuple(i for i in range(clean.ndim) if i != clean.ndim - 3)
+        sums["n"] += diff.size // classes
+        sums["s1"] += diff.sum(axis=axes)
+        sums["s2"] += (diff * diff).sum(axis=axes)
+        sums["half"] += (noisy == 0.5).sum(axis=axes)
+        sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=axes)
         block_rho = rho_id(block["rho"])
         for r in np.unique(block_rho):
             sel = block_rho == r
             entry = per_rho[float(r)]
-            entry["occupied"] += clean[sel].sum(axis=(0, 2, 3))
-            entry["cells"] += int(sel.sum()) * clean[0, 0].size
+            entry["occupied"] += clean[sel].sum(axis=axes)
+            entry["cells"] += int(sel.sum()) * clean[0].size // classes
             for s, name in enumerate(SPLITS):
                 entry["counts"][name] += int((block["split"][sel] == s).sum())
     rho_rows = []
@@ -63,6 +70,13 @@ def summarize(store: Store) -> dict[str, Any]:
         expected = _expected_phi(attrs, r)
         if expected is not None:
             row["phi_expected"] = expected
+        if store.frames > 1:
+            phi_time = store.phi_time[store_rho == r].astype(np.float64)
+            row["phi_time_mean"] = [_num(np.nanmean(v)) if np.isfinite(v).any() else None
+                                    for v in phi_time.T]
+            expected = _expected_temporal_phi(attrs)
+            if expected is not None:
+                row["phi_time_expected"] = expected
         rho_rows.append(row)
     n = np.maximum(sums["n"], 1)
     mean = sums["s1"] / n
@@ -84,9 +98,23 @@ def summarize(store: Store) -> dict[str, Any]:
         "size": attrs["size"],
         "split_counts": {name: int((store.split == s).sum()) for s, name in enumerate(SPLITS)},
         "digest": attrs.get("digest"),
+        **({"sequence": {"frames": store.frames, **attrs["sequence"]}}
+           if store.frames > 1 else {}),
         "rho": rho_rows,
         "noise_stats": noise,
     }
+
+
+def _expected_temporal_phi(attrs):
+    """Per class, the closed-form frame-to-frame phi of a ``field`` sequence."""
+    if attrs["family"] != "field":
+        return None
+    params, motion = attrs["family_params"], attrs["sequence"]
+    occ = params["occupancy"]
+    occ = occ if isinstance(occ, list) else [occ] * int(attrs["classes"])
+    return [_num(field_expected_temporal_phi(
+        motion["dt"], motion["drift_y"], motion["drift_x"], motion["tau"],
+        params["length_scale"], o)) for o in occ]
 
 
 def _expected_phi(attrs, rho):
@@ -114,12 +142,21 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"digest   {summary['digest']}",
         "",
     ]
+    sequence = summary.get("sequence")
+    if sequence:
+        lines[-1:-1] = [f"frames   {sequence['frames']}, "
+                        + " ".join(f"{k}={_fmt(v)}" for k, v in sequence.items() if k != "frames")
+                        + "  (phi: last frame; phi_t: frame to frame, warped)"]
     has_expected = any("phi_expected" in row for row in summary["rho"])
     names = summary["classes"]
     header = f"{'rho':>7} {'train':>6} {'val':>5} {'test':>5} {'phi mean':>9} {'phi std':>8}"
     header += f" {'expected':>9}" if has_expected else ""
     widths = [max(12, len(n) + 5) for n in names]
     header += "".join(f" {'occ ' + n:>{w}}" for n, w in zip(names, widths))
+    if sequence:
+        header += "".join(f" {'phi_t ' + n:>{w + 2}}" for n, w in zip(names, widths))
+        if any("phi_time_expected" in row for row in summary["rho"]):
+            header += "".join(f" {'expected':>{w + 2}}" for w in widths)
     lines.append(header)
     for row in summary["rho"]:
         c = row["counts"]
@@ -128,6 +165,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         if has_expected:
             line += f" {_opt(row.get('phi_expected')):>9}"
         line += "".join(f" {o:>{w}.4f}" for o, w in zip(row["occupancy"], widths))
+        for key in ("phi_time_mean", "phi_time_expected"):
+            if key in row:
+                line += "".join(f" {_opt(v):>{w + 2}}" for v, w in zip(row[key], widths))
         if row["phi_undefined"]:
             line += f"  ({row['phi_undefined']} samples with an empty or full class: phi undefined)"
         lines.append(line)

@@ -40,7 +40,8 @@ def pick_samples(store: Store, n: int) -> list[int]:
 
 
 def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
-    """Save a grid: one row per sample, columns clean class maps then noisy ones.
+    """Save a grid: one row per sample, columns clean class maps then noisy ones; for a
+    store of sequences, a strip of frames per sample and class (clean, then noisy).
 
     Returns the sample indices drawn.
     """
@@ -60,28 +61,8 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
         raise ConfigError(f"-n must be in [1, {MAX_ROWS}], got {n}")
     _check_replaceable(out, suffix)
     indices = pick_samples(store, n)
-    names = store.class_names
-    cols = 2 * len(names)
-    fig, axes = plt.subplots(len(indices), cols, figsize=(2.0 * cols, 2.1 * len(indices)),
-                             squeeze=False, constrained_layout=True)
-    outside = cells = 0
-    for row, index in enumerate(indices):
-        sample = store[index]
-        outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
-        cells += sample["noisy"].size
-        panels = [(f"clean {name}", sample["clean"][k], "gray") for k, name in enumerate(names)]
-        panels += [(f"noisy {name}", sample["noisy"][k], "viridis") for k, name in enumerate(names)]
-        for col, (title, image, cmap) in enumerate(panels):
-            ax = axes[row, col]
-            shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(title, fontsize=9)
-            if col == 0:
-                ax.set_ylabel(f"#{index}  rho={sample['rho']:.2f}\nphi={sample['phi']:.2f}",
-                              fontsize=8)
-    fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
+    draw = _draw_sequences if store.frames > 1 else _draw_maps
+    fig, cols, outside, cells = draw(plt, store, indices)
     # Break the long noise spec between parameters, never inside one.  Say what the
     # colours are and what the picture hides: values outside [0, 1] are drawn clipped.
     noise = store.attrs["noise"].replace(",", ", ")
@@ -100,6 +81,69 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     finally:
         plt.close(fig)
     return indices
+
+
+def _draw_maps(plt, store, indices):
+    """One row per sample: its clean class maps, then its noisy ones."""
+    names = store.class_names
+    cols = 2 * len(names)
+    fig, axes = plt.subplots(len(indices), cols, figsize=(2.0 * cols, 2.1 * len(indices)),
+                             squeeze=False, constrained_layout=True)
+    outside = cells = 0
+    for row, index in enumerate(indices):
+        sample = store[index]
+        outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
+        cells += sample["noisy"].size
+        panels = [(f"clean {name}", sample["clean"][k], "gray") for k, name in enumerate(names)]
+        panels += [(f"noisy {name}", sample["noisy"][k], "viridis") for k, name in enumerate(names)]
+        for col, (title, image, cmap) in enumerate(panels):
+            shown = _panel(axes[row, col], image, cmap)
+            if row == 0:
+                axes[row, col].set_title(title, fontsize=9)
+            if col == 0:
+                axes[row, col].set_ylabel(f"#{index}  rho={sample['rho']:.2f}\n"
+                                          f"phi={sample['phi']:.2f}", fontsize=8)
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
+    return fig, cols, outside, cells
+
+
+def _draw_sequences(plt, store, indices):
+    """A strip of frames per sample and class: a row of its clean maps, oldest frame
+    first, and under it a row of its noisy ones; the last column is the frame estimated."""
+    names = store.class_names
+    frames = store.frames
+    dt = float(store.attrs["sequence"]["dt"])
+    rows = 2 * len(names) * len(indices)
+    fig, axes = plt.subplots(rows, frames, figsize=(1.9 * frames + 1.0, 1.9 * rows),
+                             squeeze=False, constrained_layout=True)
+    outside = cells = 0
+    row = 0
+    for index in indices:
+        sample = store[index]
+        outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
+        cells += sample["noisy"].size
+        for k, name in enumerate(names):
+            for kind, maps, cmap in (("clean", sample["clean"], "gray"),
+                                     ("noisy", sample["noisy"], "viridis")):
+                for t in range(frames):
+                    shown = _panel(axes[row, t], maps[t, k], cmap)
+                    if row == 0:
+                        axes[row, t].set_title(f"t = {(t - frames + 1) * dt:+g} s", fontsize=9)
+                label = f"{kind} {name}"
+                if kind == "clean" and k == 0:
+                    label = (f"#{index}  rho={sample['rho']:.2f}  phi={sample['phi']:.2f}\n"
+                             + label)
+                axes[row, 0].set_ylabel(label, fontsize=8)
+                row += 1
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.3, label="occupancy probability")
+    return fig, frames, outside, cells
+
+
+def _panel(ax, image, cmap):
+    shown = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
 
 
 # The mark by which show knows a picture is its own (and may replace it).

@@ -9,6 +9,14 @@ Layout (format version :data:`FORMAT_VERSION`)::
     split       uint8   (sample,)               0 train, 1 val, 2 test
     phi_matrix  float32 (sample, class, other_class)   only when there are > 2 classes
 
+A store of sequences (``frames`` > 1 in its attributes) has ``time`` after ``sample`` in
+``clean`` and ``noisy``, (sample, time, class, y, x), and two more arrays::
+
+    pose        float64 (sample, time, axis)    each frame's grid in frame 0's: y, x, yaw
+    phi_time    float32 (sample, class)         measured frame-to-frame phi of each class
+
+``phi`` and ``phi_matrix`` are then measured on the last frame, the one estimated.
+
 Samples are ordered by split, then rho, then index, so each split is one contiguous
 block.  Maps are sharded (several samples per shard file, a few per inner chunk) and
 compressed; each shard is written whole, once.  Group attributes hold the provenance,
@@ -53,6 +61,9 @@ FORMAT_KEY = "ogmbench_format"
 EVERY_SHARD = "every_shard_written"
 SPLITS = ("train", "val", "test")
 MAP_DIMS = ("sample", "class", "y", "x")
+SEQUENCE_DIMS = ("sample", "time", "class", "y", "x")
+# What a pose holds (generators.motion): metres in frame 0's grid, and radians.
+POSE_AXES = ("y", "x", "yaw")
 
 # Aim for ~8 MiB of raw maps per shard file and ~640 KiB per inner chunk: whole-shard
 # writes stay cheap and one sample reads back in a few milliseconds (shared/MEASURED.md).
@@ -71,14 +82,16 @@ class Layout:
     classes: int
     height: int
     width: int
+    frames: int = 1
 
     @property
     def sample_bytes(self) -> int:
-        return self.classes * self.height * self.width * 5  # uint8 clean + float32 noisy
+        # uint8 clean + float32 noisy
+        return self.frames * self.classes * self.height * self.width * 5
 
     @property
     def chunk(self) -> int:
-        noisy = self.classes * self.height * self.width * 4
+        noisy = self.frames * self.classes * self.height * self.width * 4
         return int(max(1, min(_CHUNK_BYTES // noisy, _MAX_SHARD)))
 
     @property
@@ -96,10 +109,13 @@ class Layout:
 
     def arrays(self) -> dict[str, tuple[tuple[int, ...], str, tuple[str, ...]]]:
         """name -> (shape, dtype, dimension names), in digest order."""
-        maps = (self.n, self.classes, self.height, self.width)
+        sequence = self.frames > 1
+        maps = (self.n, *((self.frames,) if sequence else ()), self.classes, self.height,
+                self.width)
+        dims = SEQUENCE_DIMS if sequence else MAP_DIMS
         out = {
-            "clean": (maps, "uint8", MAP_DIMS),
-            "noisy": (maps, "float32", MAP_DIMS),
+            "clean": (maps, "uint8", dims),
+            "noisy": (maps, "float32", dims),
             "rho": ((self.n,), "float32", ("sample",)),
             "phi": ((self.n,), "float32", ("sample",)),
             "split": ((self.n,), "uint8", ("sample",)),
@@ -108,6 +124,10 @@ class Layout:
             out["phi_matrix"] = (
                 (self.n, self.classes, self.classes), "float32", ("sample", "class", "other_class")
             )
+        if sequence:
+            out["pose"] = ((self.n, self.frames, len(POSE_AXES)), "float64",
+                           ("sample", "time", "axis"))
+            out["phi_time"] = ((self.n, self.classes), "float32", ("sample", "class"))
         return out
 
 
@@ -147,7 +167,8 @@ def is_store(path: Place) -> bool:
 
 # What an ogmbench store holds: its metadata and, per array or coordinate, a folder with
 # its metadata and chunk files under c/.
-_STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class", "other_class"}
+_STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class", "other_class",
+                  "pose", "phi_time", "time", "axis"}
 
 
 def _entries(path: Place) -> Iterator[tuple[str, str]]:
@@ -240,7 +261,7 @@ def create_store(path: Place, layout: Layout, attrs: dict[str, Any]):
         attrs["versions"] = {**attrs["versions"], "zarr": zarr.__version__}
     group = zarr.create_group(_zarr_store(path, "w"), attributes=attrs)
     for name, (shape, dtype, dims) in layout.arrays().items():
-        if len(shape) == 4:
+        if name in ("clean", "noisy"):
             chunks = (layout.chunk, *shape[1:])
             shards = (layout.shard, *shape[1:])
         else:
@@ -248,7 +269,7 @@ def create_store(path: Place, layout: Layout, attrs: dict[str, Any]):
         group.create_array(
             name, shape=shape, dtype=dtype, chunks=chunks, shards=shards,
             compressors=_codecs(dtype), dimension_names=dims,
-            fill_value=np.nan if dtype == "float32" else 0,
+            fill_value=np.nan if dtype.startswith("float") else 0,
         )
     # Class names as coordinates, so that xarray selects by name (ds.sel({"class": ...})).
     # They follow from the attributes, so they are not part of the shard digests.
@@ -257,6 +278,15 @@ def create_store(path: Place, layout: Layout, attrs: dict[str, Any]):
     for dim in dims:
         coord = group.create_array(dim, shape=(layout.classes,), dtype=str, dimension_names=(dim,))
         coord[:] = names
+    if layout.frames > 1:
+        # Seconds before the last frame (the one estimated), and what a pose holds.
+        dt = float(attrs["sequence"]["dt"])
+        time = group.create_array("time", shape=(layout.frames,), dtype="float64",
+                                  dimension_names=("time",))
+        time[:] = (np.arange(layout.frames) - (layout.frames - 1)) * dt
+        axis = group.create_array("axis", shape=(len(POSE_AXES),), dtype=str,
+                                  dimension_names=("axis",))
+        axis[:] = np.array(POSE_AXES)
     return group
 
 
@@ -410,7 +440,8 @@ def consolidate(path: Place) -> None:
 
 def layout_from_attrs(attrs: dict[str, Any]) -> Layout:
     height, width = attrs["size"]
-    return Layout(int(attrs["n_samples"]), int(attrs["classes"]), int(height), int(width))
+    return Layout(int(attrs["n_samples"]), int(attrs["classes"]), int(height), int(width),
+                  int(attrs.get("frames", 1)))
 
 
 class Store:
@@ -425,9 +456,11 @@ class Store:
     attrs : dict
         Provenance recorded at generation.
     clean, noisy : zarr.Array
-        (N, C, H, W) maps.
+        (N, C, H, W) maps; (N, T, C, H, W) in a store of sequences (:attr:`frames` > 1).
     rho, phi : ndarray of float32, shape (N,)
     split : ndarray of uint8, shape (N,)
+    phi_time : ndarray of float32, shape (N, C), or None
+        A sequence store's frame-to-frame phi of each class.
 
     Notes
     -----
@@ -452,6 +485,8 @@ class Store:
         self.rho = group["rho"][:]
         self.phi = group["phi"][:]
         self.split = group["split"][:]
+        # A sequence store's frame-to-frame phi, small and held like phi (None otherwise).
+        self.phi_time = group["phi_time"][:] if self.layout.frames > 1 else None
         # Looked up once: zarr reads an array's metadata again on each group lookup.
         self._arrays = {name: group[name] for name in self.layout.arrays()}
         self._verified: set[int] = set()
@@ -486,12 +521,13 @@ class Store:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One sample: its ``index``, ``clean`` (C, H, W), ``noisy`` (C, H, W), ``rho``,
-        ``phi`` and ``split``."""
+        ``phi`` and ``split``; in a store of sequences the maps are (T, C, H, W) and it
+        has ``pose`` (T, 3) and ``phi_time`` (C,) too."""
         index = operator.index(index)
         if not -len(self) <= index < len(self):
             raise IndexError(f"sample index {index} out of range for {len(self)} samples")
         index %= len(self)
-        return {
+        sample = {
             "index": index,
             "clean": self.read("clean", index, index + 1)[0],
             "noisy": self.read("noisy", index, index + 1)[0],
@@ -499,6 +535,15 @@ class Store:
             "phi": float(self.phi[index]),
             "split": int(self.split[index]),
         }
+        if self.frames > 1:
+            sample["pose"] = self.read("pose", index, index + 1)[0]
+            sample["phi_time"] = self.phi_time[index]
+        return sample
+
+    @property
+    def frames(self) -> int:
+        """Frames per sample: 1, or the length of a store of sequences."""
+        return self.layout.frames
 
     def iter_chunks(
         self, split: str | int | None = None, fields: tuple[str, ...] = ("clean", "noisy")
@@ -637,7 +682,8 @@ class Store:
         if shard in self._verified and not self._recheck:
             return None
         start, stop = self.layout.shard_range(shard)
-        small = {"rho": self.rho, "phi": self.phi, "split": self.split}
+        small = {"rho": self.rho, "phi": self.phi, "split": self.split,
+                 "phi_time": self.phi_time}
         arrays = {name: small[name][start:stop] if name in small
                   else self._raw(name, slice(start, stop)) for name in self.layout.arrays()}
         if shard_digest(arrays) != self.attrs["shard_digests"].get(str(shard)):
@@ -831,6 +877,10 @@ def _check_config(store: Store) -> None:
     if len(rhos) != len(config["rho"]) or [float(rho_id(r)) for r in rhos] != rhos:
         raise StoreError(f"{store.path} is inconsistent: its rho values {config['rho']!r} are "
                          f"not rho values as generate writes them {_EDITED}")
+    if attrs.get("frames", 1) != config.get("frames", 1):
+        raise StoreError(f"{store.path} is inconsistent: its attribute 'frames' is "
+                         f"{attrs.get('frames', 1)!r} but its config says "
+                         f"{config.get('frames', 1)!r} {_EDITED}")
     if attrs["n_samples"] != config["samples_per_rho"] * len(config["rho"]):
         raise StoreError(f"{store.path} is inconsistent: n_samples {attrs['n_samples']!r} is not "
                          f"samples_per_rho x the number of rho values {_EDITED}")
