@@ -111,6 +111,9 @@ class Model:
     # (T, 3))``, and the parameters of its motion; None for a family without sequences.
     sequence: Callable[..., Any] | None = None
     motion: tuple[Param, ...] = ()
+    # Checks of a sequence's size against its parameters, (shape, params, motion with
+    # frames), run when a config is made like ``check_size``.
+    check_motion: Callable[[tuple[int, int], dict[str, Any], dict[str, Any]], None] | None = None
 
     def check_classes(self, names) -> tuple[str, ...]:
         """Validate chosen class names: at least two of ``class_names``, in their order."""

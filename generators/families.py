@@ -15,6 +15,7 @@ from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_varia
 from ._params import Model, Param, check_rho, check_size, per_class
 from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban, urban_sequence
 from .urban import check_span as urban_check_span
+from .urban import check_world as urban_check_world
 from .urban import noise_defaults as urban_noise_defaults
 
 __all__ = ["field", "field_sequence", "urban", "urban_sequence", "field_expected_phi",
@@ -207,6 +208,7 @@ FAMILIES: dict[str, Model] = {
                   doc="std of the log of an object's length and width"),
         ),
         sequence=urban_sequence,
+        check_motion=urban_check_world,
         motion=(
             Param("speed", 10.0, lo=0.0, hi=60.0, per_class=False, doc="the ego's speed, m/s"),
             Param("yaw_rate", 0.0, lo=-180.0, hi=180.0, per_class=False,

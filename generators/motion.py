@@ -88,6 +88,8 @@ def warp(maps, pose_from, pose_to, resolution: float):
     maps = np.asarray(maps)
     shape = maps.shape[-2:]
     matrix, offset = frame_transform(pose_from, pose_to, shape, resolution)
+    if np.array_equal(matrix, np.eye(2)) and not offset.any():  # the same grid
+        return maps.copy(), np.ones(shape, bool)
     rows, cols = np.indices(shape, dtype=np.float64)
     src = np.tensordot(matrix, np.stack([rows, cols]), axes=1) + offset[:, None, None]
     # The nearest cell: the one whose centre (an integer index) is closest.
@@ -106,7 +108,7 @@ def temporal_phi(clean, poses, resolution: float) -> np.ndarray:
 
     Parameters
     ----------
-    clean : ndarray, shape (T, C, H, W), binary
+    clean : ndarray of uint8 or bool, shape (T, C, H, W), 0 and 1
     poses : ndarray, shape (T, 3)
 
     Returns
@@ -120,10 +122,16 @@ def temporal_phi(clean, poses, resolution: float) -> np.ndarray:
     out = np.zeros(classes)
     for t in range(1, frames):
         past, valid = warp(clean[t - 1], poses[t - 1], poses[t], resolution)
-        a = past[:, valid].astype(np.float64)
-        b = clean[t][:, valid].astype(np.float64)
-        a -= a.mean(axis=1, keepdims=True)
-        b -= b.mean(axis=1, keepdims=True)
+        if valid.all():
+            a, b = past.reshape(classes, -1), clean[t].reshape(classes, -1)
+        else:
+            a, b = past[:, valid], clean[t][:, valid]
+        # From counts, as class_correlation: exact (float32 holds counts below 2**24),
+        # and far cheaper than centred float64 copies.
+        a, b = a.astype(np.float32), b.astype(np.float32)
+        n = float(a.shape[1])
+        sa, sb = a.sum(1, dtype=np.float64), b.sum(1, dtype=np.float64)
+        sab = np.einsum("ij,ij->i", a, b).astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out += (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+            out += (n * sab - sa * sb) / np.sqrt(sa * (n - sa) * sb * (n - sb))
     return out / (frames - 1)

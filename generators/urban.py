@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._params import ParamError, check_names, check_rho, check_size
+from .motion import ego_poses, rotate
 
 __all__ = ["CLASSES", "DEFAULT_CLASSES", "FOOTPRINTS", "GROUND", "OBJECT_TYPES", "urban",
-           "check_classes", "check_span", "noise_defaults"]
+           "urban_sequence", "check_classes", "check_span", "check_world", "noise_defaults"]
 
 CLASSES = ("vehicle", "drivable", "walkway", "ped_crossing", "pedestrian")
 # Two classes by default: the target and the prior of the benchmark's first urban dataset.
@@ -37,6 +38,8 @@ MIN_SIN = 0.5
 SEGMENT, BEND = 25.0, 0.15
 # A branch starts on its road up to rounding: where two roads meet, in segment lengths.
 _EPS = 1e-9
+# What the placer says of an object of a sequence that no frame would ever show.
+_UNSEEN = object()
 
 
 def check_classes(classes) -> tuple[str, ...]:
@@ -50,6 +53,38 @@ def check_span(shape, params) -> None:
     if max(shape) * resolution > MAX_SPAN:
         raise ParamError(f"urban maps are at most {MAX_SPAN:g} m on a side, got "
                          f"{max(shape)} cells of {resolution:g} m")
+
+
+def _margin(shape, res, frames, dt, speed, yaw_rate, vehicle_speed, pedestrian_speed) -> int:
+    """Cells the world of a sequence extends beyond frame 0's map on every side: as far
+    as any frame's corners and any object's travel reach."""
+    poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), shape, res)
+    half = np.array(shape) * res / 2.0
+    turn = np.abs(poses[:, 2])
+    reach = (np.hypot(poses[:, 0] - poses[0, 0], poses[:, 1] - poses[0, 1])
+             + np.maximum(half[0] * np.abs(np.cos(turn)) + half[1] * np.abs(np.sin(turn)),
+                          half[1] * np.abs(np.cos(turn)) + half[0] * np.abs(np.sin(turn)))
+             - half.min()).max()
+    reach += 2.0 * max(vehicle_speed, pedestrian_speed) * (frames - 1) * dt
+    return int(np.ceil(reach / res)) + 1
+
+
+# A sequence's world holds one blocked map per frame: this many cells in all at most.
+MAX_WORLD_CELLS = 1 << 28
+
+
+def check_world(shape, params, motion) -> None:
+    """Refuse a sequence whose world (the map, plus how far the ego and the objects
+    travel) is over :data:`MAX_SPAN` metres on a side or too large to hold per frame."""
+    res = float(params.get("resolution", 0.5))
+    keys = ("frames", "dt", "speed", "yaw_rate", "vehicle_speed", "pedestrian_speed")
+    side = max(shape) + 2 * _margin(shape, res, **{k: motion[k] for k in keys})
+    if side * res > MAX_SPAN or side * side * motion["frames"] > MAX_WORLD_CELLS:
+        raise ParamError(f"urban sequences reach {side * res:.0f} m on a side over "
+                         f"{motion['frames']} frames (the map, and how far the ego and the "
+                         f"fastest objects travel); at most {MAX_SPAN:g} m and "
+                         f"{MAX_WORLD_CELLS:,} cells x frames: use fewer frames, a shorter dt, "
+                         "lower speeds or a coarser resolution")
 
 
 def noise_defaults(names) -> dict[str, dict]:
@@ -157,9 +192,12 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     speed times a uniform factor in [0, 2]: a vehicle in a lane drives along it in its
     direction and stops at the road's end, a pedestrian on a walkway walks along the
     road and one on a crossing across it, and the others (placed off the rule) go
-    straight ahead or back.  Objects are placed in a world that extends beyond frame 0's
+    straight ahead or back.  Objects are drawn in a world that extends beyond frame 0's
     map by as far as the ego and the fastest object travel, at the same density, and keep
-    their one-cell gap in every frame (in the world's raster).
+    their one-cell gap in every frame (in the world's raster).  An object whose path never
+    comes into any frame's map is dropped unplaced: it could only have taken a spot from
+    another object where neither is seen (so a little more room, near the views' edges,
+    for objects that enter or leave them).
 
     Parameters
     ----------
@@ -188,21 +226,13 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     >>> clean.shape, poses.shape
     ((3, 2, 64, 64), (3, 3))
     """
-    from .motion import ego_poses, rotate
-
     height, width = check_size(size)
     res = float(resolution)
-    poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), (height, width), res)
-    # The world reaches as far as any frame's corners and any object's travel.
-    half = np.array([height, width]) * res / 2.0
-    turn = np.abs(poses[:, 2])
-    reach = (np.hypot(poses[:, 0] - poses[0, 0], poses[:, 1] - poses[0, 1])
-             + np.maximum(half[0] * np.abs(np.cos(turn)) + half[1] * np.abs(np.sin(turn)),
-                          half[1] * np.abs(np.cos(turn)) + half[0] * np.abs(np.sin(turn)))
-             - half.min()).max()
+    motion = dict(frames=frames, dt=dt, speed=speed, yaw_rate=yaw_rate,
+                  vehicle_speed=vehicle_speed, pedestrian_speed=pedestrian_speed)
+    check_world((height, width), {"resolution": res}, motion)
+    margin = _margin((height, width), res, **motion)
     times = np.arange(frames) * dt
-    reach += 2.0 * max(vehicle_speed, pedestrian_speed) * times[-1]
-    margin = int(np.ceil(reach / res)) + 1
     sizes = {kind: (footprints.get(f"{kind}_length", FOOTPRINTS[kind][0]),
                     footprints.get(f"{kind}_width", FOOTPRINTS[kind][1])) for kind in FOOTPRINTS}
     # The ego's heading comes with the layout: its track is set once that is drawn.
@@ -216,6 +246,7 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), (height, width), res, heading)
     offset = margin * res  # from frame 0's grid to the world's raster, in metres
     track[:] = [(y + offset, x + offset, heading + yaw) for y, x, yaw in poses]
+    placer.views = (poses + [offset, offset, 0.0], np.array([height, width]) * res / 2.0)
     if layout.ego_heading is not None:
         placer.keep_clear_ego(heading, sizes["car"][0] + 2.0, sizes["car"][1] + 2.0)
     for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread,
@@ -223,6 +254,7 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
         placer.place(kind, mode, length, breadth)
 
     grid = _Scene(height, width, res)
+    half = np.array([height, width]) * res / 2.0
     paths = np.array([path for *_, path in placer.placed]).reshape(-1, frames, 3)
     reach = np.array([0.5 * np.hypot(length, breadth) for _, length, breadth, _ in placer.placed])
     out = np.zeros((frames, len(layout.names), height, width), np.uint8)
@@ -525,6 +557,8 @@ class _Placer:
             self.cdf = np.cumsum(self.lengths)
         self.path_cells = np.flatnonzero(paths)
         self.ego_track, self.motion = frames if frames is not None else (None, None)
+        # Each frame's map: its centre and turn in the world, and its half extents (m).
+        self.views: tuple[np.ndarray, np.ndarray] | None = None
         count = 1 if frames is None else len(self.motion[0])
         self.blocked = np.zeros((count, *scene.shape), bool)  # objects grown by one cell
         self.placed: list[tuple[str, float, float, np.ndarray]] = []
@@ -565,6 +599,8 @@ class _Placer:
             if self.motion is not None:
                 placed = self._place_moving(kind, vehicle, mode, area, cy, cx, heading, track,
                                             length, width)
+                if placed is _UNSEEN:
+                    return None
                 if placed is None:
                     continue
                 return placed
@@ -583,6 +619,8 @@ class _Placer:
     def _place_moving(self, kind, vehicle, mode, area, cy, cx, heading, track, length, width):
         """:meth:`place`'s test of one spot for a sequence's object, over all its frames."""
         path = self._path(vehicle, cy, cx, heading, track)
+        if not self._seen(path, 0.5 * np.hypot(length, width)):
+            return _UNSEEN
         found = self.scene.rectangles(path, length, width)
         if found is None or not found[1][0].any():
             return None  # not in the map at frame 0, where it is counted
@@ -594,6 +632,13 @@ class _Placer:
         self._block(self.blocked, window, masks)
         self.placed.append((kind, length, width, path))
         return window, masks[0]
+
+    def _seen(self, path, reach) -> bool:
+        """Whether an object on ``path`` comes within ``reach`` of some frame's map."""
+        views, half = self.views
+        dy, dx = path[:, 0] - views[:, 0], path[:, 1] - views[:, 1]
+        gy, gx = rotate(dy, dx, -views[:, 2])
+        return bool(np.any((np.abs(gy) <= half[0] + reach) & (np.abs(gx) <= half[1] + reach)))
 
     def _in_lane(self):
         pick = min(int(np.searchsorted(self.cdf, self.rng.random() * self.cdf[-1])),
@@ -628,17 +673,28 @@ class _Placer:
             line = self.line_of[pick]
             arc = self.arc_start[pick] + t * self.lengths[pick] + direction * speed * times
             return self._along(line, arc, lane, turn)
+        direction = rng.choice([-1.0, 1.0])
         if track is not None:  # a pedestrian on a walkway or a crossing
             y0, x0, y1, x1 = self.segments.T
             dy, dx = y1 - y0, x1 - x0
             f = np.clip(((cy - y0) * dy + (cx - x0) * dx) / (dy * dy + dx * dx), 0.0, 1.0)
             near = int(np.argmin(np.hypot(cy - y0 - f * dy, cx - x0 - f * dx)))
-            on_road = np.hypot(cy - y0[near] - f[near] * dy[near],
-                               cx - x0[near] - f[near] * dx[near]) < self.road_half
-            walk = np.arctan2(dy[near], dx[near]) + (np.pi / 2 if on_road else 0.0)
+            along = np.arctan2(dy[near], dx[near])
+            # Where it stands from the road's centre line, as _along counts a lane.
+            side = ((cx - x0[near] - f[near] * dx[near]) * np.sin(along)
+                    - (cy - y0[near] - f[near] * dy[near]) * np.cos(along))
+            if abs(side) >= self.road_half:  # on a walkway: along the road, round its bends
+                arc = (self.arc_start[near] + f[near] * self.lengths[near]
+                       + direction * speed * times)
+                path = self._along(self.line_of[near], arc, side, 0.0)
+                # Starting where it was placed (near a bend the road's frame is not exact).
+                path[:, :2] += np.array([cy, cx]) - path[0, :2]
+                path[:, 2] = heading
+                return path
+            walk = along + np.pi / 2  # on a crossing: across the road
         else:
             walk = heading
-        walk += np.pi * rng.integers(2)
+        walk = walk if direction > 0 else walk + np.pi
         return np.stack([cy + np.sin(walk) * speed * times, cx + np.cos(walk) * speed * times,
                          np.full_like(times, heading)], axis=1)
 

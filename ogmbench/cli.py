@@ -283,15 +283,17 @@ def verify(store):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_models(as_json):
     """Families and noise models with their parameters, defaults and ranges."""
-    from .generators import NOISE_MODELS
+    from .generators import NOISE_MODELS, SEQUENCE_PARAMS
+
+    def params(declared):
+        return {p.name: {"default": p.default, "range": p.range_text(),
+                         "per_class": p.per_class, "doc": p.doc} for p in declared}
 
     def describe(model):
         named = {"classes": list(model.class_names),
                  "default_classes": list(model.default_classes)} if model.class_names else {}
-        return {"doc": model.doc, **named,
-                "params": {p.name: {"default": p.default, "range": p.range_text(),
-                                    "per_class": p.per_class, "doc": p.doc}
-                           for p in model.params}}
+        moving = {"sequence_params": params(SEQUENCE_PARAMS + model.motion)} if model.sequence else {}
+        return {"doc": model.doc, **named, "params": params(model.params), **moving}
 
     data = {"families": {n: describe(m) for n, m in FAMILIES.items()},
             "noise_models": {n: describe(m) for n, m in NOISE_MODELS.items()},
@@ -311,6 +313,11 @@ def list_models(as_json):
                 per = "  (per class: a/b)" if p["per_class"] else ""
                 click.echo(f"      {pname:<16} default {p['default']!s:<6} in {p['range']:<12} "
                            f"{p['doc']}{per}")
+            if "sequence_params" in entry:
+                click.echo("      with --frames > 1 (sequences):")
+                for pname, p in entry["sequence_params"].items():
+                    click.echo(f"      {pname:<16} default {p['default']!s:<6} in "
+                               f"{p['range']:<12} {p['doc']}")
         click.echo("")
     click.echo("Compose noise models with '+': --noise 'lidar+confusion:p=0.1'\n")
     click.echo("Estimators (ogmbench eval --estimator NAME):")

@@ -205,6 +205,8 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     family_params = model.resolve(given, classes)
     if model.check_size:
         model.check_size((height, width), family_params)
+    if sequence and model.check_motion:
+        model.check_motion((height, width), family_params, {**sequence, "frames": frames})
     noise_defaults = model.noise_defaults_for(names or ())
     steps = []
     for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
