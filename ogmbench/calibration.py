@@ -240,6 +240,7 @@ def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
     UsageError
         When ``rho`` is not one of the store's, or nothing in the store has a target.
     """
+    store.single_frames("info --calibration")
     values = sorted({float(r) for r in rho_id(store.rho)})
     chosen = max(values) if rho is None else float(rho_id(rho))
     if chosen not in values:

@@ -819,7 +819,7 @@ def _append_rows(columns, name, control, seed_index, block, estimate, clean_targ
 
 def _open(store) -> Store:
     try:
-        return open_store(store)
+        return open_store(store).single_frames("eval")
     except StoreError as exc:
         raise EvalError(str(exc)) from None
 

@@ -540,6 +540,14 @@ class Store:
             sample["phi_time"] = self.phi_time[index]
         return sample
 
+    def single_frames(self, what: str) -> "Store":
+        """This store, or :class:`StoreError` (one line) when it holds sequences, for a
+        reader (``what``) that reads single maps."""
+        if self.frames > 1:
+            raise StoreError(f"{self.path} holds sequences of {self.frames} frames; {what} "
+                             "reads stores of single maps so far (generate without --frames)")
+        return self
+
     @property
     def frames(self) -> int:
         """Frames per sample: 1, or the length of a store of sequences."""

@@ -46,7 +46,7 @@ class TorchDataset(Dataset):
     def __init__(self, store: Store | str | os.PathLike, split: str | int | None = "train",
                  in_memory: bool = False):
         opened = store if isinstance(store, Store) else open_store(store)
-        opened.check()
+        opened.single_frames("TorchDataset").check()
         self.path = opened.path  # a Path, or a Remote URL on object storage
         self.digest = opened.attrs["digest"]
         self.split = None if split is None else split_number(split)
