@@ -124,10 +124,10 @@ class Model:
         return self.noise_defaults(tuple(names)) if self.noise_defaults else {}
 
     def param(self, name: str) -> Param:
-        for p in self.params + self.motion:
+        for p in self.params:
             if p.name == name:
                 return p
-        allowed = ", ".join(p.name for p in self.params + self.motion) or "none"
+        allowed = ", ".join(p.name for p in self.params) or "none"
         raise ParamError(f"unknown parameter {name!r} for {self.name!r} (allowed: {allowed})")
 
     def resolve(
@@ -141,10 +141,6 @@ class Model:
         """
         for name in given:
             self.param(name)  # raises on unknown names
-        moving = [name for name in given if name in {p.name for p in self.motion}]
-        if moving:
-            raise ParamError(f"{self.name}: {moving[0]} is a parameter of sequences: give "
-                             "--frames > 1")
         return _resolve_all(self.params, given, classes, self.name, defaults)
 
     def resolve_motion(self, given: dict[str, Any]) -> dict[str, Any]:

@@ -163,18 +163,28 @@ def urban(rng, rho, size, *, classes=DEFAULT_CLASSES, resolution=0.5, roads=3.3,
     """
     scene, layout, placer, draws = _draw(rng, rho, size, classes, resolution, roads, branches,
                                          lanes, lane_width, walkway_width, crossing_width,
-                                         crossings, ego=(car_length, car_width), frames=None)
+                                         crossings)
+    placer.keep_clear_ego(layout.ego_heading, car_length + 2.0, car_width + 2.0)
     maps = layout.render(scene)
-    objects = {"vehicle": np.zeros(scene.shape, bool), "pedestrian": np.zeros(scene.shape, bool)}
+    objects = _objects(scene.shape)
     for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread, {
             "car": (car_length, car_width), "truck": (truck_length, truck_width),
             "bus": (bus_length, bus_width), "pedestrian": (pedestrian_length, pedestrian_width)}):
-        footprint = placer.place(kind, mode, length, breadth)
-        if footprint is not None:
-            into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
-            into[footprint[0]] |= footprint[1]
+        _paint(objects, kind, placer.place(kind, mode, length, breadth))
     maps.update(objects)
     return np.stack([maps[name] for name in layout.names]).astype(np.uint8)
+
+
+def _objects(shape) -> dict[str, np.ndarray]:
+    """Empty maps of the object classes."""
+    return {"vehicle": np.zeros(shape, bool), "pedestrian": np.zeros(shape, bool)}
+
+
+def _paint(objects, kind, footprint) -> None:
+    """Draw an object's footprint (window, mask), if any, into its class's map."""
+    if footprint is not None:
+        into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
+        into[footprint[0]] |= footprint[1]
 
 
 def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
@@ -235,20 +245,17 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     times = np.arange(frames) * dt
     sizes = {kind: (footprints.get(f"{kind}_length", FOOTPRINTS[kind][0]),
                     footprints.get(f"{kind}_width", FOOTPRINTS[kind][1])) for kind in FOOTPRINTS}
-    # The ego's heading comes with the layout: its track is set once that is drawn.
-    track: list = []
     motion_rng = rng.spawn(1)[0]
     scene, layout, placer, draws = _draw(
         rng, rho, size, classes, resolution, roads, branches, lanes, lane_width, walkway_width,
-        crossing_width, crossings, ego=sizes["car"],
-        frames=(margin, track, (times, vehicle_speed, pedestrian_speed, motion_rng)))
+        crossing_width, crossings, margin=margin,
+        motion=(times, vehicle_speed, pedestrian_speed, motion_rng))
+    # The ego's heading comes with the layout (none without roads: it then drives along +x).
     heading = layout.ego_heading or 0.0
     poses = ego_poses(frames, dt, speed, np.radians(yaw_rate), (height, width), res, heading)
     offset = margin * res  # from frame 0's grid to the world's raster, in metres
-    track[:] = [(y + offset, x + offset, heading + yaw) for y, x, yaw in poses]
     placer.views = (poses + [offset, offset, 0.0], np.array([height, width]) * res / 2.0)
-    if layout.ego_heading is not None:
-        placer.keep_clear_ego(heading, sizes["car"][0] + 2.0, sizes["car"][1] + 2.0)
+    placer.keep_clear_ego(layout.ego_heading, sizes["car"][0] + 2.0, sizes["car"][1] + 2.0)
     for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread,
                                              sizes):
         placer.place(kind, mode, length, breadth)
@@ -264,29 +271,25 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
             return (gy + grid.cy, gx + grid.cx), np.asarray(ph) - yaw
 
         maps = layout.render(grid, to_grid=to_grid)
-        objects = {"vehicle": np.zeros(grid.shape, bool), "pedestrian": np.zeros(grid.shape, bool)}
+        objects = _objects(grid.shape)
         (gy, gx), gh = to_grid(paths[:, t, 0], paths[:, t, 1], paths[:, t, 2])
         # Only the objects that can reach into this frame's grid are drawn.
         seen = ((np.abs(gy - grid.cy) <= half[0] + reach) &
                 (np.abs(gx - grid.cx) <= half[1] + reach))
         for i in np.flatnonzero(seen):
             kind, length, breadth, _ = placer.placed[i]
-            footprint = grid.rectangle(gy[i], gx[i], gh[i], length, breadth)
-            if footprint is not None:
-                into = objects["pedestrian" if kind == "pedestrian" else "vehicle"]
-                into[footprint[0]] |= footprint[1]
+            _paint(objects, kind, grid.rectangle(gy[i], gx[i], gh[i], length, breadth))
         maps.update(objects)
         out[t] = np.stack([maps[name] for name in layout.names])
     return out, poses
 
 
 def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_width,
-          walkway_width, crossing_width, crossings, ego, frames):
+          walkway_width, crossing_width, crossings, margin=0, motion=None):
     """What a scene and a sequence share: checks, the layout on ``scene`` (the map, or
-    for a sequence the world around every frame), the object placer and the object draws.
-
-    ``frames`` is None for one map; for a sequence, ``(margin, ego_track, move)`` with
-    the world's margin in cells around frame 0's grid.
+    for a sequence the world ``margin`` cells beyond frame 0's map on every side), the
+    object placer (given a sequence's ``motion``, see :class:`_Placer`) and the object
+    draws.
     """
     height, width = check_size(size)
     rho = check_rho(rho)
@@ -296,7 +299,6 @@ def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_widt
     # Separate streams: the layout draws nothing by the raster, so it is the same at any
     # resolution; object placement retries where the raster says a spot is taken.
     layout_rng, object_rng = rng.spawn(2)
-    margin = 0 if frames is None else frames[0]
     scene = _Scene(height + 2 * margin, width + 2 * margin, res)
     road_half = lanes * lane_width / 2.0
     lines, ego_heading = _road_network(layout_rng, scene, roads, branches, lane_width, lanes)
@@ -304,9 +306,7 @@ def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_widt
     maps = layout.render(scene, crossings=(layout_rng, crossings, crossing_width))
     placer = _Placer(scene, object_rng, layout.segments, lanes, lane_width, road_half,
                      maps["drivable"], maps["walkway"] | maps["ped_crossing"],
-                     lines=lines, frames=None if frames is None else frames[1:])
-    if ego_heading is not None and frames is None:  # a sequence's ego track comes later
-        placer.keep_clear_ego(ego_heading, ego[0] + 2.0, ego[1] + 2.0)
+                     lines=lines, motion=motion)
 
     def draws(cars, trucks, buses, pedestrians, size_spread, sizes):
         """(kind, length, width, mode) of each object to place, in placement order."""
@@ -542,12 +542,13 @@ def _meetings(first, second, rows, cols):
 class _Placer:
     """Places objects one at a time, each one empty cell away from all others.
 
-    For a sequence (``frames`` = ``(ego_track, motion)``) every object gets a path, one
-    pose per frame, and keeps its gap from every other object in every frame.
+    For a sequence (``motion`` = ``(times, vehicle_speed, pedestrian_speed, rng)``) every
+    object gets a path, one pose per frame, and keeps its gap from every other object in
+    every frame; ``views`` must then say where each frame's map lies before placing.
     """
 
     def __init__(self, scene, rng, segments, lanes, lane_width, road_half, drivable, paths,
-                 lines=(), frames=None):
+                 lines=(), motion=None):
         self.scene, self.rng, self.segments = scene, rng, segments
         self.lanes, self.lane_width, self.road_half = lanes, lane_width, road_half
         self.drivable, self.paths = drivable, paths
@@ -556,10 +557,11 @@ class _Placer:
             # Segments in proportion to their length: uniform along the roads.
             self.cdf = np.cumsum(self.lengths)
         self.path_cells = np.flatnonzero(paths)
-        self.ego_track, self.motion = frames if frames is not None else (None, None)
-        # Each frame's map: its centre and turn in the world, and its half extents (m).
+        self.motion = motion
+        # A sequence's frames: each map's centre and turn in the world, and its half
+        # extents (m).  The ego is at the centre of each.
         self.views: tuple[np.ndarray, np.ndarray] | None = None
-        count = 1 if frames is None else len(self.motion[0])
+        count = 1 if motion is None else len(motion[0])
         self.blocked = np.zeros((count, *scene.shape), bool)  # objects grown by one cell
         self.placed: list[tuple[str, float, float, np.ndarray]] = []
         # Where each segment lies along its road, to move vehicles along the road.
@@ -568,12 +570,15 @@ class _Placer:
         self.arc_start = np.concatenate([np.cumsum(self.lengths[a:b]) - self.lengths[a:b]
                                          for a, b in zip(np.cumsum(sizes) - sizes,
                                                          np.cumsum(sizes))]) if sizes else []
-        self.first = np.cumsum(sizes) - sizes
+        self.first, self.count = np.cumsum(sizes) - sizes, sizes
 
     def keep_clear_ego(self, heading, length, width):
-        """Keep the ego's footprint (and, in a sequence, its path) free."""
-        poses = ([(self.scene.cy, self.scene.cx, heading)] if self.ego_track is None
-                 else self.ego_track)
+        """Keep the ego's footprint (in a sequence, in every frame) free; no ego (None)
+        without roads."""
+        if heading is None:
+            return
+        poses = ([(self.scene.cy, self.scene.cx, heading)] if self.views is None
+                 else [(y, x, heading + yaw) for y, x, yaw in self.views[0]])
         for frame, (cy, cx, h) in enumerate(poses):
             footprint = self.scene.rectangle(cy, cx, h, length, width)
             if footprint is not None:
@@ -701,8 +706,7 @@ class _Placer:
     def _along(self, line, arc, lane, turn):
         """Poses at arc lengths ``arc`` along road ``line``, ``lane`` metres off its centre
         (it stops at the road's ends)."""
-        first = self.first[line]
-        count = int(np.sum(self.line_of == line))
+        first, count = self.first[line], self.count[line]
         lengths = self.lengths[first:first + count]
         starts = self.arc_start[first:first + count]
         arc = np.clip(arc, 0.0, starts[-1] + lengths[-1])
