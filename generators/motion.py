@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["rotate", "ego_poses", "frame_transform", "warp", "temporal_phi"]
+__all__ = ["rotate", "ego_poses", "frame_transform", "warps_to_last", "warp", "temporal_phi"]
 
 
 def rotate(y, x, angle):
@@ -71,6 +71,34 @@ def frame_transform(pose_from, pose_to, shape, resolution: float):
     shift = centre - matrix @ centre + np.array([my, mx])
     offset = shift / resolution + matrix @ np.full(2, 0.5) - 0.5
     return matrix, offset
+
+
+def warps_to_last(poses, shape, resolution: float) -> np.ndarray:
+    """Every frame's :func:`frame_transform` into the last frame's grid, as one array.
+
+    Parameters
+    ----------
+    poses : ndarray, shape (..., T, 3)
+        A sequence's poses (or a batch of them).
+    shape : (int, int)
+        The grid's (H, W).
+    resolution : float
+        Metres per cell (the unit of the poses' y and x).
+
+    Returns
+    -------
+    ndarray of float64, shape (..., T, 2, 3)
+        ``[matrix | offset]`` of frame t: the last frame's cell at index ``o`` lies at
+        ``matrix @ o + offset`` in frame t's grid.  The last frame's is the identity.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    out = np.empty((*poses.shape[:-1], 2, 3))
+    for index in np.ndindex(*poses.shape[:-2]):
+        sequence = poses[index]
+        for t in range(len(sequence)):
+            matrix, offset = frame_transform(sequence[t], sequence[-1], shape, resolution)
+            out[index + (t,)] = np.column_stack([matrix, offset])
+    return out
 
 
 def warp(maps, pose_from, pose_to, resolution: float):

@@ -15,6 +15,22 @@ class.  Subclass :class:`Estimator`::
             out = scipy.ndimage.uniform_filter(noisy[:, target], size=(1, self.size, self.size))
             return np.clip(out, 0, 1).astype(np.float32)   # (B, H, W) float32 in [0, 1]
 
+**Sequences.**  In a store of sequences (``generate --frames T``) the target is the last
+frame of the target class.  An estimator reads two kinds of prior, and declares each:
+``uses_prior`` (the other classes, at the last frame) and ``uses_past`` (the target
+class's past frames, the temporal prior).  One that does not use the past is handed the
+last frame only, (B, C, H, W), as for a store of single maps.  One with
+``uses_past = True`` is handed whole sequences and how to align them::
+
+    def predict(self, noisy, target, warps):
+        # noisy: (B, T, C, H, W); warps: (B, T, 2, 3) float64, [matrix | offset] of each
+        # frame: the last frame's cell at index o lies at matrix @ o + offset in frame t
+        # (what scipy.ndimage.affine_transform takes to pull frame t into the last grid).
+        ...
+
+and its :class:`Split` gives ``(noisy (n, T, C, H, W), clean (n, C, H, W) of the last
+frame, rho)`` blocks with :attr:`Split.warps` alongside.
+
 Learned estimators also override :meth:`Estimator.fit`; a noise estimator predicts the
 noise and returns ``noisy[:, target] - predicted_noise`` clipped to [0, 1].  They report
 their learning curve as ``describe()["curve"]`` (``[[step, val_mse, lr], ...]``), which
@@ -24,7 +40,8 @@ so an estimator can train by it).
 The rules (checked by :func:`ogmbench.testing.check_estimator`): output (B, H, W)
 float32, finite, in [0, 1]; the input is never modified; a sample's estimate does not
 depend on the rest of its batch; the same seed gives the same numbers; a stack without
-prior classes (C = 1) works.
+prior classes (C = 1) works.  An estimator may read the past only when it says so: the
+prior controls and twins replace each source it declares, and no other.
 """
 
 from __future__ import annotations
@@ -40,7 +57,7 @@ from .errors import ConfigError
 from .places import location, write_atomic
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
-           "PRIOR_SOURCES",
+           "PAST_CONTROLS", "CONTROLS", "PRIOR_SOURCES", "last_frame",
            "resolve_device", "check_output", "converged", "location", "write_atomic"]
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -52,6 +69,15 @@ PRIOR_CONTROLS = ("shuffled", "zeros", "oracle")
 # X2, or a twin's (``concat:prior=shuffled`` is concat's blind twin, ``prior=oracle`` its
 # ceiling).
 PRIOR_SOURCES = ("noisy",) + PRIOR_CONTROLS
+# The same controls for the temporal prior (the target's past frames in a store of
+# sequences): another test sample's past (with its own motion), zeros, or the clean past.
+PAST_CONTROLS = tuple(f"past-{control}" for control in PRIOR_CONTROLS)
+CONTROLS = PRIOR_CONTROLS + PAST_CONTROLS
+
+
+def last_frame(maps: np.ndarray) -> np.ndarray:
+    """(n, C, H, W) of the last frame of (n, T, C, H, W) sequences; single maps as given."""
+    return maps[:, -1] if maps.ndim == 5 else maps
 
 
 def resolve_device(device: str) -> str:
@@ -88,10 +114,10 @@ def resolve_device(device: str) -> str:
 def check_output(out: Any, noisy: np.ndarray) -> None:
     """Raise ``ValueError`` naming how ``out`` breaks the contract of :meth:`Estimator.predict`.
 
-    ``out`` must be a float32 array of shape (B, H, W) for ``noisy`` of (B, C, H, W),
-    finite and in [0, 1].
+    ``out`` must be a float32 array of shape (B, H, W) for ``noisy`` of (B, C, H, W) (or
+    sequences (B, T, C, H, W)), finite and in [0, 1].
     """
-    b, _, h, w = noisy.shape
+    b, h, w = noisy.shape[0], *noisy.shape[-2:]
     if not isinstance(out, np.ndarray):
         raise ValueError(f"predict returned {type(out).__name__}, expected a numpy array")
     if out.shape != (b, h, w):
@@ -117,25 +143,57 @@ class Split:
     rho : ndarray (N,), optional
     store, indices : optional
         Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
+        Sequences (N, T, C, H, W) for an estimator that reads the past; ``clean`` may
+        then be sequences too, or the last frame only (N, C, H, W).
+    warps : ndarray (N, T, 2, 3), optional
+        With in-memory sequences: how each frame maps into the last one (see the module
+        notes).
+    store, indices : optional
+        Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
     transform : callable, optional
         ``transform(noisy, clean, index) -> noisy`` applied to every block read (with the
         blocks' sample indices, or positions for in-memory arrays): how ``ogmbench eval``
-        gives a prior-source twin its X2 (:data:`PRIOR_SOURCES`) at training.
+        gives a prior-source twin its X2 (:data:`PRIOR_SOURCES`) at training.  It sees the
+        maps as the store holds them (sequences in a store of sequences).
+    past : bool
+        With a store of sequences: give whole sequences (an estimator that reads the
+        past) rather than their last frames.
+
+    Attributes
+    ----------
+    shape : tuple
+        One sample's noisy maps as given: (C, H, W), or (T, C, H, W) for sequences.
+    rho : ndarray (N,)
+    warps : ndarray (N, T, 2, 3) or None
+        For sequences, in the order of :meth:`iter_chunks` and :meth:`load`.
     """
 
     def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None,
-                 transform=None):
+                 transform=None, warps=None, past=False):
         self._transform = transform
+        self.warps = None
         if store is None:
             self._noisy, self._clean = np.asarray(noisy, np.float32), np.asarray(clean, np.uint8)
             self._rho = np.zeros(len(self._noisy)) if rho is None else np.asarray(rho)
             self.shape = tuple(self._noisy.shape[1:])
+            self._past = self._noisy.ndim == 5
+            if self._past:
+                if warps is None:
+                    raise ValueError("sequences (N, T, C, H, W) need their warps (N, T, 2, 3)")
+                self.warps = np.asarray(warps, np.float64)
+                if self.warps.shape != (*self._noisy.shape[:2], 2, 3):
+                    raise ValueError(f"warps must have shape {(*self._noisy.shape[:2], 2, 3)}, "
+                                     f"got {self.warps.shape}")
             count = len(self._noisy)
         else:
             self._noisy = self._clean = None
             self._store, self._indices = store, np.asarray(indices)
             self._rho = store.rho[self._indices]
-            self.shape = tuple(store.noisy.shape[1:])
+            self._past = bool(past) and store.frames > 1
+            shape = tuple(store.noisy.shape[1:])
+            self.shape = shape if self._past or store.frames == 1 else shape[1:]
+            if self._past:
+                self.warps = store.warps(self._indices)
             count = len(self._indices)
         self._len = count
 
@@ -151,29 +209,32 @@ class Split:
         if self._len == 0:
             return
         transform = self._transform or (lambda noisy, clean, index: noisy)
+        # Sequences stay whole for an estimator that reads the past; the others see the
+        # last frame.  The target is always the last frame: clean is that frame alone.
+        frames = (lambda maps: maps) if self._past else last_frame
         if self._noisy is not None:
             step = 256
             for start in range(0, self._len, step):
                 sl = slice(start, start + step)
                 index = np.arange(start, min(start + step, self._len))
-                yield transform(self._noisy[sl], self._clean[sl], index), self._clean[sl], \
-                    self._rho[sl]
+                yield (frames(transform(self._noisy[sl], self._clean[sl], index)),
+                       last_frame(self._clean[sl]), self._rho[sl])
             return
         # Each run of consecutive indices is read in the store's blocks, in order.
         indices = self._indices
         for run in np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1):
             for block in self._store.iter_range(int(run[0]), int(run[-1]) + 1):
-                yield (transform(block["noisy"], block["clean"], block["index"]), block["clean"],
-                       block["rho"])
+                yield (frames(transform(block["noisy"], block["clean"], block["index"])),
+                       last_frame(block["clean"]), block["rho"])
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All samples as arrays ``(noisy, clean, rho)`` (memory: the whole split)."""
-        if self._noisy is not None:
-            return self._noisy, self._clean, self._rho
+        if self._noisy is not None and self._transform is None:
+            return self._noisy, last_frame(self._clean), self._rho
         chunks = list(self.iter_chunks())
         if not chunks:
-            c, h, w = self.shape
-            return (np.empty((0, c, h, w), np.float32), np.empty((0, c, h, w), np.uint8),
+            c, h, w = self.shape[-3:]
+            return (np.empty((0, *self.shape), np.float32), np.empty((0, c, h, w), np.uint8),
                     np.empty(0))
         return tuple(np.concatenate(parts) for parts in zip(*chunks))
 
@@ -258,6 +319,10 @@ class Estimator:
     ----------------
     uses_prior : bool
         Whether the estimate depends on the prior classes.
+    uses_past : bool
+        Whether the estimate depends on the target class's past frames (a store of
+        sequences); such an estimator is handed sequences and their warps (see the
+        module notes).
     param_grid : dict
         Hyper-parameter values tried on the val split (by MSE); the best are used on
         test and recorded.  Empty: the estimator selects its own (learned estimators).
@@ -273,6 +338,7 @@ class Estimator:
 
     name: ClassVar[str] = ""
     uses_prior: ClassVar[bool] = False
+    uses_past: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
     param_grid: ClassVar[dict[str, Sequence[Any]]] = {}
     hyper: ClassVar[dict[str, Hyper]] = {}
@@ -312,7 +378,11 @@ class Estimator:
         return self
 
     def predict(self, noisy: np.ndarray, target: int) -> np.ndarray:
-        """Estimate the clean target map: (B, C, H, W) float32 -> (B, H, W) float32 in [0, 1]."""
+        """Estimate the clean target map: (B, C, H, W) float32 -> (B, H, W) float32 in [0, 1].
+
+        An estimator with ``uses_past`` is called ``predict(noisy, target, warps)`` with
+        sequences (B, T, C, H, W) and estimates their last frame.
+        """
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:

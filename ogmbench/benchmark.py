@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .api import DEVICES, PRIOR_CONTROLS
+from .api import CONTROLS, DEVICES
 from .config import GenerateConfig, make_config
 from .errors import ConfigError
 from .execution import parse_address
@@ -219,9 +219,9 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         raise BenchmarkError(f"{where}: [eval] estimators is empty")
     controls = _strings(ev.get("prior_controls", []), where, "[eval] prior_controls")
     for control in controls:
-        if control not in PRIOR_CONTROLS:
+        if control not in CONTROLS:
             raise BenchmarkError(f"{where}: [eval] prior_controls: unknown control {control!r} "
-                                 f"(allowed: {', '.join(PRIOR_CONTROLS)})")
+                                 f"(allowed: {', '.join(CONTROLS)})")
     reference = ev.get("reference", "unet")
     scaling = _strings(ev.get("scaling", []), where, "[eval] scaling")
     seed = _nonneg(ev.get("seed", 0), where, "[eval] seed")

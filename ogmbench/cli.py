@@ -20,7 +20,7 @@ import time
 import click
 
 from ._version import __version__
-from .api import DEVICES, PRIOR_CONTROLS
+from .api import CONTROLS, DEVICES
 from .config import DEFAULTS, MAX_RHO_VALUES, default_noise, make_config
 from .generators import FAMILIES
 from .errors import EXIT_FAILURE, EXIT_USAGE, RunFailure, UsageError
@@ -322,7 +322,10 @@ def list_models(as_json):
     click.echo("Compose noise models with '+': --noise 'lidar+confusion:p=0.1'\n")
     click.echo("Estimators (ogmbench eval --estimator NAME):")
     for name, entry in data["estimators"].items():
-        prior = "uses the prior" if entry["uses_prior"] else "no prior"
+        prior = {(False, False): "no prior", (True, False): "uses the prior",
+                 (False, True): "reads past frames",
+                 (True, True): "uses the prior and past frames"}[
+                     (entry["uses_prior"], entry["uses_past"])]
         click.echo(f"  {name}: {entry['doc']} [{prior}; {entry['source']}]")
         for pname, default in entry["params"].items():
             grid = entry["grid"].get(pname)
@@ -341,6 +344,7 @@ def _describe_estimators() -> dict:
         _, cls, source = load(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         out[name] = {"doc": doc, "source": source, "uses_prior": cls.uses_prior,
+                     "uses_past": bool(getattr(cls, "uses_past", False)),
                      "params": cls.default_params(), "grid": dict(cls.param_grid),
                      "facts": cls().describe()}
     return out
@@ -373,9 +377,11 @@ def show(store, count, out):
 @click.option("--out", "out", default=None, metavar="RUN_DIR",
               help="Run directory. Default: runs/<store>-target<N>.")
 @click.option("--prior-control", "controls", multiple=True,
-              type=click.Choice(PRIOR_CONTROLS),
+              type=click.Choice(CONTROLS),
               help="Also evaluate prior-using estimators with the test priors shuffled across "
-                   "samples, zeroed, or replaced by the clean prior (repeatable).")
+                   "samples, zeroed, or replaced by the clean prior (repeatable); the past- "
+                   "controls do the same to the target's past frames, for the estimators "
+                   "that read them (a store of sequences).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the learned estimators' training and of the shuffled prior "
                    "control (recorded in run.json).")

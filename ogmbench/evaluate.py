@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import metrics, sandbox, seeding
-from .api import PRIOR_CONTROLS, FitData, Split, resolve_device
+from .api import CONTROLS, PAST_CONTROLS, FitData, Split, last_frame, resolve_device
 from .curves import all_converged
 from .errors import ConfigError, RunFailure, StoreError, UsageError
 from .execution import (
@@ -63,16 +63,59 @@ class Outcome:
 
 
 def apply_control(control: str, noisy: np.ndarray, prior: list[int],
-                  partner_prior: np.ndarray | None, clean: np.ndarray) -> np.ndarray:
-    """A copy of ``noisy`` with the prior classes shuffled, zeroed or made clean."""
+                  partner: np.ndarray | None, clean: np.ndarray, target: int = 0) -> np.ndarray:
+    """A copy of ``noisy`` with one prior source shuffled, zeroed or made clean.
+
+    Parameters
+    ----------
+    control : str
+        One of :data:`~ogmbench.api.CONTROLS`: ``shuffled``, ``zeros`` and ``oracle``
+        replace the prior classes (in every frame of a sequence); ``past-shuffled``,
+        ``past-zeros`` and ``past-oracle`` replace the target class's past frames.
+    noisy, clean : ndarray
+        A block as the store holds it: (n, C, H, W), or sequences (n, T, C, H, W).
+    prior : list of int
+        The prior classes.
+    partner : ndarray, optional
+        For a shuffled control, the partner samples' values of what is replaced
+        (:func:`_partner_maps`).
+    target : int
+        The target class (whose past frames the ``past-`` controls replace).
+    """
     out = noisy.copy()
-    if control == "zeros":
-        out[:, prior] = 0.0
-    elif control == "oracle":
-        out[:, prior] = clean[:, prior]
-    elif control == "shuffled":
-        out[:, prior] = partner_prior
+    kind = control.removeprefix("past-")
+    where = ((slice(None), slice(0, -1), target) if control in PAST_CONTROLS
+             else (Ellipsis, prior, slice(None), slice(None)))
+    if kind == "zeros":
+        out[where] = 0.0
+    elif kind == "oracle":
+        out[where] = clean[where]
+    elif kind == "shuffled":
+        out[where] = partner
     return out
+
+
+def _partner_maps(store: Store, indices: np.ndarray, control: str, prior: list[int],
+                  target: int) -> np.ndarray:
+    """What a shuffled ``control`` takes from the partner samples ``indices``."""
+    if control in PAST_CONTROLS:
+        return store.take("noisy", indices, [target])[:, :-1, 0]
+    return store.take("noisy", indices, prior)
+
+
+def _replace(store: Store, noisy: np.ndarray, clean: np.ndarray, index: np.ndarray,
+             controls: Sequence[str], prior: list[int], target: int, partner_of: np.ndarray):
+    """``noisy`` with each of ``controls`` applied, and whose motion its past now has
+    (the sample indices to take warps from: a shuffled past brings its partner's)."""
+    motion = index
+    for control in controls:
+        partner = None
+        if control.endswith("shuffled"):
+            partner = _partner_maps(store, partner_of[index], control, prior, target)
+            if control in PAST_CONTROLS:
+                motion = partner_of[index]
+        noisy = apply_control(control, noisy, prior, partner, clean, target)
+    return noisy, motion
 
 
 def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,10 +124,6 @@ def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     partner = np.empty(n, dtype=np.int64)
     partner[order] = np.roll(order, -1)
     return partner
-
-
-def _read_prior(store: Store, indices: np.ndarray, prior: list[int]) -> np.ndarray:
-    return store.take("noisy", indices, prior)
 
 
 # --------------------------------------------------------------------------- the run
@@ -100,7 +139,7 @@ class _Test:
     indices: np.ndarray
     partner_of: np.ndarray  # whose prior each sample gets when shuffled (within its split)
     train: np.ndarray  # the train samples fitted on
-    fit_data: Callable[[str, str], FitData]
+    fit_data: Callable[[EstimatorSpec], FitData]
     workers: int
     keep: list[int]
     progress: Callable[..., None] | None
@@ -243,11 +282,12 @@ def run_eval(
         keep = [int(i) for i in keep]
         run_wide = {**({"profile": profile} if profile else {}), **(training or {})}
         try:
-            specs = resolve_all(list(estimators) if estimators else default_estimators(log),
+            specs = resolve_all(list(estimators) if estimators
+                                else default_estimators(log, opened.frames),
                                 training=run_wide)
         except ConfigError as exc:
             raise EvalError(str(exc)) from None
-        _check_twins(opened, specs)
+        _check_specs(opened, specs)
         try:  # every shard against its digest: after the cheap checks, before any writing
             opened.check()
         except StoreError as exc:
@@ -341,31 +381,40 @@ def run_device(device: str, execution: Execution) -> str:
 def _plan(spec, run_wide, settings, train_seeds, seed, prior, prior_controls):
     """An estimator's job and the start of its record (its key decides reuse)."""
     fixed, from_run = spec.with_training(run_wide)
-    # Prior controls only matter to estimators that use the prior; the store counts by
-    # its digest, not its path (a moved store is the same data).
+    cls = spec.cls
+    # A twin is scored on its own prior sources only (test-time controls measure how much
+    # a model trained on the real priors relies on each); the others get the controls of
+    # the sources they read: the classes' if they use the prior (and there is one), the
+    # past's if they read the past.
+    controls = [] if spec.replaced else [
+        c for c in prior_controls
+        if (cls.uses_past if c in PAST_CONTROLS else cls.uses_prior and prior)]
+    # Controls only matter to estimators they apply to; the store counts by its digest,
+    # not its path (a moved store is the same data).
     own = {k: v for k, v in settings.items()
-           if k != "store" and (spec.cls.uses_prior or k != "prior_controls")}
+           if k != "store" and (cls.uses_prior or k != "prior_controls")}
+    if cls.uses_past:
+        own["prior_controls"] = sorted(controls)
     extra = {"_train_seeds": int(train_seeds)}
     if spec.prior != "noisy":
         extra["_prior"] = spec.prior
+    if spec.past != "noisy":
+        extra["_past"] = spec.past
     source = spec.source
     if source.startswith("file "):
         path = Path(source[5:]).resolve()
         source = f"file {path} (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()[:16]})"
         extra["_source"] = source
-    cls = spec.cls
     record = {"spec": spec.text, "source": source,
               "class": f"{cls.__module__}:{cls.__qualname__}", "version": cls.version,
               "uses_prior": cls.uses_prior, "stochastic": cls.stochastic,
+              **({"uses_past": True, "past_source": spec.past} if cls.uses_past else {}),
               "key": _estimator_key(cls, own, {**fixed, **extra}),
               # Runs made before ogmbench keyed the store by digest only (the key had the
               # path too) still resume in place.
               "_legacy": _estimator_key(cls, {**own, "store": settings["store"]},
                                         {**fixed, **extra}),
               "fixed_params": fixed, "run_params": from_run, "prior_source": spec.prior}
-    # A twin is scored on its own prior source only (test-time controls measure how much
-    # a model trained on the real X2 relies on it).
-    controls = [c for c in prior_controls if cls.uses_prior and prior and spec.prior == "noisy"]
     job = _Job(spec, fixed, seeding.train_seeds(seed, train_seeds if cls.stochastic else 1),
                ["none"] + controls)
     return job, record
@@ -443,7 +492,7 @@ def _payload(job: _Job, test: _Test, device: str, timeout, isolated: bool) -> di
     """What a process that did not make the run needs to evaluate a job (a plugin's
     child, a Dask worker): plain data, the store by path."""
     cls = job.spec.cls
-    fit = test.fit_data(job.spec.name, job.spec.prior)
+    fit = test.fit_data(job.spec)
     return {
         "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
         "fixed": job.fixed, "seeds": job.seeds, "controls": job.controls, "device": device,
@@ -505,15 +554,19 @@ def _unit_child(payload: dict[str, Any], send):
         raise as_failure(exc, "the test loop") from None
 
 
-def _check_twins(store: Store, specs) -> None:
-    """A blind twin needs another sample to take X2 from in every split it reads."""
+def _check_specs(store: Store, specs) -> None:
+    """An estimator that reads the past needs sequences; a blind twin needs another
+    sample to take its prior from in every split it reads."""
     for spec in specs:
-        if spec.prior != "shuffled":
+        if spec.cls.uses_past and store.frames == 1:
+            raise EvalError(f"{spec.name} reads past frames, and {store.path} holds single "
+                            "maps: give it a store of sequences (generate --frames T)")
+        if "shuffled" not in (spec.prior, spec.past):
             continue
         for split in ("train", "val", "test"):
             if store.indices(split).size == 1:
-                raise EvalError(f"{spec.name} takes X2 from another sample of the same split, "
-                                f"and {store.path} has a single {split} sample")
+                raise EvalError(f"{spec.name} takes its prior from another sample of the "
+                                f"same split, and {store.path} has a single {split} sample")
 
 
 def _check_settings(store: Store, target, seed, controls, workers, train_seeds, keep, threads):
@@ -529,10 +582,13 @@ def _check_settings(store: Store, target, seed, controls, workers, train_seeds, 
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):
         raise EvalError(f"seed must be a non-negative integer, got {seed}")
     for control in controls:
-        if control not in PRIOR_CONTROLS:
-            raise EvalError(f"unknown prior control {control!r} (allowed: {', '.join(PRIOR_CONTROLS)})")
-    if "shuffled" in controls and test.size < 2:
-        raise EvalError("the shuffled prior control needs at least 2 test samples")
+        if control not in CONTROLS:
+            raise EvalError(f"unknown prior control {control!r} (allowed: {', '.join(CONTROLS)})")
+        if control in PAST_CONTROLS and store.frames == 1:
+            raise EvalError(f"the {control} control replaces past frames, and {store.path} "
+                            "holds single maps (generate --frames T)")
+        if control.endswith("shuffled") and test.size < 2:
+            raise EvalError(f"the {control} prior control needs at least 2 test samples")
     if int(workers) != workers or workers < 1:
         raise EvalError(f"workers must be an integer >= 1, got {workers}")
     if workers > threads:
@@ -565,7 +621,7 @@ def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict
     totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
     per_seed = test.indices.size * len(job.controls)
     done, total = seed_index * per_seed, per_seed * len(job.seeds)
-    data = test.fit_data(name, job.spec.prior)
+    data = test.fit_data(job.spec)
     fit_seed = job.seeds[seed_index]
     torch_threads(test.threads)
     start = time.perf_counter()
@@ -598,20 +654,20 @@ def _evaluate_seed(job: _Job, test: _Test, device: str, seed_index: int) -> dict
                 block["phi"] = block["phi_matrix"][:, target, prior[0]]
             clean = block["clean"]
             for control in job.controls:
-                # A twin's own prior source is its "none": what it trained with.
-                given = job.spec.prior if control == "none" else control
-                noisy = block["noisy"]
-                if given != "noisy":
-                    partner_prior = None
-                    if given == "shuffled":
-                        partner_prior = _read_prior(store, test.partner_of[block["index"]],
-                                                    prior)
-                    noisy = apply_control(given, noisy, prior, partner_prior, clean)
+                # A twin's own prior sources are its "none": what it trained with.
+                noisy, motion = _replace(store, block["noisy"], clean, block["index"],
+                                         job.spec.replaced if control == "none" else [control],
+                                         prior, target, test.partner_of)
+                # An estimator that reads the past gets whole sequences and their motion;
+                # the others, and the scores, the last frame.
+                warps = store.warps(motion) if cls.uses_past else None
+                if not cls.uses_past:
+                    noisy = last_frame(noisy)
                 t0 = time.perf_counter()
-                estimate = _predict_parallel(model, noisy, target, workers, pool)
+                estimate = _predict_parallel(model, noisy, target, workers, pool, warps)
                 totals["predict_s"] += time.perf_counter() - t0
                 _append_rows(columns, name, control, seed_index, block, estimate,
-                             clean[:, target], threshold)
+                             last_frame(clean)[:, target], threshold)
                 if control == "none" and keep:
                     for j, index in enumerate(block["index"].tolist()):
                         if index in keep:
@@ -699,24 +755,31 @@ def train_indices(store: Store, train_size: int | None) -> np.ndarray:
 
 def _fit_data(store: Store, target: int, checkpoint_dir: Place, progress,
               partner_of: np.ndarray, train: np.ndarray):
-    """The FitData builder of a run: per estimator name (its training progress) and prior
-    source (what its train and val splits give it as X2)."""
+    """The FitData builder of a run: per estimator spec (its name for training progress,
+    its prior sources for what its train and val splits give it as priors)."""
     prior = [k for k in range(store.classes) if k != target]
 
-    def fit_data(name: str, source: str = "noisy") -> FitData:
+    def fit_data(spec: EstimatorSpec) -> FitData:
+        name, replaced = spec.name, spec.replaced
         report = None if progress is None else (
             lambda step, total, msg: progress(f"{name} train", step, total, msg))
         transform = None
-        if source != "noisy":
+        if replaced:
             def transform(noisy, clean, index):
-                partner_prior = (_read_prior(store, partner_of[index], prior)
-                                 if source == "shuffled" else None)
-                return apply_control(source, noisy, prior, partner_prior, clean)
-        splits = (Split(store=store, indices=indices, transform=transform)
-                  for indices in (train, store.indices("val")))
+                return _replace(store, noisy, clean, index, replaced, prior, target,
+                                partner_of)[0]
+        past = spec.cls.uses_past and store.frames > 1
+        splits = []
+        for indices in (train, store.indices("val")):
+            split = Split(store=store, indices=indices, transform=transform, past=past)
+            if past and spec.past == "shuffled":  # a shuffled past comes with its motion
+                split.warps = store.warps(partner_of[indices])
+            splits.append(split)
         # A twin's checkpoints are its own: the same class and configuration trained on
-        # another X2; so are those of a train subset.
-        key = f"{store.attrs['digest']}:{target}" + (f":prior={source}" if source != "noisy" else "")
+        # other priors; so are those of a train subset.
+        key = f"{store.attrs['digest']}:{target}" + "".join(
+            f":{key}={source}" for key, source in (("prior", spec.prior), ("past", spec.past))
+            if source != "noisy")
         if train.size != store.indices("train").size:
             key += f":train={hashlib.sha256(train.tobytes()).hexdigest()[:16]}"
         return FitData(*splits, cache_dir=checkpoint_dir, cache_key=key, progress=report)
@@ -784,11 +847,12 @@ def _converged(seeds: list[dict]) -> bool | None:
                           for info in seeds])
 
 
-def _predict_parallel(model, noisy, target, workers, pool):
+def _predict_parallel(model, noisy, target, workers, pool, warps=None):
     if workers == 1 or len(noisy) < 2:
-        return checked_predict(model, noisy, target)
+        return checked_predict(model, noisy, target, warps)
     parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))
-    futures = [pool.submit(checked_predict, model, noisy[p], target) for p in parts]
+    futures = [pool.submit(checked_predict, model, noisy[p], target,
+                           None if warps is None else warps[p]) for p in parts]
     return np.concatenate([f.result() for f in futures])
 
 
@@ -819,7 +883,7 @@ def _append_rows(columns, name, control, seed_index, block, estimate, clean_targ
 
 def _open(store) -> Store:
     try:
-        return open_store(store).single_frames("eval")
+        return open_store(store)
     except StoreError as exc:
         raise EvalError(str(exc)) from None
 

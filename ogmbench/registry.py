@@ -42,6 +42,13 @@ BUILTIN: dict[str, str] = {
     "concat": "ogmbench.baselines.nets:Concat",
     "film": "ogmbench.baselines.nets:FiLM",
     "xattn": "ogmbench.baselines.nets:XAttn",
+    "concat-time": "ogmbench.baselines.nets:ConcatTime",
+    "film-time": "ogmbench.baselines.nets:FiLMTime",
+    "xattn-time": "ogmbench.baselines.nets:XAttnTime",
+    "concat-both": "ogmbench.baselines.nets:ConcatBoth",
+    "film-both": "ogmbench.baselines.nets:FiLMBoth",
+    "xattn-both": "ogmbench.baselines.nets:XAttnBoth",
+    "log-odds": "ogmbench.baselines.classical:LogOdds",
 }
 
 

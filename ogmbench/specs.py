@@ -29,9 +29,10 @@ __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "reso
 # U-Net without X2 is the same model as the prior-using ones; identity is the raw map.
 REFERENCES = ("unet", "identity")
 
-# The spec key that picks an estimator's prior source (a twin); never an estimator's own
-# parameter.
+# The spec keys that pick an estimator's prior sources (a twin): its prior classes', and
+# its past frames' (a store of sequences); never an estimator's own parameters.
 PRIOR_KEY = "prior"
+PAST_KEY = "past"
 
 # Parameters that label a run rather than an estimator: a leaderboard compares
 # estimators at one training profile.
@@ -139,6 +140,9 @@ class EstimatorSpec:
         the reserved spec key ``prior``): ``noisy`` (the sample's own), or a twin's
         ``shuffled`` (blind), ``zeros`` or ``oracle`` (clean). A twin is named
         ``<name>-<prior>``.
+    past : str
+        The same for the target's past frames (the reserved spec key ``past``, for an
+        estimator that reads them); a twin is named ``<name>-past-<past>``.
     """
 
     text: str
@@ -147,6 +151,13 @@ class EstimatorSpec:
     source: str
     params: dict[str, Any] = field(default_factory=dict)
     prior: str = "noisy"
+    past: str = "noisy"
+
+    @property
+    def replaced(self) -> list[str]:
+        """The controls (:data:`~ogmbench.api.CONTROLS`) that make a twin's prior sources."""
+        return ([self.prior] if self.prior != "noisy" else []) + \
+            ([f"past-{self.past}"] if self.past != "noisy" else [])
 
     @property
     def label(self) -> str:
@@ -242,8 +253,17 @@ def resolve(text: str) -> EstimatorSpec:
             raise ConfigError(f"estimator {text!r}: {name} does not use the prior, so it has "
                               f"no prior={prior} twin")
         name = twin_name(name, prior)
+    past = params.pop(PAST_KEY, "noisy")
+    if past not in PRIOR_SOURCES:
+        raise ConfigError(f"estimator {text!r}: past must be one of {', '.join(PRIOR_SOURCES)}, "
+                          f"got {past!r}")
+    if past != "noisy":
+        if not cls.uses_past:
+            raise ConfigError(f"estimator {text!r}: {name} does not read past frames, so it "
+                              f"has no past={past} twin")
+        name = twin_name(name, f"past-{past}")
     return EstimatorSpec(text=text, name=name, cls=cls, source=source, params=params,
-                         prior=prior)
+                         prior=prior, past=past)
 
 
 def resolve_all(texts: Iterable[str | EstimatorSpec],
@@ -272,20 +292,23 @@ def resolve_all(texts: Iterable[str | EstimatorSpec],
     return out
 
 
-def default_estimators(log: Callable[[str], None] = lambda message: None) -> list[str]:
+def default_estimators(log: Callable[[str], None] = lambda message: None,
+                       frames: int = 1) -> list[str]:
     """Every registered estimator name whose own imports are installed.
 
     An estimator whose module needs a package that is not installed (the learned ones
-    without torch) is skipped with one line saying what to install.
+    without torch) is skipped with one line saying what to install; one that reads past
+    frames is left out for a store of single maps (``frames`` 1).
     """
     names, missing = [], {}
     for name in registry.available():
         try:
-            registry.load(name)
+            _, cls, _ = registry.load(name)
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue
-        names.append(name)
+        if frames > 1 or not getattr(cls, "uses_past", False):
+            names.append(name)
     for module, skipped in missing.items():
         log(f"{module} is not installed: skipping {', '.join(skipped)} (pip install {module})")
     return names

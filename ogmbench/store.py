@@ -45,7 +45,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import StoreError
-from .generators import FAMILIES
+from .generators import FAMILIES, warps_to_last
 from .locks import hold
 from .places import Place, Remote, Unreachable, is_transport_error, location
 from .seeding import rho_id
@@ -553,6 +553,23 @@ class Store:
         """Frames per sample: 1, or the length of a store of sequences."""
         return self.layout.frames
 
+    def warps(self, indices) -> np.ndarray:
+        """How each frame of samples ``indices`` maps into its last frame's grid.
+
+        Returns
+        -------
+        ndarray of float64, shape (n, T, 2, 3)
+            ``[matrix | offset]`` per frame (:func:`ogmbench.generators.warps_to_last`,
+            from the recorded poses and resolution); the identity for a store of single
+            maps (T = 1).
+        """
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if self.frames == 1:
+            return np.broadcast_to(np.eye(2, 3), (indices.size, 1, 2, 3)).copy()
+        poses = self.take("pose", indices)
+        return warps_to_last(poses, (self.layout.height, self.layout.width),
+                             float(self.attrs["resolution"]))
+
     def iter_chunks(
         self, split: str | int | None = None, fields: tuple[str, ...] = ("clean", "noisy")
     ) -> Iterator[dict[str, np.ndarray]]:
@@ -634,7 +651,9 @@ class Store:
         with self._checking:
             for shard in np.unique(indices // self.layout.shard):
                 self._check_shard(int(shard))
-        selection = (indices[order],) if classes is None else (indices[order], list(classes))
+        # Classes are the third axis of a sequence's maps (sample, time, class, y, x).
+        selection = ((indices[order],) if classes is None
+                     else (indices[order], *(slice(None),) * (self.frames > 1), list(classes)))
         values = self._raw(name, selection, orthogonal=True)
         out = np.empty_like(values)
         out[order] = values
@@ -649,7 +668,9 @@ class Store:
                 rows = np.flatnonzero(shards == shard)
                 arrays = self._check_shard(int(shard))
                 out[rows] = arrays[name][indices[rows] - shard * self.layout.shard]
-        return out if classes is None else out[:, list(classes)]
+        if classes is None:
+            return out
+        return out[:, :, list(classes)] if self.frames > 1 else out[:, list(classes)]
 
     def check(self) -> None:
         """Digest-check every shard now (eval does, before it writes anything).

@@ -150,22 +150,38 @@ def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device:
     return best[1], best[2], table
 
 
+def _predicted(model: Estimator, split: Split, target: int):
+    """``(estimate, clean last frame of the target)`` per block of ``split``."""
+    done = 0
+    for noisy, clean, _ in split.iter_chunks():
+        warps = None if split.warps is None else split.warps[done:done + len(noisy)]
+        done += len(noisy)
+        yield checked_predict(model, noisy, target, warps), clean[:, target]
+
+
 def val_mse(model: Estimator, split: Split, target: int) -> float:
     """Mean squared error of ``model`` on a split, over all cells."""
     total, count = 0.0, 0
-    for noisy, clean, _ in split.iter_chunks():
-        estimate = checked_predict(model, noisy, target)
-        total += float(np.sum((estimate.astype(np.float64) - clean[:, target]) ** 2))
+    for estimate, clean in _predicted(model, split, target):
+        total += float(np.sum((estimate.astype(np.float64) - clean) ** 2))
         count += estimate.size
     return total / max(count, 1)
 
 
-def checked_predict(model: Estimator, noisy: np.ndarray, target: int) -> np.ndarray:
-    """``model.predict`` on a read-only copy, its output checked; raise EstimatorFailure."""
+def checked_predict(model: Estimator, noisy: np.ndarray, target: int,
+                    warps: np.ndarray | None = None) -> np.ndarray:
+    """``model.predict`` on a read-only copy, its output checked; raise EstimatorFailure.
+
+    ``warps`` (sequences' alignment) is handed to an estimator that reads the past.
+    """
     noisy = np.ascontiguousarray(noisy)
     noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
+    if warps is not None:
+        warps = np.array(warps, dtype=np.float64)
+        warps.setflags(write=False)
     try:
-        out = model.predict(noisy, target)
+        out = (model.predict(noisy, target) if warps is None
+               else model.predict(noisy, target, warps))
     except BaseException as exc:  # noqa: B036 -- contained: see as_failure
         failure = as_failure(exc, "predict")
         if failure is None:
@@ -182,7 +198,7 @@ def val_threshold(model, val: Split, target: int) -> tuple[float, float]:
     if len(val) == 0:
         return 0.5, float("nan")
     estimates, cleans = [], []
-    for noisy, clean, _ in val.iter_chunks():
-        estimates.append(checked_predict(model, noisy, target))
-        cleans.append(clean[:, target])
+    for estimate, clean in _predicted(model, val, target):
+        estimates.append(estimate)
+        cleans.append(clean)
     return metrics.best_threshold(estimates, cleans)

@@ -1,7 +1,12 @@
-"""Learned noise estimators (imports torch): one U-Net, four ways for the prior to enter."""
+"""Learned noise estimators (imports torch): one U-Net, four ways for the prior to enter,
+and the same with the temporal prior (the target's past frames) alone or with the classes."""
 
-from .estimators import PROFILES, Concat, FiLM, NoiseEstimator, UNet, XAttn
+from .estimators import (
+    PROFILES, Concat, ConcatBoth, ConcatTime, FiLM, FiLMBoth, FiLMTime, NoiseEstimator, UNet,
+    XAttn, XAttnBoth, XAttnTime, warp_frames,
+)
 from .models import FUSIONS, NoiseUNet, count_parameters
 
 __all__ = ["PROFILES", "FUSIONS", "NoiseEstimator", "NoiseUNet", "UNet", "Concat", "FiLM",
-           "XAttn", "count_parameters"]
+           "XAttn", "ConcatTime", "FiLMTime", "XAttnTime", "ConcatBoth", "FiLMBoth", "XAttnBoth",
+           "warp_frames", "count_parameters"]

@@ -8,6 +8,14 @@ paper profiles trains until the convergence rule of :mod:`ogmbench.curves` holds
 lowest of three learning rates, ``steps`` being only a cap.
 The estimate is ``noisy_target - predicted_noise`` clamped to [0, 1].
 
+In a store of sequences the target is the last frame.  ``concat-time``, ``film-time`` and
+``xattn-time`` read the target's past frames instead of the other classes (the temporal
+prior), ``concat-both``, ``film-both`` and ``xattn-both`` read both: the past frames are
+warped into the last frame's grid by the known ego motion
+(``torch.nn.functional.grid_sample``, bilinear, with a channel per frame marking the
+cells that frame saw) and enter the prior branch as channels.  With ``warp=false`` they
+enter as they are, and the network must learn the motion.
+
 Hyper-parameters come from a ``profile`` (``quick`` for tests, ``default`` for 2 CPU
 cores, ``paper`` for one GPU); any of them can be overridden by keyword.
 """
@@ -28,7 +36,8 @@ from ogmbench.api import Estimator, Hyper, converged, location, resolve_device, 
 
 from .models import NoiseUNet, count_parameters
 
-__all__ = ["PROFILES", "NoiseEstimator", "UNet", "Concat", "FiLM", "XAttn"]
+__all__ = ["PROFILES", "NoiseEstimator", "UNet", "Concat", "FiLM", "XAttn", "ConcatTime",
+           "FiLMTime", "XAttnTime", "ConcatBoth", "FiLMBoth", "XAttnBoth", "warp_frames"]
 
 PROFILES: dict[str, dict] = {
     # Seconds on a CPU: for tests and smoke runs.
@@ -65,6 +74,41 @@ def _dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
             y = torch.rot90(x[sel], code % 4, dims=(-2, -1))
             out[sel] = torch.flip(y, dims=(-1,)) if code >= 4 else y
     return out
+
+
+def warp_frames(frames: torch.Tensor, warps: torch.Tensor):
+    """Frames pulled into the last frame's grid, and where they saw.
+
+    Parameters
+    ----------
+    frames : tensor (B, K, H, W)
+    warps : tensor (B, K, 2, 3)
+        ``[matrix | offset]`` per frame (the protocol's warps): the last frame's cell at
+        index o lies at ``matrix @ o + offset`` in the frame's grid.
+
+    Returns
+    -------
+    (warped, valid) : tensors (B, K, H, W)
+        Bilinear samples (``grid_sample``, edges repeated), and 1.0 where the cell's
+        centre fell within half a cell of the frame's grid, else 0.0 (and warped 0.0).
+    """
+    b, k, h, w = frames.shape
+    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=frames.device),
+                                torch.arange(w, dtype=torch.float64, device=frames.device),
+                                indexing="ij")
+    index = torch.stack([rows, cols], dim=-1).reshape(1, 1, h * w, 2)
+    warps = warps.to(device=frames.device, dtype=torch.float64)
+    src = index @ warps[..., :2].transpose(-1, -2) + warps[..., None, :, 2]  # (B, K, HW, 2)
+    size = torch.tensor([h, w], dtype=torch.float64, device=frames.device)
+    valid = ((src > -0.5) & (src < size - 0.5)).all(dim=-1)
+    # grid_sample's normalised coordinates, x first (align_corners: -1 and 1 are the
+    # centres of the first and last cells).
+    scale = 2.0 / (size - 1).clamp(min=1)
+    grid = (src * scale - 1.0).flip(-1).reshape(b * k, h, w, 2).to(frames.dtype)
+    warped = F.grid_sample(frames.reshape(b * k, 1, h, w), grid, mode="bilinear",
+                           padding_mode="border", align_corners=True).reshape(b, k, h, w)
+    valid = valid.reshape(b, k, h, w).to(frames.dtype)
+    return warped * valid, valid
 
 
 def _curve(history: list[dict]) -> list[list[float]]:
@@ -188,16 +232,38 @@ class NoiseEstimator(Estimator):
 
     # -- tensors ---------------------------------------------------------------------
 
-    @staticmethod
-    def _split(noisy: torch.Tensor, target: int):
-        prior = [k for k in range(noisy.shape[1]) if k != target]
-        t = noisy[:, target:target + 1]
-        # No prior class at all: a zero channel keeps the architecture unchanged.
-        p = noisy[:, prior] if prior else torch.zeros_like(t)
-        return t, p
+    def _inputs(self, noisy: np.ndarray, target: int, warps=None) -> torch.Tensor:
+        """The network's input (B, 1 + P, H, W) on the device: the target (of the last
+        frame), then the prior channels: the other classes (all of them for single maps;
+        at the last frame if the estimator uses them), and the past frames of the target
+        if it reads them (warped, with their seen-masks, or as they are)."""
+        x = torch.from_numpy(np.array(noisy, dtype=np.float32)).to(self.device_)
+        prior = [k for k in range(x.shape[-3]) if k != target]
+        if x.ndim == 4:
+            if self.uses_past:
+                raise ValueError(f"{type(self).__name__} reads past frames: it needs "
+                                 "sequences (B, T, C, H, W) and their warps")
+            return torch.cat([x[:, target:target + 1], x[:, prior]], dim=1)
+        parts = [x[:, -1, target:target + 1]]
+        if self.uses_prior:
+            parts.append(x[:, -1, prior])
+        if self.uses_past:
+            past = x[:, :-1, target]
+            if self.warp:
+                if warps is None:
+                    raise ValueError(f"{type(self).__name__} warps past frames: give warps")
+                warps = torch.from_numpy(np.array(warps[:, :-1], dtype=np.float64))
+                warped, valid = warp_frames(past, warps)
+                parts += [warped, valid]
+            else:
+                parts.append(past)
+        return torch.cat(parts, dim=1)
 
-    def _forward(self, noisy: torch.Tensor, target: int) -> torch.Tensor:
-        t, p = self._split(noisy, target)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted noise (B, 1, H, W) from inputs made by :meth:`_inputs`."""
+        t = x[:, :1]
+        # No prior channel at all: a zero channel keeps the architecture unchanged.
+        p = x[:, 1:] if x.shape[1] > 1 else torch.zeros_like(t)
         if self.device_.type == "cuda" or self.config()["precision"] == "bf16":
             with torch.autocast(self.device_.type, dtype=torch.bfloat16):
                 noise = self.model_(t.contiguous(memory_format=torch.channels_last),
@@ -205,18 +271,27 @@ class NoiseEstimator(Estimator):
             return noise.float()
         return self.model_(t, p)
 
+    def _stacked(self, split, target: int) -> tuple[torch.Tensor, np.ndarray]:
+        """A whole split's inputs (warped once, not at every step) and clean targets."""
+        noisy, clean, _ = split.load()
+        warps = getattr(split, "warps", None)
+        x = [self._inputs(noisy[i:i + 64], target, None if warps is None else warps[i:i + 64])
+             for i in range(0, len(noisy), 64)]
+        shape = (0, 1, *noisy.shape[-2:])
+        return (torch.cat(x) if x else torch.zeros(shape, device=self.device_)), clean
+
     # -- protocol --------------------------------------------------------------------
 
     def fit(self, data, *, target, seed=0, device="cpu"):
         cfg = self.config()
         self.device_ = torch.device(resolve_device(device))
-        noisy, clean, _ = data.train.load()
-        if len(noisy) == 0:
+        x, clean = self._stacked(data.train, target)
+        if len(x) == 0:
             raise ValueError(f"{type(self).__name__} needs train samples")
-        prior_channels = max(1, noisy.shape[1] - 1)
+        prior_channels = max(1, x.shape[1] - 1)
         torch.manual_seed(seed)
         self.model_ = self.build(prior_channels).to(self.device_)
-        checkpoint = self._checkpoint_path(data, target, seed, noisy.shape)
+        checkpoint = self._checkpoint_path(data, target, seed, (0, *data.train.shape))
         if checkpoint is not None and checkpoint.is_file():
             state = torch.load(io.BytesIO(checkpoint.read_bytes()), map_location=self.device_,
                                weights_only=True)
@@ -228,7 +303,7 @@ class NoiseEstimator(Estimator):
                 self.model_.eval()
                 self.checkpoint_ = {"path": str(checkpoint), "trained": False}
                 return self
-        self._train(cfg, noisy, clean, data, target, seed)
+        self._train(cfg, x, clean, data, target, seed)
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             # Written whole: a unit rerun elsewhere (Dask) may write the same checkpoint at
@@ -249,12 +324,11 @@ class NoiseEstimator(Estimator):
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         return location(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt"
 
-    def _train(self, cfg, noisy, clean, data, target, seed):
+    def _train(self, cfg, x, clean, data, target, seed):
         dev = self.device_
-        x = torch.from_numpy(np.ascontiguousarray(noisy)).to(dev)
         y = torch.from_numpy(clean[:, target:target + 1].astype(np.float32)).to(dev)
-        noise = x[:, target:target + 1] - y
-        val_noisy, val_clean, _ = data.val.load()
+        noise = x[:, :1] - y
+        val_x, val_clean = self._stacked(data.val, target)
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
         opt = torch.optim.AdamW(self.model_.parameters(), lr=cfg["lr"],
                                 weight_decay=cfg["weight_decay"])
@@ -275,7 +349,7 @@ class NoiseEstimator(Estimator):
                      else 2 * torch.randint(4, (len(idx),), generator=gen)).to(dev)
                 both = _dihedral(torch.cat([batch, target_noise], dim=1), k)
                 batch, target_noise = both[:, :-1], both[:, -1:]
-            loss = F.mse_loss(self._forward(batch, target), target_noise)
+            loss = F.mse_loss(self._forward(batch), target_noise)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             lr = opt.param_groups[0]["lr"]  # the rate this step trains with
@@ -285,7 +359,7 @@ class NoiseEstimator(Estimator):
             loss = loss.item()
             stop = False
             if step % cfg["val_every"] == 0 or step == cfg["steps"]:
-                score = self._val_mse(val_noisy, val_clean, target) if len(val_noisy) else float(loss)
+                score = self._val_mse(val_x, val_clean, target) if len(val_x) else float(loss)
                 self.history_.append({"step": step, "train_loss": float(loss), "val_mse": score,
                                       "lr": lr, "seconds": round(time.perf_counter() - start, 2)})
                 if score < best[0]:
@@ -309,20 +383,28 @@ class NoiseEstimator(Estimator):
         self.model_.load_state_dict(best[1])
         self.model_.eval()
 
-    def _val_mse(self, noisy, clean, target) -> float:
-        estimate = self.predict(noisy, target)
+    def _val_mse(self, x, clean, target) -> float:
+        estimate = self._estimate(x)
         return float(np.mean((estimate - clean[:, target]) ** 2))
 
     @torch.no_grad()
-    def predict(self, noisy, target):
-        if self.model_ is None:
-            raise RuntimeError(f"{type(self).__name__} must be fitted before predict")
+    def _estimate(self, x: torch.Tensor) -> np.ndarray:
         self.model_.eval()
         out = []
-        for start in range(0, len(noisy), 64):
-            x = torch.from_numpy(np.array(noisy[start:start + 64], dtype=np.float32)).to(self.device_)
-            estimate = x[:, target] - self._forward(x, target)[:, 0]
+        for start in range(0, len(x), 64):
+            batch = x[start:start + 64]
+            estimate = batch[:, 0] - self._forward(batch)[:, 0]
             out.append(estimate.clamp(0.0, 1.0).float().cpu().numpy())
+        h, w = x.shape[-2:]
+        return np.concatenate(out) if out else np.empty((0, h, w), np.float32)
+
+    @torch.no_grad()
+    def predict(self, noisy, target, warps=None):
+        if self.model_ is None:
+            raise RuntimeError(f"{type(self).__name__} must be fitted before predict")
+        out = [self._estimate(self._inputs(noisy[i:i + 64], target,
+                                           None if warps is None else warps[i:i + 64]))
+               for i in range(0, len(noisy), 64)]
         h, w = noisy.shape[-2:]
         return np.concatenate(out) if out else np.empty((0, h, w), np.float32)
 
@@ -348,14 +430,28 @@ class FiLM(NoiseEstimator):
     uses_prior = True
 
 
-class XAttn(NoiseEstimator):
-    """U-Net noise estimator; target features attend to prior features (cross-attention)."""
+class _Attention:
+    """Cross-attention's own settings (heads, levels), shared by the xattn estimators."""
 
     fusion = "xattn"
-    uses_prior = True
     version = "2"  # 2: a locality bias in the attention logits
     hyper = {**NoiseEstimator.hyper, "heads": Hyper(int, lo=1, hi=64),
              "attn_levels": Hyper(int, lo=0, hi=6)}
+
+    def _fusion_config(self) -> dict:
+        return {"heads": self.heads, "attn_levels": self.attn_levels}
+
+    def _fusion_checks(self, cfg) -> list:
+        bottleneck = cfg["width"] * 2 ** cfg["depth"]
+        return [(isinstance(cfg["heads"], int) and cfg["heads"] >= 1
+                 and bottleneck % cfg["heads"] == 0,
+                 f"heads must divide the bottleneck width {bottleneck}, got {cfg['heads']}")]
+
+
+class XAttn(_Attention, NoiseEstimator):
+    """U-Net noise estimator; target features attend to prior features (cross-attention)."""
+
+    uses_prior = True
 
     def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
                  lr=None, val_every=None, weight_decay=1e-4, augment=True, schedule=None,
@@ -367,11 +463,74 @@ class XAttn(NoiseEstimator):
                          weight_decay=weight_decay, augment=augment, schedule=schedule,
                          precision=precision)
 
-    def _fusion_config(self) -> dict:
-        return {"heads": self.heads, "attn_levels": self.attn_levels}
 
-    def _fusion_checks(self, cfg) -> list:
-        bottleneck = cfg["width"] * 2 ** cfg["depth"]
-        return [(isinstance(cfg["heads"], int) and cfg["heads"] >= 1
-                 and bottleneck % cfg["heads"] == 0,
-                 f"heads must divide the bottleneck width {bottleneck}, got {cfg['heads']}")]
+# -- the temporal prior (stores of sequences) -----------------------------------------
+
+class _Past(NoiseEstimator):
+    """Base of the estimators that read the target's past frames (``warp``: aligned by
+    the ego motion first, or not)."""
+
+    uses_past = True
+    hyper = {**NoiseEstimator.hyper, "warp": Hyper(bool)}
+
+    def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
+                 lr=None, val_every=None, weight_decay=1e-4, augment=True, schedule=None,
+                 precision=None, warp=True):
+        self.warp = warp
+        super().__init__(profile=profile, width=width, depth=depth, steps=steps,
+                         batch_size=batch_size, lr=lr, val_every=val_every,
+                         weight_decay=weight_decay, augment=augment, schedule=schedule,
+                         precision=precision)
+
+    def config(self) -> dict:
+        return {**super().config(), "warp": bool(self.warp)}
+
+
+class _PastAttention(_Attention, _Past):
+    hyper = {**_Past.hyper, **_Attention.hyper}
+
+    def __init__(self, profile="default", width=None, depth=None, steps=None, batch_size=None,
+                 lr=None, val_every=None, weight_decay=1e-4, augment=True, schedule=None,
+                 precision=None, warp=True, heads=4, attn_levels=2):
+        self.heads = heads
+        self.attn_levels = attn_levels
+        super().__init__(profile=profile, width=width, depth=depth, steps=steps,
+                         batch_size=batch_size, lr=lr, val_every=val_every,
+                         weight_decay=weight_decay, augment=augment, schedule=schedule,
+                         precision=precision, warp=warp)
+
+
+class ConcatTime(_Past):
+    """``concat`` with the target's past frames as its prior (not the other classes)."""
+
+    fusion = "concat"
+
+
+class FiLMTime(_Past):
+    """``film`` with the target's past frames as its prior (not the other classes)."""
+
+    fusion = "film"
+
+
+class XAttnTime(_PastAttention):
+    """``xattn`` with the target's past frames as its prior (not the other classes)."""
+
+
+class ConcatBoth(_Past):
+    """``concat`` with both priors: the other classes and the target's past frames."""
+
+    fusion = "concat"
+    uses_prior = True
+
+
+class FiLMBoth(_Past):
+    """``film`` with both priors: the other classes and the target's past frames."""
+
+    fusion = "film"
+    uses_prior = True
+
+
+class XAttnBoth(_PastAttention):
+    """``xattn`` with both priors: the other classes and the target's past frames."""
+
+    uses_prior = True
