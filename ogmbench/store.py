@@ -501,9 +501,11 @@ class Store:
         return self.layout.n
 
     def __repr__(self) -> str:
-        n, c, h, w = self.clean.shape
+        layout = self.layout
+        frames = f" frames={layout.frames}" if layout.frames > 1 else ""
         return (f"<ogmbench.Store {self.path} family={self.attrs['family']!r} "
-                f"noise={self.attrs['noise']!r} samples={n} classes={c} size={h}x{w}>")
+                f"noise={self.attrs['noise']!r} samples={layout.n} classes={layout.classes} "
+                f"size={layout.height}x{layout.width}{frames}>")
 
     @property
     def classes(self) -> int:

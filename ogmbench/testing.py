@@ -17,7 +17,7 @@ Each rule is a function ``check_<rule>(estimator, params=None, *, target=0, seed
 that raises :class:`EstimatorCheckError` naming the estimator and the rule; they are
 listed, in order, in :data:`ALL_CHECKS`.  The checks raise explicitly rather than use
 ``assert``, so they keep failing under ``python -O``.  (Over 400 lines on purpose: the
-thirteen rules, each with a message that says what broke, in one file a submitter reads.)
+fourteen rules, each with a message that says what broke, in one file a submitter reads.)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ __all__ = [
     "tiny_data",
     "check_is_estimator_subclass", "check_params_have_defaults", "check_param_grid_names_params",
     "check_declared_params",
-    "check_uses_prior_is_bool", "check_get_params_reads_back", "check_fit_returns_self",
+    "check_uses_prior_is_bool", "check_uses_past_is_bool", "check_get_params_reads_back", "check_fit_returns_self",
     "check_predict_output", "check_predict_leaves_input_unchanged", "check_batch_independence",
     "check_same_seed_same_numbers", "check_zeroed_prior", "check_one_class_stack",
 ]
@@ -61,7 +61,8 @@ class EstimatorCheckError(AssertionError):
         self.failures = dict(failures or {})
 
 
-def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0) -> FitData:
+def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
+              frames: int = 1) -> FitData:
     """A small train/val pair from the ``field`` family with Gaussian noise (no store).
 
     Parameters
@@ -74,22 +75,38 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0) -> F
         Map side in cells.
     seed : int
         Seed of the maps and the noise.
+    frames : int
+        Frames per sample.  Above 1, sequences (what an estimator that reads the past is
+        given): the fields drift one cell a frame along x, which their warps describe
+        as the ego moving the other way (so past frames align only once warped).
 
     Returns
     -------
     FitData
     """
-    from .generators import apply_noise, field
+    from .generators import apply_noise, field, field_sequence, warps_to_last
     from .generators.noise import NOISE_MODELS
 
     rng = np.random.default_rng(seed)
     steps = [("gaussian", NOISE_MODELS["gaussian"].resolve({"sigma": "0.4"}, classes))]
+    # One cell a frame (drift_x * dt); poses in metres at one metre per cell.
+    motion = dict(dt=0.5, drift_x=2.0, tau=20.0)
+    poses = np.stack([np.full(frames, size / 2.0), size / 2.0 - np.arange(frames),
+                      np.zeros(frames)], axis=1)
     splits = []
     for count in (n, max(2, n // 3)):
-        clean = np.stack([field(rng, 0.8, size, classes=max(classes, 2), length_scale=2.0)[:classes]
+        if frames == 1:
+            clean = np.stack([field(rng, 0.8, size, classes=max(classes, 2),
+                                    length_scale=2.0)[:classes] for _ in range(count)])
+            noisy = np.stack([apply_noise(rng, c, steps) for c in clean])
+            splits.append(Split(noisy, clean, np.full(count, 0.8)))
+            continue
+        clean = np.stack([field_sequence(rng, 0.8, size, frames=frames, classes=max(classes, 2),
+                                         length_scale=2.0, **motion)[0][:, :classes]
                           for _ in range(count)])
-        noisy = np.stack([apply_noise(rng, c, steps) for c in clean])
-        splits.append(Split(noisy, clean, np.full(count, 0.8)))
+        noisy = np.stack([[apply_noise(rng, frame, steps) for frame in c] for c in clean])
+        warps = np.broadcast_to(warps_to_last(poses, (size, size), 1.0), (count, frames, 2, 3))
+        splits.append(Split(noisy, clean, np.full(count, 0.8), warps=warps))
     return FitData(*splits)
 
 
@@ -103,13 +120,14 @@ _FITS_KEPT = 16
 
 
 def _fitted(cls, params, target, seed, classes=2):
-    """(model, what ``fit`` returned, data): ``cls(**params)`` fitted on :func:`tiny_data`."""
+    """(model, what ``fit`` returned, data): ``cls(**params)`` fitted on :func:`tiny_data`
+    (sequences of 3 frames for an estimator that reads the past)."""
     # repr: hyper-parameter values need not be hashable (lists, dicts).
     key = (cls, repr(sorted(params.items())), target, seed, classes)
     if key in _FITS:
         _FITS.move_to_end(key)
     else:
-        data = tiny_data(classes=classes, seed=seed)
+        data = tiny_data(classes=classes, seed=seed, frames=3 if _reads_past(cls) else 1)
         try:
             model = cls(**params)
             _FITS[key] = (model, model.fit(data, target=target, seed=seed, device="cpu"), data)
@@ -123,11 +141,30 @@ def _fitted(cls, params, target, seed, classes=2):
     return outcome
 
 
+def _reads_past(cls) -> bool:
+    return getattr(cls, "uses_past", False) is True
+
+
+class _Val:
+    """The val maps a fitted model is checked on, and how to ask it about some of them."""
+
+    def __init__(self, model, split: Split, target: int):
+        self.model, self.target = model, target
+        self.noisy = split.load()[0]
+        self.warps = split.warps
+
+    def predict(self, noisy: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """``model.predict`` of ``noisy`` (val rows ``rows``, or maps made from them)."""
+        if self.warps is None:
+            return self.model.predict(noisy, self.target)
+        return self.model.predict(noisy, self.target, self.warps[rows].copy())
+
+
 def _fitted_on_val(estimator, params, target, seed):
     """(class, the shared fitted model, the val maps it is checked on)."""
     cls, params = _resolve(estimator, params)
     model, _, data = _fitted(cls, params, target, seed)
-    return cls, model, data.val.load()[0]
+    return cls, model, _Val(model, data.val, target)
 
 
 def _forget(cls):
@@ -249,6 +286,15 @@ def check_uses_prior_is_bool(estimator, params=None, *, target=0, seed=0):
 
 
 @_rule
+def check_uses_past_is_bool(estimator, params=None, *, target=0, seed=0):
+    """``uses_past`` is a bool."""
+    cls = _class(estimator)
+    if not isinstance(getattr(cls, "uses_past", False), bool):
+        raise EstimatorCheckError(f"{cls.__name__}.uses_past must be a bool, "
+                                  f"got {type(cls.uses_past).__name__}")
+
+
+@_rule
 def check_get_params_reads_back(estimator, params=None, *, target=0, seed=0):
     """``get_params()`` reads back the constructor's arguments (defaults included)."""
     cls, params = _resolve(estimator, params)
@@ -276,9 +322,10 @@ def check_fit_returns_self(estimator, params=None, *, target=0, seed=0):
 @_rule
 def check_predict_output(estimator, params=None, *, target=0, seed=0):
     """``predict`` returns (B, H, W) float32, finite, in [0, 1], for a batch and a batch of one."""
-    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
-    for batch in (noisy, noisy[:1]):
-        out = model.predict(batch.copy(), target)
+    cls, model, val = _fitted_on_val(estimator, params, target, seed)
+    for rows in (slice(None), slice(0, 1)):
+        batch = val.noisy[rows]
+        out = val.predict(batch.copy(), rows)
         try:
             check_output(out, batch)
         except ValueError as exc:
@@ -288,9 +335,10 @@ def check_predict_output(estimator, params=None, *, target=0, seed=0):
 @_rule
 def check_predict_leaves_input_unchanged(estimator, params=None, *, target=0, seed=0):
     """``predict`` does not modify its input."""
-    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
+    cls, model, val = _fitted_on_val(estimator, params, target, seed)
+    noisy = val.noisy
     given = noisy.copy()
-    model.predict(given, target)
+    val.predict(given)
     if not np.array_equal(given, noisy):
         changed = np.count_nonzero(given != noisy)
         raise EstimatorCheckError(f"{cls.__name__}.predict modified its input "
@@ -300,9 +348,10 @@ def check_predict_leaves_input_unchanged(estimator, params=None, *, target=0, se
 @_rule
 def check_batch_independence(estimator, params=None, *, target=0, seed=0):
     """A sample's estimate does not depend on the rest of its batch (atol 1e-5)."""
-    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
-    out = model.predict(noisy.copy(), target)
-    single = model.predict(noisy[:1].copy(), target)
+    cls, model, val = _fitted_on_val(estimator, params, target, seed)
+    noisy = val.noisy
+    out = val.predict(noisy.copy())
+    single = val.predict(noisy[:1].copy(), slice(0, 1))
     try:
         np.testing.assert_allclose(single[0], out[0], atol=1e-5)
     except AssertionError:
@@ -317,13 +366,13 @@ def check_same_seed_same_numbers(estimator, params=None, *, target=0, seed=0):
     """Fitting twice with the same seed gives the same estimate, exactly."""
     cls, params = _resolve(estimator, params)
     model, _, data = _fitted(cls, params, target, seed)
-    noisy = data.val.load()[0]
-    out = model.predict(noisy.copy(), target)
+    val = _Val(model, data.val, target)
+    out = val.predict(val.noisy.copy())
     # A fresh fit, never the shared one; predict on the model, not on what fit returned, so
     # that a fit not returning self fails check_fit_returns_self only.
     again_model = cls(**params)
     again_model.fit(data, target=target, seed=seed, device="cpu")
-    again = again_model.predict(noisy.copy(), target)
+    again = _Val(again_model, data.val, target).predict(val.noisy.copy())
     try:
         np.testing.assert_array_equal(again, out)
     except AssertionError:
@@ -333,11 +382,13 @@ def check_same_seed_same_numbers(estimator, params=None, *, target=0, seed=0):
 
 @_rule
 def check_zeroed_prior(estimator, params=None, *, target=0, seed=0):
-    """``predict`` returns a valid estimate when every prior class is zero."""
-    cls, model, noisy = _fitted_on_val(estimator, params, target, seed)
-    zeroed = noisy.copy()
-    zeroed[:, [k for k in range(zeroed.shape[1]) if k != target]] = 0.0
-    out = model.predict(zeroed, target)
+    """``predict`` returns a valid estimate when every prior class (and past frame) is zero."""
+    cls, model, val = _fitted_on_val(estimator, params, target, seed)
+    zeroed = val.noisy.copy()
+    zeroed[..., [k for k in range(zeroed.shape[-3]) if k != target], :, :] = 0.0
+    if zeroed.ndim == 5:
+        zeroed[:, :-1, target] = 0.0
+    out = val.predict(zeroed)
     try:
         check_output(out, zeroed)
     except ValueError as exc:
@@ -349,8 +400,9 @@ def check_one_class_stack(estimator, params=None, *, target=0, seed=0):
     """``fit`` and ``predict`` work on a stack without prior classes (C = 1)."""
     cls, params = _resolve(estimator, params)
     model, _, alone = _fitted(cls, params, 0, seed, classes=1)
-    noisy = alone.val.load()[0]
-    out = model.predict(noisy.copy(), 0)
+    val = _Val(model, alone.val, 0)
+    noisy = val.noisy
+    out = val.predict(noisy.copy())
     try:
         check_output(out, noisy)
     except ValueError as exc:
@@ -364,6 +416,7 @@ ALL_CHECKS = (
     check_param_grid_names_params,
     check_declared_params,
     check_uses_prior_is_bool,
+    check_uses_past_is_bool,
     check_get_params_reads_back,
     check_fit_returns_self,
     check_predict_output,
