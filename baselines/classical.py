@@ -329,7 +329,7 @@ class LogOdds(Estimator):
                     # A cell counts where its centre falls within half a cell of the
                     # frame's grid (the nearest cell exists); there, bilinear samples.
                     seen = ndimage.affine_transform(np.ones_like(z), matrix, offset, order=0,
-                                                    mode="constant", cval=0.0)
+                                                    mode="grid-constant", cval=0.0)
                     z = ndimage.affine_transform(z, matrix, offset, order=1, mode="nearest")
                     fused[b] += weight * seen * self._log_odds(z)
                 else:
