@@ -289,7 +289,7 @@ def check_uses_prior_is_bool(estimator, params=None, *, target=0, seed=0):
 def check_uses_past_is_bool(estimator, params=None, *, target=0, seed=0):
     """``uses_past`` is a bool."""
     cls = _class(estimator)
-    if not isinstance(getattr(cls, "uses_past", False), bool):
+    if not isinstance(cls.uses_past, bool):
         raise EstimatorCheckError(f"{cls.__name__}.uses_past must be a bool, "
                                   f"got {type(cls.uses_past).__name__}")
 
