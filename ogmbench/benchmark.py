@@ -5,7 +5,9 @@ A benchmark file (``leaderboard/benchmark.toml`` is the reference one) has::
     [benchmark]   name, version, description
     [[dataset]]   name, family, noise, target, params, classes (a number, or names for
                   a family with named classes), size (instead of the profile's: a
-                  dataset at its own scale), description   (one table per dataset)
+                  dataset at its own scale), frames (sequences of that many frames;
+                  params may then hold dt, noise_memory and the family's motion),
+                  description   (one table per dataset)
     [eval]        estimators, prior_controls, reference, seed, timeout (seconds per
                   estimator; a hanging one fails instead of holding the run), scaling
                   (estimators trained again, with the reference, at each train size)
@@ -41,7 +43,7 @@ from .errors import ConfigError
 from .execution import parse_address
 from .metrics import METRICS
 from .names import is_plain, show
-from .specs import EstimatorSpec, resolve_all
+from .specs import EstimatorSpec, resolve_all, runs_on
 from .tuning import MAX_TIMEOUT
 
 __all__ = ["Benchmark", "Dataset", "BenchmarkError", "load_benchmark", "resolve_extra"]
@@ -54,7 +56,8 @@ class BenchmarkError(ConfigError):
 _SECTIONS = {"benchmark", "dataset", "eval", "profile", "check"}
 _BENCHMARK_KEYS = {"name": str, "version": int, "description": str}
 _DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params": dict,
-                 "description": str, "classes": (int, list), "size": (int, list)}
+                 "description": str, "classes": (int, list), "size": (int, list),
+                 "frames": int}
 _EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int,
               "timeout": (int, float), "scaling": list}
 _PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
@@ -78,6 +81,10 @@ class Dataset:
     @property
     def target_name(self) -> str:
         return self.config.class_names[self.target]
+
+    def runs(self, spec: EstimatorSpec) -> bool:
+        """Whether this dataset runs ``spec`` (one that reads the past needs sequences)."""
+        return runs_on(spec.cls, self.config.frames)
 
 
 @dataclass(frozen=True)
@@ -276,10 +283,25 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
         specs = _resolve([resolved[i] for i in keep], bench.training_params,
                          f"{where}: [eval] estimators")
         label = _check_roles(specs, reference, scaling, where, table)
+        _check_datasets(specs, bench.datasets, reference, where, table)
         chosen = replace(bench, specs=tuple(specs), reference_label=label,
                          train_sizes=_train_sizes(prof, bench.datasets, name, where),
                          scaling=tuple(scaling))
     return chosen
+
+
+def _check_datasets(specs, datasets, reference: str, where: str, table: str) -> None:
+    """Every estimator runs on some dataset of the profile, the reference on all (an
+    estimator that reads the past runs on the datasets of sequences only)."""
+    for spec in specs:
+        on = [d.name for d in datasets if d.runs(spec)]
+        if not on:
+            raise BenchmarkError(f"{where}: {table}: {spec.name} reads past frames and no "
+                                 "dataset of the profile holds sequences (a dataset's frames)")
+        if spec.name == reference and len(on) < len(datasets):
+            missing = next(d.name for d in datasets if not d.runs(spec))
+            raise BenchmarkError(f"{where}: [eval] reference {reference} reads past frames, "
+                                 f"and dataset {missing!r} of {table} holds single maps")
 
 
 def _profile_estimators(prof: dict, names: list[str], where: str, table: str) -> list[int]:
@@ -341,6 +363,9 @@ def resolve_extra(bench: Benchmark, texts) -> list[EstimatorSpec]:
         spec = _resolve([text], bench.training_params, "--estimator")[0]
         if spec.name in taken:
             raise BenchmarkError(f"--estimator {text}: {spec.name!r} is already in the benchmark")
+        if not any(d.runs(spec) for d in bench.datasets):
+            raise BenchmarkError(f"--estimator {text}: {spec.name} reads past frames and no "
+                                 f"dataset of profile {bench.profile} holds sequences")
         taken.add(spec.name)
         out.append(spec)
     return out
@@ -440,6 +465,7 @@ def _datasets(data, prof, profile, where) -> tuple[Dataset, ...]:
                 samples_per_rho=prof["samples_per_rho"], size=entry.get("size", prof["size"]),
                 classes=classes, seed=prof.get("seed", 0),
                 split=prof.get("split", (0.7, 0.1, 0.2)), params=entry.get("params"),
+                frames=entry.get("frames", 1),
             )
         except ConfigError as exc:
             raise BenchmarkError(f"{where}: {label}: {exc}") from None

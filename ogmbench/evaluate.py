@@ -37,7 +37,7 @@ from .execution import (
 )
 from .places import Place, absolute, check_bucket, location
 from .runs import default_run_dir, json_default, jsonable, open_run
-from .specs import EstimatorSpec, default_estimators, resolve, resolve_all
+from .specs import EstimatorSpec, default_estimators, resolve, resolve_all, runs_on
 from .store import Store, open_store, reading
 from .tuning import (
     MAX_TIMEOUT, EstimatorFailure, TimedOut, as_failure, checked_predict, deadline, tune, user_interrupts,
@@ -558,7 +558,7 @@ def _check_specs(store: Store, specs) -> None:
     """An estimator that reads the past needs sequences; a blind twin needs another
     sample to take its prior from in every split it reads."""
     for spec in specs:
-        if spec.cls.uses_past and store.frames == 1:
+        if not runs_on(spec.cls, store.frames):
             raise EvalError(f"{spec.name} reads past frames, and {store.path} holds single "
                             "maps: give it a store of sequences (generate --frames T)")
         if "shuffled" not in (spec.prior, spec.past):

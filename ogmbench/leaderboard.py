@@ -51,11 +51,13 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
             frame["fixed"] = json.dumps(record.fixed_params, sort_keys=True, default=str)
             frame["version"] = record.version
             frame["uses_prior"] = record.uses_prior
+            frame["uses_past"] = record.uses_past
             frame["learned"] = record.learned
             frame["base_estimator"] = record.name
             frame["estimator"] = record.label
             frame["converged"] = record.converged
             frame["prior_source"] = record.prior_source
+            frame["past_source"] = record.past_source
             frame["twin_of"] = record.twin_of or ""
             frames.append(frame)
     except RunDirError as exc:
@@ -83,9 +85,9 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
     rows = rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
-    for column, default in (("prior_source", "noisy"), ("twin_of", ""), ("fixed", "{}"),
-                            ("converged", None)):
-        if column not in rows:  # rows of runs made before twins and learning curves
+    for column, default in (("prior_source", "noisy"), ("past_source", "noisy"), ("twin_of", ""),
+                            ("fixed", "{}"), ("converged", None), ("uses_past", False)):
+        if column not in rows:  # rows of runs made before twins, curves and sequences
             rows[column] = default
         elif default is not None:
             rows[column] = rows[column].fillna(default)
@@ -201,7 +203,9 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     reference's MSE) and ``d_iou`` with bootstrap bounds (per-sample values averaged over
     seeds); for an estimator whose twins ran (``name:prior=shuffled``, ``prior=oracle``),
     ``gain_info`` (its MSE gain over its blind twin) and ``gain_oracle`` (its oracle
-    twin's gain over the reference), paired the same way.  Intervals are reproducible: each group's resampling is seeded by its key.
+    twin's gain over the reference), paired the same way; for one that reads the past
+    and whose past twins ran (``past=shuffled``, ``past=oracle``), ``gain_info_past``
+    and ``gain_oracle_past`` alike.  Intervals are reproducible: each group's resampling is seeded by its key.
     """
     rows = rows.copy()
     if "base_estimator" not in rows:
@@ -241,14 +245,21 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
 
 
 _PAIRED = ["n_paired", "d_mse", "d_mse_lo", "d_mse_hi", "gain_mse", "gain_mse_lo",
-           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi", "gain_info", "gain_info_lo",
-           "gain_info_hi", "gain_oracle", "gain_oracle_lo", "gain_oracle_hi"]
+           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi"] + [
+    f"{metric}{s}" for metric in ("gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past")
+    for s in ("", "_lo", "_hi")]
+
+# Per prior source: the twin's column holding the replaced source, and the metrics of
+# its blind (shuffled) and oracle twins.
+_SOURCES = (("prior_source", "past_source", "gain_info", "gain_oracle"),
+            ("past_source", "prior_source", "gain_info_past", "gain_oracle_past"))
 
 
 def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> dict:
-    """``gain_info`` (the MSE gain over the blind twin: what X2 carries) and
-    ``gain_oracle`` (the oracle twin's gain over the reference: the ceiling) of an
-    estimator whose twins ran, paired on the same test samples."""
+    """Per prior source (X2, the target's past frames): ``gain_info`` (the MSE gain over
+    the blind twin: what that source carries) and ``gain_oracle`` (the oracle twin's gain
+    over the reference: the ceiling) of an estimator whose twins ran, paired on the same
+    test samples.  A twin counts for one source when only that source was replaced."""
     out = {}
     mine = ((frame["store_digest"] == record["store_digest"]) & (frame["target"] == record["target"])
             & (frame["twin_of"] == record["estimator"]) & (frame["control"] == "none")
@@ -258,18 +269,20 @@ def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> di
                   & (frame["target"] == record["target"])
                   & (frame["estimator"] == record["estimator"]) & (frame["control"] == "none")
                   & (frame["rho"] == key[-1])]
-    blind = frame.loc[mine & (frame["prior_source"] == "shuffled"), columns]
-    if not blind.empty:
-        paired = _paired(group, blind, ("info", *key))
-        out.update({f"gain_info{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
-    oracle = frame.loc[mine & (frame["prior_source"] == "oracle")]
-    if not oracle.empty and not ref.empty:
-        # The oracle twin's own gain over the reference, drawn as its own row draws it
-        # (its key), so the ceiling and the twin's gain_mse are one number, one interval.
-        twin_key = list(key)
-        twin_key[KEY.index("estimator")] = oracle["estimator"].iloc[0]
-        paired = _paired(oracle, ref, tuple(twin_key))
-        out.update({f"gain_oracle{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
+    for source, other, info, ceiling in _SOURCES:
+        only = mine & (frame[other] == "noisy")
+        blind = frame.loc[only & (frame[source] == "shuffled"), columns]
+        if not blind.empty:
+            paired = _paired(group, blind, (info.removeprefix("gain_"), *key))
+            out.update({f"{info}{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
+        oracle = frame.loc[only & (frame[source] == "oracle")]
+        if not oracle.empty and not ref.empty:
+            # The oracle twin's own gain over the reference, drawn as its own row draws it
+            # (its key), so the ceiling and the twin's gain_mse are one number, one interval.
+            twin_key = list(key)
+            twin_key[KEY.index("estimator")] = oracle["estimator"].iloc[0]
+            paired = _paired(oracle, ref, tuple(twin_key))
+            out.update({f"{ceiling}{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
     return out
 
 

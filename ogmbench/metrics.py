@@ -106,6 +106,18 @@ METRICS: dict[str, MetricInfo] = {m.key: m for m in (
                "MSE reduction of the same estimator given the clean X2, over the reference, "
                "in % of its MSE: what a perfect X2 would add", True, unit="%", digits=2,
                paired=True),
+    MetricInfo("gain_info_past", "information gain of the past",
+               "MSE gain over the past-blind twin (another sample's past frames at train and "
+               "test), % (paired)",
+               "MSE reduction over the same estimator trained and tested with another "
+               "sample's past frames, in % of its MSE: what the target's own past carries",
+               True, unit="%", digits=2, paired=True),
+    MetricInfo("gain_oracle_past", "oracle ceiling of the past",
+               "MSE gain of the past-oracle twin (clean past frames at train and test) over "
+               "the reference, % (paired)",
+               "MSE reduction of the same estimator given the clean past frames, over the "
+               "reference, in % of its MSE: what a perfect past would add", True, unit="%",
+               digits=2, paired=True),
 )}
 
 

@@ -139,10 +139,12 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
               for dataset in bench.datasets}
     runs = []  # (key, run directory, dataset, estimators, train size)
     for dataset in bench.datasets:
-        runs.append((dataset.name, work / "runs" / dataset.name, dataset, specs, None))
+        # Estimators that read the past run on the datasets of sequences only.
+        runs.append((dataset.name, work / "runs" / dataset.name, dataset,
+                     [s for s in specs if dataset.runs(s)], None))
         for size in bench.train_sizes:  # the data-scaling sweep: the same test set
             runs.append(((dataset.name, size), work / "scaling" / dataset.name / f"train{size}",
-                         dataset, list(bench.scaling_specs), size))
+                         dataset, [s for s in bench.scaling_specs if dataset.runs(s)], size))
 
     def one(key, run_dir, dataset, chosen, size):
         return _ensure_run(run_dir, stores[dataset.name], dataset, bench, chosen, workers,

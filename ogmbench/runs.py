@@ -124,11 +124,21 @@ class Record:
         return str(self.data.get("prior_source", "noisy"))
 
     @property
+    def past_source(self) -> str:
+        """Where its target's past frames came from (``noisy`` unless it is a past twin)."""
+        return str(self.data.get("past_source", "noisy"))
+
+    @property
     def twin_of(self) -> str | None:
         """The label of the estimator this is a twin of (None when it is none)."""
-        if self.prior_source == "noisy":
+        if self.prior_source == "noisy" and self.past_source == "noisy":
             return None
-        base = self.name.removesuffix(f"-{self.prior_source}")
+        # specs.twin_name appends the X2 source, then the past's.
+        base = self.name
+        if self.past_source != "noisy":
+            base = base.removesuffix(f"-past-{self.past_source}")
+        if self.prior_source != "noisy":
+            base = base.removesuffix(f"-{self.prior_source}")
         return estimator_label(base, self.fixed_params, (*HIDDEN_IN_LABELS, *self.run_params))
 
     @property
@@ -142,6 +152,10 @@ class Record:
     @property
     def uses_prior(self) -> bool:
         return bool(self.data.get("uses_prior", False))
+
+    @property
+    def uses_past(self) -> bool:
+        return bool(self.data.get("uses_past", False))
 
     @property
     def learned(self) -> bool:

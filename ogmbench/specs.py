@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .generators import NOISE_MODELS
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
-           "estimator_label", "twin_name", "default_estimators", "default_reference", "REFERENCES",
+           "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES",
            "HIDDEN_IN_LABELS"]
 
 # The no-prior twins a paired comparison is made against, most informative first: the
@@ -292,6 +292,12 @@ def resolve_all(texts: Iterable[str | EstimatorSpec],
     return out
 
 
+def runs_on(cls, frames: int) -> bool:
+    """Whether estimator class ``cls`` runs on a store of ``frames`` frames per sample: one
+    that reads the past needs sequences (``frames`` > 1); every other runs on any store."""
+    return frames > 1 or not getattr(cls, "uses_past", False)
+
+
 def default_estimators(log: Callable[[str], None] = lambda message: None,
                        frames: int = 1) -> list[str]:
     """Every registered estimator name whose own imports are installed.
@@ -307,7 +313,7 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue
-        if frames > 1 or not getattr(cls, "uses_past", False):
+        if runs_on(cls, frames):
             names.append(name)
     for module, skipped in missing.items():
         log(f"{module} is not installed: skipping {', '.join(skipped)} (pip install {module})")

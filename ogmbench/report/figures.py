@@ -12,7 +12,7 @@ import numpy as np
 from ..results import GENERATED
 from ..runs import Run, read_run
 from ..store import Store, open_store
-from .tables import row_label
+from .tables import _reads_past, prior_kind, row_label
 
 __all__ = ["write_figures"]
 
@@ -52,7 +52,7 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
         if metric != "gain_mse" and control != "none":
             continue
         if metric == "gain_mse" and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
-            continue
+            continue  # (a store of sequences draws its gains in _temporal_figure)
         rho = rows["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
         style = dict(styles[estimator])
@@ -86,16 +86,44 @@ def _learning_curves(curves_of, styles, title, path_stem):
                    legend_title="† not shown to have converged" if shown else None)
 
 
+def _temporal_figure(part, reference, styles, title, path_stem):
+    """On a store of sequences: the gain over the reference of each learned estimator that
+    reads a prior, its line style saying which (cross-class, temporal, both)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    lines = {"cross-class (X2)": "-", "temporal (past frames)": "--", "both": "-."}
+    rows = part[(part["metric"] == "gain_mse") & (part["control"] == "none")
+                & (part["rho"] != "all") & part["learned"].astype(bool)]
+    for estimator, curve in rows.groupby("estimator", sort=False):
+        kind = prior_kind(curve["uses_prior"].iloc[0], _reads_past(curve.iloc[0]))
+        if kind not in lines:
+            continue
+        rho = curve["rho"].astype(float).to_numpy()
+        order = np.argsort(rho)
+        style = dict(styles[estimator])
+        ax.plot(rho[order], curve["value"].to_numpy()[order], lines[kind], marker="o",
+                markersize=3, linewidth=1.8, label=f"{estimator}: {kind}", **style)
+        ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
+                        curve["hi"].to_numpy()[order], alpha=0.12, linewidth=0, **style)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    return _finish(fig, ax, _RHO, f"MSE gain over {reference}, % (paired, 95% bands)", title,
+                   path_stem)
+
+
 def _attribution_figure(part, reference, styles, title, path_stem):
-    """Per estimator with twins: its gain over the reference, over its blind twin, and its
-    oracle twin's, against rho."""
+    """Per estimator with twins: its gain over the reference, over its blind twins (X2's,
+    the past's), and its oracle twins', against rho."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
     kinds = [("gain_mse", "-", f"over {reference}"), ("gain_info", "--", "over its blind twin"),
-             ("gain_oracle", "-.", "oracle ceiling")]
+             ("gain_oracle", "-.", "oracle ceiling"),
+             ("gain_info_past", (0, (1, 1)), "over its past-blind twin"),
+             ("gain_oracle_past", (0, (4, 1, 1, 1, 1, 1)), "past-oracle ceiling")]
     rows = part[(part["control"] == "none") & (part["rho"] != "all")]
-    for estimator in dict.fromkeys(rows.loc[rows["metric"] == "gain_info", "estimator"]):
+    for estimator in dict.fromkeys(rows.loc[rows["metric"].isin(["gain_info", "gain_info_past"]),
+                                            "estimator"]):
         for metric, line, what in kinds:
             curve = rows[(rows["estimator"] == estimator) & (rows["metric"] == metric)]
             if curve.empty:
@@ -103,7 +131,7 @@ def _attribution_figure(part, reference, styles, title, path_stem):
             rho = curve["rho"].astype(float).to_numpy()
             order = np.argsort(rho)
             style = dict(styles[estimator])
-            ax.plot(rho[order], curve["value"].to_numpy()[order], line, marker="o",
+            ax.plot(rho[order], curve["value"].to_numpy()[order], linestyle=line, marker="o",
                     markersize=3, linewidth=1.6, label=f"{estimator}: {what}", **style)
             ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                             curve["hi"].to_numpy()[order], alpha=0.1, linewidth=0, **style)
@@ -184,9 +212,13 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
     clean, noisy = item["clean"], item["noisy"]
     prior = [k for k in range(store.classes) if k != target][0]
     names = store.class_names
+    first = []
+    if store.frames > 1:  # the target is the last frame; the first shows how far the past is
+        first = [(f"noisy {names[target]}, frame 1 of {store.frames}", noisy[0][target], None)]
+        clean, noisy = clean[-1], noisy[-1]
     # The noisy map's own error is identity's (the noisy map clipped to [0, 1]).
     panels = [(f"clean {names[target]}", clean[target], None),
-              (f"noisy {names[target]}", noisy[target], None),
+              (f"noisy {names[target]}", noisy[target], None), *first,
               (f"noisy {names[prior]} (prior)", noisy[prior], None)]
     panels += [(label, est, np.abs(est - clean[target])) for label, est in estimates.items()]
     ncols = min(8, len(panels))
@@ -262,9 +294,13 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None,
             kept = _kept_estimates(run, set(estimators))
             curves = [("mse", "MSE (lower is better)", f"{name}: MSE vs rho, 95% bands"),
                       ("iou", "IoU at 0.5 (higher is better)", f"{name}: IoU vs rho, 95% bands")]
+            temporal = any(_reads_past(r) for r in part.itertuples(index=False))
             gains = part[(part["metric"] == "gain_mse") & part["uses_prior"].astype(bool)
                          & part["learned"].astype(bool)]
-            if not gains.empty:  # only learned estimators that read X2 have a prior gain
+            if temporal:
+                curves.append(("gain_mse", None, f"{name}: cross-class prior, temporal prior "
+                                                 "and both, gain vs rho"))
+            elif not gains.empty:  # only learned estimators that read X2 have a prior gain
                 controls = sorted(set(gains["control"]) - {"none"})
                 dotted = f" (dotted: X2 {', '.join(controls)})" if controls else ""
                 curves.append(("gain_mse", f"MSE gain over {bench.reference}, %",
@@ -272,7 +308,10 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None,
             figures = []
             for metric, ylabel, title in curves:
                 stem = folder / f"{name}-{metric.replace('_mse', '')}"
-                _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
+                if ylabel is None:
+                    _temporal_figure(part, bench.reference, styles, title, stem)
+                else:
+                    _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
                 figures.append((title, stem.name))
             curves_of = {r.label: (r.curves, r.converged) for r in run.records()
                          if r.ok and r.curves and r.label in set(estimators)}
@@ -281,7 +320,7 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None,
                 stem = folder / f"{name}-curves"
                 _learning_curves(curves_of, styles, title, stem)
                 figures.append((title, stem.name))
-            if (part["metric"] == "gain_info").any():
+            if part["metric"].isin(["gain_info", "gain_info_past"]).any():
                 title = f"{name}: where the prior gain comes from"
                 stem = folder / f"{name}-attribution"
                 _attribution_figure(part, bench.reference, styles, title, stem)

@@ -99,7 +99,17 @@ def _rhos(results) -> list[str]:
 
 
 def row_label(estimator: str, control: str) -> str:
-    return estimator if control == "none" else f"{estimator}, X2 {control}"
+    """``concat``, ``concat, X2 shuffled``, ``concat-time, past shuffled``."""
+    if control == "none":
+        return estimator
+    if control.startswith("past-"):
+        return f"{estimator}, past {control.removeprefix('past-')}"
+    return f"{estimator}, X2 {control}"
+
+
+def _estimator_of(label: str) -> str:
+    """The estimator of a row label (:func:`row_label`)."""
+    return label.split(", X2 ")[0].split(", past ")[0]
 
 
 def _interval_note(results) -> str:
@@ -148,7 +158,11 @@ def build_tables(results, dataset: str) -> list[Table]:
     # of model without X2: shown for the learned ones.  A classical filter that reads X2
     # has no such twin here; its "X2 shuffled" rows show what X2 does for it.
     users_of_prior = {r.estimator for r in part.itertuples(index=False)
-                      if r.uses_prior and r.learned}
+                      if (r.uses_prior or _reads_past(r)) and r.learned}
+    # A dataset of sequences names both priors; one of single maps reads as before.
+    temporal = any(_reads_past(r) for r in part.itertuples(index=False))
+    reads, reads_neither = (("X2 or past frames", "X2 nor past frames") if temporal
+                            else ("X2", "X2"))
     tables = []
     specs = [
         ("mse", "gain_mse", f"prior gain % vs {ref} (ρ={top})",
@@ -163,8 +177,9 @@ def build_tables(results, dataset: str) -> list[Table]:
         columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
         table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
                       note=_interval_note(part) + f"; {METRICS[metric].note}. The last column, "
-                      f"for the learned estimators that read X2, is {extra_note}, {ref} not "
-                      f"reading X2, paired on the same test samples ({_paired_note(part)}); the "
+                      f"for the learned estimators that read {reads}, is {extra_note}, {ref} "
+                      f"{'reading neither' if temporal else 'not reading'} {reads_neither}, "
+                      f"paired on the same test samples ({_paired_note(part)}); the "
                       "classical filters that read X2 have no such twin, their X2-shuffled rows "
                       "show what X2 does for them", header=header)
         table.rows = [[Cell(row_label(e, c))]
@@ -174,7 +189,9 @@ def build_tables(results, dataset: str) -> list[Table]:
         _bold_best(table, rows, [m for m, _, _ in columns])
         tables.append(table)
     users = [(e, c) for e, c in rows if e in users_of_prior]
-    if users:
+    if users and temporal:
+        tables.append(_temporal_table(part, cells, rhos, ref, where, dataset, users))
+    elif users:
         header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
         table = Table(key=f"{dataset}-gain", title=f"Prior gain vs ρ, {where}",
                       note=f"MSE reduction over {ref} (which does not read X2) in % of its MSE, "
@@ -205,7 +222,7 @@ def _mark_unconverged(tables: list[Table], part) -> None:
     for table in tables:
         marked = False
         for row in table.rows:
-            estimator = row[0].text.split(", X2 ")[0]
+            estimator = _estimator_of(row[0].text)
             if estimator in failed:
                 row[0] = Cell(row[0].text + " †", row[0].value, row[0].bold)
                 marked = True
@@ -259,11 +276,52 @@ def scaling_table(sweep, dataset: str) -> Table | None:
     return table
 
 
+def _reads_past(row) -> bool:
+    """Whether a results row's estimator reads the past (results written before sequences
+    have no such column, or an empty cell: it does not)."""
+    value = getattr(row, "uses_past", False)
+    return value is True or str(value) == "True"
+
+
+def prior_kind(uses_prior: bool, uses_past: bool) -> str:
+    """What an estimator reads besides the target's last frame, in the report's words."""
+    return {(True, False): "cross-class (X2)", (False, True): "temporal (past frames)",
+            (True, True): "both"}.get((bool(uses_prior), bool(uses_past)), "neither")
+
+
+def _temporal_table(part, cells, rhos, ref, where, dataset, users) -> Table:
+    """On a store of sequences, the gain over the reference of the cross-class prior, the
+    temporal prior and both, against rho: is X2 still worth reading once the past is?"""
+    flags = {r.estimator: (bool(r.uses_prior), _reads_past(r)) for r in part.itertuples(index=False)}
+    header = ["estimator", "prior"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
+    table = Table(key=f"{dataset}-gain",
+                  title=f"Cross-class prior, temporal prior and both: gain vs ρ, {where}",
+                  note=f"The target is the last frame of each sequence. MSE reduction over {ref} "
+                       "(which reads neither X2 nor the past frames) in % of its MSE, paired over "
+                       f"the same test samples, {_paired_note(part)}; positive: better. Prior: "
+                       "what the estimator reads besides the last frame of the target class: "
+                       "the other classes at the last frame (cross-class), the target's past "
+                       "frames warped by the ego motion (temporal), or both. X2 shuffled, past "
+                       "shuffled: that prior taken from another test sample", header=header)
+    digits = METRICS["gain_mse"].digits
+    # Grouped by what they read, so each architecture's three rows compare at a glance.
+    order = {"cross-class (X2)": 0, "temporal (past frames)": 1, "both": 2}
+    ordered = sorted(users, key=lambda ec: order.get(prior_kind(*flags[ec[0]]), 3))
+    table.rows = [[Cell(row_label(e, c)), Cell(prior_kind(*flags[e]))]
+                  + [_cell(cells, "gain_mse", e, c, r, digits) for r in rhos]
+                  for e, c in ordered]
+    _bold_best(table, ordered, [None] + ["gain_mse"] * len(rhos))
+    return table
+
+
+_TWIN_METRICS = ("gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past")
+
+
 def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
     """Where an estimator's prior gain comes from, for those whose twins ran."""
     with_twins = list(dict.fromkeys(
         r.estimator for r in part.itertuples(index=False)
-        if r.metric in ("gain_info", "gain_oracle") and r.control == "none"))
+        if r.metric in _TWIN_METRICS and r.control == "none"))
     if not with_twins:
         return None
     header = ["estimator", "gain"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
@@ -276,12 +334,22 @@ def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
                        f"training held fixed). Blind twin over {ref}: what the architecture "
                        f"costs or buys without X2's information. Oracle ceiling: its twin "
                        f"given the clean X2 at training and test, over {ref}", header=header)
+    past = part["metric"].isin(["gain_info_past", "gain_oracle_past"]).any()
+    if past:
+        table.note += (". The past rows say the same of the target's past frames: its "
+                       "past-blind twin is trained and tested with another sample's past")
     for estimator in with_twins:
         quantities = [(f"over {ref}", "gain_mse", estimator),
                       ("over its blind twin (X2's information)", "gain_info", estimator),
                       (f"blind twin over {ref} (architecture)", "gain_mse",
                        twin_name(estimator, "shuffled")),
                       (f"oracle ceiling over {ref}", "gain_oracle", estimator)]
+        if past:
+            quantities += [
+                ("over its past-blind twin (the past's information)", "gain_info_past",
+                 estimator),
+                (f"past-blind twin over {ref}", "gain_mse", twin_name(estimator, "past-shuffled")),
+                (f"past-oracle ceiling over {ref}", "gain_oracle_past", estimator)]
         for name, metric, row in quantities:
             values = [_cell(cells, metric, row, "none", r, digits) for r in rhos]
             if any(v.text for v in values):
