@@ -464,7 +464,7 @@ def test_reference_benchmark_loads_both_profiles():
     paper = load_benchmark(REFERENCE, "paper")
     assert default.name == paper.name == "ogmbench-reference"
     assert default.version == paper.version >= 1
-    assert set(default.profiles) == {"default", "bev-cpu", "paper"}
+    assert set(default.profiles) == {"default", "bev-cpu", "time-cpu", "paper"}
     assert default.profile == "default"
     assert paper.profile == "paper"
     assert default.reference in default.estimators and "identity" in default.estimators
@@ -499,7 +499,17 @@ def test_reference_benchmark_loads_both_profiles():
         assert dataset.config.class_names == ["vehicle", "drivable", "walkway"]
         assert dataset.target_name == "vehicle" and dataset.config.noise.startswith("camera")
     assert cpu.estimators == default.estimators and not cpu.train_sizes
-    for bench in (default, cpu, paper):
+    # Issue 14: the temporal prior, urban sequences of 4-8 frames in the paper profile and
+    # on a CPU; the past-reading estimators run on those datasets only.
+    time = load_benchmark(REFERENCE, "time-cpu")
+    [seq] = time.datasets
+    assert seq.config.frames == 4 and by_name["urban-time"].config.frames in range(4, 9)
+    assert {"unet", "concat", "concat-time", "concat-both", "log-odds"} <= set(time.estimators)
+    assert time.reference == "unet"
+    assert {"concat-time", "concat-both", "concat-time-past-shuffled"} <= {s.name for s in paper.specs}
+    runs = {d.name: {s.name for s in paper.specs if d.runs(s)} for d in paper.datasets}
+    assert "concat-time" in runs["urban-time"] and "concat-time" not in runs["urban-bev"]
+    for bench in (default, cpu, time, paper):
         for dataset in bench.datasets:
             counts = dataset.config.counts
             assert counts[0] > 0 and counts[2] > 0
@@ -641,7 +651,7 @@ def test_reproduce_refuses_bad_input(here, capsys, make, args, words):
 
 def test_reproduce_refuses_the_reference_file_with_an_unknown_profile(here, capsys):
     reproduce_refused(capsys, REFERENCE, here / "out", "--profile", "gpu",
-                      words=["no profile 'gpu'", "default, bev-cpu, paper"])
+                      words=["no profile 'gpu'", "default, bev-cpu, time-cpu, paper"])
     assert not (here / "out").exists()
 
 
