@@ -244,26 +244,27 @@ def resolve(text: str) -> EstimatorSpec:
         name, cls, source = registry.load(ref)
     except registry.RegistryError as exc:
         raise ConfigError(str(exc)) from None
-    prior = params.pop(PRIOR_KEY, "noisy")
-    if prior not in PRIOR_SOURCES:
-        raise ConfigError(f"estimator {text!r}: prior must be one of {', '.join(PRIOR_SOURCES)}, "
-                          f"got {prior!r}")
-    if prior != "noisy":
-        if not cls.uses_prior:
-            raise ConfigError(f"estimator {text!r}: {name} does not use the prior, so it has "
-                              f"no prior={prior} twin")
-        name = twin_name(name, prior)
-    past = params.pop(PAST_KEY, "noisy")
-    if past not in PRIOR_SOURCES:
-        raise ConfigError(f"estimator {text!r}: past must be one of {', '.join(PRIOR_SOURCES)}, "
-                          f"got {past!r}")
-    if past != "noisy":
-        if not cls.uses_past:
-            raise ConfigError(f"estimator {text!r}: {name} does not read past frames, so it "
-                              f"has no past={past} twin")
-        name = twin_name(name, f"past-{past}")
+    prior, name = _source(params, PRIOR_KEY, text, name, cls.uses_prior, "use the prior", "")
+    past, name = _source(params, PAST_KEY, text, name, getattr(cls, "uses_past", False),
+                         "read past frames", "past-")
     return EstimatorSpec(text=text, name=name, cls=cls, source=source, params=params,
                          prior=prior, past=past)
+
+
+def _source(params: dict, key: str, text: str, name: str, reads: bool, what: str,
+            prefix: str) -> tuple[str, str]:
+    """Pop one prior source (``prior=`` or ``past=``) from ``params``: the source and the
+    name, a twin's when the source is not the estimator's own."""
+    source = params.pop(key, "noisy")
+    if source not in PRIOR_SOURCES:
+        raise ConfigError(f"estimator {text!r}: {key} must be one of {', '.join(PRIOR_SOURCES)}, "
+                          f"got {source!r}")
+    if source == "noisy":
+        return source, name
+    if not reads:
+        raise ConfigError(f"estimator {text!r}: {name} does not {what}, so it has no "
+                          f"{key}={source} twin")
+    return source, twin_name(name, f"{prefix}{source}")
 
 
 def resolve_all(texts: Iterable[str | EstimatorSpec],
