@@ -224,6 +224,43 @@ def _sample_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, 0.0)
 
 
+def _fit_cell_table(blocks, bins: int) -> tuple[list[np.ndarray], np.ndarray, float]:
+    """The joint histogram of quantile bins of noisy values with a clean target.
+
+    ``blocks()`` yields ``(noisy, clean)`` blocks, noisy (n, K, H, W) and the clean
+    target (n, H, W); it is read twice.  Returns the bin edges per channel (quantiles of
+    a strided subsample of the cells; equal ones merged), the table of P(occupied | the
+    cell's bins) with add-one smoothing towards the mean occupancy, and that mean.
+    """
+    pooled = None
+    for noisy, _ in blocks():
+        flat = noisy.transpose(1, 0, 2, 3).reshape(noisy.shape[1], -1)
+        pooled = pooled or [[] for _ in range(len(flat))]
+        stride = max(1, flat.shape[1] // 200_000)
+        for k in range(len(flat)):
+            pooled[k].append(flat[k, ::stride])
+    if pooled is None:
+        raise ValueError("no train samples to fit a histogram on")
+    qs = np.linspace(0, 1, bins + 1)[1:-1]
+    edges = [np.unique(np.quantile(np.concatenate(v), qs)) for v in pooled]
+    size = int(np.prod([len(e) + 1 for e in edges]))
+    occupied, total = np.zeros(size), np.zeros(size)
+    for noisy, clean in blocks():
+        cell = _cells(edges, noisy)
+        occupied += np.bincount(cell, weights=clean.ravel(), minlength=size)
+        total += np.bincount(cell, minlength=size)
+    prior_mean = occupied.sum() / max(total.sum(), 1.0)
+    return edges, ((occupied + prior_mean) / (total + 1.0)).astype(np.float32), prior_mean
+
+
+def _cells(edges: list[np.ndarray], noisy: np.ndarray) -> np.ndarray:
+    """The histogram cell of every map cell of ``noisy`` (n, K, H, W), flattened."""
+    index = np.zeros(noisy[:, 0].size, dtype=np.int64)
+    for k, e in enumerate(edges):
+        index = index * (len(e) + 1) + np.searchsorted(e, noisy[:, k].ravel(), side="right")
+    return index
+
+
 class BayesCell(Estimator):
     """Per-cell posterior mean of the clean target given every class's noisy value there.
 
@@ -252,86 +289,88 @@ class BayesCell(Estimator):
                              f"{self.bins ** classes} histogram cells (max {self._MAX_CELLS})")
         if len(data.train) == 0:
             raise ValueError("bayes-cell needs train samples")
-        # Pass 1: quantile edges per class from a strided subsample of the cells.
-        pooled = [[] for _ in range(classes)]
-        for noisy, _, _ in data.train.iter_chunks():
-            flat = noisy.transpose(1, 0, 2, 3).reshape(classes, -1)
-            stride = max(1, flat.shape[1] // 200_000)
-            for k in range(classes):
-                pooled[k].append(flat[k, ::stride])
-        qs = np.linspace(0, 1, self.bins + 1)[1:-1]
-        self.edges_ = [np.unique(np.quantile(np.concatenate(v), qs)) for v in pooled]
-        # Pass 2: joint histogram of the bins with the clean target.
-        size = int(np.prod([len(e) + 1 for e in self.edges_]))
-        occupied, total = np.zeros(size), np.zeros(size)
-        for noisy, clean, _ in data.train.iter_chunks():
-            cell = self._cells(noisy)
-            occupied += np.bincount(cell, weights=clean[:, target].ravel(), minlength=size)
-            total += np.bincount(cell, minlength=size)
-        prior_mean = occupied.sum() / max(total.sum(), 1.0)
-        self.table_ = ((occupied + prior_mean) / (total + 1.0)).astype(np.float32)
+        self.edges_, self.table_, _ = _fit_cell_table(
+            lambda: ((noisy, clean[:, target]) for noisy, clean, _ in data.train.iter_chunks()),
+            self.bins)
         return self
-
-    def _cells(self, noisy):
-        index = np.zeros(noisy[:, 0].size, dtype=np.int64)
-        for k, edges in enumerate(self.edges_):
-            index = index * (len(edges) + 1) + np.searchsorted(edges, noisy[:, k].ravel(),
-                                                               side="right")
-        return index
 
     def predict(self, noisy, target):
         if self.table_ is None:
             raise RuntimeError("bayes-cell must be fitted before predict")
         if noisy.shape[1] != len(self.edges_):
             raise ValueError(f"fitted on {len(self.edges_)} classes, got {noisy.shape[1]}")
-        return self.table_[self._cells(noisy)].reshape(noisy[:, 0].shape)
+        return self.table_[_cells(self.edges_, noisy)].reshape(noisy[:, 0].shape)
+
+
+def _logit(p):
+    # The table is smoothed away from 0 and 1 unless train held no occupied cell at all.
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1.0 - 1e-6)
+    return np.log(p / (1.0 - p))
 
 
 class LogOdds(Estimator):
     """Bayesian log-odds fusion of the target's frames: the occupancy-grid-mapping filter.
 
-    Each frame's noisy target is read through a linear inverse sensor model,
-    ``p(occupied | z) = 0.5 + (confidence - 0.5) (2 clip(z, 0, 1) - 1)``, pulled into the
-    last frame's grid by the ego motion (``scipy.ndimage.affine_transform``, bilinear;
-    cells a frame did not see add nothing) and added in log-odds, each frame weighted
-    by ``decay`` to the power of its age in frames (the forgetting factor that lets
-    moving objects fade; ``decay`` 1 is the static-world update, 0 the last frame
-    alone).  The estimate is the fused probability.  Both are tuned on val.
+    The inverse sensor model, P(occupied | a frame's noisy target value), is fitted on
+    train, as bayes-cell does for the target alone: the clean last frame's occupancy per
+    quantile bin (``bins``) of its noisy value; every frame's noise is drawn from the
+    same model.  Each frame's evidence, its log-odds less that of the prior ``l0`` (the
+    train occupancy), is pulled into the last frame's grid by the ego motion
+    (``scipy.ndimage.affine_transform``, bilinear; cells a frame did not see add nothing)
+    and the estimate is the probability of ``l0 + sum_t decay**age_t * evidence_t``:
+    the textbook update ``l_t = l_{t-1} + logit(ism(z_t)) - l0`` with a forgetting
+    factor that lets moving objects fade (``decay`` 1 is the static-world filter, 0 the
+    last frame's calibration alone).  ``bins`` and ``decay`` are tuned on val.
     """
 
     uses_past = True
-    param_grid = {"confidence": [0.6, 0.7, 0.8, 0.9], "decay": [0.0, 0.3, 0.6, 1.0]}
-    hyper = {"confidence": Hyper(float, lo=0.5, hi=1.0, lo_open=True, hi_open=True),
+    param_grid = {"bins": [16, 32, 64], "decay": [0.0, 0.3, 0.6, 1.0]}
+    hyper = {"bins": Hyper(int, lo=1, hi=256),
              "decay": Hyper(float, lo=0.0, hi=1.0)}
 
-    def __init__(self, confidence=0.8, decay=0.6):
-        self.confidence = confidence
+    def __init__(self, bins=16, decay=0.6):
+        self.bins = bins
         self.decay = decay
+        self.edges_ = None
+        self.table_ = None
+        self.prior_ = None
 
-    def _log_odds(self, z: np.ndarray) -> np.ndarray:
-        p = 0.5 + (self.confidence - 0.5) * (2.0 * np.clip(z, 0.0, 1.0) - 1.0)
-        return np.log(p / (1.0 - p))
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        if len(data.train) == 0:
+            raise ValueError("log-odds needs train samples")
+        last = (slice(None), -1, slice(target, target + 1))
+        self.edges_, self.table_, self.prior_ = _fit_cell_table(
+            lambda: ((noisy[last], clean[:, target]) for noisy, clean, _ in
+                     data.train.iter_chunks()),
+            self.bins)
+        return self
+
+    def _evidence(self, z: np.ndarray) -> np.ndarray:
+        """A frame's log-odds less the prior's, ``z`` one noisy target map."""
+        p = self.table_[_cells(self.edges_, z[None, None])].reshape(z.shape)
+        return _logit(p) - _logit(self.prior_)
 
     def predict(self, noisy, target, warps=None):
+        if self.table_ is None:
+            raise RuntimeError("log-odds must be fitted before predict")
         if noisy.ndim != 5 or warps is None:
             raise ValueError("log-odds fuses past frames: it needs sequences (B, T, C, H, W) "
                              "and their warps")
         frames = noisy.shape[1]
-        fused = np.zeros((noisy.shape[0], *noisy.shape[-2:]))
+        fused = np.full((noisy.shape[0], *noisy.shape[-2:]), _logit(self.prior_))
         for b in range(noisy.shape[0]):
             for t in range(frames):
                 weight = self.decay ** (frames - 1 - t)
                 if weight == 0.0:
                     continue
-                matrix, offset = warps[b, t, :, :2], warps[b, t, :, 2]
-                z = np.asarray(noisy[b, t, target], dtype=np.float64)
+                evidence = self._evidence(noisy[b, t, target])
                 if t < frames - 1:
+                    matrix, offset = warps[b, t, :, :2], warps[b, t, :, 2]
                     # A cell counts where its centre falls within half a cell of the
                     # frame's grid (the nearest cell exists); there, bilinear samples.
-                    seen = ndimage.affine_transform(np.ones_like(z), matrix, offset, order=0,
-                                                    mode="grid-constant", cval=0.0)
-                    z = ndimage.affine_transform(z, matrix, offset, order=1, mode="nearest")
-                    fused[b] += weight * seen * self._log_odds(z)
-                else:
-                    fused[b] += self._log_odds(z)
+                    seen = ndimage.affine_transform(np.ones_like(evidence), matrix, offset,
+                                                    order=0, mode="grid-constant", cval=0.0)
+                    evidence = seen * ndimage.affine_transform(evidence, matrix, offset,
+                                                               order=1, mode="nearest")
+                fused[b] += weight * evidence
         return (1.0 / (1.0 + np.exp(-fused))).astype(np.float32)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .api import CONTROLS, DEVICES
+from .api import CONTROLS, DEVICES, PAST_CONTROLS
 from .config import GenerateConfig, make_config
 from .errors import ConfigError
 from .execution import parse_address
@@ -85,6 +85,12 @@ class Dataset:
     def runs(self, spec: EstimatorSpec) -> bool:
         """Whether this dataset runs ``spec`` (one that reads the past needs sequences)."""
         return runs_on(spec.cls, self.config.frames)
+
+    def controls(self, controls: tuple[str, ...]) -> tuple[str, ...]:
+        """The prior ``controls`` that apply to this dataset: those that replace past
+        frames only where there are past frames (a dataset of sequences)."""
+        return tuple(c for c in controls
+                     if self.config.frames > 1 or c not in PAST_CONTROLS)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class Benchmark:
         data = self.to_json()
         if dataset is not None:
             data["datasets"] = [d for d in data["datasets"] if d["name"] == dataset.name]
+            data["prior_controls"] = list(dataset.controls(self.prior_controls))
         text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -282,7 +282,8 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         + (" (finished ones are kept)" if resume else ""))
     _, outcomes = run_eval(
         store.path, specs, target=dataset.target, out=run_dir,
-        prior_controls=bench.prior_controls if train_size is None else (), seed=bench.seed,
+        prior_controls=dataset.controls(bench.prior_controls) if train_size is None else (),
+        seed=bench.seed,
         device=bench.device, workers=workers, dask=execution, resume=resume,
         profile=bench.training,
         training={k: v for k, v in bench.training_params.items() if k != "profile"},

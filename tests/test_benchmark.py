@@ -505,6 +505,9 @@ def test_reference_benchmark_loads_both_profiles():
     [seq] = time.datasets
     assert seq.config.frames == 4 and by_name["urban-time"].config.frames in range(4, 9)
     assert {"unet", "concat", "concat-time", "concat-both", "log-odds"} <= set(time.estimators)
+    # The blind twins say whether a gain is the prior's information or the wider input's.
+    assert {"concat-shuffled", "concat-time-past-shuffled"} <= {s.name for s in time.specs}
+    assert seq.controls(time.prior_controls) == ("shuffled", "past-shuffled")
     assert time.reference == "unet"
     assert {"concat-time", "concat-both", "concat-time-past-shuffled"} <= {s.name for s in paper.specs}
     runs = {d.name: {s.name for s in paper.specs if d.runs(s)} for d in paper.datasets}
@@ -600,6 +603,21 @@ def test_config_hash_of_a_dataset_ignores_the_other_datasets(tmp_path):
     assert after.config_hash(after.datasets[0]) == before.config_hash(fg)
     assert after.config_hash(after.datasets[1]) != before.config_hash(fl)
     assert after.config_hash() != before.config_hash()
+
+
+def test_past_controls_apply_to_the_datasets_of_sequences_only(tmp_path):
+    # A past- control replaces past frames: a dataset of single maps runs without it,
+    # and its results (and their hash) are those of a file that never named it.
+    seq = dict(BASE["dataset"][0], name="fs", frames=3)
+    both = {("dataset",): [BASE["dataset"][0], seq]}
+    plain = load_benchmark(write(tmp_path, both))
+    past = load_benchmark(write(tmp_path, {**both, ("eval", "prior_controls"):
+                                           ["shuffled", "past-shuffled"]}, "past.toml"))
+    (fg, fs), (pfg, pfs) = plain.datasets, past.datasets
+    assert pfg.controls(past.prior_controls) == ("shuffled",)
+    assert pfs.controls(past.prior_controls) == ("shuffled", "past-shuffled")
+    assert past.config_hash(pfg) == plain.config_hash(fg)
+    assert past.config_hash(pfs) != plain.config_hash(fs)
 
 
 # --------------------------------------------------------------------------- the CLI

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 import ogmbench
-from ogmbench.api import Estimator, Split
+from ogmbench.api import Estimator, FitData, Split
 from ogmbench.errors import ConfigError
 from ogmbench.evaluate import apply_control, run_eval
 from ogmbench.generators import frame_transform, warp, warps_to_last
@@ -16,7 +16,7 @@ from ogmbench.testing import check_estimator, tiny_data
 from cli_helpers import call
 
 torch = pytest.importorskip("torch")
-from ogmbench.baselines.classical import LogOdds  # noqa: E402
+from ogmbench.baselines.classical import BayesCell, LogOdds  # noqa: E402
 from ogmbench.baselines.nets import ConcatBoth, ConcatTime, XAttnTime, warp_frames  # noqa: E402
 
 URBAN_SEQ = dict(family="urban", rho=[0.0, 0.9], samples_per_rho=10, size=32, frames=3,
@@ -228,21 +228,37 @@ def test_log_odds_is_the_inverse_sensor_model_update():
     rng = np.random.default_rng(2)
     noisy = rng.random((3, 4, 2, 6, 6)).astype(np.float32)
     warps = np.broadcast_to(np.eye(2, 3), (3, 4, 2, 3)).copy()  # a still ego
-    model = LogOdds(confidence=0.8, decay=0.5)
-    p = 0.5 + 0.3 * (2 * noisy[:, :, 0] - 1)
-    log_odds = np.log(p / (1 - p))
-    fused = sum(0.5 ** (3 - t) * log_odds[:, t] for t in range(4))
+    model = LogOdds(decay=0.5)
+    # A known inverse sensor model: P(occupied) 0.2 below z = 0.5, 0.7 above; prior 0.1.
+    model.edges_, model.table_, model.prior_ = [np.array([0.5])], np.array([0.2, 0.7]), 0.1
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    evidence = np.where(noisy[:, :, 0] >= 0.5, logit(0.7), logit(0.2)) - logit(0.1)
+    fused = logit(0.1) + sum(0.5 ** (3 - t) * evidence[:, t] for t in range(4))
     np.testing.assert_allclose(model.predict(noisy, 0, warps), 1 / (1 + np.exp(-fused)),
                                rtol=1e-5)
     # decay 0 keeps the last frame alone: its inverse sensor model.
-    np.testing.assert_allclose(LogOdds(confidence=0.8, decay=0.0).predict(noisy, 0, warps),
-                               p[:, -1], rtol=1e-5)
+    model.decay = 0.0
+    np.testing.assert_allclose(model.predict(noisy, 0, warps),
+                               np.where(noisy[:, -1, 0] >= 0.5, 0.7, 0.2), rtol=1e-5)
+
+
+def test_log_odds_without_the_past_is_bayes_cell_on_the_target_alone():
+    data = tiny_data(frames=3, n=12, size=16)
+    noisy, _, _ = data.val.load()
+    fused = LogOdds(bins=8, decay=0.0).fit(data, target=0).predict(noisy, 0, data.val.warps)
+    # bayes-cell given the target's last frame only (C = 1) calibrates it the same way.
+    train_noisy, train_clean, train_rho = data.train.load()
+    alone = Split(noisy=train_noisy[:, -1, :1], clean=train_clean[:, :1], rho=train_rho)
+    single = FitData(train=alone, val=alone)
+    cell = BayesCell(bins=8).fit(single, target=0).predict(noisy[:, -1, :1], 0)
+    np.testing.assert_allclose(fused, cell, rtol=1e-5)
 
 
 def test_log_odds_uses_the_past_that_the_warps_align(seq, tmp_path):
-    # Static urban layout, a moving ego: aligned past frames carry the target's evidence,
-    # so the tuned filter beats the last frame alone, and a shuffled past does not help.
-    run_eval(seq.path, ["log-odds", "identity"], out=tmp_path / "r",
+    # The static layout (drivable) seen by a moving ego: aligned past frames carry the
+    # target's evidence, so the tuned filter fuses them and beats the last frame alone,
+    # and a shuffled past does not help.
+    run_eval(seq.path, ["log-odds", "identity"], target=1, out=tmp_path / "r",
              prior_controls=("past-shuffled",))
     run = read_run(tmp_path / "r")
     rows = run.samples("log-odds").to_pandas()
