@@ -9,6 +9,7 @@ import ogmbench
 from ogmbench.benchmark import BenchmarkError, load_benchmark
 from ogmbench.evaluate import run_eval
 from ogmbench.leaderboard import aggregate, load_runs
+from ogmbench.report.tables import prior_label
 from ogmbench.reproduce import reproduce
 from ogmbench.results import read_results
 from ogmbench.runs import Record
@@ -64,6 +65,22 @@ def test_a_twin_of_either_source_or_both_names_its_estimator(prior, past, name, 
     if past != "noisy":
         data["past_source"] = past
     assert Record(name, data).twin_of == base
+
+
+@pytest.mark.parametrize("estimator, reads, label", [
+    ("concat", (True, False), "cross-class (X2)"),
+    ("concat-shuffled", (True, False), "cross-class (X2), blind twin"),
+    ("concat-oracle", (True, False), "cross-class (X2), oracle twin"),
+    ("concat-time", (False, True), "temporal (past frames)"),
+    ("concat-time-past-shuffled", (False, True), "temporal (past frames), past-blind twin"),
+    ("concat-both", (True, True), "both"),
+    ("concat-both-past-oracle", (True, True), "both, past-oracle twin"),
+    ("xattn-shuffled", (True, False), "cross-class (X2)"),  # xattn is not in the report
+])
+def test_the_gain_table_says_which_twin_a_row_is(estimator, reads, label):
+    names = ["concat", "concat-shuffled", "concat-oracle", "concat-time",
+             "concat-time-past-shuffled", "concat-both", "concat-both-past-oracle"]
+    assert prior_label(estimator, *reads, names) == label
 
 
 # --------------------------------------------------------------------------- benchmark

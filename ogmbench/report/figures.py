@@ -12,7 +12,7 @@ import numpy as np
 from ..results import GENERATED
 from ..runs import Run, read_run
 from ..store import Store, open_store
-from .tables import _reads_past, prior_kind, row_label
+from .tables import _reads_past, prior_kind, prior_label, row_label
 
 __all__ = ["write_figures"]
 
@@ -95,15 +95,17 @@ def _temporal_figure(part, reference, styles, title, path_stem):
     lines = {"cross-class (X2)": "-", "temporal (past frames)": "--", "both": "-."}
     rows = part[(part["metric"] == "gain_mse") & (part["control"] == "none")
                 & (part["rho"] != "all") & part["learned"].astype(bool)]
+    names = rows["estimator"].unique()
     for estimator, curve in rows.groupby("estimator", sort=False):
-        kind = prior_kind(curve["uses_prior"].iloc[0], _reads_past(curve.iloc[0]))
+        reads = curve["uses_prior"].iloc[0], _reads_past(curve.iloc[0])
+        kind = prior_kind(*reads)
         if kind not in lines:
             continue
         rho = curve["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
         style = dict(styles[estimator])
         ax.plot(rho[order], curve["value"].to_numpy()[order], lines[kind], marker="o",
-                markersize=3, linewidth=1.8, label=f"{estimator}: {kind}", **style)
+                markersize=3, linewidth=1.8, label=f"{estimator}: {prior_label(estimator, *reads, names)}", **style)
         ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                         curve["hi"].to_numpy()[order], alpha=0.12, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)

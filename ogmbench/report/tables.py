@@ -289,6 +289,27 @@ def prior_kind(uses_prior: bool, uses_past: bool) -> str:
             (True, True): "both"}.get((bool(uses_prior), bool(uses_past)), "neither")
 
 
+# A twin's name ends in its prior source (specs.twin_name); in the report's words.
+_TWIN_WORDS = tuple((source, f"{word} twin") for source, word in (
+    ("shuffled", "blind"), ("zeros", "zeros"), ("oracle", "oracle"),
+    ("past-shuffled", "past-blind"), ("past-zeros", "past-zeros"), ("past-oracle", "past-oracle")))
+
+
+def twin_word(estimator: str, names) -> str | None:
+    """Which twin ``estimator`` is of one of ``names`` (``"blind twin"``, ...), or None."""
+    for base in names:
+        for source, word in _TWIN_WORDS:
+            if base != estimator and twin_name(base, source) == estimator:
+                return word
+    return None
+
+
+def prior_label(estimator: str, uses_prior: bool, uses_past: bool, names) -> str:
+    """:func:`prior_kind`, with which twin ``estimator`` is of one of ``names``."""
+    twin = twin_word(estimator, names)
+    return prior_kind(uses_prior, uses_past) + (f", {twin}" if twin else "")
+
+
 def _temporal_table(part, cells, rhos, ref, where, dataset, users) -> Table:
     """On a store of sequences, the gain over the reference of the cross-class prior, the
     temporal prior and both, against rho: is X2 still worth reading once the past is?"""
@@ -302,12 +323,15 @@ def _temporal_table(part, cells, rhos, ref, where, dataset, users) -> Table:
                        "what the estimator reads besides the last frame of the target class: "
                        "the other classes at the last frame (cross-class), the target's past "
                        "frames warped by the ego motion (temporal), or both. X2 shuffled, past "
-                       "shuffled: that prior taken from another test sample", header=header)
+                       "shuffled: that prior taken from another test sample. A blind twin "
+                       "(past-blind twin) is the same network trained and tested with another "
+                       "sample's X2 (past): the architecture without that prior's information",
+                  header=header)
     digits = METRICS["gain_mse"].digits
     # Grouped by what they read, so each architecture's three rows compare at a glance.
     order = {"cross-class (X2)": 0, "temporal (past frames)": 1, "both": 2}
     ordered = sorted(users, key=lambda ec: order.get(prior_kind(*flags[ec[0]]), 3))
-    table.rows = [[Cell(row_label(e, c)), Cell(prior_kind(*flags[e]))]
+    table.rows = [[Cell(row_label(e, c)), Cell(prior_label(e, *flags[e], flags))]
                   + [_cell(cells, "gain_mse", e, c, r, digits) for r in rhos]
                   for e, c in ordered]
     _bold_best(table, ordered, [None] + ["gain_mse"] * len(rhos))
