@@ -204,7 +204,12 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     road and one on a crossing across it, and the others (placed off the rule) go
     straight ahead or back.  Objects are drawn in a world that extends beyond frame 0's
     map by as far as the ego and the fastest object travel, at the same density, and keep
-    their one-cell gap in every frame (in the world's raster).  An object whose path never
+    their one-cell gap in every frame (in the world's raster).  The roads are those a
+    single map would draw, walked on to the world's edge, and the objects that follow
+    the rule are as many per metre of road as in the map: frames see the drivable area
+    and walkways of single maps, and a few percent fewer objects (5-20% fewer vehicles at
+    32 m on 1 m cells, four frames: moving ones must keep clear of each other in every
+    frame).  An object whose path never
     comes into any frame's map is dropped unplaced: it could only have taken a spot from
     another object where neither is seen (so a little more room, near the views' edges,
     for objects that enter or leave them).
@@ -256,9 +261,18 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     offset = margin * res  # from frame 0's grid to the world's raster, in metres
     placer.views = (poses + [offset, offset, 0.0], np.array([height, width]) * res / 2.0)
     placer.keep_clear_ego(layout.ego_heading, sizes["car"][0] + 2.0, sizes["car"][1] + 2.0)
+    # Objects are counted by area, and those that follow the rule by road: the world's
+    # roads are sparser than the map's (the network is densest at the centre), so the
+    # rule's objects are thinned to as many per metre of road as the map would hold.
+    world = scene.shape[0] * scene.shape[1]
+    inner = _road_length(layout.segments, (offset, offset), (height * res, width * res))
+    keep = min(1.0, _road_length(layout.segments, (0.0, 0.0), np.multiply(scene.shape, res))
+               / world * (height * width) / inner) if inner > 0 else 1.0
+    thin_rng = rng.spawn(1)[0]
     for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread,
                                              sizes):
-        placer.place(kind, mode, length, breadth)
+        if mode != "rule" or thin_rng.random() < keep:
+            placer.place(kind, mode, length, breadth)
 
     grid = _Scene(height, width, res)
     half = np.array([height, width]) * res / 2.0
@@ -284,6 +298,20 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     return out, poses
 
 
+def _road_length(segments, origin, extent, samples=16) -> float:
+    """Metres of road centre line inside the box at ``origin`` of size ``extent`` (m),
+    each segment measured at ``samples`` points along it."""
+    if not len(segments):
+        return 0.0
+    f = (np.arange(samples) + 0.5) / samples
+    y = segments[:, :1] + f * (segments[:, 2:3] - segments[:, :1])
+    x = segments[:, 1:2] + f * (segments[:, 3:4] - segments[:, 1:2])
+    inside = ((y >= origin[0]) & (y < origin[0] + extent[0])
+              & (x >= origin[1]) & (x < origin[1] + extent[1]))
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+    return float(np.sum(lengths * inside.mean(axis=1)))
+
+
 def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_width,
           walkway_width, crossing_width, crossings, margin=0, motion=None):
     """What a scene and a sequence share: checks, the layout on ``scene`` (the map, or
@@ -301,7 +329,8 @@ def _draw(rng, rho, size, classes, resolution, roads, branches, lanes, lane_widt
     layout_rng, object_rng = rng.spawn(2)
     scene = _Scene(height + 2 * margin, width + 2 * margin, res)
     road_half = lanes * lane_width / 2.0
-    lines, ego_heading = _road_network(layout_rng, scene, roads, branches, lane_width, lanes)
+    lines, ego_heading = _road_network(layout_rng, scene, roads, branches, lane_width, lanes,
+                                       span=max(height, width) * res)
     layout = _Layout(names, lines, ego_heading, road_half, walkway_width)
     maps = layout.render(scene, crossings=(layout_rng, crossings, crossing_width))
     placer = _Placer(scene, object_rng, layout.segments, lanes, lane_width, road_half,
@@ -394,7 +423,15 @@ class _Scene:
         """Distance in metres from each cell centre to the nearest segment, up to ``reach``
         (farther cells get ``inf``): each segment only updates its widened bounding box."""
         out = np.full(self.shape, np.inf)
-        for y0, x0, y1, x1 in segments:
+        # Only the segments whose widened box meets the map (a sequence's frame sees a
+        # few of its world's): the test of window(), on all of them at once.
+        y0, x0, y1, x1 = np.asarray(segments, dtype=np.float64).reshape(-1, 4).T
+        r = self.res
+        rows = ((np.floor((np.minimum(y0, y1) - reach) / r) < self.shape[0])
+                & (np.ceil((np.maximum(y0, y1) + reach) / r) + 1 > 0))
+        cols = ((np.floor((np.minimum(x0, x1) - reach) / r) < self.shape[1])
+                & (np.ceil((np.maximum(x0, x1) + reach) / r) + 1 > 0))
+        for y0, x0, y1, x1 in np.asarray(segments).reshape(-1, 4)[rows & cols]:
             window = self.window(min(y0, y1) - reach, max(y0, y1) + reach,
                                  min(x0, x1) - reach, max(x0, x1) + reach)
             if window is None:
@@ -438,16 +475,26 @@ class _Scene:
         return window, (np.abs(along) <= length / 2) & (np.abs(across) <= width / 2)
 
 
-def _road_network(rng, scene, roads, branches, lane_width, lanes):
+def _road_network(rng, scene, roads, branches, lane_width, lanes, span=None):
     """Roads as polylines, each an array of segments (y0, x0, y1, x1) in metres that
     reaches beyond the map, and the ego's heading (None without roads): the first road
-    passes so that one of its lanes is centred on the ego at the map centre."""
+    passes so that one of its lanes is centred on the ego at the map centre.
+
+    ``span`` is the map's side (m); a sequence's ``scene`` is a larger world around it.
+    The roads are then counted, started and branched as for the map alone and only
+    walk on to the world's edge, so that the map sees the network a single map of its
+    size would: the network is densest near the centre, and counting the roads by the
+    world's side made a sequence's frames 40% more drivable than single maps (measured).
+    """
     step = SEGMENT
-    per_side = scene.span / 100.0
+    span = scene.span if span is None else span
+    per_side = span / 100.0
     # The ego's road, and the others' count by the map's side: the same network density
     # (road length per area) at any map size.
     roads = 0 if roads <= 0 else 1 + rng.poisson(max(roads * per_side - 1.0, 0.0))
-    branches = rng.poisson(branches * per_side)
+    # Branches start anywhere along the roads, which cross the whole world: counted by
+    # its side, as many start per metre of road as in a map.
+    branches = rng.poisson(branches * scene.span / 100.0)
     centre = np.array([scene.cy, scene.cx])
     lines: list[np.ndarray] = []
     ego_heading = None
@@ -469,7 +516,7 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
             # The lane at +offset of the centre line runs along ``heading`` (as _in_lane).
             start = centre + offset * np.array([np.cos(heading), -np.sin(heading)])
         else:
-            start = centre + rng.uniform(-0.3, 0.3, 2) * scene.span
+            start = centre + rng.uniform(-0.3, 0.3, 2) * span
         back = walk(start, heading + np.pi, np.inf)
         ahead = walk(start, heading, np.inf)
         if i == 0 and ahead:
@@ -483,7 +530,7 @@ def _road_network(rng, scene, roads, branches, lane_width, lanes):
         t = rng.random()
         start = (y0 + t * (y1 - y0), x0 + t * (x1 - x0))
         heading = np.arctan2(y1 - y0, x1 - x0) + rng.choice([-1.0, 1.0]) * np.pi / 2
-        branch = np.asarray(walk(start, heading, rng.uniform(0.25, 1.0) * scene.span),
+        branch = np.asarray(walk(start, heading, rng.uniform(0.25, 1.0) * span),
                             float).reshape(-1, 4)
         if len(branch):
             lines.append(branch)
@@ -623,8 +670,24 @@ class _Placer:
 
     def _place_moving(self, kind, vehicle, mode, area, cy, cx, heading, track, length, width):
         """:meth:`place`'s test of one spot for a sequence's object, over all its frames."""
-        path = self._path(vehicle, cy, cx, heading, track)
-        if not self._seen(path, 0.5 * np.hypot(length, width)):
+        times, vehicle_speed, pedestrian_speed, rng = self.motion
+        speed = (vehicle_speed if vehicle else pedestrian_speed) * rng.uniform(0.0, 2.0)
+        reach = 0.5 * np.hypot(length, width)
+        # Most of a long sequence's world is never seen: an object that cannot come near
+        # any view is dropped before its path is made.  It makes the draws _path would
+        # have made, so every later object is drawn as it would have been.
+        if track is None:  # straight ahead or back
+            travel = speed * times[-1]
+        elif vehicle:  # along its lane, whose offset turns with the road: 2 |lane| more
+            travel = speed * times[-1] + 2.0 * abs(track[2])
+        else:  # a pedestrian on a walkway or a crossing: its path is needed to bound it
+            travel = None
+        if travel is not None and self._far(cy, cx, travel + reach):
+            if not (vehicle and track is not None):
+                rng.choice([-1.0, 1.0])
+            return _UNSEEN
+        path = self._path(vehicle, cy, cx, heading, track, speed)
+        if not self._seen(path, reach):
             return _UNSEEN
         found = self.scene.rectangles(path, length, width)
         if found is None or not found[1][0].any():
@@ -637,6 +700,13 @@ class _Placer:
         self._block(self.blocked, window, masks)
         self.placed.append((kind, length, width, path))
         return window, masks[0]
+
+    def _far(self, cy, cx, reach) -> bool:
+        """Whether every point within ``reach`` of (cy, cx) is outside every frame's map
+        (a test on the maps' circumscribed circles: it may say no for a far point)."""
+        views, half = self.views
+        return bool(np.all(np.hypot(cy - views[:, 0], cx - views[:, 1])
+                           > np.hypot(*half) + reach))
 
     def _seen(self, path, reach) -> bool:
         """Whether an object on ``path`` comes within ``reach`` of some frame's map."""
@@ -666,12 +736,12 @@ class _Placer:
         return ((row + jitter[0]) * self.scene.res, (col + jitter[1]) * self.scene.res,
                 self.rng.uniform(0.0, np.pi), "path")
 
-    def _path(self, vehicle, cy, cx, heading, track):
-        """(frames, 3) poses (y, x, heading) of an object that starts at (cy, cx, heading):
-        a vehicle in a lane drives along it, a pedestrian on a walkway walks along the
-        road (across it on a crossing), the others go straight, either way."""
-        times, vehicle_speed, pedestrian_speed, rng = self.motion
-        speed = (vehicle_speed if vehicle else pedestrian_speed) * rng.uniform(0.0, 2.0)
+    def _path(self, vehicle, cy, cx, heading, track, speed):
+        """(frames, 3) poses (y, x, heading) of an object that starts at (cy, cx, heading)
+        and moves at ``speed``: a vehicle in a lane drives along it, a pedestrian on a
+        walkway walks along the road (across it on a crossing), the others go straight,
+        either way."""
+        times, _, _, rng = self.motion
         if vehicle and track is not None:
             pick, t, lane, turn = track
             direction = -1.0 if lane < 0 else 1.0

@@ -188,6 +188,21 @@ def test_moving_objects_follow_their_lanes_and_walkways():
     assert free[0] < 0.85 and free[1] < 0.35
 
 
+def test_a_sequences_frames_see_the_layout_a_single_map_would():
+    # The road network is densest at its centre, and a sequence's world is larger than
+    # its map: counted by the world, its roads made frames 40% more drivable than single
+    # maps (0.75 against 0.54 at 32 m on 1 m cells, the benchmark's urban-time-cpu).
+    seeds, classes = range(120), ("vehicle", "drivable", "walkway")
+    frames = np.array([urban_sequence(np.random.default_rng(s), 0.5, 32, frames=4,
+                                      resolution=1.0, classes=classes)[0].mean(axis=(2, 3))
+                       for s in seeds])
+    singles = np.array([urban(np.random.default_rng(s), 0.5, 32, resolution=1.0,
+                              classes=classes).mean(axis=(1, 2)) for s in seeds])
+    # Standard errors of these means are about 0.02 (drivable) and 0.01 (walkway).
+    np.testing.assert_allclose(frames[:, :, 1:].mean(axis=(0, 1)), singles[:, 1:].mean(0),
+                               atol=0.06)
+
+
 def test_faster_traffic_changes_more_between_frames():
     phis = []
     for speed in (0.0, 4.0, 16.0):
