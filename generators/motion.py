@@ -126,7 +126,7 @@ def warp(maps, pose_from, pose_to, resolution: float):
     # One gather of flat indices for every map, then the unseen cells cleared: cheaper
     # than indexing every map by a boolean mask.
     flat = np.where(valid, index[0] * shape[1] + index[1], 0).ravel()
-    out = maps.reshape(*maps.shape[:-2], -1)[..., flat].reshape(maps.shape)
+    out = maps.reshape(*maps.shape[:-2], shape[0] * shape[1])[..., flat].reshape(maps.shape)
     out[..., ~valid] = 0
     return out, valid
 

@@ -271,7 +271,9 @@ def urban_sequence(rng, rho, size, *, frames, dt=0.5, speed=10.0, yaw_rate=0.0,
     thin_rng = rng.spawn(1)[0]
     for kind, length, breadth, mode in draws(cars, trucks, buses, pedestrians, size_spread,
                                              sizes):
-        if mode != "rule" or thin_rng.random() < keep:
+        # (A pedestrian has no rule to follow without walkways: place() frees it.)
+        follows = mode == "rule" and (kind != "pedestrian" or len(placer.path_cells))
+        if not follows or thin_rng.random() < keep:
             placer.place(kind, mode, length, breadth)
 
     grid = _Scene(height, width, res)
@@ -703,7 +705,12 @@ class _Placer:
 
     def _far(self, cy, cx, reach) -> bool:
         """Whether every point within ``reach`` of (cy, cx) is outside every frame's map
-        (a test on the maps' circumscribed circles: it may say no for a far point)."""
+        (a test on the maps' circumscribed circles: it may say no for a far point).
+
+        The circle holds every point within ``reach`` of a map, so no object that could
+        be seen is dropped; it is tighter than :meth:`_seen`'s box at the corners, which
+        keeps (unseen) objects that come within ``reach`` of both a row and a column of
+        the map's edges."""
         views, half = self.views
         return bool(np.all(np.hypot(cy - views[:, 0], cx - views[:, 1])
                            > np.hypot(*half) + reach))
