@@ -228,19 +228,17 @@ def _fit_cell_table(blocks, bins: int) -> tuple[list[np.ndarray], np.ndarray, fl
     """The joint histogram of quantile bins of noisy values with a clean target.
 
     ``blocks()`` yields ``(noisy, clean)`` blocks, noisy (n, K, H, W) and the clean
-    target (n, H, W); it is read twice.  Returns the bin edges per channel (quantiles of
+    target (n, H, W), at least one sample in all; it is read twice.  Returns the bin edges per channel (quantiles of
     a strided subsample of the cells; equal ones merged), the table of P(occupied | the
     cell's bins) with add-one smoothing towards the mean occupancy, and that mean.
     """
-    pooled = None
+    pooled: list[list[np.ndarray]] = []
     for noisy, _ in blocks():
         flat = noisy.transpose(1, 0, 2, 3).reshape(noisy.shape[1], -1)
-        pooled = pooled or [[] for _ in range(len(flat))]
         stride = max(1, flat.shape[1] // 200_000)
-        for k in range(len(flat)):
-            pooled[k].append(flat[k, ::stride])
-    if pooled is None:
-        raise ValueError("no train samples to fit a histogram on")
+        pooled = pooled or [[] for _ in flat]
+        for k, values in enumerate(flat):
+            pooled[k].append(values[::stride])
     qs = np.linspace(0, 1, bins + 1)[1:-1]
     edges = [np.unique(np.quantile(np.concatenate(v), qs)) for v in pooled]
     size = int(np.prod([len(e) + 1 for e in edges]))
@@ -345,11 +343,6 @@ class LogOdds(Estimator):
             self.bins)
         return self
 
-    def _evidence(self, z: np.ndarray) -> np.ndarray:
-        """A frame's log-odds less the prior's, ``z`` one noisy target map."""
-        p = self.table_[_cells(self.edges_, z[None, None])].reshape(z.shape)
-        return _logit(p) - _logit(self.prior_)
-
     def predict(self, noisy, target, warps=None):
         if self.table_ is None:
             raise RuntimeError("log-odds must be fitted before predict")
@@ -357,13 +350,16 @@ class LogOdds(Estimator):
             raise ValueError("log-odds fuses past frames: it needs sequences (B, T, C, H, W) "
                              "and their warps")
         frames = noisy.shape[1]
+        # Each histogram bin's evidence: its log-odds less the prior's.
+        evidence_of = _logit(self.table_) - _logit(self.prior_)
         fused = np.full((noisy.shape[0], *noisy.shape[-2:]), _logit(self.prior_))
         for b in range(noisy.shape[0]):
             for t in range(frames):
                 weight = self.decay ** (frames - 1 - t)
                 if weight == 0.0:
                     continue
-                evidence = self._evidence(noisy[b, t, target])
+                z = noisy[b, t, target]
+                evidence = evidence_of[_cells(self.edges_, z[None, None])].reshape(z.shape)
                 if t < frames - 1:
                     matrix, offset = warps[b, t, :, :2], warps[b, t, :, 2]
                     # A cell counts where its centre falls within half a cell of the

@@ -427,13 +427,14 @@ class _Scene:
         out = np.full(self.shape, np.inf)
         # Only the segments whose widened box meets the map (a sequence's frame sees a
         # few of its world's): the test of window(), on all of them at once.
-        y0, x0, y1, x1 = np.asarray(segments, dtype=np.float64).reshape(-1, 4).T
+        segments = np.asarray(segments, dtype=np.float64).reshape(-1, 4)
+        y0, x0, y1, x1 = segments.T
         r = self.res
         rows = ((np.floor((np.minimum(y0, y1) - reach) / r) < self.shape[0])
                 & (np.ceil((np.maximum(y0, y1) + reach) / r) + 1 > 0))
         cols = ((np.floor((np.minimum(x0, x1) - reach) / r) < self.shape[1])
                 & (np.ceil((np.maximum(x0, x1) + reach) / r) + 1 > 0))
-        for y0, x0, y1, x1 in np.asarray(segments).reshape(-1, 4)[rows & cols]:
+        for y0, x0, y1, x1 in segments[rows & cols]:
             window = self.window(min(y0, y1) - reach, max(y0, y1) + reach,
                                  min(x0, x1) - reach, max(x0, x1) + reach)
             if window is None:
@@ -674,10 +675,12 @@ class _Placer:
         """:meth:`place`'s test of one spot for a sequence's object, over all its frames."""
         times, vehicle_speed, pedestrian_speed, rng = self.motion
         speed = (vehicle_speed if vehicle else pedestrian_speed) * rng.uniform(0.0, 2.0)
+        # A vehicle in a lane drives the lane's way; every other object goes either way.
+        in_lane = vehicle and track is not None
+        direction = (-1.0 if track[2] < 0 else 1.0) if in_lane else rng.choice([-1.0, 1.0])
         reach = 0.5 * np.hypot(length, width)
         # Most of a long sequence's world is never seen: an object that cannot come near
-        # any view is dropped before its path is made.  It makes the draws _path would
-        # have made, so every later object is drawn as it would have been.
+        # any view is dropped before its path is made.
         if track is None:  # straight ahead or back
             travel = speed * times[-1]
         elif vehicle:  # along its lane, whose offset turns with the road: 2 |lane| more
@@ -685,10 +688,8 @@ class _Placer:
         else:  # a pedestrian on a walkway or a crossing: its path is needed to bound it
             travel = None
         if travel is not None and self._far(cy, cx, travel + reach):
-            if not (vehicle and track is not None):
-                rng.choice([-1.0, 1.0])
             return _UNSEEN
-        path = self._path(vehicle, cy, cx, heading, track, speed)
+        path = self._path(vehicle, cy, cx, heading, track, speed, direction)
         if not self._seen(path, reach):
             return _UNSEEN
         found = self.scene.rectangles(path, length, width)
@@ -743,19 +744,17 @@ class _Placer:
         return ((row + jitter[0]) * self.scene.res, (col + jitter[1]) * self.scene.res,
                 self.rng.uniform(0.0, np.pi), "path")
 
-    def _path(self, vehicle, cy, cx, heading, track, speed):
+    def _path(self, vehicle, cy, cx, heading, track, speed, direction):
         """(frames, 3) poses (y, x, heading) of an object that starts at (cy, cx, heading)
-        and moves at ``speed``: a vehicle in a lane drives along it, a pedestrian on a
-        walkway walks along the road (across it on a crossing), the others go straight,
-        either way."""
-        times, _, _, rng = self.motion
+        and moves at ``speed``, forward or back (``direction`` +1 or -1): a vehicle in a
+        lane drives along it, a pedestrian on a walkway walks along the road (across it
+        on a crossing), the others go straight."""
+        times = self.motion[0]
         if vehicle and track is not None:
             pick, t, lane, turn = track
-            direction = -1.0 if lane < 0 else 1.0
             line = self.line_of[pick]
             arc = self.arc_start[pick] + t * self.lengths[pick] + direction * speed * times
             return self._along(line, arc, lane, turn)
-        direction = rng.choice([-1.0, 1.0])
         if track is not None:  # a pedestrian on a walkway or a crossing
             y0, x0, y1, x1 = self.segments.T
             dy, dx = y1 - y0, x1 - x0

@@ -104,8 +104,9 @@ def _temporal_figure(part, reference, styles, title, path_stem):
         rho = curve["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
         style = dict(styles[estimator])
+        label = f"{estimator}: {prior_label(estimator, *reads, names)}"
         ax.plot(rho[order], curve["value"].to_numpy()[order], lines[kind], marker="o",
-                markersize=3, linewidth=1.8, label=f"{estimator}: {prior_label(estimator, *reads, names)}", **style)
+                markersize=3, linewidth=1.8, label=label, **style)
         ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                         curve["hi"].to_numpy()[order], alpha=0.12, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)
