@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -18,17 +16,18 @@ from . import seeding
 from ._version import __version__
 from .config import GenerateConfig, make_config
 from .errors import ConfigError, StoreError
-from .execution import Execution, UnitLost, check_threads, fit_malloc, using
+from .execution import Execution, UnitLost, check_threads, check_workers, fit_malloc, using
 from .generators import (FAMILIES, apply_noise, apply_noise_sequence, class_correlation,
                          temporal_phi)
 from .places import Place, Remote, absolute, check_bucket, location
+from .resources import check_resources, check_writable
 from .store import (
     Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
     open_group, open_store,
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
-__all__ = ["make_sample", "generate", "check_resources"]
+__all__ = ["make_sample", "generate"]
 
 
 def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, ...]:
@@ -217,12 +216,8 @@ def generate(
     if not str(out).strip():
         raise ConfigError("OUT is empty; give the path of the store to write")
     out = location(out)
-    if int(workers) != workers or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers}")
-    limit = dask.threads if isinstance(dask, Execution) else check_threads(threads)
-    if workers > limit:
-        raise ConfigError(f"workers ({workers}) exceed threads ({limit}), the cores this may "
-                          "use: ask for fewer workers or more threads")
+    check_workers(workers)  # before threads: a bad --workers is named first
+    check_workers(workers, dask.threads if isinstance(dask, Execution) else check_threads(threads))
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     if config is not None and settings:
@@ -232,7 +227,7 @@ def generate(
     else:
         config = make_config(**settings) if config is None else config
         check_resources(config, out, force)
-        _check_writable(out)
+        check_writable(out)
     check_bucket(out)
     # One writer per store: a second generate into OUT is refused with one line.
     with writing(out), using(dask, threads) as execution:
@@ -411,49 +406,6 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     return config, group, done
 
 
-# One sample is generated in memory whole: its maps, the family's float64 fields (about
-# three per class) and the class correlation matrix.
-MAX_SAMPLE_BYTES = 2 << 30
-
-
-def estimate(config: GenerateConfig) -> dict[str, int]:
-    """Bytes one sample needs in memory and the store needs on disk (an upper bound).
-
-    Noisy maps barely compress (shared/MEASURED.md) and clean ones shrink to a few %,
-    so the disk estimate is the noisy maps plus a tenth of the clean ones.
-    """
-    cells = config.frames * config.classes * config.size[0] * config.size[1]
-    sample = cells * (1 + 4 + 3 * 8) + config.classes ** 2 * 4
-    disk = config.n_samples * (cells * 4 + cells // 10 + config.classes ** 2 * 4 + 16)
-    return {"sample_bytes": sample, "store_bytes": disk}
-
-
-def check_resources(config: GenerateConfig, out: Place, force: bool = False) -> None:
-    """Refuse up front what cannot fit, before anything is created (``force`` skips it)."""
-    if force:
-        return
-    need = estimate(config)
-    if need["sample_bytes"] > MAX_SAMPLE_BYTES:
-        raise ConfigError(f"one sample of {config.classes} classes at {config.size[0]}x"
-                          f"{config.size[1]} needs about {_gib(need['sample_bytes'])} of memory "
-                          f"(limit {_gib(MAX_SAMPLE_BYTES)}); use fewer classes or a smaller "
-                          "size, or --force")
-    if isinstance(location(out), Remote):
-        return  # object storage reports no free space
-    parent = Path(out).absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    free = shutil.disk_usage(parent).free
-    if need["store_bytes"] > free:
-        raise ConfigError(f"{config.n_samples} samples need about {_gib(need['store_bytes'])} "
-                          f"of disk and {parent} has {_gib(free)} free; ask for fewer "
-                          "samples, or --force")
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
 def _settings_of(config: GenerateConfig) -> dict[str, Any]:
     """The :func:`make_config` keywords that make ``config`` again."""
     return dict(family=config.family, noise=config.noise, rho=list(config.rho),
@@ -461,22 +413,6 @@ def _settings_of(config: GenerateConfig) -> dict[str, Any]:
                 classes=config.classes, seed=config.seed, split=list(config.split),
                 params={**config.family_params, **(config.sequence or {})},
                 frames=config.frames)
-
-
-def _check_writable(out: Place) -> None:
-    if isinstance(out, Remote):
-        return  # check_bucket said what can be said before writing
-    parent = out.absolute().parent
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {out}: cannot create {parent} "
-                              f"({exc.strerror or exc})") from None
-    if not parent.is_dir():
-        raise ConfigError(f"cannot write {out}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {out}: permission denied in {parent}")
 
 
 def _now() -> str:

@@ -129,3 +129,20 @@ def test_a_file_in_the_way_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="not a directory"):
         new_run(tmp_path / "r")
     assert (tmp_path / "r").read_text() == "mine"
+
+
+def test_one_rule_decides_whether_a_run_directory_goes_on():
+    from ogmbench.runs import differing
+
+    recorded = {"store": "/old/s.zarr", "store_digest": "ab", "target": 0, "seed": 0,
+                "prior_controls": ["shuffled"], "device": "cpu"}
+    same = {"store": "/moved/s.zarr", "store_digest": "ab", "target": 0, "seed": 0,
+            "prior_controls": []}
+    # A moved store (same digest) and other prior controls go on.
+    assert differing(recorded, same) == []
+    assert differing(recorded, same, device="cpu") == []
+    assert differing(recorded, {**same, "seed": 1, "target": 1}) == ["target", "seed"]
+    # A data-scaling run is not the whole train split's, either way round.
+    assert differing(recorded, {**same, "train_size": 5}) == ["train_size"]
+    assert differing({**recorded, "train_size": 5}, same) == ["train_size"]
+    assert differing(recorded, same, device="cuda") == ["device"]

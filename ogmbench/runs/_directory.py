@@ -1,0 +1,197 @@
+"""The life of a run directory: read one (:func:`read_run`), start or resume one under
+its lock (:func:`open_run`), empty one (:func:`clear_run`), and tell a run directory
+from anything else (:func:`is_run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..locks import hold
+from ..places import Place, Remote, location
+from ._json import now, versions
+from ._run import LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KEYS, RUN_KIND, Run, RunDirError
+
+
+def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
+    """``runs/<store name>-target<N>``: where ``ogmbench eval`` writes by default."""
+    stem = location(store_path).resolve().name.removesuffix(".zarr")
+    return Path("runs") / f"{stem}-target{target}"
+
+
+def _load(run_dir: Place) -> dict[str, Any]:
+    try:
+        data = json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        raise RunDirError(f"{run_dir} is not an ogmbench run directory "
+                          f"(no readable {RUN_FILE})") from None
+    if not is_run(data):
+        raise RunDirError(f"{run_dir} is not an ogmbench run directory ({RUN_FILE} was not "
+                          "written by ogmbench eval)")
+    return data
+
+
+def is_run(data: Any) -> bool:
+    """Whether a parsed ``run.json`` was written by ``ogmbench eval``.
+
+    Its ``kind`` says so; a run made before that marker existed has every key that
+    ``ogmbench eval`` writes, with the right types.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("estimators"), dict):
+        return False
+    if data.get("kind") == RUN_KIND:
+        return True
+    return (all(key in data for key in RUN_KEYS) and data["format"] == RUN_FORMAT
+            and isinstance(data["versions"], dict) and isinstance(data["store_digest"], str))
+
+
+def read_run(run_dir: str | os.PathLike) -> Run:
+    """Read a run directory.
+
+    Raises
+    ------
+    RunDirError
+        When it has no readable ``run.json``.
+    """
+    run_dir = location(run_dir)
+    return Run(run_dir, _load(run_dir))
+
+
+def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bool,
+             device: str, provenance: dict[str, Any]) -> Run:
+    """Start a run directory, or continue one with ``resume``.
+
+    Parameters
+    ----------
+    run_dir : path or URL
+    settings : dict
+        ``store`` (path), ``store_digest``, ``target``, ``seed``, ``prior_controls``: a
+        resumed run must agree on all but the store's path (the digest names the data)
+        and the prior controls (estimators they affect are recomputed).
+    resume : bool
+    device : str
+        Recorded for a new run.
+    provenance : dict
+        More facts for a new run's ``run.json`` (family, noise, class names, ...).
+
+    Raises
+    ------
+    RunDirError
+        For a directory that holds something else, another run without ``resume``, or
+        a run of other settings.
+    BusyError
+        When another process is writing it; the returned run holds the directory until
+        :meth:`Run.close`.
+    """
+    run_dir = location(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} exists and is not a directory")
+    if holds_files(run_dir):
+        if not resume:
+            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+        _load(run_dir)  # a folder that is not a run gets nothing written in it, not even a lock
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    # Held until Run.close(): a second writer is refused, never interleaved.
+    lock = contextlib.ExitStack()
+    lock.enter_context(hold(run_dir / LOCK_FILE, f"run directory {run_dir}"))
+    try:
+        run = _start(run_dir, settings, resume, device, provenance)
+    except BaseException:
+        lock.close()
+        raise
+    run._lock = lock
+    return run
+
+
+def clear_run(run_dir: Place) -> None:
+    """Empty an ogmbench run directory (its run.json carries the marker) to start afresh.
+
+    Holds the run's lock meanwhile, so a run that another process is writing is refused
+    with one line (:class:`~ogmbench.locks.BusyError`) rather than emptied under it.
+    """
+    run_dir = location(run_dir)
+    _load(run_dir)  # refuses anything but an ogmbench run
+    with hold(run_dir / LOCK_FILE, f"run directory {run_dir}"):
+        for path in run_dir.iterdir():
+            if path.name == LOCK_FILE:
+                continue
+            if isinstance(path, Remote):
+                path.remove()  # an object, or every object under a prefix
+            elif path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+# What a resumed run must agree on; the store's path may differ (its digest names the
+# data) and so may the prior controls (the estimators they affect are recomputed).
+RESUMED_SETTINGS = ("store_digest", "target", "seed", "train_size")
+
+
+def differing(recorded: dict[str, Any], settings: dict[str, Any],
+              device: str | None = None) -> list[str]:
+    """The settings in which a run directory's ``run.json`` differs from a new run's.
+
+    The one rule by which a run directory may be resumed (``eval --resume``) or reused
+    (``reproduce``): equal ``store_digest``, ``target``, ``seed`` and ``train_size``
+    (absent for a run on the whole train split), and, where ``device`` is given, the
+    same device (another device trains the learned estimators differently).
+
+    Parameters
+    ----------
+    recorded : dict
+        The run directory's ``run.json``.
+    settings : dict
+        The new run's settings (:func:`ogmbench.eval_config.run_settings`).
+    device : str, optional
+
+    Returns
+    -------
+    list of str
+        The names of the settings that differ; empty when the run can go on.
+    """
+    differ = [k for k in RESUMED_SETTINGS if recorded.get(k) != settings.get(k)]
+    if device is not None and recorded.get("device") != device:
+        differ.append("device")
+    return differ
+
+
+def holds_files(run_dir: Place) -> bool:
+    """Whether ``run_dir`` holds anything but a lock file."""
+    run_dir = location(run_dir)
+    return run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
+
+
+def _start(run_dir: Place, settings, resume, device, provenance) -> Run:
+    if holds_files(run_dir):
+        if not resume:  # another process made it while this one waited for the lock
+            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another --out")
+        data = _load(run_dir)
+        if data.get("format") != RUN_FORMAT:
+            raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "
+                              f"expected {RUN_FORMAT}")
+        differ = differing(data, settings)
+        if differ:
+            raise RunDirError(f"--resume: {run_dir} was run with other settings "
+                              f"({', '.join(differ)})")
+        data["store"] = settings["store"]
+        data["prior_controls"] = settings["prior_controls"]
+        data.setdefault("resumed_at", [])
+        if isinstance(data["resumed_at"], str):
+            data["resumed_at"] = [data["resumed_at"]]
+        data["resumed_at"].append(now())
+        return Run(run_dir, data)
+    run = Run(run_dir, {"format": RUN_FORMAT, "kind": RUN_KIND, **settings, "device": device, **provenance,
+                        "versions": versions(), "started_at": now(), "estimators": {}})
+    run.save()
+    return run
+
