@@ -1,88 +1,41 @@
 """Declarative parameters of families and noise models.
 
 A family or noise model is a plain function plus a :class:`Model` that names its
-keyword parameters, their defaults and their valid ranges.  The command line, the
-store's provenance and ``ogmbench list`` all read the same declaration, so a knob is
-documented and validated in exactly one place.
+keyword parameters (:class:`ogmbench.params.Param`, the one parameter declaration, which
+estimators use too), their defaults and their valid ranges, and the hooks the core reads
+instead of naming a family.  The command line, the store's provenance and ``ogmbench
+list`` all read the same declaration, so a knob is documented and validated in exactly
+one place.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Param", "Model", "ParamError", "per_class", "check_rho", "check_size",
-           "check_names", "MAX_SIDE", "MAX_FRAMES", "SEQUENCE_PARAMS", "check_frames"]
+from ogmbench.params import Param, ParamError
 
-
-class ParamError(ValueError):
-    """A family or noise-model parameter is invalid.
-
-    The generators know nothing of the core: ``ogmbench.config`` turns this into the
-    core's :class:`ogmbench.errors.ConfigError` (a usage error, exit 2).
-    """
+__all__ = ["Param", "Model", "Calibration", "ParamError", "per_class", "check_rho",
+           "check_size", "check_names", "MAX_SIDE", "MAX_FRAMES", "SEQUENCE_PARAMS",
+           "check_frames"]
 
 
 @dataclass(frozen=True)
-class Param:
-    """One keyword parameter of a family or noise model.
+class Calibration:
+    """What ``ogmbench info --calibration`` measures in a family's clean maps.
 
     Parameters
     ----------
-    name : str
-        Keyword name.
-    default : float or int or None
-        Default value; ``None`` means "decided at run time" (documented in ``doc``).
-    lo, hi : float, optional
-        Inclusive bounds, or exclusive ones when ``lo_open`` / ``hi_open``.
-    kind : type
-        ``float`` or ``int``.
-    per_class : bool
-        Whether one value per class may be given, separated by ``/``.
-    doc : str
-        One line for ``ogmbench list``.
+    objects : dict
+        Class name -> the object types its 8-connected components are sorted into by
+        length (the types' target footprints say where one ends and the next begins);
+        an empty tuple when the class's components are of one type, the class itself.
+        Classes not named here are compared by their positive-cell fraction only.
     """
 
-    name: str
-    default: Any
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    kind: type = float
-    per_class: bool = True
-    doc: str = ""
-
-    def range_text(self) -> str:
-        """Human-readable interval, e.g. ``(0, inf)`` or ``[0, 1]``."""
-        lo = "-inf" if self.lo is None else _fmt(self.lo)
-        hi = "inf" if self.hi is None else _fmt(self.hi)
-        left = "(" if (self.lo_open or self.lo is None) else "["
-        right = ")" if (self.hi_open or self.hi is None) else "]"
-        return f"{left}{lo}, {hi}{right}"
-
-    def check(self, value: float, where: str) -> float | int:
-        """Validate and convert one scalar value; raise :class:`ParamError`."""
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ParamError(f"{where}: {self.name} must be a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise ParamError(f"{where}: {self.name} must be finite, got {value!r}")
-        if self.kind is int:
-            if number != int(number):
-                raise ParamError(f"{where}: {self.name} must be an integer, got {value!r}")
-            number = int(number)
-        bad_lo = self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo)
-        bad_hi = self.hi is not None and (number >= self.hi if self.hi_open else number > self.hi)
-        if bad_lo or bad_hi:
-            raise ParamError(
-                f"{where}: {self.name} must be in {self.range_text()}, got {_fmt(number)}"
-            )
-        return number
+    objects: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +67,22 @@ class Model:
     # Checks of a sequence's size against its parameters, (shape, params, motion with
     # frames), run when a config is made like ``check_size``.
     check_motion: Callable[[tuple[int, int], dict[str, Any], dict[str, Any]], None] | None = None
+    # What ``ogmbench info`` prints beside the measured phi (families): the closed form
+    # of the phi between the first two classes, ``expected_phi(rho, params, classes)``,
+    # and of each class's frame-to-frame phi, ``expected_temporal_phi(params, sequence,
+    # classes) -> [phi per class]``; ``params`` and ``sequence`` as a store records them
+    # (per-class values as lists).  None where there is no closed form.
+    expected_phi: Callable[[float, dict[str, Any], int], float] | None = None
+    expected_temporal_phi: Callable[[dict[str, Any], dict[str, Any], int], list] | None = None
+    # What ``ogmbench info --calibration`` measures in the family's maps (families).
+    calibration: Calibration | None = None
+    # Noise models whose noise can persist in a cell from frame to frame (a sequence's
+    # ``noise_memory``): ``memory_step(rng, x, carried, memory, **params) -> (noisy,
+    # carried)``, with ``carried`` None at the first frame; see ``apply_noise_sequence``.
+    memory_step: Callable[..., Any] | None = None
+    # Noise models: whether every output lies in [0, 1] for an input in [0, 1] (the
+    # conformance kit checks what is declared; ``gaussian`` is not clipped).
+    bounded: bool = True
 
     def check_classes(self, names) -> tuple[str, ...]:
         """Validate chosen class names: at least two of ``class_names``, in their order."""
@@ -179,8 +148,8 @@ def _resolve_value(p: Param, value: Any, classes: int, where: str) -> Any:
                 f"{where}: {p.name} has {len(parts)} per-class values but there are "
                 f"{classes} classes, got {value!r}"
             )
-        return tuple(p.check(v, where) for v in parts)
-    return p.check(parts[0], where)
+        return tuple(p.parse(v, where) for v in parts)
+    return p.parse(parts[0], where)
 
 
 def per_class(value: Any, classes: int):
@@ -196,10 +165,6 @@ def per_class(value: Any, classes: int):
 def _short(value, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def check_names(names, available, family: str) -> tuple[str, ...]:
@@ -248,9 +213,9 @@ MAX_FRAMES = 64
 
 # Parameters of every family's sequences (``frames`` > 1).
 SEQUENCE_PARAMS = (
-    Param("dt", 0.5, lo=0.0, lo_open=True, hi=60.0, per_class=False,
+    Param(name="dt", default=0.5, lo=0.0, lo_open=True, hi=60.0,
           doc="seconds between frames"),
-    Param("noise_memory", 0.0, lo=0.0, hi=1.0, hi_open=True, per_class=False,
+    Param(name="noise_memory", default=0.0, lo=0.0, hi=1.0, hi_open=True,
           doc="correlation of a cell's gaussian noise between consecutive frames"),
 )
 

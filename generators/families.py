@@ -1,8 +1,12 @@
 """Scene families: clean multi-class occupancy maps with a correlation knob ``rho``.
 
 Every family is ``family(rng, rho, size, **params) -> clean`` with ``clean`` a
-``uint8`` array of shape (C, H, W) holding 0 and 1.  Each family is declared in
-:data:`FAMILIES` with its parameters, defaults and ranges.
+``uint8`` array of shape (C, H, W) holding 0 and 1.  Each family declares itself in its
+own module, a :class:`~ogmbench.generators.Model` with its parameters, defaults and
+ranges, its classes, its sequences and what ``ogmbench info`` and ``info --calibration``
+read (a closed-form phi, its object classes): ``field`` here (:data:`FIELD`), ``urban``
+in its package.  :data:`FAMILIES` registers them (``ogmbench.testing.check_family``
+checks each).
 """
 
 from __future__ import annotations
@@ -13,13 +17,12 @@ from scipy.special import ndtri
 
 from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_variance
 from ._params import Model, Param, check_rho, check_size, per_class
-from .urban import CLASSES, DEFAULT_CLASSES, FOOTPRINTS, urban, urban_sequence
-from .urban import check_span as urban_check_span
-from .urban import check_world as urban_check_world
-from .urban import noise_defaults as urban_noise_defaults
+from .urban import MODEL as URBAN
+from .urban import urban, urban_sequence
 
 __all__ = ["field", "field_sequence", "urban", "urban_sequence", "field_expected_phi",
-           "field_expected_temporal_phi", "FAMILIES", "SEQUENCE", "check_rho", "check_size"]
+           "field_expected_temporal_phi", "FAMILIES", "DEFAULT_FAMILY", "check_rho",
+           "check_size"]
 
 
 # --------------------------------------------------------------------------- field
@@ -148,76 +151,51 @@ def field_expected_phi(rho: float, occupancy_a: float = 0.5, occupancy_b: float 
     return float((joint - pa * pb) / np.sqrt(pa * (1 - pa) * pb * (1 - pb)))
 
 
-FAMILIES: dict[str, Model] = {
-    "field": Model(
-        name="field",
-        func=field,
-        doc="Gaussian copula: thresholded smooth random fields, latent correlation rho "
-        "(C > 2: equicorrelated, rho >= -1/(C-1))",
-        params=(
-            Param("length_scale", 4.0, lo=0.0, doc="kernel sigma in cells (periodic field)",
-                  per_class=False),
-            Param("occupancy", 0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
-                  doc="expected occupied fraction per class"),
-        ),
-        sequence=field_sequence,
-        motion=(
-            Param("drift_y", 0.0, lo=-1000.0, hi=1000.0, per_class=False,
-                  doc="the fields' drift down the rows, cells per second"),
-            Param("drift_x", 2.0, lo=-1000.0, hi=1000.0, per_class=False,
-                  doc="the fields' drift along the columns, cells per second"),
-            Param("tau", 4.0, lo=0.0, lo_open=True, hi=1e9, per_class=False,
-                  doc="seconds for the fields to decorrelate (AR(1): exp(-dt/tau) per frame)"),
-        ),
-    ),
-    "urban": Model(
-        name="urban",
-        func=urban,
-        doc="metric street scene around an ego vehicle: vehicles and pedestrians follow "
-        "the lanes and walkways of a road network by rho",
-        class_names=CLASSES,
-        default_classes=DEFAULT_CLASSES,
-        noise_defaults=urban_noise_defaults,
-        check_size=urban_check_span,
-        params=(
-            Param("resolution", 0.5, lo=0.01, hi=2.0, per_class=False,
-                  doc="metres per cell"),
-            Param("roads", 3.3, lo=0.0, hi=20.0, per_class=False,
-                  doc="mean through roads per 100 m of map side (the ego's road is one)"),
-            Param("branches", 3.3, lo=0.0, hi=50.0, per_class=False,
-                  doc="mean side streets per 100 m of map side"),
-            Param("lanes", 4, lo=1, hi=12, kind=int, per_class=False,
-                  doc="lanes per road, half in each direction"),
-            Param("lane_width", 3.5, lo=0.0, lo_open=True, per_class=False, doc="metres"),
-            Param("walkway_width", 3.5, lo=0.0, per_class=False,
-                  doc="metres, on each side of a road"),
-            Param("crossing_width", 4.0, lo=0.0, lo_open=True, per_class=False,
-                  doc="metres along the road"),
-            Param("crossings", 0.2, lo=0.0, hi=1.0, per_class=False,
-                  doc="probability that a junction's arm has a pedestrian crossing"),
-            Param("cars", 23.0, lo=0.0, hi=1e4, per_class=False, doc="mean count per hectare"),
-            Param("trucks", 2.9, lo=0.0, hi=1e4, per_class=False, doc="mean count per hectare"),
-            Param("buses", 0.5, lo=0.0, hi=1e4, per_class=False, doc="mean count per hectare"),
-            Param("pedestrians", 25.0, lo=0.0, hi=1e4, per_class=False,
-                  doc="mean count per hectare"),
-            *(Param(f"{kind}_{side}", value, lo=0.0, lo_open=True, hi=100.0, per_class=False,
-                    doc=f"mean {kind} {side} in metres")
-              for kind, (length, breadth) in FOOTPRINTS.items()
-              for side, value in (("length", length), ("width", breadth))),
-            Param("size_spread", 0.1, lo=0.0, hi=1.0, per_class=False,
-                  doc="std of the log of an object's length and width"),
-        ),
-        sequence=urban_sequence,
-        check_motion=urban_check_world,
-        motion=(
-            Param("speed", 10.0, lo=0.0, hi=60.0, per_class=False, doc="the ego's speed, m/s"),
-            Param("yaw_rate", 0.0, lo=-180.0, hi=180.0, per_class=False,
-                  doc="the ego's turn rate, degrees per second"),
-            Param("vehicle_speed", 8.0, lo=0.0, hi=60.0, per_class=False,
-                  doc="mean speed of the other vehicles, m/s (each: a uniform factor in [0, 2])"),
-            Param("pedestrian_speed", 1.4, lo=0.0, hi=10.0, per_class=False,
-                  doc="mean walking speed, m/s (each: a uniform factor in [0, 2])"),
-        ),
-    ),
-}
+def _first_two(value) -> list:
+    """A recorded per-class value (a list) or one for all classes, for two classes."""
+    return value if isinstance(value, list) else [value, value]
 
+
+def _expected_phi(rho, params, classes) -> float:
+    """:func:`field_expected_phi` of the first two classes of a store's parameters."""
+    occ = _first_two(params["occupancy"])
+    return field_expected_phi(rho, occ[0], occ[1])
+
+
+def _expected_temporal_phi(params, sequence, classes) -> list[float]:
+    """:func:`field_expected_temporal_phi` of every class of a store's parameters."""
+    occ = params["occupancy"]
+    occ = occ if isinstance(occ, list) else [occ] * int(classes)
+    return [field_expected_temporal_phi(sequence["dt"], sequence["drift_y"], sequence["drift_x"],
+                                        sequence["tau"], params["length_scale"], o) for o in occ]
+
+
+FIELD = Model(
+    name="field",
+    func=field,
+    doc="Gaussian copula: thresholded smooth random fields, latent correlation rho "
+    "(C > 2: equicorrelated, rho >= -1/(C-1))",
+    params=(
+        Param(name="length_scale", default=4.0, lo=0.0,
+              doc="kernel sigma in cells (periodic field)"),
+        Param(name="occupancy", default=0.5, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
+              per_class=True, doc="expected occupied fraction per class"),
+    ),
+    sequence=field_sequence,
+    motion=(
+        Param(name="drift_y", default=0.0, lo=-1000.0, hi=1000.0,
+              doc="the fields' drift down the rows, cells per second"),
+        Param(name="drift_x", default=2.0, lo=-1000.0, hi=1000.0,
+              doc="the fields' drift along the columns, cells per second"),
+        Param(name="tau", default=4.0, lo=0.0, lo_open=True, hi=1e9,
+              doc="seconds for the fields to decorrelate (AR(1): exp(-dt/tau) per frame)"),
+    ),
+    expected_phi=_expected_phi,
+    expected_temporal_phi=_expected_temporal_phi,
+)
+
+# Every family, in the order ``ogmbench list`` shows them; each declares itself in its
+# own module (a Model: parameters, classes, sequences, what info and calibration read).
+FAMILIES: dict[str, Model] = {model.name: model for model in (FIELD, URBAN)}
+# What ``ogmbench generate`` draws unless told otherwise.
+DEFAULT_FAMILY = FIELD.name

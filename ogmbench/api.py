@@ -54,11 +54,14 @@ import numpy as np
 
 from .curves import converged
 from .errors import ConfigError
+from .params import Param
 from .places import location, write_atomic
+from .seeding import torch_seed
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
            "PAST_CONTROLS", "CONTROLS", "PRIOR_SOURCES", "last_frame",
-           "resolve_device", "check_output", "converged", "location", "write_atomic"]
+           "resolve_device", "check_output", "converged", "location", "write_atomic",
+           "torch_seed"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -258,58 +261,9 @@ class FitData:
     progress: Any = None
 
 
-_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _number(x: float) -> str:
-    """10000000 rather than 1e+07 for a whole bound; %g otherwise."""
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """The declared type and range of one hyper-parameter, checked before any work.
-
-    Parameters
-    ----------
-    kind : {int, float, bool, str}
-        An int is accepted where a float is declared; a bool never counts as a number.
-    lo, hi : float, optional
-        Inclusive bounds (exclusive with ``lo_open`` / ``hi_open``).
-    choices : tuple, optional
-        The allowed values.
-    none_ok : bool
-        Whether ``None`` is allowed (e.g. "take it from the training profile").
-    """
-
-    kind: type
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    choices: tuple = ()
-    none_ok: bool = False
-
-    def check(self, name: str, value: Any) -> None:
-        """Raise ``ValueError`` with one line naming ``name`` when ``value`` is not allowed."""
-        if value is None and self.none_ok:
-            return
-        kinds = (int, float) if self.kind is float else (self.kind,)
-        if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, kinds):
-            raise ValueError(f"{name} must be {_KIND_WORDS[self.kind]}, got {value!r}")
-        if self.kind is float and not np.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-        if self.choices and value not in self.choices:
-            raise ValueError(f"{name} must be one of {', '.join(map(str, self.choices))}, "
-                             f"got {value!r}")
-        low = self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo)
-        high = self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi)
-        if low or high:
-            left = "(" if self.lo_open or self.lo is None else "["
-            right = ")" if self.hi_open or self.hi is None else "]"
-            interval = (f"{left}{'-inf' if self.lo is None else _number(self.lo)}, "
-                        f"{'inf' if self.hi is None else _number(self.hi)}{right}")
-            raise ValueError(f"{name} must be in {interval}, got {value!r}")
+# An estimator's hyper-parameters are declared like a family's or a noise model's
+# parameters: ``Hyper(int, lo=1, hi=99)`` is :class:`ogmbench.params.Param` itself.
+Hyper = Param
 
 
 class Estimator:

@@ -2,14 +2,11 @@
 
 A target set gives, per class name, the fraction of positive cells and, per object type,
 its mean footprint (length x width in metres).  The default, :data:`NUSCENES_FRONT`,
-holds the closest published figures for BEV maps of 0.5 m cells:
-
-* positive-cell fractions of nuScenes' BEV semantic maps, as configured in the
-  mono-semantic-maps dataset (Roddick & Cipolla, CVPR 2020): drivable 0.447, walkway
-  (ped. path) 0.145, ped_crossing 0.024, car 0.0209, truck 0.0048, bus 0.0016,
-  pedestrian 0.0012 (vehicles together 0.0273);
-* footprints: the dataset-mean anchor sizes mmdetection3d uses for nuScenes (car
-  4.61 x 1.95, truck 6.74 x 2.46, bus 11.19 x 2.94, pedestrian 0.73 x 0.66 m).
+holds the closest published figures for BEV maps of 0.5 m cells: positive-cell
+fractions of nuScenes' BEV semantic maps, as configured in the mono-semantic-maps
+dataset (Roddick & Cipolla, CVPR 2020), and as footprints the dataset-mean anchor sizes
+mmdetection3d uses for nuScenes (the figures are listed with the family drawn to match
+them, in ``ogmbench.generators``).
 
 Those fractions were measured over the front camera's field ([-25, 25] x [1, 50] m
 ahead of the ego), not over a surround grid: a user with their own dataset's statistics
@@ -17,8 +14,11 @@ gives them as a target file (:func:`load_targets`) instead.
 
 Objects are measured from the clean maps: 8-connected components of a class, each
 component's length and width from the second moments of its cells (a w x l rectangle
-has variances l^2/12 and w^2/12 along its axes), vehicle components sorted into types
-by length (halfway between the anchors' lengths).
+has variances l^2/12 and w^2/12 along its axes).  Which classes are objects, and the
+types an object class's components are sorted into by length (halfway between the types'
+target lengths), is what the store's family declares (``Model.calibration``); the
+figures of :data:`NUSCENES_FRONT` come from the generators too, next to the footprints
+their family draws by default.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
-from .generators.urban import FOOTPRINTS as URBAN_FOOTPRINTS
+from .generators import FAMILIES
+from .generators import NUSCENES_FRONT as _NUSCENES_FRONT
 from .seeding import rho_id
 from .store import Store
 
@@ -43,14 +44,11 @@ __all__ = ["Targets", "NUSCENES_FRONT", "load_targets", "measure", "calibrate",
 # The calibration is judged within this relative band (the issue's ±20%).
 TOLERANCE = 0.2
 # A footprint is compared only when the grid resolves it: its width spans this many
-# cells.  Below that the raster decides the measured size (a 0.73 x 0.66 m pedestrian on
+# cells.  Below that the raster decides the measured size (a 0.73 x 0.66 m object on
 # 0.5 m cells is one to four cells, which measure 0.5 to 1 m whatever its true size).
 RESOLVED_CELLS = 2
 # Smaller target fractions are not figures of a real dataset (and overflow the ratio).
 MIN_FRACTION = 1e-6
-# Object classes measured as components, and the types a vehicle component may be.
-OBJECT_CLASSES = ("vehicle", "pedestrian")
-VEHICLE_TYPES = ("car", "truck", "bus")
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,8 @@ class Targets:
     ----------
     name : str
     fractions : dict
-        Positive-cell fraction per class name or vehicle type (``car``, ``truck``, ``bus``).
+        Positive-cell fraction per class name or object type (the types a family sorts
+        an object class's components into).
     footprints : dict
         Mean (length, width) in metres per object type.
     source : str
@@ -74,22 +73,23 @@ class Targets:
     source: str = ""
 
 
-NUSCENES_FRONT = Targets(
-    name="nuscenes-front",
-    fractions={"drivable": 0.447, "walkway": 0.145, "ped_crossing": 0.024,
-               "vehicle": 0.0209 + 0.0048 + 0.0016, "car": 0.0209, "truck": 0.0048,
-               "bus": 0.0016, "pedestrian": 0.0012},
-    # The urban family's default footprints are these anchors: one copy of the figures.
-    footprints=dict(URBAN_FOOTPRINTS),
-    source="nuScenes BEV maps: fractions as in mono-semantic-maps (front camera field, "
-           "[-25, 25] x [1, 50] m); footprints: mmdetection3d's nuScenes anchor sizes",
-)
+NUSCENES_FRONT = Targets(**_NUSCENES_FRONT)
+
+
+def declared_objects(family: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Object class -> the types its components are sorted into, as ``family`` declares
+    (``{}`` for a family that declares no objects); with no family, what every
+    registered family declares."""
+    models = FAMILIES.values() if family is None else [FAMILIES[family]] if (
+        family in FAMILIES) else []
+    return {name: types for model in models if model.calibration
+            for name, types in model.calibration.objects.items()}
 
 
 def load_targets(path: str | Path) -> Targets:
     """Read a target file (TOML or JSON) with ``[fractions]`` and ``[footprints]``.
 
-    ``fractions`` maps a class name (or vehicle type) to a fraction in (0, 1);
+    ``fractions`` maps a class name (or object type) to a fraction in (0, 1);
     ``footprints`` maps an object type to ``[length, width]`` in metres.
 
     Raises
@@ -137,19 +137,20 @@ def _number(value) -> bool:
         return False
 
 
-def _type_bounds(targets: Targets) -> list[tuple[str, float]]:
-    """(type, upper length bound in m) of every vehicle type, by length; none unless the
-    targets give every type's footprint (a type without one would take the others')."""
-    if not all(t in targets.footprints for t in VEHICLE_TYPES):
+def _type_bounds(targets: Targets, types: tuple[str, ...]) -> list[tuple[str, float]]:
+    """(type, upper length bound in m) of every one of ``types``, by length; none unless
+    the targets give every type's footprint (a type without one would take the others')."""
+    if not types or not all(t in targets.footprints for t in types):
         return []
-    types = sorted(VEHICLE_TYPES, key=lambda t: targets.footprints[t][0])
+    types = sorted(types, key=lambda t: targets.footprints[t][0])
     lengths = [targets.footprints[t][0] for t in types]
     bounds = [(a + b) / 2 for a, b in zip(lengths, lengths[1:])] + [math.inf]
     return list(zip(types, bounds))
 
 
 def measure(clean: np.ndarray, class_names: list[str], resolution: float | None,
-            targets: Targets = NUSCENES_FRONT) -> dict[str, Any]:
+            targets: Targets = NUSCENES_FRONT,
+            objects: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """Positive-cell fractions and object statistics of a block of clean maps.
 
     Parameters
@@ -160,63 +161,76 @@ def measure(clean: np.ndarray, class_names: list[str], resolution: float | None,
     resolution : float or None
         Metres per cell; None when unknown (footprints are then in cells).
     targets : Targets
-        Only for the vehicle types' length bounds.
+        Only for the object types' length bounds.
+    objects : dict, optional
+        Object class -> the types its components are sorted into (a family's
+        declaration, :func:`declared_objects`); default: every registered family's.
 
     Returns
     -------
     dict
         ``cells`` (per sample), ``samples``, ``positive`` (cells per class name and
-        per vehicle type), ``objects`` (per object type: ``count``, ``lengths``,
+        per object type), ``objects`` (per object type: ``count``, ``lengths``,
         ``widths``, in metres where the resolution is known).
     """
-    from scipy import ndimage
-
-    scale = resolution or 1.0
+    objects = declared_objects() if objects is None else objects
     out = {"samples": int(clean.shape[0]), "cells": int(clean.shape[2] * clean.shape[3]),
            "positive": {}, "objects": {}}
-    bounds = _type_bounds(targets)
-    eight = np.ones((3, 3), bool)
     for k, name in enumerate(class_names):
         maps = clean[:, k].astype(bool)
         out["positive"][name] = int(maps.sum())
-        if name not in OBJECT_CLASSES:
+        if name not in objects:
             continue
+        bounds = _type_bounds(targets, objects[name]) if resolution else []
         for sample in maps:
-            labels, count = ndimage.label(sample, structure=eight)
-            if not count:
-                continue
-            ids = np.arange(1, count + 1)
-            area = ndimage.sum_labels(np.ones_like(labels), labels, ids)
-            yy, xx = np.indices(sample.shape)
-            my, mx = (ndimage.mean(c, labels, ids) for c in (yy, xx))
-            vyy = ndimage.mean(yy * yy, labels, ids) - my ** 2
-            vxx = ndimage.mean(xx * xx, labels, ids) - mx ** 2
-            vxy = ndimage.mean(yy * xx, labels, ids) - my * mx
-            # Eigenvalues of each component's covariance; a cell adds 1/12 of variance
-            # along each axis by itself (a uniform square), so it is counted in.
-            half_trace, det = (vyy + vxx) / 2, vyy * vxx - vxy ** 2
-            gap = np.sqrt(np.maximum(half_trace ** 2 - det, 0.0))
-            length = np.sqrt(12 * (half_trace + gap + 1 / 12)) * scale
-            width = np.sqrt(12 * np.maximum(half_trace - gap + 1 / 12, 0.0)) * scale
-            kinds = [name] * count
-            if name == "vehicle" and bounds and resolution:
-                kinds = [next(t for t, upper in bounds if l < upper) for l in length]
-            for kind, cells, l, w in zip(kinds, area, length, width):
+            for kind, cells, l, w in _components(sample, name, bounds, resolution or 1.0):
                 entry = out["objects"].setdefault(kind, {"count": 0, "cells": 0,
                                                          "lengths": [], "widths": []})
                 entry["count"] += 1
                 entry["cells"] += int(cells)
                 entry["lengths"].append(float(l))
                 entry["widths"].append(float(w))
+    types = {t for sorted_into in objects.values() for t in sorted_into}
     for kind, entry in out["objects"].items():
-        if kind in VEHICLE_TYPES:
+        if kind in types:
             out["positive"][kind] = entry["cells"]
     return out
+
+
+def _components(sample, name, bounds, scale):
+    """(kind, cells, length, width) of each 8-connected component of one map: its kind
+    by length from ``bounds`` (the class ``name`` without them), its size in metres
+    (``scale`` metres per cell)."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(sample, structure=np.ones((3, 3), bool))
+    if not count:
+        return []
+    ids = np.arange(1, count + 1)
+    area = ndimage.sum_labels(np.ones_like(labels), labels, ids)
+    yy, xx = np.indices(sample.shape)
+    my, mx = (ndimage.mean(c, labels, ids) for c in (yy, xx))
+    vyy = ndimage.mean(yy * yy, labels, ids) - my ** 2
+    vxx = ndimage.mean(xx * xx, labels, ids) - mx ** 2
+    vxy = ndimage.mean(yy * xx, labels, ids) - my * mx
+    # Eigenvalues of each component's covariance; a cell adds 1/12 of variance
+    # along each axis by itself (a uniform square), so it is counted in.
+    half_trace, det = (vyy + vxx) / 2, vyy * vxx - vxy ** 2
+    gap = np.sqrt(np.maximum(half_trace ** 2 - det, 0.0))
+    length = np.sqrt(12 * (half_trace + gap + 1 / 12)) * scale
+    width = np.sqrt(12 * np.maximum(half_trace - gap + 1 / 12, 0.0)) * scale
+    kinds = [name] * count
+    if bounds:
+        kinds = [next(t for t, upper in bounds if l < upper) for l in length]
+    return zip(kinds, area, length, width)
 
 
 def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
               rho: float | None = None) -> dict[str, Any]:
     """Compare the store's clean maps at one rho with ``targets``.
+
+    What is measured as objects is what the store's family declares
+    (:func:`declared_objects`).
 
     Parameters
     ----------
@@ -249,32 +263,9 @@ def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
     params = store.attrs.get("family_params") or {}
     resolution = params.get("resolution")
     names = store.class_names
-    wanted = np.flatnonzero(rho_id(store.rho) == chosen)
-    total: dict[str, Any] = {"samples": 0, "positive": {}, "objects": {}, "cells": 0}
-    for block in store.iter_range(int(wanted[0]), int(wanted[-1]) + 1, ("clean",)):
-        keep = rho_id(block["rho"]) == chosen
-        part = measure(block["clean"][keep], names, resolution, targets)
-        total["samples"] += part["samples"]
-        total["cells"] = part["cells"]
-        for key, value in part["positive"].items():
-            total["positive"][key] = total["positive"].get(key, 0) + value
-        for kind, entry in part["objects"].items():
-            into = total["objects"].setdefault(kind, {"count": 0, "cells": 0,
-                                                      "lengths": [], "widths": []})
-            for key in ("count", "cells"):
-                into[key] += entry[key]
-            into["lengths"] += entry["lengths"]
-            into["widths"] += entry["widths"]
-    cells = max(total["samples"] * total["cells"], 1)
-    rows = []
-    for what, target in targets.fractions.items():
-        sorted_types = "vehicle" in names and resolution and _type_bounds(targets)
-        if what in VEHICLE_TYPES and not sorted_types:
-            continue  # vehicles cannot be told apart: no type rows
-        if what not in total["positive"] and what not in VEHICLE_TYPES:
-            continue
-        measured = total["positive"].get(what, 0) / cells
-        rows.append(_row(f"fraction {what}", measured, target))
+    declared = declared_objects(store.attrs.get("family"))
+    total = _measure_rho(store, chosen, resolution, targets, declared)
+    rows = _fraction_rows(total, names, resolution, targets, declared)
     objects, unresolved = {}, []
     for kind, entry in sorted(total["objects"].items()):
         lengths, widths = np.array(entry["lengths"]), np.array(entry["widths"])
@@ -296,6 +287,46 @@ def calibrate(store: Store, targets: Targets = NUSCENES_FRONT,
             "resolution": resolution, "targets": {"name": targets.name, "source": targets.source},
             "rows": rows, "objects": objects, "unresolved": unresolved,
             "tolerance": TOLERANCE}
+
+
+def _measure_rho(store, chosen, resolution, targets, objects) -> dict[str, Any]:
+    """:func:`measure` of the store's samples at rho ``chosen``, summed over its blocks."""
+    wanted = np.flatnonzero(rho_id(store.rho) == chosen)
+    total: dict[str, Any] = {"samples": 0, "positive": {}, "objects": {}, "cells": 0}
+    for block in store.iter_range(int(wanted[0]), int(wanted[-1]) + 1, ("clean",)):
+        keep = rho_id(block["rho"]) == chosen
+        part = measure(block["clean"][keep], store.class_names, resolution, targets, objects)
+        total["samples"] += part["samples"]
+        total["cells"] = part["cells"]
+        for key, value in part["positive"].items():
+            total["positive"][key] = total["positive"].get(key, 0) + value
+        for kind, entry in part["objects"].items():
+            into = total["objects"].setdefault(kind, {"count": 0, "cells": 0,
+                                                      "lengths": [], "widths": []})
+            for key in ("count", "cells"):
+                into[key] += entry[key]
+            into["lengths"] += entry["lengths"]
+            into["widths"] += entry["widths"]
+    return total
+
+
+def _fraction_rows(total, names, resolution, targets, objects) -> list[dict[str, Any]]:
+    """The rows of the targets' positive-cell fractions that the store can be compared
+    with: its classes', and its object types' where their components can be sorted."""
+    cells = max(total["samples"] * total["cells"], 1)
+    owner = {t: name for name, types in objects.items() for t in types}
+    rows = []
+    for what, target in targets.fractions.items():
+        if what in owner:
+            sorted_types = (owner[what] in names and resolution
+                            and _type_bounds(targets, objects[owner[what]]))
+            if not sorted_types:
+                continue  # the class's objects cannot be told apart: no type rows
+        elif what not in total["positive"]:
+            continue
+        measured = total["positive"].get(what, 0) / cells
+        rows.append(_row(f"fraction {what}", measured, target))
+    return rows
 
 
 def _row(what: str, measured: float, target: float) -> dict[str, Any]:

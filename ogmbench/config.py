@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import ConfigError
 from .seeding import rho_id
-from .generators import FAMILIES, NOISE_MODELS, SEQUENCE_PARAMS, ParamError, check_frames
+from .generators import (DEFAULT_FAMILY, FAMILIES, NOISE_MODELS, SEQUENCE_PARAMS, ParamError,
+                         check_frames)
 from .specs import parse_noise_spec
 from .store import Layout
 
@@ -38,7 +39,7 @@ class GenerateConfig:
     classes: int
     seed: int
     split: tuple[float, float, float]
-    # The chosen classes of a family with named classes (urban); None for the others,
+    # The chosen classes of a family with named classes; None for the others,
     # which are then recorded exactly as before this field existed.
     names: tuple[str, ...] | None = None
     # Frames per sample, and for sequences (frames > 1) their parameters: dt,
@@ -73,7 +74,7 @@ class GenerateConfig:
     @property
     def resolution(self) -> float:
         """Metres per cell, the unit of a sequence's poses: a family's ``resolution``, or
-        1 for a family drawn in cells (``field``)."""
+        1 for a family drawn in cells."""
         return float(self.family_params.get("resolution", 1.0))
 
     @property
@@ -116,7 +117,7 @@ def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
 # the default U-Net profile trains on in minutes on 2 CPU cores), 400 samples (< 1 s).
 # With K classes the default noise keeps sigma 1.0 on X1 and 0.3 on every prior class.
 DEFAULTS: dict[str, Any] = dict(
-    family="field", noise=None, rho=(0.0, 0.3, 0.6, 0.9),
+    family=DEFAULT_FAMILY, noise=None, rho=(0.0, 0.3, 0.6, 0.9),
     samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
 )
 MAX_RHO_VALUES = 1000
@@ -145,8 +146,8 @@ def make_config(
 ) -> GenerateConfig:
     """Validate generation settings and resolve every default.
 
-    ``classes`` is a number for a family of numbered classes (``field``) and names, a
-    sequence or one comma-separated string, for a family of named ones (``urban``).
+    ``classes`` is a number for a family of numbered classes and names, a sequence or
+    one comma-separated string, for a family of named ones (its ``class_names``).
     ``frames`` > 1 makes every sample a sequence; ``params`` then may also hold the
     sequence parameters (``dt``, ``noise_memory`` and the family's motion).
 
@@ -207,19 +208,27 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         model.check_size((height, width), family_params)
     if sequence and model.check_motion:
         model.check_motion((height, width), family_params, {**sequence, "frames": frames})
-    noise_defaults = model.noise_defaults_for(names or ())
-    steps = []
-    for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
-        steps.append((name, NOISE_MODELS[name].resolve(given, classes, noise_defaults.get(name))))
-    if sequence and sequence["noise_memory"] > 0 and not any(n == "gaussian" for n, _ in steps):
-        raise ConfigError("noise_memory applies to the gaussian model's noise, and the noise "
-                          f"{_canonical(steps)!r} has none")
+    steps = _noise_steps(noise, classes, model.noise_defaults_for(names or ()), sequence)
     return GenerateConfig(
         family=family, family_params=family_params, noise=_canonical(steps),
         noise_steps=tuple(steps), rho=tuple(rho_values), samples_per_rho=int(samples_per_rho),
         size=(height, width), classes=int(classes), seed=int(seed), split=fractions, names=names,
         frames=frames, sequence=sequence,
     )
+
+
+def _noise_steps(noise, classes, defaults, sequence) -> list[tuple[str, dict[str, Any]]]:
+    """The resolved noise steps, with the family's defaults for its classes; a sequence's
+    noise memory needs a model whose noise can persist (one with a ``memory_step``)."""
+    steps = []
+    for name, given in parse_noise_spec(default_noise(classes) if noise is None else noise):
+        steps.append((name, NOISE_MODELS[name].resolve(given, classes, defaults.get(name))))
+    if (sequence and sequence["noise_memory"] > 0
+            and not any(NOISE_MODELS[n].memory_step for n, _ in steps)):
+        remembering = " or ".join(n for n, m in NOISE_MODELS.items() if m.memory_step)
+        raise ConfigError(f"noise_memory applies to the {remembering} model's noise, and the "
+                          f"noise {_canonical(steps)!r} has none")
+    return steps
 
 
 def _class_names(model, classes) -> tuple[str, ...] | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .generators import field_expected_phi, field_expected_temporal_phi
+from .generators import FAMILIES
 from .seeding import rho_id
 from .store import SPLITS, Store
 
@@ -24,60 +24,14 @@ def summarize(store: Store) -> dict[str, Any]:
     - ``unobserved``: fraction of cells exactly 0.5 (lidar's never-observed cells);
     - ``outside_01``: fraction of noisy values outside [0, 1].
 
-    A store of sequences adds ``"sequence"`` (frames, dt, motion) and, per rho, the
-    mean frame-to-frame phi of each class (``phi_time_mean``; with its closed form
-    ``phi_time_expected`` for ``field``); noise and occupancy are over every frame,
-    ``phi`` is the last frame's.
+    Each rho's entry has the closed-form phi (``phi_expected``) where the store's family
+    declares one.  A store of sequences adds ``"sequence"`` (frames, dt, motion) and,
+    per rho, the mean frame-to-frame phi of each class (``phi_time_mean``; with its
+    closed form ``phi_time_expected`` where the family declares one); noise and
+    occupancy are over every frame, ``phi`` is the last frame's.
     """
     attrs = store.attrs
-    classes = store.classes
-    rho_values = [float(r) for r in attrs["rho_values"]]
-    per_rho = {r: {"counts": dict.fromkeys(SPLITS, 0), "occupied": np.zeros(classes), "cells": 0}
-               for r in rho_values}
-    sums = {k: np.zeros(classes) for k in ("n", "s1", "s2", "half", "outside")}
-    for block in store.iter_chunks():
-        clean = block["clean"].astype(np.float64)
-        noisy = block["noisy"].astype(np.float64)
-        diff = noisy - clean
-        # Every axis but the class axis (third from the end: sequences have time too).
-        axes = tuple(i for i in range(clean.ndim) if i != clean.ndim - 3)
-        sums["n"] += diff.size // classes
-        sums["s1"] += diff.sum(axis=axes)
-        sums["s2"] += (diff * diff).sum(axis=axes)
-        sums["half"] += (noisy == 0.5).sum(axis=axes)
-        sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=axes)
-        block_rho = rho_id(block["rho"])
-        for r in np.unique(block_rho):
-            sel = block_rho == r
-            entry = per_rho[float(r)]
-            entry["occupied"] += clean[sel].sum(axis=axes)
-            entry["cells"] += int(sel.sum()) * clean[0].size // classes
-            for s, name in enumerate(SPLITS):
-                entry["counts"][name] += int((block["split"][sel] == s).sum())
-    rho_rows = []
-    store_rho = rho_id(store.rho)
-    for r in rho_values:
-        entry = per_rho[r]
-        phi = store.phi[store_rho == r].astype(np.float64)
-        row = {
-            "rho": r,
-            "counts": entry["counts"],
-            "phi_mean": _num(np.nanmean(phi)) if np.isfinite(phi).any() else None,
-            "phi_std": _num(np.nanstd(phi)) if np.isfinite(phi).any() else None,
-            "phi_undefined": int(np.isnan(phi).sum()),
-            "occupancy": [_num(x) for x in entry["occupied"] / max(entry["cells"], 1)],
-        }
-        expected = _expected_phi(attrs, r)
-        if expected is not None:
-            row["phi_expected"] = expected
-        if store.frames > 1:
-            phi_time = store.phi_time[store_rho == r].astype(np.float64)
-            row["phi_time_mean"] = [_num(np.nanmean(v)) if np.isfinite(v).any() else None
-                                    for v in phi_time.T]
-            expected = _expected_temporal_phi(attrs)
-            if expected is not None:
-                row["phi_time_expected"] = expected
-        rho_rows.append(row)
+    per_rho, sums = _stream(store)
     n = np.maximum(sums["n"], 1)
     mean = sums["s1"] / n
     noise = [
@@ -100,29 +54,66 @@ def summarize(store: Store) -> dict[str, Any]:
         "digest": attrs.get("digest"),
         **({"sequence": {"frames": store.frames, **attrs["sequence"]}}
            if store.frames > 1 else {}),
-        "rho": rho_rows,
+        "rho": [_rho_row(store, r, entry) for r, entry in per_rho.items()],
         "noise_stats": noise,
     }
 
 
-def _expected_temporal_phi(attrs):
-    """Per class, the closed-form frame-to-frame phi of a ``field`` sequence."""
-    if attrs["family"] != "field":
-        return None
-    params, motion = attrs["family_params"], attrs["sequence"]
-    occ = params["occupancy"]
-    occ = occ if isinstance(occ, list) else [occ] * int(attrs["classes"])
-    return [_num(field_expected_temporal_phi(
-        motion["dt"], motion["drift_y"], motion["drift_x"], motion["tau"],
-        params["length_scale"], o)) for o in occ]
+def _stream(store: Store) -> tuple[dict[float, dict], dict[str, np.ndarray]]:
+    """One pass over the store's chunks: per rho, the split counts and occupied cells;
+    per class, the sums of the noise statistics."""
+    classes = store.classes
+    per_rho = {float(r): {"counts": dict.fromkeys(SPLITS, 0), "occupied": np.zeros(classes),
+                          "cells": 0}
+               for r in store.attrs["rho_values"]}
+    sums = {k: np.zeros(classes) for k in ("n", "s1", "s2", "half", "outside")}
+    for block in store.iter_chunks():
+        clean = block["clean"].astype(np.float64)
+        noisy = block["noisy"].astype(np.float64)
+        diff = noisy - clean
+        # Every axis but the class axis (third from the end: sequences have time too).
+        axes = tuple(i for i in range(clean.ndim) if i != clean.ndim - 3)
+        sums["n"] += diff.size // classes
+        sums["s1"] += diff.sum(axis=axes)
+        sums["s2"] += (diff * diff).sum(axis=axes)
+        sums["half"] += (noisy == 0.5).sum(axis=axes)
+        sums["outside"] += ((noisy < 0) | (noisy > 1)).sum(axis=axes)
+        block_rho = rho_id(block["rho"])
+        for r in np.unique(block_rho):
+            sel = block_rho == r
+            entry = per_rho[float(r)]
+            entry["occupied"] += clean[sel].sum(axis=axes)
+            entry["cells"] += int(sel.sum()) * clean[0].size // classes
+            for s, name in enumerate(SPLITS):
+                entry["counts"][name] += int((block["split"][sel] == s).sum())
+    return per_rho, sums
 
 
-def _expected_phi(attrs, rho):
-    if attrs["family"] != "field":
-        return None
-    occ = attrs["family_params"]["occupancy"]
-    occ = occ if isinstance(occ, list) else [occ, occ]
-    return _num(field_expected_phi(rho, occ[0], occ[1]))
+def _rho_row(store: Store, r: float, entry: dict) -> dict[str, Any]:
+    """One rho's entry: counts, measured phi and occupancy, and what the family expects."""
+    attrs = store.attrs
+    model = FAMILIES.get(attrs["family"])
+    chosen = rho_id(store.rho) == r
+    phi = store.phi[chosen].astype(np.float64)
+    row = {
+        "rho": r,
+        "counts": entry["counts"],
+        "phi_mean": _num(np.nanmean(phi)) if np.isfinite(phi).any() else None,
+        "phi_std": _num(np.nanstd(phi)) if np.isfinite(phi).any() else None,
+        "phi_undefined": int(np.isnan(phi).sum()),
+        "occupancy": [_num(x) for x in entry["occupied"] / max(entry["cells"], 1)],
+    }
+    if model is not None and model.expected_phi is not None:
+        row["phi_expected"] = _num(model.expected_phi(r, attrs["family_params"],
+                                                      int(attrs["classes"])))
+    if store.frames > 1:
+        phi_time = store.phi_time[chosen].astype(np.float64)
+        row["phi_time_mean"] = [_num(np.nanmean(v)) if np.isfinite(v).any() else None
+                                for v in phi_time.T]
+        if model is not None and model.expected_temporal_phi is not None:
+            row["phi_time_expected"] = [_num(v) for v in model.expected_temporal_phi(
+                attrs["family_params"], attrs["sequence"], int(attrs["classes"]))]
+    return row
 
 
 def _num(x) -> float:

@@ -24,7 +24,7 @@ import zlib
 import numpy as np
 
 __all__ = ["LAYOUT", "NOISE", "EVAL_STREAMS", "RHO_DECIMALS", "rho_key", "rho_id",
-           "sample_rng", "eval_rng", "train_seeds", "keyed_rng"]
+           "sample_rng", "eval_rng", "train_seeds", "torch_seed", "keyed_rng", "seed_rng"]
 
 LAYOUT = 0
 NOISE = 1
@@ -89,6 +89,34 @@ def train_seeds(seed: int, count: int) -> list[int]:
     return [int(seed)] + [int(s) for s in seq.generate_state(max(count - 1, 0))]
 
 
+def torch_seed(seed: int) -> int:
+    """The seed of one training's torch generator (its batches and augmentations).
+
+    One draw of the training seed's own SeedSequence, so that neighbouring training
+    seeds (0, 1, 2, ...) start unrelated streams.
+
+    Parameters
+    ----------
+    seed : int
+        A training seed (:func:`train_seeds`).
+
+    Returns
+    -------
+    int
+        For ``torch.Generator().manual_seed``.
+    """
+    return int(np.random.SeedSequence(seed).generate_state(1)[0])
+
+
 def keyed_rng(*key) -> np.random.Generator:
     """A generator seeded by a group's key (any values with a stable ``repr``)."""
     return np.random.default_rng(np.random.SeedSequence(zlib.crc32(repr(key).encode())))
+
+
+def seed_rng(seed: int) -> np.random.Generator:
+    """The generator of a plain seed: what ``numpy.random.default_rng(seed)`` gives.
+
+    For data made from one user-given seed and nothing else (``check_estimator``'s tiny
+    stores); a store's samples use :func:`sample_rng`.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))

@@ -148,3 +148,22 @@ def test_info_calibration_on_the_command_line(urban_store, tmp_path, capsys):
                               samples_per_rho=4, size=16)
     code, out, err = call(["info", field.path, "--calibration"], capsys)
     assert_usage_error(code, out, err, "none of its classes")
+
+
+def test_what_is_measured_as_objects_is_the_familys_declaration():
+    from ogmbench.calibration import declared_objects
+
+    # urban declares its objects; field declares none, nor does an unknown family.
+    assert declared_objects("urban") == {"vehicle": ("car", "truck", "bus"), "pedestrian": ()}
+    assert declared_objects("field") == {} and declared_objects("nope") == {}
+    assert declared_objects() == declared_objects("urban")  # every registered family's
+    # Any class may be declared an object class with its own types: a 2-cell and a
+    # 6-cell blob on 1 m cells are told apart by the types' footprints.
+    maps = np.zeros((1, 1, 20, 20), np.uint8)
+    maps[0, 0, 2, 2:4] = 1
+    maps[0, 0, 10, 4:10] = 1
+    targets = Targets("mine", {"small": 0.01}, {"small": (2.0, 1.0), "large": (6.0, 1.0)})
+    got = measure(maps, ["blob"], 1.0, targets, objects={"blob": ("small", "large")})
+    assert {k: v["count"] for k, v in got["objects"].items()} == {"small": 1, "large": 1}
+    assert got["positive"] == {"blob": 8, "small": 2, "large": 6}
+    assert measure(maps, ["blob"], 1.0, targets, objects={})["objects"] == {}

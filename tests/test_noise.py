@@ -226,3 +226,24 @@ def test_bad_specs(spec, message):
     # Spec syntax is the core's (ConfigError); parameter values are the generators' own.
     with pytest.raises((ConfigError, ParamError), match=message):
         resolve(spec)
+
+
+def test_memory_over_frames_is_what_a_model_declares(monkeypatch):
+    # Noise persists from frame to frame for a model with a memory_step, whatever its
+    # name, and not for one without.
+    from dataclasses import replace
+
+    from ogmbench.generators import apply_noise_sequence
+
+    clean = np.zeros((4, 2, 16, 16), np.uint8)
+    params = NOISE_MODELS["gaussian"].resolve({}, 2)
+    monkeypatch.setitem(NOISE_MODELS, "twin", replace(NOISE_MODELS["gaussian"], name="twin"))
+    monkeypatch.setitem(NOISE_MODELS, "forgetful", replace(NOISE_MODELS["gaussian"],
+                                                            name="forgetful", memory_step=None))
+
+    def run(name, memory):
+        return apply_noise_sequence(np.random.default_rng(5), clean, [(name, params)], memory)
+
+    np.testing.assert_array_equal(run("twin", 0.9), run("gaussian", 0.9))
+    np.testing.assert_array_equal(run("forgetful", 0.9), run("gaussian", 0.0))
+    assert not np.array_equal(run("gaussian", 0.9), run("gaussian", 0.0))

@@ -54,3 +54,10 @@ def test_keyed_rng_depends_only_on_the_key():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     seed = zlib.crc32(repr(("paired", "x", 0.3)).encode())
     assert np.array_equal(a, np.random.default_rng(np.random.SeedSequence(seed)).random(3))
+
+
+def test_a_plain_seed_gives_numpys_default_stream():
+    from ogmbench.seeding import seed_rng
+
+    for seed in (0, 7, 2**40):
+        assert np.array_equal(seed_rng(seed).random(16), np.random.default_rng(seed).random(16))

@@ -175,7 +175,7 @@ def test_a_five_class_store_is_generated_verified_read_and_evaluated(tmp_path):
     import xarray as xr
 
     import ogmbench
-    from ogmbench.evaluate import run_eval
+    from ogmbench.evaluate import EvalConfig, run_eval
 
     store = ogmbench.generate(tmp_path / "bev.zarr", family="urban", classes=CLASSES,
                               noise="camera", rho=[0.0, 1.0], samples_per_rho=10, size=32)
@@ -192,9 +192,7 @@ def test_a_five_class_store_is_generated_verified_read_and_evaluated(tmp_path):
     # classical prior user and by the three fusions of the U-Net.
     quick = ":profile=quick,steps=4,width=8,depth=1"
     run_dir, outcomes = run_eval(store.path, ["identity", "guided", "concat" + quick,
-                                              "film" + quick, "xattn" + quick],
-                                 target=4, out=tmp_path / "run", prior_controls=["shuffled"],
-                                 device="cpu")
+                                              "film" + quick, "xattn" + quick], EvalConfig(target=4, out=tmp_path / "run", prior_controls=["shuffled"], device="cpu"))
     assert [o.status for o in outcomes] == ["ok"] * 5, outcomes
     rows = pd.concat([pd.read_parquet(p) for p in (run_dir / "samples").glob("*.parquet")])
     assert set(rows["control"]) == {"none", "shuffled"}
@@ -212,3 +210,24 @@ def test_resume_with_other_classes_names_the_classes(tmp_path):
                       rho=[0.0], samples_per_rho=4, size=16)
     with pytest.raises(ConfigError, match="differ .* in: classes"):
         ogmbench.generate(out, resume=True, classes="vehicle,drivable,walkway")
+
+
+def test_the_declared_parameters_are_the_functions_defaults():
+    # One copy of each default: a call that leaves a parameter out draws what the
+    # declaration (ogmbench list, --param) says it draws.
+    from ogmbench.generators import FAMILIES, urban_sequence
+
+    model = FAMILIES["urban"]
+    spelled = {p.name: p.default for p in model.params}
+    assert spelled["car_length"] == 4.61 and spelled["lanes"] == 4
+    np.testing.assert_array_equal(urban(np.random.default_rng(3), 0.5, 48),
+                                  urban(np.random.default_rng(3), 0.5, 48, **spelled))
+    moving = {p.name: p.default for p in model.motion}
+    a = urban_sequence(np.random.default_rng(3), 0.5, 32, frames=2)
+    b = urban_sequence(np.random.default_rng(3), 0.5, 32, frames=2, dt=0.5, **spelled, **moving)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'lane'"):
+        urban(np.random.default_rng(0), 0.5, 32, lane=3)
+    with pytest.raises(TypeError, match="urban_sequence.*'noise_memory'"):
+        urban_sequence(np.random.default_rng(0), 0.5, 32, frames=2, noise_memory=0.5)
