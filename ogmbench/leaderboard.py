@@ -119,16 +119,8 @@ def _seed_stats(group: pd.DataFrame) -> dict:
     """Several training seeds: the mean over seeds with a 95% t-interval across them."""
     from scipy import stats
 
-    per_seed = []
-    for _, rows in group.groupby("train_seed"):
-        cal = np.stack([np.stack([np.asarray(a) for a in rows[c]]) for c in ("cal_n", "cal_p", "cal_y")],
-                       axis=1).sum(axis=0)
-        per_seed.append({
-            "mse": rows["mse"].mean(), "psnr": rows["psnr"].mean(),
-            "iou": metrics.dataset_iou(rows["tp"], rows["fp"], rows["fn"]),
-            "iou_val_t": metrics.dataset_iou(rows["tp_t"], rows["fp_t"], rows["fn_t"]),
-            "ece": metrics.ece(cal),
-        })
+    per_seed = [{metric.key: metric.value(rows) for metric in METRICS.sampled()}
+                for _, rows in group.groupby("train_seed")]
     frame = pd.DataFrame(per_seed)
     k = len(frame)
     half = stats.t.ppf(0.975, k - 1) * frame.std(ddof=1) / np.sqrt(k)
@@ -140,11 +132,16 @@ def _seed_stats(group: pd.DataFrame) -> dict:
     return out
 
 
+def _paired_columns() -> list[str]:
+    """The per-sample columns the paired metrics read, each once."""
+    return list(dict.fromkeys(c for metric in METRICS.compared() for c in metric.needs))
+
+
 def _seed_average(group: pd.DataFrame) -> pd.DataFrame:
     """Per-sample values averaged over training seeds (for the paired comparison)."""
     if group["train_seed"].nunique() <= 1:
         return group
-    return group.groupby("sample", as_index=False)[["mse", "tp", "fp", "fn"]].mean()
+    return group.groupby("sample", as_index=False)[_paired_columns()].mean()
 
 
 def _group_stats(group: pd.DataFrame, key) -> dict:
@@ -153,44 +150,44 @@ def _group_stats(group: pd.DataFrame, key) -> dict:
     n = len(group)
     rng = keyed_rng(*key)
     out = {"n": n, "seeds": 1}
-    for name in ("mse", "psnr"):
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = metrics.bootstrap(
-            metrics.mean_stat(group[name].to_numpy()), n, rng)
-    out["iou"], out["iou_lo"], out["iou_hi"] = metrics.bootstrap(
-        metrics.iou_stat(group["tp"].to_numpy(), group["fp"].to_numpy(), group["fn"].to_numpy()),
-        n, rng)
-    out["iou_val_t"], out["iou_val_t_lo"], out["iou_val_t_hi"] = metrics.bootstrap(
-        metrics.iou_stat(group["tp_t"].to_numpy(), group["fp_t"].to_numpy(),
-                         group["fn_t"].to_numpy()), n, rng)
-    cal = np.stack([np.stack([np.asarray(a) for a in group[c]]) for c in ("cal_n", "cal_p", "cal_y")],
-                   axis=1)
-    out["ece"], out["ece_lo"], out["ece_hi"] = metrics.bootstrap(metrics.ece_stat(cal), n, rng)
+    for metric in METRICS.sampled():  # one generator, drawn metric after metric
+        out.update(_bounds(metric.key, metric.interval(group, n, rng)))
     out["threshold"] = float(group["threshold"].iloc[0])
     return out
 
 
-def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
-    """Estimator minus reference on the same samples, with a paired bootstrap.
+def _bounds(name: str, interval) -> dict:
+    return dict(zip((name, f"{name}_lo", f"{name}_hi"), interval))
+
+
+def _compare(group: pd.DataFrame, ref: pd.DataFrame, key, compared) -> tuple[int, dict]:
+    """The paired metrics ``compared`` of ``group`` against ``ref`` on their common
+    samples, with a paired bootstrap: (n, their columns).
 
     With several training seeds, each sample's values are first averaged over seeds.
     """
     both = _seed_average(group).merge(_seed_average(ref), on="sample", suffixes=("", "_ref"))
     n = len(both)
     if n == 0:
-        return {}
+        return 0, {}
     rng = keyed_rng("paired", *key)
-    d_mse = both["mse"].to_numpy() - both["mse_ref"].to_numpy()
-    out = {"n_paired": n}
-    out["d_mse"], out["d_mse_lo"], out["d_mse_hi"] = metrics.bootstrap(metrics.mean_stat(d_mse), n, rng)
-    ref_mse = both["mse_ref"].to_numpy()
-    gain = lambda idx: -100.0 * d_mse[idx].mean(axis=1) / ref_mse[idx].mean(axis=1)  # noqa: E731
-    out["gain_mse"], out["gain_mse_lo"], out["gain_mse_hi"] = metrics.bootstrap(gain, n, rng)
-    est_iou = metrics.iou_stat(both["tp"].to_numpy(), both["fp"].to_numpy(), both["fn"].to_numpy())
-    ref_iou = metrics.iou_stat(both["tp_ref"].to_numpy(), both["fp_ref"].to_numpy(),
-                               both["fn_ref"].to_numpy())
-    out["d_iou"], out["d_iou_lo"], out["d_iou_hi"] = metrics.bootstrap(
-        lambda idx: est_iou(idx) - ref_iou(idx), n, rng)
-    return out
+    columns = _paired_columns()
+    mine = {c: both[c].to_numpy() for c in columns}
+    theirs = {c: both[f"{c}_ref"].to_numpy() for c in columns}
+    out = {}
+    for metric in compared:  # one generator, drawn metric after metric
+        for name, interval in metric.compare(mine, theirs, n, rng).items():
+            out.update(_bounds(name, interval))
+    return n, out
+
+
+def _paired(group: pd.DataFrame, ref: pd.DataFrame, key) -> dict:
+    """Estimator against the reference on the same samples: ``n_paired`` and the paired
+    metrics that compare the two."""
+    compared = [m for m in METRICS.compared() if (m.measured, m.against) == ("estimator",
+                                                                             "reference")]
+    n, out = _compare(group, ref, key, compared)
+    return {"n_paired": n, **out} if n else {}
 
 
 def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFrame:
@@ -232,57 +229,51 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
                         & (frame["target"] == record["target"])
                         & (frame["estimator"] == ref_name) & (frame["control"] == "none")
                         & (frame["rho"] == key[-1]))
-                ref = frame.loc[mask, ["sample", "train_seed", "mse", "tp", "fp", "fn"]]
+                ref = frame.loc[mask, ["sample", "train_seed", *_paired_columns()]]
                 record.update(_paired(group, ref, key))
                 if record["control"] == "none":
                     record.update(_twin_gains(frame, record, key, ref))
             records.append(record)
     out = pd.DataFrame.from_records(records)
-    for column in _PAIRED:  # present (maybe empty) whenever there could be a reference
+    paired = ["n_paired"] + [f"{name}{s}" for metric in METRICS.compared()
+                             for name in metric.outputs for s in ("", "_lo", "_hi")]
+    for column in paired:  # present (maybe empty) whenever there could be a reference
         if column not in out:
             out[column] = np.nan
     return out
 
 
-_PAIRED = ["n_paired", "d_mse", "d_mse_lo", "d_mse_hi", "gain_mse", "gain_mse_lo",
-           "gain_mse_hi", "d_iou", "d_iou_lo", "d_iou_hi"] + [
-    f"{metric}{s}" for metric in ("gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past")
-    for s in ("", "_lo", "_hi")]
-
-# Per prior source: the twin's column holding the replaced source, and the metrics of
-# its blind (shuffled) and oracle twins.
-_SOURCES = (("prior_source", "past_source", "gain_info", "gain_oracle"),
-            ("past_source", "prior_source", "gain_info_past", "gain_oracle_past"))
-
-
 def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> dict:
-    """Per prior source (X2, the target's past frames): ``gain_info`` (the MSE gain over
-    the blind twin: what that source carries) and ``gain_oracle`` (the oracle twin's gain
-    over the reference: the ceiling) of an estimator whose twins ran, paired on the same
-    test samples.  A twin counts for one source when only that source was replaced."""
+    """The twin gains of an estimator whose twins ran (per prior source, X2 and the
+    target's past frames: ``gain_info``, its gain over its blind twin, what that source
+    carries; ``gain_oracle``, its oracle twin's gain over the reference, the ceiling),
+    paired on the same test samples.  A twin counts for one source when only that source
+    was replaced."""
     out = {}
-    mine = ((frame["store_digest"] == record["store_digest"]) & (frame["target"] == record["target"])
-            & (frame["twin_of"] == record["estimator"]) & (frame["control"] == "none")
+    here = ((frame["store_digest"] == record["store_digest"])
+            & (frame["target"] == record["target"]) & (frame["control"] == "none")
             & (frame["rho"] == key[-1]))
-    columns = ["sample", "train_seed", "mse", "tp", "fp", "fn"]
-    group = frame[(frame["store_digest"] == record["store_digest"])
-                  & (frame["target"] == record["target"])
-                  & (frame["estimator"] == record["estimator"]) & (frame["control"] == "none")
-                  & (frame["rho"] == key[-1])]
-    for source, other, info, ceiling in _SOURCES:
-        only = mine & (frame[other] == "noisy")
-        blind = frame.loc[only & (frame[source] == "shuffled"), columns]
-        if not blind.empty:
-            paired = _paired(group, blind, (info.removeprefix("gain_"), *key))
-            out.update({f"{info}{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
-        oracle = frame.loc[only & (frame[source] == "oracle")]
-        if not oracle.empty and not ref.empty:
-            # The oracle twin's own gain over the reference, drawn as its own row draws it
-            # (its key), so the ceiling and the twin's gain_mse are one number, one interval.
-            twin_key = list(key)
-            twin_key[KEY.index("estimator")] = oracle["estimator"].iloc[0]
-            paired = _paired(oracle, ref, tuple(twin_key))
-            out.update({f"{ceiling}{s}": paired[f"gain_mse{s}"] for s in ("", "_lo", "_hi")})
+    mine = here & (frame["twin_of"] == record["estimator"])
+    rows = {"estimator": (frame[here & (frame["estimator"] == record["estimator"])], key),
+            "reference": (ref, None)}
+    for metric in METRICS.compared():
+        if "twin" not in (metric.measured, metric.against):
+            continue
+        twin = frame.loc[mine & (frame[metric.other] == "noisy")
+                         & (frame[metric.source] == metric.twin)]
+        if twin.empty:
+            continue
+        twin_key = list(key)
+        twin_key[KEY.index("estimator")] = twin["estimator"].iloc[0]
+        rows["twin"] = twin, tuple(twin_key)
+        (measured, own_key), (against, _) = rows[metric.measured], rows[metric.against]
+        if against.empty:
+            continue
+        # Against the reference, drawn as the measured row draws its own paired metrics
+        # (the oracle ceiling and the oracle twin's gain_mse are one number, one
+        # interval); against a twin, from the metric's own stream.
+        draws = own_key if metric.against == "reference" else (metric.stream, *own_key)
+        out.update(_compare(measured, against, draws, [metric])[1])
     return out
 
 

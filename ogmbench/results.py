@@ -32,7 +32,8 @@ __all__ = ["RESULT_COLUMNS", "RESULT_METRICS", "GENERATED", "ResultsError", "Dri
            "DriftList", "collect_results", "split_sweep", "write_results", "read_results",
            "check_results"]
 
-# Every metric of the table goes into results.csv, in its order.
+# Every registered metric goes into results.csv, in the order METRICS shows them (the
+# functions below read the registry itself; this is the built-in metrics' tuple).
 RESULT_METRICS = tuple(METRICS)
 RESULT_COLUMNS = (
     "benchmark", "benchmark_version", "profile", "dataset", "family", "noise", "target",
@@ -109,7 +110,7 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path],
     results["rho"] = results["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")
     estimator_order = results["_e"]
     results = results[list(RESULT_COLUMNS)]
-    order = {m: i for i, m in enumerate(RESULT_METRICS)}
+    order = {m: i for i, m in enumerate(METRICS)}
     ds_order = {d.name: i for i, d in enumerate(bench.datasets)}
     results = results.assign(_d=results["dataset"].map(ds_order), _m=results["metric"].map(order),
                              _e=estimator_order, _c=results["control"] != "none",
@@ -173,14 +174,14 @@ def _run_rows(bench, dataset, run_dir: Path, names, train_size: int) -> list:
         "train_size": int(train_size),
     }
     frames = []
-    for metric in RESULT_METRICS:
-        part = agg[agg[metric].notna()] if metric in agg else agg.iloc[0:0]
+    for metric in METRICS.values():
+        key = metric.key
+        part = agg[agg[key].notna()] if key in agg else agg.iloc[0:0]
         if part.empty:
             continue
         frames.append(part.assign(
-            metric=metric, value=part[metric], lo=part[f"{metric}_lo"],
-            hi=part[f"{metric}_hi"], n=part["n_paired"] if METRICS[metric].paired
-            else part["n"], **base))
+            metric=key, value=part[key], lo=part[f"{key}_lo"], hi=part[f"{key}_hi"],
+            n=part["n_paired"] if metric.paired else part["n"], **base))
     return frames
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import ogmbench
 from ogmbench import leaderboard
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 from ogmbench.report.tables import render_leaderboard
 
 
@@ -35,8 +35,8 @@ def test_aggregate_is_reproducible_and_merging_deduplicates(field_run):
 
 
 def test_merging_never_pools_different_configurations_or_seeds(field_store, field_run, tmp_path):
-    other_seed, _ = run_eval(field_store.path, ["identity"], out=tmp_path / "s9", seed=9)
-    other_cfg, _ = run_eval(field_store.path, ["gaussian:sigma=3.0"], out=tmp_path / "g3", seed=3)
+    other_seed, _ = run_eval(field_store.path, ["identity"], EvalConfig(out=tmp_path / "s9", seed=9))
+    other_cfg, _ = run_eval(field_store.path, ["gaussian:sigma=3.0"], EvalConfig(out=tmp_path / "g3", seed=3))
     rows = leaderboard.load_runs([field_run, other_seed, other_cfg])
     agg = leaderboard.aggregate(rows)
     labels = set(agg["estimator"])
@@ -51,7 +51,7 @@ def test_pivot_keeps_stores_apart(field_store, field_run, tmp_path):
     other = ogmbench.generate(tmp_path / "o.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.0, 0.95], samples_per_rho=30, size=24, seed=2,
                               params={"length_scale": 2})
-    other_run, _ = run_eval(other.path, ["identity"], out=tmp_path / "o", seed=3)
+    other_run, _ = run_eval(other.path, ["identity"], EvalConfig(out=tmp_path / "o", seed=3))
     agg = leaderboard.aggregate(leaderboard.load_runs([field_run, other_run]))
     wide = leaderboard.pivot(agg, "mse")
     stores = {i[2] for i in wide.index if i[4] == "identity"}

@@ -12,7 +12,9 @@ import numpy as np
 from ..results import GENERATED
 from ..runs import Run, read_run
 from ..store import Store, open_store
-from .tables import _reads_past, prior_kind, prior_label, row_label
+from ..metrics import METRICS
+from .labels import prior_kind, prior_label, reads_past, row_label
+from .tables import twin_metrics
 
 __all__ = ["write_figures"]
 
@@ -43,15 +45,17 @@ def _save(fig, path_stem: Path, title: str) -> list[str]:
 
 
 def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path_stem):
+    """A metric against rho; a paired one (the prior gain) for the learned estimators
+    that read X2, their prior controls dotted."""
     import matplotlib.pyplot as plt
 
-    part = results[(results["dataset"] == dataset) & (results["metric"] == metric)
+    part = results[(results["dataset"] == dataset) & (results["metric"] == metric.key)
                    & (results["rho"] != "all")]
     fig, ax = plt.subplots()
     for (estimator, control), rows in part.groupby(["estimator", "control"], sort=False):
-        if metric != "gain_mse" and control != "none":
+        if not metric.paired and control != "none":
             continue
-        if metric == "gain_mse" and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
+        if metric.paired and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
             continue  # (a store of sequences draws its gains in _temporal_figure)
         rho = rows["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
@@ -62,9 +66,9 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
                 linewidth=1.8 if solid else 1.0, label=row_label(estimator, control), **style)
         ax.fill_between(rho[order], rows["lo"].to_numpy()[order], rows["hi"].to_numpy()[order],
                         alpha=0.15 if solid else 0.07, linewidth=0, **style)
-    if metric == "gain_mse":
+    if metric.paired:
         ax.axhline(0.0, color="black", linewidth=0.8)
-    if metric == "mse":  # errors span orders of magnitude (identity vs the U-Nets)
+    if metric.log_scale:
         ax.set_yscale("log")
     return _finish(fig, ax, _RHO, ylabel, title, path_stem)
 
@@ -82,7 +86,8 @@ def _learning_curves(curves_of, styles, title, path_stem):
                     label=f"{label}{mark}" if i == 0 else None, **styles[label])
     ax.set_yscale("log")
     shown = any(converged is not True for _, converged in curves_of.values())
-    return _finish(fig, ax, "training step", "val MSE (lower is better)", title, path_stem,
+    mse = METRICS["mse"]
+    return _finish(fig, ax, "training step", f"val {mse.axis} ({mse.direction})", title, path_stem,
                    legend_title="† not shown to have converged" if shown else None)
 
 
@@ -93,11 +98,12 @@ def _temporal_figure(part, reference, styles, title, path_stem):
 
     fig, ax = plt.subplots()
     lines = {"cross-class (X2)": "-", "temporal (past frames)": "--", "both": "-."}
-    rows = part[(part["metric"] == "gain_mse") & (part["control"] == "none")
+    gain = METRICS["gain_mse"]
+    rows = part[(part["metric"] == gain.key) & (part["control"] == "none")
                 & (part["rho"] != "all") & part["learned"].astype(bool)]
     names = rows["estimator"].unique()
     for estimator, curve in rows.groupby("estimator", sort=False):
-        reads = curve["uses_prior"].iloc[0], _reads_past(curve.iloc[0])
+        reads = curve["uses_prior"].iloc[0], reads_past(curve.iloc[0])
         kind = prior_kind(*reads)
         if kind not in lines:
             continue
@@ -110,8 +116,8 @@ def _temporal_figure(part, reference, styles, title, path_stem):
         ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                         curve["hi"].to_numpy()[order], alpha=0.12, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)
-    return _finish(fig, ax, _RHO, f"MSE gain over {reference}, % (paired, 95% bands)", title,
-                   path_stem)
+    return _finish(fig, ax, _RHO, f"{gain.axis} over {reference}, {gain.unit} (paired, 95% bands)",
+                   title, path_stem)
 
 
 def _attribution_figure(part, reference, styles, title, path_stem):
@@ -125,8 +131,8 @@ def _attribution_figure(part, reference, styles, title, path_stem):
              ("gain_info_past", (0, (1, 1)), "over its past-blind twin"),
              ("gain_oracle_past", (0, (4, 1, 1, 1, 1, 1)), "past-oracle ceiling")]
     rows = part[(part["control"] == "none") & (part["rho"] != "all")]
-    for estimator in dict.fromkeys(rows.loc[rows["metric"].isin(["gain_info", "gain_info_past"]),
-                                            "estimator"]):
+    informed = [m.key for m in twin_metrics() if m.twin == "shuffled"]
+    for estimator in dict.fromkeys(rows.loc[rows["metric"].isin(informed), "estimator"]):
         for metric, line, what in kinds:
             curve = rows[(rows["estimator"] == estimator) & (rows["metric"] == metric)]
             if curve.empty:
@@ -139,7 +145,9 @@ def _attribution_figure(part, reference, styles, title, path_stem):
             ax.fill_between(rho[order], curve["lo"].to_numpy()[order],
                             curve["hi"].to_numpy()[order], alpha=0.1, linewidth=0, **style)
     ax.axhline(0.0, color="black", linewidth=0.8)
-    return _finish(fig, ax, _RHO, "MSE gain, % (paired, 95% bands)", title, path_stem)
+    gain = METRICS["gain_mse"]
+    return _finish(fig, ax, _RHO, f"{gain.axis}, {gain.unit} (paired, 95% bands)", title,
+                   path_stem)
 
 
 def _scaling_figure(part, reference, styles, title, path_stem):
@@ -147,7 +155,8 @@ def _scaling_figure(part, reference, styles, title, path_stem):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
-    rows = part[(part["metric"] == "gain_mse") & (part["control"] == "none")]
+    gain = METRICS["gain_mse"]
+    rows = part[(part["metric"] == gain.key) & (part["control"] == "none")]
     for estimator in dict.fromkeys(rows["estimator"]):
         curve = rows[rows["estimator"] == estimator].sort_values("train_size")
         size = curve["train_size"].to_numpy(dtype=float)
@@ -160,7 +169,8 @@ def _scaling_figure(part, reference, styles, title, path_stem):
     ax.minorticks_off()
     ax.axhline(0.0, color="black", linewidth=0.8)
     return _finish(fig, ax, "train samples per rho (log scale)",
-                   f"MSE gain over {reference}, % (paired, 95% bands)", title, path_stem)
+                   f"{gain.axis} over {reference}, {gain.unit} (paired, 95% bands)", title,
+                   path_stem)
 
 
 _RHO = "rho (correlation knob of the generator)"
@@ -288,62 +298,66 @@ def write_figures(bench, results, run_dirs, folder: Path, log=None,
     with plt.rc_context({"svg.hashsalt": "ogmbench", "svg.fonttype": "path"}):
         for dataset in bench.datasets:
             name = dataset.name
-            part = results[results["dataset"] == name]
-            estimators = list(dict.fromkeys(part["estimator"]))
-            learned = set(part.loc[part["learned"].astype(bool), "estimator"])
-            styles = _style(estimators, learned)
-            run = read_run(run_dirs[name])
-            store = open_store(run.store)
-            kept = _kept_estimates(run, set(estimators))
-            curves = [("mse", "MSE (lower is better)", f"{name}: MSE vs rho, 95% bands"),
-                      ("iou", "IoU at 0.5 (higher is better)", f"{name}: IoU vs rho, 95% bands")]
-            temporal = any(_reads_past(r) for r in part.itertuples(index=False))
-            gains = part[(part["metric"] == "gain_mse") & part["uses_prior"].astype(bool)
-                         & part["learned"].astype(bool)]
-            if temporal:
-                curves.append(("gain_mse", None, f"{name}: cross-class prior, temporal prior "
-                                                 "and both, gain vs rho"))
-            elif not gains.empty:  # only learned estimators that read X2 have a prior gain
-                controls = sorted(set(gains["control"]) - {"none"})
-                dotted = f" (dotted: X2 {', '.join(controls)})" if controls else ""
-                curves.append(("gain_mse", f"MSE gain over {bench.reference}, %",
-                               f"{name}: prior gain vs rho{dotted}"))
-            figures = []
-            for metric, ylabel, title in curves:
-                stem = folder / f"{name}-{metric.replace('_mse', '')}"
-                if ylabel is None:
-                    _temporal_figure(part, bench.reference, styles, title, stem)
-                else:
-                    _curve_figure(results, name, metric, ylabel, title, styles, learned, stem)
-                figures.append((title, stem.name))
-            curves_of = {r.label: (r.curves, r.converged) for r in run.records()
-                         if r.ok and r.curves and r.label in set(estimators)}
-            if curves_of:
-                title = f"{name}: learning curves (val MSE during training)"
-                stem = folder / f"{name}-curves"
-                _learning_curves(curves_of, styles, title, stem)
-                figures.append((title, stem.name))
-            if part["metric"].isin(["gain_info", "gain_info_past"]).any():
-                title = f"{name}: where the prior gain comes from"
-                stem = folder / f"{name}-attribution"
-                _attribution_figure(part, bench.reference, styles, title, stem)
-                figures.append((title, stem.name))
             scaled = (sweep[(sweep["dataset"] == name) & (sweep["rho"] != "all")]
-                      if sweep is not None else part.iloc[0:0])
-            if not scaled.empty:
-                rho = max(scaled["rho"], key=float)
-                title = f"{name}: prior gain at rho={rho} against training samples"
-                stem = folder / f"{name}-scaling"
-                _scaling_figure(scaled[scaled["rho"] == rho], bench.reference, styles, title,
-                                stem)
-                figures.append((title, stem.name))
-            rhos = sorted({float(r) for r in part["rho"] if r != "all"})
-            for i, rho in enumerate(rhos):
-                title = f"{name}: gallery at rho={rho:g}"
-                stem = folder / f"{name}-gallery-rho{rho:g}"
-                _gallery(store, run.target, i, kept, stem, title)
-                figures.append((title, stem.name))
+                      if sweep is not None else None)
+            shown[name] = _dataset_figures(name, results, read_run(run_dirs[name]),
+                                           bench.reference, folder, scaled)
             if log:
-                log(f"{name}: {len(figures)} figures")
-            shown[name] = figures
+                log(f"{name}: {len(shown[name])} figures")
     return shown
+
+
+def _curves(part, name: str, reference: str) -> list[tuple]:
+    """The figures against rho: (metric, y label, title), one per headline metric, then
+    the prior gain's (y label None: the temporal figure of a store of sequences)."""
+    curves = [(m, f"{m.axis} ({m.direction})", f"{name}: {m.title} vs rho, 95% bands")
+              for m in METRICS.values() if m.headline]
+    gain = METRICS["gain_mse"]
+    gains = part[(part["metric"] == gain.key) & part["uses_prior"].astype(bool)
+                 & part["learned"].astype(bool)]
+    if any(reads_past(r) for r in part.itertuples(index=False)):
+        curves.append((gain, None, f"{name}: cross-class prior, temporal prior and both, "
+                                   f"gain vs rho"))
+    elif not gains.empty:  # only learned estimators that read X2 have a prior gain
+        controls = sorted(set(gains["control"]) - {"none"})
+        dotted = f" (dotted: X2 {', '.join(controls)})" if controls else ""
+        curves.append((gain, f"{gain.axis} over {reference}, {gain.unit}",
+                       f"{name}: {gain.title} vs rho{dotted}"))
+    return curves
+
+
+def _dataset_figures(name, results, run: Run, reference, folder: Path, scaled):
+    """One dataset's figures, drawn and listed in the order they are shown."""
+    part = results[results["dataset"] == name]
+    estimators = list(dict.fromkeys(part["estimator"]))
+    learned = set(part.loc[part["learned"].astype(bool), "estimator"])
+    styles = _style(estimators, learned)
+    store = open_store(run.store)
+    kept = _kept_estimates(run, set(estimators))
+    figures = []
+
+    def add(title: str, stem: str, draw) -> None:
+        draw(title, folder / stem)
+        figures.append((title, stem))
+
+    for metric, ylabel, title in _curves(part, name, reference):
+        add(title, f"{name}-{metric.key.replace('_mse', '')}",
+            (lambda t, s: _temporal_figure(part, reference, styles, t, s)) if ylabel is None
+            else (lambda t, s, m=metric, y=ylabel: _curve_figure(results, name, m, y, t, styles,
+                                                                  learned, s)))
+    curves_of = {r.label: (r.curves, r.converged) for r in run.records()
+                 if r.ok and r.curves and r.label in set(estimators)}
+    if curves_of:
+        add(f"{name}: learning curves (val MSE during training)", f"{name}-curves",
+            lambda t, s: _learning_curves(curves_of, styles, t, s))
+    if part["metric"].isin([m.key for m in twin_metrics() if m.twin == "shuffled"]).any():
+        add(f"{name}: where the prior gain comes from", f"{name}-attribution",
+            lambda t, s: _attribution_figure(part, reference, styles, t, s))
+    if scaled is not None and not scaled.empty:
+        rho = max(scaled["rho"], key=float)
+        add(f"{name}: prior gain at rho={rho} against training samples", f"{name}-scaling",
+            lambda t, s: _scaling_figure(scaled[scaled["rho"] == rho], reference, styles, t, s))
+    for i, rho in enumerate(sorted({float(r) for r in part["rho"] if r != "all"})):
+        add(f"{name}: gallery at rho={rho:g}", f"{name}-gallery-rho{rho:g}",
+            lambda t, s, i=i: _gallery(store, run.target, i, kept, s, t))
+    return figures

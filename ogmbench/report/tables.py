@@ -17,6 +17,7 @@ from ..leaderboard import LeaderboardError, pivot
 from ..curves import RULE
 from ..metrics import METRICS, format_value
 from ..specs import twin_name
+from .labels import estimator_of, prior_kind, prior_label, reads_past, row_label
 
 __all__ = ["Cell", "Table", "build_tables", "scaling_table", "render_leaderboard", "row_label"]
 
@@ -98,20 +99,6 @@ def _rhos(results) -> list[str]:
     return values + (["all"] if (results["rho"] == "all").any() else [])
 
 
-def row_label(estimator: str, control: str) -> str:
-    """``concat``, ``concat, X2 shuffled``, ``concat-time, past shuffled``."""
-    if control == "none":
-        return estimator
-    if control.startswith("past-"):
-        return f"{estimator}, past {control.removeprefix('past-')}"
-    return f"{estimator}, X2 {control}"
-
-
-def _estimator_of(label: str) -> str:
-    """The estimator of a row label (:func:`row_label`)."""
-    return label.split(", X2 ")[0].split(", past ")[0]
-
-
 def _interval_note(results) -> str:
     seeds = int(results["seeds"].max())
     if seeds > 1:
@@ -127,8 +114,55 @@ def _paired_note(results) -> str:
     return f"± the larger side of a 95% paired bootstrap interval over test samples{averaged}"
 
 
+@dataclass
+class _Part:
+    """One dataset's rows of the results and what its tables share."""
+
+    part: object  # pandas.DataFrame
+    dataset: str
+    rhos: list[str]
+    ref: str
+    where: str
+    cells: dict
+    rows: list[tuple[str, str]]  # (estimator, control) in the results' order
+    users: list[tuple[str, str]]  # the rows of learned estimators that read a prior
+    temporal: bool  # a dataset of sequences: both priors are named
+
+    @classmethod
+    def of(cls, results, dataset: str) -> _Part:
+        part = results[results["dataset"] == dataset]
+        first = part.iloc[0]
+        records = list(part.itertuples(index=False))
+        shown = next(m.key for m in METRICS.values() if m.headline)
+        rows = list(dict.fromkeys((r.estimator, r.control) for r in records if r.metric == shown))
+        # The prior gain compares an estimator that reads X2 with the reference, the same
+        # kind of model without X2: shown for the learned ones.  A classical filter that
+        # reads X2 has no such twin here; its "X2 shuffled" rows show what X2 does for it.
+        learned = {r.estimator for r in records if (r.uses_prior or reads_past(r)) and r.learned}
+        return cls(part, dataset, _rhos(part), first["reference"],
+                   f"{dataset}: {first['family']} family, noise {first['noise'].split(':')[0]}, "
+                   f"target {first['target_name']}",
+                   {(r.metric, r.estimator, r.control, r.rho): r for r in records}, rows,
+                   [(e, c) for e, c in rows if e in learned], any(map(reads_past, records)))
+
+    @property
+    def top(self) -> str:
+        return [r for r in self.rhos if r != "all"][-1]  # rhos is sorted by value
+
+    def header(self, *first: str) -> list[str]:
+        return [*first] + [f"ρ={r}" if r != "all" else "all ρ" for r in self.rhos]
+
+
+def _over_reference(metric):
+    """The paired metric of ``metric`` against the reference (``gain_mse`` of ``mse``),
+    or None."""
+    return next((m for m in METRICS.compared() if m.base is metric
+                 and (m.measured, m.against) == ("estimator", "reference")), None)
+
+
 def build_tables(results, dataset: str) -> list[Table]:
-    """The MSE, IoU and prior-gain tables of one dataset (estimator x rho).
+    """The tables of one dataset (estimator x rho): one per headline metric (MSE, IoU),
+    the prior gain, and where the gain comes from when twins ran.
 
     Best per column (over the rows without a prior control) is bold; ties on the
     printed value are all bold.
@@ -142,73 +176,62 @@ def build_tables(results, dataset: str) -> list[Table]:
     Returns
     -------
     list of Table
-        MSE and IoU, then the prior gain when a learned estimator reads X2.
+        One per headline metric, then the prior gain when a learned estimator reads X2
+        (and the temporal prior on a dataset of sequences), then the attribution.
     """
-    part = results[results["dataset"] == dataset]
-    first = part.iloc[0]
-    rhos = _rhos(part)
-    top = [r for r in rhos if r != "all"][-1]  # rhos is sorted by value
-    ref = first["reference"]
-    where = (f"{dataset}: {first['family']} family, noise {first['noise'].split(':')[0]}, "
-             f"target {first['target_name']}")
-    cells = {(r.metric, r.estimator, r.control, r.rho): r for r in part.itertuples(index=False)}
-    rows = list(dict.fromkeys((r.estimator, r.control) for r in part.itertuples(index=False)
-                              if r.metric == "mse"))
-    # The prior gain compares an estimator that reads X2 with the reference, the same kind
-    # of model without X2: shown for the learned ones.  A classical filter that reads X2
-    # has no such twin here; its "X2 shuffled" rows show what X2 does for it.
-    users_of_prior = {r.estimator for r in part.itertuples(index=False)
-                      if (r.uses_prior or _reads_past(r)) and r.learned}
-    # A dataset of sequences names both priors; one of single maps reads as before.
-    temporal = any(_reads_past(r) for r in part.itertuples(index=False))
-    reads, reads_neither = (("X2 or past frames", "X2 nor past frames") if temporal
-                            else ("X2", "X2"))
-    tables = []
-    specs = [
-        ("mse", "gain_mse", f"prior gain % vs {ref} (ρ={top})",
-         f"the MSE reduction over {ref} in % of its MSE (positive: better)"),
-        ("iou", "d_iou", f"prior ΔIoU vs {ref} (ρ={top})",
-         f"the IoU minus that of {ref} (positive: better)"),
-    ]
-    for metric, extra, extra_name, extra_note in specs:
-        name, digits = METRICS[metric].title, METRICS[metric].digits
-        extra_digits = METRICS[extra].digits
-        header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos] + [extra_name]
-        columns = [(metric, r, digits) for r in rhos] + [(extra, top, extra_digits)]
-        table = Table(key=f"{dataset}-{metric}", title=f"{name}, {where}",
-                      note=_interval_note(part) + f"; {METRICS[metric].note}. The last column, "
-                      f"for the learned estimators that read {reads}, is {extra_note}, {ref} "
-                      f"{'reading neither' if temporal else 'not reading'} {reads_neither}, "
-                      f"paired on the same test samples ({_paired_note(part)}); the "
-                      "classical filters that read X2 have no such twin, their X2-shuffled rows "
-                      "show what X2 does for them", header=header)
-        table.rows = [[Cell(row_label(e, c))]
-                      + [_cell(cells, m, e, c, r, d) if m == metric or e in users_of_prior
-                         else Cell("") for m, r, d in columns]
-                      for e, c in rows]
-        _bold_best(table, rows, [m for m, _, _ in columns])
-        tables.append(table)
-    users = [(e, c) for e, c in rows if e in users_of_prior]
-    if users and temporal:
-        tables.append(_temporal_table(part, cells, rhos, ref, where, dataset, users))
-    elif users:
-        header = ["estimator"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
-        table = Table(key=f"{dataset}-gain", title=f"Prior gain vs ρ, {where}",
-                      note=f"MSE reduction over {ref} (which does not read X2) in % of its MSE, "
-                           f"paired over the same test samples, {_paired_note(part)}; positive: "
-                           "better. X2 shuffled takes X2 from another test sample: a gain that "
-                           "comes from X2 disappears", header=header)
-        digits = METRICS["gain_mse"].digits
-        table.rows = [[Cell(row_label(e, c))] + [_cell(cells, "gain_mse", e, c, r, digits)
-                                                for r in rhos]
-                      for e, c in users]
-        _bold_best(table, users, ["gain_mse"] * len(rhos))
-        tables.append(table)
-    attribution = _attribution_table(part, cells, rhos, ref, where, dataset)
+    view = _Part.of(results, dataset)
+    tables = [_metric_table(view, m) for m in METRICS.values() if m.headline]
+    if view.users:
+        tables.append(_temporal_table(view) if view.temporal else _gain_table(view))
+    attribution = _attribution_table(view)
     if attribution is not None:
         tables.append(attribution)
-    _mark_unconverged(tables, part)
+    _mark_unconverged(tables, view.part)
     return tables
+
+
+def _metric_table(view: _Part, metric) -> Table:
+    """A headline metric against rho, and its paired metric against the reference at the
+    largest rho for the learned estimators that read a prior."""
+    extra, ref = _over_reference(metric), view.ref
+    table = Table(key=f"{view.dataset}-{metric.key}", title=f"{metric.title}, {view.where}",
+                  note=_interval_note(view.part) + f"; {metric.note}",
+                  header=view.header("estimator"))
+    columns = [(metric, r) for r in view.rhos]
+    if extra is not None:
+        reads, neither = (("X2 or past frames", "X2 nor past frames") if view.temporal
+                          else ("X2", "X2"))
+        table.note += (
+            f". The last column, for the learned estimators that read {reads}, is the "
+            f"{extra.definition_against(ref)} (positive: better), {ref} "
+            f"{'reading neither' if view.temporal else 'not reading'} {neither}, paired on "
+            f"the same test samples ({_paired_note(view.part)}); the classical filters that "
+            "read X2 have no such twin, their X2-shuffled rows show what X2 does for them")
+        unit = f" {extra.unit}" if extra.unit else ""
+        table.header.append(f"{extra.title}{unit} vs {ref} (ρ={view.top})")
+        columns.append((extra, view.top))
+    users = {e for e, _ in view.users}
+    table.rows = [[Cell(row_label(e, c))]
+                  + [_cell(view.cells, m.key, e, c, r, m.digits) if m is metric or e in users
+                     else Cell("") for m, r in columns]
+                  for e, c in view.rows]
+    _bold_best(table, view.rows, [m.key for m, _ in columns])
+    return table
+
+
+def _gain_table(view: _Part) -> Table:
+    """The prior gain against rho, on a dataset of single maps."""
+    gain = METRICS["gain_mse"]
+    table = Table(key=f"{view.dataset}-gain", title=f"Prior gain vs ρ, {view.where}",
+                  note=f"MSE reduction over {view.ref} (which does not read X2) in % of its "
+                       f"MSE, paired over the same test samples, {_paired_note(view.part)}; "
+                       "positive: better. X2 shuffled takes X2 from another test sample: a gain "
+                       "that comes from X2 disappears", header=view.header("estimator"))
+    table.rows = [[Cell(row_label(e, c))]
+                  + [_cell(view.cells, gain.key, e, c, r, gain.digits) for r in view.rhos]
+                  for e, c in view.users]
+    _bold_best(table, view.users, [gain.key] * len(view.rhos))
+    return table
 
 
 def _mark_unconverged(tables: list[Table], part) -> None:
@@ -222,7 +245,7 @@ def _mark_unconverged(tables: list[Table], part) -> None:
     for table in tables:
         marked = False
         for row in table.rows:
-            estimator = _estimator_of(row[0].text)
+            estimator = estimator_of(row[0].text)
             if estimator in failed:
                 row[0] = Cell(row[0].text + " †", row[0].value, row[0].bold)
                 marked = True
@@ -266,99 +289,71 @@ def scaling_table(sweep, dataset: str) -> Table | None:
     cells = {(r.metric, r.estimator, "none", int(r.train_size)): r
              for r in part.itertuples(index=False)}
     estimators = list(dict.fromkeys(part["estimator"]))
-    for metric, name in (("mse", "MSE"), ("gain_mse", f"gain over {ref}, %")):
-        digits = METRICS[metric].digits
+    mse, gain = METRICS["mse"], METRICS["gain_mse"]
+    for metric, name in ((mse, mse.title), (gain, f"gain over {ref}, {gain.unit}")):
         for estimator in estimators:
-            row = [_cell(cells, metric, estimator, "none", n, digits) for n in sizes]
+            row = [_cell(cells, metric.key, estimator, "none", n, metric.digits) for n in sizes]
             if any(c.text for c in row):
                 table.rows.append([Cell(estimator), Cell(name)] + row)
     _mark_unconverged([table], part)
     return table
 
 
-def _reads_past(row) -> bool:
-    """Whether a results row's estimator reads the past (results written before sequences
-    have no such column, or an empty cell: it does not)."""
-    value = getattr(row, "uses_past", False)
-    return value is True or str(value) == "True"
-
-
-def prior_kind(uses_prior: bool, uses_past: bool) -> str:
-    """What an estimator reads besides the target's last frame, in the report's words."""
-    return {(True, False): "cross-class (X2)", (False, True): "temporal (past frames)",
-            (True, True): "both"}.get((bool(uses_prior), bool(uses_past)), "neither")
-
-
-# A twin's name ends in its prior source (specs.twin_name); in the report's words.
-_TWIN_WORDS = tuple((source, f"{word} twin") for source, word in (
-    ("shuffled", "blind"), ("zeros", "zeros"), ("oracle", "oracle"),
-    ("past-shuffled", "past-blind"), ("past-zeros", "past-zeros"), ("past-oracle", "past-oracle")))
-
-
-def twin_word(estimator: str, names) -> str | None:
-    """Which twin ``estimator`` is of one of ``names`` (``"blind twin"``, ...), or None."""
-    for base in names:
-        for source, word in _TWIN_WORDS:
-            if base != estimator and twin_name(base, source) == estimator:
-                return word
-    return None
-
-
-def prior_label(estimator: str, uses_prior: bool, uses_past: bool, names) -> str:
-    """:func:`prior_kind`, with which twin ``estimator`` is of one of ``names``."""
-    twin = twin_word(estimator, names)
-    return prior_kind(uses_prior, uses_past) + (f", {twin}" if twin else "")
-
-
-def _temporal_table(part, cells, rhos, ref, where, dataset, users) -> Table:
+def _temporal_table(view: _Part) -> Table:
     """On a store of sequences, the gain over the reference of the cross-class prior, the
     temporal prior and both, against rho: is X2 still worth reading once the past is?"""
-    flags = {r.estimator: (bool(r.uses_prior), _reads_past(r)) for r in part.itertuples(index=False)}
-    header = ["estimator", "prior"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
-    table = Table(key=f"{dataset}-gain",
-                  title=f"Cross-class prior, temporal prior and both: gain vs ρ, {where}",
-                  note=f"The target is the last frame of each sequence. MSE reduction over {ref} "
-                       "(which reads neither X2 nor the past frames) in % of its MSE, paired over "
-                       f"the same test samples, {_paired_note(part)}; positive: better. Prior: "
+    flags = {r.estimator: (bool(r.uses_prior), reads_past(r))
+             for r in view.part.itertuples(index=False)}
+    gain = METRICS["gain_mse"]
+    table = Table(key=f"{view.dataset}-gain",
+                  title=f"Cross-class prior, temporal prior and both: gain vs ρ, {view.where}",
+                  note=f"The target is the last frame of each sequence. MSE reduction over "
+                       f"{view.ref} (which reads neither X2 nor the past frames) in % of its MSE, "
+                       f"paired over the same test samples, {_paired_note(view.part)}; positive: "
+                       "better. Prior: "
                        "what the estimator reads besides the last frame of the target class: "
                        "the other classes at the last frame (cross-class), the target's past "
                        "frames warped by the ego motion (temporal), or both. X2 shuffled, past "
                        "shuffled: that prior taken from another test sample. A blind twin "
                        "(past-blind twin) is the same network trained and tested with another "
                        "sample's X2 (past): the architecture without that prior's information",
-                  header=header)
-    digits = METRICS["gain_mse"].digits
+                  header=view.header("estimator", "prior"))
     # Grouped by what they read, so each architecture's three rows compare at a glance.
     order = {"cross-class (X2)": 0, "temporal (past frames)": 1, "both": 2}
-    ordered = sorted(users, key=lambda ec: order.get(prior_kind(*flags[ec[0]]), 3))
+    ordered = sorted(view.users, key=lambda ec: order.get(prior_kind(*flags[ec[0]]), 3))
     table.rows = [[Cell(row_label(e, c)), Cell(prior_label(e, *flags[e], flags))]
-                  + [_cell(cells, "gain_mse", e, c, r, digits) for r in rhos]
+                  + [_cell(view.cells, gain.key, e, c, r, gain.digits) for r in view.rhos]
                   for e, c in ordered]
-    _bold_best(table, ordered, [None] + ["gain_mse"] * len(rhos))
+    _bold_best(table, ordered, [None] + [gain.key] * len(view.rhos))
     return table
 
 
-_TWIN_METRICS = ("gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past")
+def twin_metrics(source: str | None = None) -> list:
+    """The paired metrics that compare a twin (of ``source``, a sample column such as
+    ``past_source``, or of any), in registration order."""
+    return [m for m in METRICS.compared() if "twin" in (m.measured, m.against)
+            and source in (None, m.source)]
 
 
-def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
+def _attribution_table(view: _Part) -> Table | None:
     """Where an estimator's prior gain comes from, for those whose twins ran."""
+    part, ref = view.part, view.ref
     with_twins = list(dict.fromkeys(
         r.estimator for r in part.itertuples(index=False)
-        if r.metric in _TWIN_METRICS and r.control == "none"))
+        if r.metric in {m.key for m in twin_metrics()} and r.control == "none"))
     if not with_twins:
         return None
-    header = ["estimator", "gain"] + [f"ρ={r}" if r != "all" else "all ρ" for r in rhos]
-    digits = METRICS["gain_mse"].digits
-    table = Table(key=f"{dataset}-attribution", title=f"Where the prior gain comes from, {where}",
+    table = Table(key=f"{view.dataset}-attribution",
+                  title=f"Where the prior gain comes from, {view.where}",
                   note=f"MSE gains in % (positive: better), each paired over the same test "
                        f"samples, {_paired_note(part)}. Over {ref}: the estimator against the "
                        "same U-Net without X2. Over its blind twin: against itself trained and "
                        "tested with another sample's X2 (what X2 carries, architecture and "
                        f"training held fixed). Blind twin over {ref}: what the architecture "
                        f"costs or buys without X2's information. Oracle ceiling: its twin "
-                       f"given the clean X2 at training and test, over {ref}", header=header)
-    past = part["metric"].isin(["gain_info_past", "gain_oracle_past"]).any()
+                       f"given the clean X2 at training and test, over {ref}",
+                  header=view.header("estimator", "gain"))
+    past = part["metric"].isin([m.key for m in twin_metrics("past_source")]).any()
     if past:
         table.note += (". The past rows say the same of the target's past frames: its "
                        "past-blind twin is trained and tested with another sample's past")
@@ -375,7 +370,8 @@ def _attribution_table(part, cells, rhos, ref, where, dataset) -> Table | None:
                 (f"past-blind twin over {ref}", "gain_mse", twin_name(estimator, "past-shuffled")),
                 (f"past-oracle ceiling over {ref}", "gain_oracle_past", estimator)]
         for name, metric, row in quantities:
-            values = [_cell(cells, metric, row, "none", r, digits) for r in rhos]
+            values = [_cell(view.cells, metric, row, "none", r, METRICS[metric].digits)
+                      for r in view.rhos]
             if any(v.text for v in values):
                 table.rows.append([Cell(estimator), Cell(name)] + values)
     return table

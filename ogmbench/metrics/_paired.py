@@ -1,0 +1,133 @@
+"""Paired metrics: an estimator's metric against another estimator's on the same test
+samples, resampled together (a paired bootstrap).
+
+Each names its base metric and what it compares: ``measured`` over ``against``, each
+one of ``"estimator"`` (the row's own estimator), ``"reference"`` (the leaderboard's
+reference estimator) or ``"twin"`` (the row estimator's twin whose prior ``source`` was
+replaced by ``twin``).  Which rows those are is the leaderboard's business; how the two
+become a number and its interval is the metric's (:meth:`Paired.compare`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Metric
+from ._stats import BOOTSTRAP, bootstrap, mean_stat
+
+_ROLES = ("estimator", "reference", "twin")
+
+
+class Paired(Metric):
+    """A paired metric: ``base`` of ``measured`` against ``base`` of ``against``.
+
+    Attributes (besides :class:`~._base.Metric`'s)
+    ----------
+    base : Metric
+        The metric compared.
+    measured, against : {"estimator", "reference", "twin"}
+    """
+
+    paired = True
+    base: Metric | None = None
+    measured: str = "estimator"
+    against: str = "reference"
+
+    def __init__(self, **fields):
+        super().__init__(**fields)
+        if self.base is None or self.measured not in _ROLES or self.against not in _ROLES:
+            raise ValueError(f"paired metric {self.key}: give its base metric, and what it "
+                             f"measures against what among {', '.join(_ROLES)}")
+        self.needs = self.base.needs
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The aggregate columns :meth:`compare` fills (each with ``_lo``/``_hi``)."""
+        return (self.key,)
+
+    def definition_against(self, reference: str) -> str:
+        """The definition with the reference estimator named."""
+        return self.definition.replace("the reference", reference)
+
+    def compare(self, mine, ref, n: int, rng: np.random.Generator,
+                resamples: int = BOOTSTRAP) -> dict[str, tuple[float, float, float]]:
+        """{output: (value, lo, hi)} of ``mine`` against ``ref``, the same ``n`` samples
+        in the same order (``mine[column]``, ``ref[column]``: one entry per sample)."""
+        raise NotImplementedError
+
+
+class Gain(Paired):
+    """Improvement of a mean metric over the one compared against, in % of its value
+    (a reduction for a metric where lower is better); also the plain mean difference
+    ``d_<base>``, drawn first."""
+
+    unit = "%"
+    digits = 2
+    higher_is_better = True
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return (f"d_{self.base.key}", self.key)
+
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
+        (column,) = self.base.needs
+        diff = np.asarray(mine[column]) - np.asarray(ref[column])
+        theirs = np.asarray(ref[column])
+        scale = 100.0 if self.base.higher_is_better else -100.0
+
+        def gain(index):
+            return scale * diff[index].mean(axis=1) / theirs[index].mean(axis=1)
+
+        return {f"d_{self.base.key}": bootstrap(mean_stat(diff), n, rng, resamples),
+                self.key: bootstrap(gain, n, rng, resamples)}
+
+
+class Difference(Paired):
+    """The base metric of the group minus that of the one compared against, each over
+    the same resampled samples."""
+
+    higher_is_better = True
+
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
+        own, theirs = self.base.statistic(mine), self.base.statistic(ref)
+        return {self.key: bootstrap(lambda index: own(index) - theirs(index), n, rng,
+                                    resamples)}
+
+
+class TwinGain(Paired):
+    """A paired gain (``of``) between an estimator's twin and the estimator or the
+    reference: what a prior source carries, or what a perfect one would add.
+
+    Attributes (besides :class:`Paired`'s)
+    ----------
+    of : Gain
+        The gain computed; its base is this metric's base.
+    source, other : str
+        The twin replaced ``source`` (a sample column, ``prior_source`` or
+        ``past_source``) by ``twin`` and kept ``other`` noisy.
+    twin : str
+        The replacement: ``"shuffled"`` (the blind twin) or ``"oracle"``.
+    stream : str
+        Names the resampling of an estimator against its twin (default: the key without
+        ``gain_``); the twin against the reference resamples as the twin's own row does,
+        so the two are one number with one interval.
+    """
+
+    of: Gain | None = None
+    source: str = ""
+    other: str = ""
+    twin: str = ""
+    stream: str = ""
+    unit = "%"
+    digits = 2
+    higher_is_better = True
+
+    def __init__(self, **fields):
+        fields.setdefault("base", fields["of"].base)
+        super().__init__(**fields)
+        if "twin" not in (self.measured, self.against):
+            raise ValueError(f"paired metric {self.key}: a twin gain compares a twin")
+        self.stream = self.stream or self.key.removeprefix("gain_")
+
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
+        return {self.key: self.of.compare(mine, ref, n, rng, resamples)[self.of.key]}
