@@ -1,6 +1,6 @@
 """The ``ogmbench`` command line: help, happy path, --rho parsing, the error contract.
 
-The error contract (ogmbench/cli.py): an expected problem -- bad input, a foreign,
+The error contract (ogmbench/cli/_group.py): an expected problem -- bad input, a foreign,
 damaged or incomplete store -- gives exit code 2, exactly one line on stderr that
 names the problem, no traceback, and leaves nothing behind.  Exit codes and output are
 read through ``ogmbench.cli.main`` (click with ``standalone_mode=False`` plus the

@@ -11,9 +11,9 @@ import pytest
 
 import ogmbench
 from ogmbench import execution
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 from ogmbench.execution import connect
-from ogmbench.reproduce import reproduce
+from ogmbench import reproduce
 from ogmbench.runs import read_run
 
 from cli_helpers import assert_usage_error, benchmark_toml, call, estimator_file, snapshot
@@ -37,8 +37,7 @@ def cluster():
 def local_run(field_store, tmp_path_factory):
     """The learned and classical estimators run here on one thread: the reference bytes."""
     out = tmp_path_factory.mktemp("local") / "run"
-    run_eval(field_store.path, LEARNED, out=out, threads=1, profile="quick", train_seeds=2,
-             keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"])
+    run_eval(field_store.path, LEARNED, EvalConfig(out=out, threads=1, profile="quick", train_seeds=2, keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"]))
     return out
 
 
@@ -97,9 +96,7 @@ def test_eval_units_give_the_bytes_of_a_one_thread_local_run_a_worker_killed_or_
         cluster, field_store, local_run, tmp_path):
     out = tmp_path / "dask"
     killer = _Killing(cluster.client, "ogmbench-eval")  # in a training: it is rerun
-    _, outcomes = run_eval(field_store.path, LEARNED, out=out, dask=cluster, profile="quick",
-                           train_seeds=2, keep=[int(field_store.indices("test")[0])],
-                           prior_controls=["zeros"])
+    _, outcomes = run_eval(field_store.path, LEARNED, EvalConfig(out=out, dask=cluster, profile="quick", train_seeds=2, keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"]))
     killer.join()
     assert [o.status for o in outcomes] == ["ok"] * 4
     assert _samples(out) == _samples(local_run)
@@ -120,8 +117,7 @@ def test_failures_and_time_limits_stay_per_unit(cluster, field_store, tmp_path):
     broken = estimator_file(tmp_path / "broken.py", "Broken", "1 / 0")
     slow = estimator_file(tmp_path / "slow.py", "Slow",
                           "__import__('time').sleep(60) or noisy[:, target]")
-    _, outcomes = run_eval(field_store.path, ["identity", f"{broken}:Broken", f"{slow}:Slow"],
-                           out=tmp_path / "run", dask=cluster, timeout=3)
+    _, outcomes = run_eval(field_store.path, ["identity", f"{broken}:Broken", f"{slow}:Slow"], EvalConfig(out=tmp_path / "run", dask=cluster, timeout=3))
     status = {o.name: (o.status, o.record.get("reason", "")) for o in outcomes}
     assert status["identity"][0] == "ok"
     assert status["broken"][0] == "failed" and "ZeroDivisionError" in status["broken"][1]
@@ -167,9 +163,9 @@ def test_command_line_options_and_an_unreachable_scheduler(capsys, tmp_path, mon
 
 
 def test_piped_commands_say_how_a_long_stage_goes(capsys, tmp_path, monkeypatch, field_store):
-    from ogmbench import cli
+    from ogmbench.cli import _progress
 
-    monkeypatch.setattr(cli._EvalBars, "EVERY", 0.0)  # a line at every update, not every 2 min
+    monkeypatch.setattr(_progress.EvalBars, "EVERY", 0.0)  # a line at every update, not every 2 min
     code, out, err = call(["eval", field_store.path, "--estimator", "unet", "--profile", "quick",
                            "--out", tmp_path / "run"], capsys)
     assert code == 0, err
