@@ -24,7 +24,7 @@ from skimage.restoration import denoise_tv_chambolle
 
 import ogmbench
 from ogmbench import registry
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 
 
 def bare_call(name, params, noisy):
@@ -56,8 +56,8 @@ def main():
                                   size=args.size)
         names = list(registry.BUILTIN)
         # Warm-up: one-time imports and codec start-up are not per-sample costs.
-        run_eval(store.path, ["identity"], out=Path(tmp) / "warm")
-        run_dir, _ = run_eval(store.path, names, out=Path(tmp) / "run")
+        run_eval(store.path, ["identity"], EvalConfig(out=Path(tmp) / "warm"))
+        run_dir, _ = run_eval(store.path, names, EvalConfig(out=Path(tmp) / "run"))
         record = json.loads((run_dir / "run.json").read_text())["estimators"]
         test = store.indices("test")
         noisy = store.noisy[test[0]:test[-1] + 1]

@@ -129,7 +129,7 @@ def main() -> None:
                      f"max |diff| {diff.max():.4f}, mean {diff.mean():.5f}: "
                      + ("within bf16 tolerance" if ok else "OUTSIDE bf16 tolerance")))
 
-        from ogmbench.reproduce import reproduce
+        from ogmbench import reproduce
 
         config = tmp / "bench.toml"
         config.write_text(BENCH)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ogmbench.reproduce import reproduce
+from ogmbench import reproduce
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .errors import ConfigError, RunFailure, UsageError
 
 __all__ = ["Execution", "UnitLost", "SchedulerLost", "connect", "using", "parse_address",
-           "default_threads", "check_threads", "torch_threads", "threads_restored",
+           "default_threads", "check_threads", "check_workers", "torch_threads", "threads_restored",
            "unit_threads", "fit_malloc"]
 
 ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
@@ -65,6 +65,27 @@ def check_threads(threads: Any, what: str = "threads") -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"{what} must be an integer >= 1, got {threads!r}")
     return threads
+
+
+def check_workers(workers: Any, threads: int | None = None, who: str = "this") -> int:
+    """``workers`` as an int in [1, ``threads``]; a ConfigError naming the problem.
+
+    Parameters
+    ----------
+    workers : int
+        Processes or threads asked for.
+    threads : int, optional
+        The cores the command may use (:func:`check_threads`); None while they are not
+        known yet (only ``workers >= 1`` is checked).
+    who : str
+        Who may use them, for the message ("this", "this run").
+    """
+    if int(workers) != workers or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers}")
+    if threads is not None and workers > threads:
+        raise ConfigError(f"workers ({workers}) exceed threads ({threads}), the cores {who} may "
+                          "use: ask for fewer workers or more threads")
+    return int(workers)
 
 
 def torch_threads(n: int) -> None:

@@ -4,7 +4,7 @@ classical estimators on it with every prior control (session-wide: made once).""
 import pytest
 
 import ogmbench
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +17,6 @@ def field_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def field_run(field_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("r") / "run"
-    run_dir, outcomes = run_eval(field_store.path, ["identity", "gaussian", "bayes-cell"], out=out,
-                                 prior_controls=["shuffled", "zeros", "oracle"], seed=3)
+    run_dir, outcomes = run_eval(field_store.path, ["identity", "gaussian", "bayes-cell"], EvalConfig(out=out, prior_controls=["shuffled", "zeros", "oracle"], seed=3))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     return run_dir

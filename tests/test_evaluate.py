@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 import ogmbench
-from ogmbench.evaluate import _derangement, run_eval
+from ogmbench.controls import derangement as _derangement
+from ogmbench.evaluate import EvalConfig, run_eval
 
 
 def test_derangement_moves_every_sample():
@@ -42,7 +43,7 @@ def test_phi_column_follows_the_target_on_many_class_stores(tmp_path):
 
     s = ogmbench.generate(tmp_path / "k3.zarr", family="field", noise="gaussian:sigma=0.5",
                           rho=[0.6], samples_per_rho=10, size=16, classes=3)
-    run_dir, _ = run_eval(s.path, ["identity"], target=2, out=tmp_path / "r")
+    run_dir, _ = run_eval(s.path, ["identity"], EvalConfig(target=2, out=tmp_path / "r"))
     rows = pd.read_parquet(run_dir / "samples" / "identity.parquet")
     matrix = zarr.open_group(str(s.path), mode="r")["phi_matrix"][:]
     np.testing.assert_allclose(rows["phi"], matrix[rows["sample"], 2, 0], rtol=1e-6)

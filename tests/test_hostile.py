@@ -605,7 +605,7 @@ def test_a_plugin_cannot_escape_its_limit_end_the_run_or_move_it(store, plugins,
                                                                  capsys, monkeypatch):
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("ogmbench.evaluate"), "_GRACE", 1.0)
+    monkeypatch.setattr(importlib.import_module("ogmbench.evaluate._units"), "_GRACE", 1.0)
     monkeypatch.chdir(tmp_path)
     shutil.copytree(store.path, "s.zarr")  # relative paths: a plugin's chdir must not matter
     argv = ["eval", "s.zarr", "--out", "run", "--timeout", "1", "--estimator", "identity"]
@@ -626,7 +626,7 @@ def test_a_plugin_cannot_escape_its_limit_end_the_run_or_move_it(store, plugins,
 
 
 def test_a_plugin_runs_in_its_own_process_and_a_built_in_does_not(store, plugins, tmp_path):
-    from ogmbench.evaluate import _isolated
+    from ogmbench.evaluate._units import isolated as _isolated
     from ogmbench.specs import EstimatorSpec, resolve
 
     assert _isolated(resolve(f"{plugins}:Quits")) and not _isolated(resolve("median"))
@@ -711,7 +711,7 @@ def test_reads_outside_the_store_are_clipped_or_refused_never_damage(store):
 
 
 def test_a_class_of_a_script_runs_in_this_process(plugins):
-    from ogmbench.evaluate import _isolated
+    from ogmbench.evaluate._units import isolated as _isolated
     from ogmbench.specs import resolve
 
     spec = resolve(f"{plugins}:Quits")

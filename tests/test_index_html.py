@@ -106,7 +106,7 @@ class Browser:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """Reproduce the tiny benchmark: the out folder and its results.csv."""
-    from ogmbench.reproduce import reproduce
+    from ogmbench import reproduce
 
     root = tmp_path_factory.mktemp("index-html")
     config = root / "tiny.toml"

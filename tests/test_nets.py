@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 import ogmbench  # noqa: E402
 from ogmbench.api import FitData, Split  # noqa: E402
 from ogmbench.baselines.nets import Concat, FiLM, NoiseUNet, UNet, XAttn, count_parameters  # noqa: E402
-from ogmbench.baselines.nets.estimators import _dihedral  # noqa: E402
+from ogmbench.baselines.nets.training import dihedral as _dihedral  # noqa: E402
 from ogmbench.testing import check_estimator, tiny_data  # noqa: E402
 
 ALL = (UNet, Concat, FiLM, XAttn)
@@ -114,42 +114,39 @@ def test_checkpoint_round_trip_and_reuse(tmp_path):
 
 
 def test_end_to_end_train_and_eval(tmp_path):
-    from ogmbench.evaluate import run_eval
+    from ogmbench.evaluate import EvalConfig, run_eval
 
     store = ogmbench.generate(tmp_path / "s.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.0, 0.9], samples_per_rho=20, size=16)
-    run_dir, outcomes = run_eval(store.path, ["identity", "unet", "concat"], out=tmp_path / "run",
-                                 profile="quick", prior_controls=["shuffled"])
+    run_dir, outcomes = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=tmp_path / "run", profile="quick", prior_controls=["shuffled"]))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     record = outcomes[2].record
     assert record["fixed_params"] == {"profile": "quick"} and record["describe"]["parameters"] > 0
     assert len(list((run_dir / "checkpoints").glob("*.pt"))) == 2
     # A second eval sharing the checkpoint folder reuses them (no retraining)...
     stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")}
-    _, again = run_eval(store.path, ["unet"], out=tmp_path / "run2", profile="quick",
-                        checkpoints=run_dir / "checkpoints")
+    _, again = run_eval(store.path, ["unet"], EvalConfig(out=tmp_path / "run2", profile="quick", checkpoints=run_dir / "checkpoints"))
     assert again[0].status == "ok"
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")} == stamps
     # ... and so does --resume with another prior control (concat is re-evaluated).
-    _, resumed = run_eval(store.path, ["identity", "unet", "concat"], out=run_dir, profile="quick",
-                          prior_controls=["zeros"], resume=True)
+    _, resumed = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=run_dir, profile="quick", prior_controls=["zeros"], resume=True))
     assert [o.status for o in resumed] == ["skipped", "skipped", "ok"]
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")} == stamps
 
 
 def test_unknown_profile_and_parameter_are_clear_errors(tmp_path):
-    from ogmbench.evaluate import EvalError, run_eval
+    from ogmbench.evaluate import EvalError, EvalConfig, run_eval
 
     store = ogmbench.generate(tmp_path / "s.zarr", noise="flip", rho=[0.5], samples_per_rho=10,
                               size=16)
     with pytest.raises(EvalError, match="has no parameter 'depht'"):
-        run_eval(store.path, ["unet:depht=2"], out=tmp_path / "r")
+        run_eval(store.path, ["unet:depht=2"], EvalConfig(out=tmp_path / "r"))
     for spec, message in (("unet:profile=huge", "profile must be one of"),
                           ("unet:width=12", "width must be a multiple of 8"),
                           ("unet:steps=0", r"steps must be in \[1, 10000000\], got 0"),
                           ("xattn:heads=5", "heads must divide")):
         with pytest.raises(EvalError, match=message):
-            run_eval(store.path, [spec], out=tmp_path / "r2")
+            run_eval(store.path, [spec], EvalConfig(out=tmp_path / "r2"))
 
 
 def test_diverged_training_is_a_clear_failure():
@@ -163,11 +160,11 @@ def test_diverged_training_is_a_clear_failure():
 
 
 def test_non_square_maps_train(tmp_path):
-    from ogmbench.evaluate import run_eval
+    from ogmbench.evaluate import EvalConfig, run_eval
 
     store = ogmbench.generate(tmp_path / "ns.zarr", noise="gaussian:sigma=0.5", rho=[0.5],
                               samples_per_rho=12, size=(16, 24))
-    _, outcomes = run_eval(store.path, ["unet", "film"], out=tmp_path / "r", profile="quick")
+    _, outcomes = run_eval(store.path, ["unet", "film"], EvalConfig(out=tmp_path / "r", profile="quick"))
     assert [o.status for o in outcomes] == ["ok", "ok"]
 
 
@@ -175,12 +172,11 @@ def test_train_seeds_give_an_interval_across_seeds(tmp_path):
     from scipy import stats
 
     from ogmbench import leaderboard
-    from ogmbench.evaluate import run_eval
+    from ogmbench.evaluate import EvalConfig, run_eval
 
     store = ogmbench.generate(tmp_path / "s.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.9], samples_per_rho=20, size=16)
-    run_dir, outcomes = run_eval(store.path, ["identity", "unet"], out=tmp_path / "run",
-                                 profile="quick", train_seeds=3)
+    run_dir, outcomes = run_eval(store.path, ["identity", "unet"], EvalConfig(out=tmp_path / "run", profile="quick", train_seeds=3))
     record = outcomes[1].record
     assert len({s["seed"] for s in record["train_seeds"]}) == 3
     assert len(outcomes[0].record["train_seeds"]) == 1  # deterministic: trained once

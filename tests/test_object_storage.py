@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import ogmbench
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 from ogmbench.places import Remote, location, write_atomic
 from ogmbench.benchmark import load_benchmark
-from ogmbench.reproduce import reproduce
+from ogmbench import reproduce
 from ogmbench.results import read_results
 from ogmbench.runs import read_run
 from ogmbench.store import StoreError, lock_file, open_store, verify_store
@@ -94,12 +94,12 @@ def test_dask_workers_write_and_read_the_same_urls(s3, tmp_path):
     url = f"{s3}/dask.zarr"
     estimators = ["identity", "median"]
     small = ogmbench.generate(tmp_path / "small.zarr", **SMALL)
-    here, _ = run_eval(small.path, estimators, out=tmp_path / "run", threads=1)
+    here, _ = run_eval(small.path, estimators, EvalConfig(out=tmp_path / "run", threads=1))
     # Worker processes, as on other machines: they write the shards, then read the store
     # and write the U-Net's checkpoint at the same URLs.
     with connect("local:2", threads=2) as cluster:
         store = ogmbench.generate(url, **SMALL, dask=cluster)
-        there, outcomes = run_eval(url, estimators, out=f"{s3}/runs/dask", dask=cluster)
+        there, outcomes = run_eval(url, estimators, EvalConfig(out=f"{s3}/runs/dask", dask=cluster))
     assert store.attrs["digest"] == small.attrs["digest"]
     chunks = {k: v for k, v in snapshot(small.path).items() if "/c/" in k and v}
     assert {k: v for k, v in _objects(url).items() if "/c/" in k} == chunks
@@ -112,9 +112,8 @@ def test_eval_from_and_to_s3_equals_a_local_run_and_resumes(s3, tmp_path, capsys
     url = f"{s3}/eval.zarr"
     ogmbench.generate(url, **SMALL)
     estimators = ["identity", "median", "unet:steps=10"]
-    here, _ = run_eval(ogmbench.generate(tmp_path / "s.zarr", **SMALL).path, estimators,
-                       out=tmp_path / "run", threads=1)
-    there, outcomes = run_eval(url, estimators, out=f"{s3}/runs/a", threads=1)
+    here, _ = run_eval(ogmbench.generate(tmp_path / "s.zarr", **SMALL).path, estimators, EvalConfig(out=tmp_path / "run", threads=1))
+    there, outcomes = run_eval(url, estimators, EvalConfig(out=f"{s3}/runs/a", threads=1))
     assert [o.status for o in outcomes] == ["ok"] * 3
     assert isinstance(there, Remote)
     local, remote = read_run(here), read_run(there)
@@ -125,13 +124,11 @@ def test_eval_from_and_to_s3_equals_a_local_run_and_resumes(s3, tmp_path, capsys
     checkpoints = [k for k in location(there).files() if k.startswith("checkpoints/")]
     assert len(checkpoints) == 1 and checkpoints[0].endswith(".pt")
     # --resume keeps what finished
-    again, outcomes = run_eval(url, estimators + ["gaussian"], out=f"{s3}/runs/a",
-                               threads=1, resume=True)
+    again, outcomes = run_eval(url, estimators + ["gaussian"], EvalConfig(out=f"{s3}/runs/a", threads=1, resume=True))
     assert [o.status for o in outcomes] == ["skipped"] * 3 + ["ok"]
     assert read_run(again).record("gaussian").ok
     # A new run given those checkpoints loads the U-Net instead of training it.
-    other, _ = run_eval(url, ["unet:steps=10"], out=f"{s3}/runs/b", threads=1,
-                        checkpoints=f"{s3}/runs/a/checkpoints")
+    other, _ = run_eval(url, ["unet:steps=10"], EvalConfig(out=f"{s3}/runs/b", threads=1, checkpoints=f"{s3}/runs/a/checkpoints"))
     loaded = read_run(other)
     assert loaded.record("unet").data["describe"]["checkpoint"]["trained"] is False
     _same_rows(loaded, local, "unet")

@@ -12,7 +12,7 @@ import pytest
 
 from ogmbench import open_store
 from ogmbench.benchmark import load_benchmark
-from ogmbench.reproduce import reproduce
+from ogmbench import reproduce
 from ogmbench.results import GENERATED, RESULT_COLUMNS, read_results, split_sweep
 
 from cli_helpers import assert_usage_error, benchmark_toml, call, estimator_file, snapshot

@@ -8,7 +8,7 @@ from scipy import ndimage
 import ogmbench
 from ogmbench.api import Estimator, FitData, Split
 from ogmbench.errors import ConfigError
-from ogmbench.evaluate import apply_control, run_eval
+from ogmbench.evaluate import apply_control, EvalConfig, run_eval
 from ogmbench.generators import frame_transform, warp, warps_to_last
 from ogmbench.runs import read_run
 from ogmbench.specs import EstimatorSpec, default_estimators, resolve
@@ -108,7 +108,7 @@ def spy_run(store, tmp_path, past="noisy", controls=()):
     name = "past-spy" if past == "noisy" else f"past-spy-past-{past}"
     spec = EstimatorSpec(text=f"past-spy:past={past}", name=name, cls=PastSpy, source="a test",
                          past=past)
-    run_eval(store.path, [spec], out=tmp_path / past, prior_controls=controls)
+    run_eval(store.path, [spec], EvalConfig(out=tmp_path / past, prior_controls=controls))
     n = store.indices("test").size
     # predict sees val first (the threshold), then the test split once per control.
     given = np.concatenate(PastSpy.seen["test"])
@@ -169,7 +169,7 @@ def test_a_past_twin_trains_and_is_scored_on_another_samples_past(seq, tmp_path)
 
 
 def test_an_estimator_of_single_maps_is_scored_on_the_last_frame(seq, tmp_path):
-    run_eval(seq.path, ["identity"], out=tmp_path / "r")
+    run_eval(seq.path, ["identity"], EvalConfig(out=tmp_path / "r"))
     rows = read_run(tmp_path / "r").samples("identity").to_pandas()
     test = seq.indices("test")
     last = np.clip(seq.take("noisy", test)[:, -1, 0], 0, 1)
@@ -258,8 +258,7 @@ def test_log_odds_uses_the_past_that_the_warps_align(seq, tmp_path):
     # The static layout (drivable) seen by a moving ego: aligned past frames carry the
     # target's evidence, so the tuned filter fuses them and beats the last frame alone,
     # and a shuffled past does not help.
-    run_eval(seq.path, ["log-odds", "identity"], target=1, out=tmp_path / "r",
-             prior_controls=("past-shuffled",))
+    run_eval(seq.path, ["log-odds", "identity"], EvalConfig(target=1, out=tmp_path / "r", prior_controls=("past-shuffled",)))
     run = read_run(tmp_path / "r")
     rows = run.samples("log-odds").to_pandas()
     none = rows[rows.control == "none"]["mse"].mean()

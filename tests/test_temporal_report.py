@@ -7,10 +7,10 @@ import pytest
 
 import ogmbench
 from ogmbench.benchmark import BenchmarkError, load_benchmark
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 from ogmbench.leaderboard import aggregate, load_runs
 from ogmbench.report.tables import prior_label
-from ogmbench.reproduce import reproduce
+from ogmbench import reproduce
 from ogmbench.results import read_results
 from ogmbench.runs import Record
 from ogmbench.seeding import rho_id
@@ -30,7 +30,7 @@ def seq(tmp_path_factory):
 
 def test_the_past_gains_are_paired_gains_over_the_past_twins(seq, tmp_path):
     specs = ["identity", "log-odds", "log-odds:past=shuffled", "log-odds:past=oracle"]
-    run_eval(seq.path, specs, out=tmp_path / "r")
+    run_eval(seq.path, specs, EvalConfig(out=tmp_path / "r"))
     rows = load_runs([tmp_path / "r"])
     assert set(rows.loc[rows["estimator"] == "log-odds-past-shuffled", "twin_of"]) == {"log-odds"}
     assert set(rows.loc[rows["estimator"] == "log-odds-past-shuffled", "past_source"]) == {"shuffled"}

@@ -7,7 +7,7 @@ import pytest
 import ogmbench
 from ogmbench.api import Estimator
 from ogmbench.errors import ConfigError
-from ogmbench.evaluate import run_eval
+from ogmbench.evaluate import EvalConfig, run_eval
 from ogmbench.leaderboard import aggregate, load_runs
 from ogmbench.seeding import rho_id
 from ogmbench.specs import EstimatorSpec, resolve
@@ -41,7 +41,7 @@ def spy_run(store, tmp_path, prior):
     name = "spy" if prior == "noisy" else f"spy-{prior}"
     spec = EstimatorSpec(text=f"spy:prior={prior}", name=name, cls=Spy, source="a test",
                          prior=prior)
-    run_eval(store.path, [spec], out=tmp_path / prior)
+    run_eval(store.path, [spec], EvalConfig(out=tmp_path / prior))
     # predict also sees val (the threshold is chosen there): the test split comes last.
     test = np.concatenate(Spy.seen["test"])[-store.indices("test").size:]
     return {"train": Spy.seen["train"], "val": Spy.seen["val"], "test": test}
@@ -82,7 +82,7 @@ def test_a_twin_is_named_after_its_source_and_refused_where_x2_is_unused():
 def test_information_gain_and_oracle_ceiling_are_paired_gains_over_the_twins(store, tmp_path):
     # guided reads X2 (a guide image); its twins are the same filter with another X2.
     specs = ["identity", "guided", "guided:prior=shuffled", "guided:prior=oracle"]
-    run_eval(store.path, specs, out=tmp_path / "r")
+    run_eval(store.path, specs, EvalConfig(out=tmp_path / "r"))
     rows = load_runs([tmp_path / "r"])
     agg = aggregate(rows, reference="identity")
     mse = rows[rows["control"] == "none"].pivot_table(index="sample", columns="estimator",
@@ -113,7 +113,7 @@ def test_information_gain_and_oracle_ceiling_are_paired_gains_over_the_twins(sto
 def test_a_train_size_fits_on_the_first_samples_of_each_rho_and_scores_the_whole_test_split(
         store, tmp_path):
     spec = EstimatorSpec(text="spy", name="spy", cls=Spy, source="a test")
-    run_eval(store.path, [spec], out=tmp_path / "small", train_size=3)
+    run_eval(store.path, [spec], EvalConfig(out=tmp_path / "small", train_size=3))
     train = store.indices("train")
     rho = store.rho[:][train]
     first = np.sort(np.concatenate([train[rho == r][:3] for r in np.unique(rho)]))
@@ -130,8 +130,7 @@ def test_a_train_size_is_part_of_the_run_and_of_the_checkpoints(store, tmp_path)
     pytest.importorskip("torch")
     shared = tmp_path / "ckpt"
     for size, out in ((None, "full"), (3, "three"), (3, "again")):
-        run_eval(store.path, ["unet"], profile="quick", out=tmp_path / out, checkpoints=shared,
-                 train_size=size)
+        run_eval(store.path, ["unet"], EvalConfig(profile="quick", out=tmp_path / out, checkpoints=shared, train_size=size))
     runs = {name: json.loads((tmp_path / name / "run.json").read_text())
             for name in ("full", "three", "again")}
     assert "train_size" not in runs["full"] and runs["three"]["train_size"] == 3
@@ -148,6 +147,6 @@ def test_a_train_size_outside_the_train_split_is_refused_in_one_line(store, tmp_
 
     # 10 samples per rho, 70% train: 7 per rho.
     with pytest.raises(EvalError, match=r"train size must be an integer in \[1, 7\]") as info:
-        run_eval(store.path, ["identity"], out=tmp_path / "r", train_size=size)
+        run_eval(store.path, ["identity"], EvalConfig(out=tmp_path / "r", train_size=size))
     assert "\n" not in str(info.value)
     assert not (tmp_path / "r").exists()

@@ -22,22 +22,21 @@ cores, ``paper`` for one GPU); any of them can be overridden by keyword.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
-import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ogmbench.api import Estimator, Hyper, converged, location, resolve_device, write_atomic
+from ogmbench.api import Estimator, Hyper, location, resolve_device, torch_seed, write_atomic
 
 from .models import NoiseUNet, count_parameters
+from .training import PRECISIONS, SCHEDULES, curve, train
+from .warp import warp_frames
 
 __all__ = ["PROFILES", "NoiseEstimator", "UNet", "Concat", "FiLM", "XAttn", "ConcatTime",
-           "FiLMTime", "XAttnTime", "ConcatBoth", "FiLMBoth", "XAttnBoth", "warp_frames"]
+           "FiLMTime", "XAttnTime", "ConcatBoth", "FiLMBoth", "XAttnBoth"]
 
 PROFILES: dict[str, dict] = {
     # Seconds on a CPU: for tests and smoke runs.
@@ -51,82 +50,6 @@ PROFILES: dict[str, dict] = {
     "paper": dict(width=32, depth=4, steps=40000, batch_size=32, lr=1e-3, val_every=500,
                   schedule="plateau", precision="fp32"),
 }
-# Learning-rate schedules.  plateau: lr until the val MSE plateaus (ogmbench.curves'
-# rule), then lr / 5, then lr / 25; training stops at the plateau of the last, or at
-# ``steps``.  cosine: annealing from lr to 0 over ``steps``; onecycle: a linear warm-up
-# over the first 30% of the steps to lr, then cosine annealing.  The annealed ones end
-# at a fixed budget, so their curves cannot show convergence (see ogmbench.curves).
-SCHEDULES = ("plateau", "cosine", "onecycle")
-PLATEAU_FACTOR = 0.2
-PLATEAU_RATES = 3
-# fp32, or bf16 autocast with channels_last.  On the CPU bf16 pays only where it has
-# native bf16 instructions (AVX-512 BF16, AMX); on an AVX2-only CPU it was measured 13x
-# slower (benchmarks/README.md), so the profiles keep fp32 there.  CUDA always uses bf16.
-PRECISIONS = ("fp32", "bf16")
-
-
-def _dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Apply one of the 8 flips/rotations per sample (k in 0..7) to (B, C, H, W)."""
-    out = x.clone()
-    for code in range(1, 8):
-        sel = k == code
-        if sel.any():
-            y = torch.rot90(x[sel], code % 4, dims=(-2, -1))
-            out[sel] = torch.flip(y, dims=(-1,)) if code >= 4 else y
-    return out
-
-
-def warp_frames(frames: torch.Tensor, warps: torch.Tensor):
-    """Frames pulled into the last frame's grid, and where they saw.
-
-    Parameters
-    ----------
-    frames : tensor (B, K, H, W)
-    warps : tensor (B, K, 2, 3)
-        ``[matrix | offset]`` per frame (the protocol's warps): the last frame's cell at
-        index o lies at ``matrix @ o + offset`` in the frame's grid.
-
-    Returns
-    -------
-    (warped, valid) : tensors (B, K, H, W)
-        Bilinear samples (``grid_sample``, edges repeated), and 1.0 where the cell's
-        centre fell within half a cell of the frame's grid, else 0.0 (and warped 0.0).
-    """
-    b, k, h, w = frames.shape
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=frames.device),
-                                torch.arange(w, dtype=torch.float64, device=frames.device),
-                                indexing="ij")
-    index = torch.stack([rows, cols], dim=-1).reshape(1, 1, h * w, 2)
-    warps = warps.to(device=frames.device, dtype=torch.float64)
-    src = index @ warps[..., :2].transpose(-1, -2) + warps[..., None, :, 2]  # (B, K, HW, 2)
-    size = torch.tensor([h, w], dtype=torch.float64, device=frames.device)
-    valid = ((src > -0.5) & (src < size - 0.5)).all(dim=-1)
-    # grid_sample's normalised coordinates, x first (align_corners: -1 and 1 are the
-    # centres of the first and last cells).
-    scale = 2.0 / (size - 1).clamp(min=1)
-    grid = (src * scale - 1.0).flip(-1).reshape(b * k, h, w, 2).to(frames.dtype)
-    warped = F.grid_sample(frames.reshape(b * k, 1, h, w), grid, mode="bilinear",
-                           padding_mode="border", align_corners=True).reshape(b, k, h, w)
-    valid = valid.reshape(b, k, h, w).to(frames.dtype)
-    return warped * valid, valid
-
-
-def _curve(history: list[dict]) -> list[list[float]]:
-    """``[[step, val_mse, lr], ...]`` (checkpoints from before rates were kept: no lr)."""
-    return [[h["step"], h["val_mse"]] + ([h["lr"]] if "lr" in h else []) for h in history]
-
-
-def _scheduler(opt, cfg):
-    """The per-step learning-rate scheduler of an annealed schedule; None for plateau,
-    whose rate the training loop lowers itself when the val curve plateaus."""
-    if cfg["schedule"] == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.3,
-            anneal_strategy="cos", cycle_momentum=False)
-    if cfg["schedule"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["steps"])
-    return None
-
 
 class NoiseEstimator(Estimator):
     """Base of the learned estimators; subclasses set ``fusion``."""
@@ -227,7 +150,7 @@ class NoiseEstimator(Estimator):
             best = min(self.history_, key=lambda h: h["val_mse"])
             out.update(best_step=best["step"], best_val_mse=best["val_mse"],
                        trained_steps=self.history_[-1]["step"],
-                       curve=_curve(self.history_))
+                       curve=curve(self.history_))
         return out
 
     # -- tensors ---------------------------------------------------------------------
@@ -325,63 +248,12 @@ class NoiseEstimator(Estimator):
         return location(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt"
 
     def _train(self, cfg, x, clean, data, target, seed):
-        dev = self.device_
-        y = torch.from_numpy(clean[:, target:target + 1].astype(np.float32)).to(dev)
-        noise = x[:, :1] - y
+        y = torch.from_numpy(clean[:, target:target + 1].astype(np.float32)).to(self.device_)
         val_x, val_clean = self._stacked(data.val, target)
-        gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-        opt = torch.optim.AdamW(self.model_.parameters(), lr=cfg["lr"],
-                                weight_decay=cfg["weight_decay"])
-        sched = _scheduler(opt, cfg)
-        progress = getattr(data, "progress", None)
-        best, self.history_ = (float("inf"), None), []
-        rates_left = PLATEAU_RATES - 1
-        start = time.perf_counter()
-        for step in range(1, cfg["steps"] + 1):
-            self.model_.train()
-            idx = torch.randint(len(x), (cfg["batch_size"],), generator=gen)
-            batch, target_noise = x[idx], noise[idx]
-            if cfg["augment"]:
-                # Rotating by 90 degrees swaps H and W: non-square maps get the four
-                # shape-keeping transforms (identity, 180 degrees and the two flips).
-                square = x.shape[-1] == x.shape[-2]
-                k = (torch.randint(8, (len(idx),), generator=gen) if square
-                     else 2 * torch.randint(4, (len(idx),), generator=gen)).to(dev)
-                both = _dihedral(torch.cat([batch, target_noise], dim=1), k)
-                batch, target_noise = both[:, :-1], both[:, -1:]
-            loss = F.mse_loss(self._forward(batch), target_noise)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            lr = opt.param_groups[0]["lr"]  # the rate this step trains with
-            opt.step()
-            if sched is not None:
-                sched.step()
-            loss = loss.item()
-            stop = False
-            if step % cfg["val_every"] == 0 or step == cfg["steps"]:
-                score = self._val_mse(val_x, val_clean, target) if len(val_x) else float(loss)
-                self.history_.append({"step": step, "train_loss": float(loss), "val_mse": score,
-                                      "lr": lr, "seconds": round(time.perf_counter() - start, 2)})
-                if score < best[0]:
-                    best = (score, copy.deepcopy(self.model_.state_dict()))
-                # The report's own rule decides: lower the rate, or stop at the last one.
-                if cfg["schedule"] == "plateau" and converged(_curve(self.history_)):
-                    if rates_left == 0:
-                        stop = True
-                    else:
-                        rates_left -= 1
-                        for group in opt.param_groups:
-                            group["lr"] = lr * PLATEAU_FACTOR
-            if progress is not None:
-                progress(cfg["steps"] if stop else step, cfg["steps"],
-                         f"converged at step {step}" if stop else f"loss {float(loss):.4f}")
-            if stop:
-                break
-        if best[1] is None:
-            raise ValueError(f"training diverged: the val MSE was never finite "
-                             f"(lr {cfg['lr']}, {cfg['steps']} steps)")
-        self.model_.load_state_dict(best[1])
-        self.model_.eval()
+        val_mse = (lambda: self._val_mse(val_x, val_clean, target)) if len(val_x) else None
+        gen = torch.Generator().manual_seed(torch_seed(seed))
+        self.history_ = train(self.model_, self._forward, val_mse, cfg, x, x[:, :1] - y, gen,
+                              getattr(data, "progress", None))
 
     def _val_mse(self, x, clean, target) -> float:
         estimate = self._estimate(x)

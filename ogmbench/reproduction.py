@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,9 +25,11 @@ import numpy as np
 
 from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
-from .evaluate import run_device, run_eval
-from .execution import ENV_ADDRESS, using
-from .generate import check_resources, generate
+from .eval_config import run_settings
+from .evaluate import EvalConfig, run_device, run_eval
+from .execution import ENV_ADDRESS, check_workers, using
+from .generate import generate
+from .resources import check_resources
 from .leaderboard import LeaderboardError
 from .locks import hold
 from .places import Place, Remote, check_bucket, is_url, local_only, location
@@ -34,7 +37,7 @@ from .report import write_report
 from .results import (
     GENERATED, DriftList, check_results, collect_results, read_results, write_results,
 )
-from .runs import RunDirError, clear_run, holds_files, read_run
+from .runs import RunDirError, clear_run, differing, holds_files, read_run
 from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
@@ -99,8 +102,7 @@ def reproduce(
     extra = resolve_extra(bench, estimators)
     published = (read_results(local_only(check, "--check"), bench) if check is not None
                  else None)
-    if int(workers) != workers or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers}")
+    check_workers(workers)  # against the cores when the stores and runs are made
 
     if out is not None and not str(out).strip():
         raise BenchmarkError("--out is empty; give a directory")
@@ -251,46 +253,23 @@ def gallery_samples(store) -> list[int]:
 def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers, execution,
                 checkpoints, progress, log, train_size: int | None = None
                 ) -> tuple[Path, list[str]]:
-    resume = False
     if run_dir.is_symlink():
         raise BenchmarkError(f"{run_dir} is in the way: a symbolic link, not a run directory "
                              "of this reproduction; move it or choose another --work")
-    if run_dir.exists():
-        try:
-            previous = read_run(run_dir).data
-        except RunDirError:
-            if holds_files(run_dir):
-                raise BenchmarkError(f"{run_dir} is in the way: it is not an ogmbench run "
-                                     "directory (no readable run.json); move it or choose "
-                                     "another --work") from None
-            previous = {}
-        # Another device trains the learned estimators differently: a new run.  (Loading
-        # the benchmark imported the learned estimators, so "auto" resolves as in eval.)
-        same = (previous.get("store_digest") == store.attrs["digest"]
-                and previous.get("seed") == bench.seed and previous.get("target") == dataset.target
-                and previous.get("device") == run_device(bench.device, execution)
-                and previous.get("train_size") == train_size)
-        if same:
-            resume = True
-        else:
-            log(f"{dataset.name}: {run_dir} was made from another store, seed or device, "
-                "starting afresh")
-            if holds_files(run_dir):
-                clear_run(run_dir)
-    what = dataset.name if train_size is None else f"{dataset.name} ({train_size} train per rho)"
-    log(f"{what}: evaluating {len(specs)} estimators"
-        + (" (finished ones are kept)" if resume else ""))
-    _, outcomes = run_eval(
-        store.path, specs, target=dataset.target, out=run_dir,
+    config = EvalConfig(
+        target=dataset.target, out=run_dir,
         prior_controls=dataset.controls(bench.prior_controls) if train_size is None else (),
-        seed=bench.seed,
-        device=bench.device, workers=workers, dask=execution, resume=resume,
+        seed=bench.seed, device=bench.device, workers=workers, dask=execution,
         profile=bench.training,
         training={k: v for k, v in bench.training_params.items() if k != "profile"},
         checkpoints=checkpoints, train_seeds=bench.train_seeds, train_size=train_size,
-        keep=gallery_samples(store) if train_size is None else (), timeout=bench.timeout,
-        progress=progress, log=lambda m: log(f"{what}: {m}"),
-    )
+        keep=gallery_samples(store) if train_size is None else (), timeout=bench.timeout)
+    resume = _resumable(run_dir, store, dataset, bench, config, execution, log)
+    what = dataset.name if train_size is None else f"{dataset.name} ({train_size} train per rho)"
+    log(f"{what}: evaluating {len(specs)} estimators"
+        + (" (finished ones are kept)" if resume else ""))
+    _, outcomes = run_eval(store.path, specs, replace(config, resume=resume), progress=progress,
+                           log=lambda m: log(f"{what}: {m}"))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise ReproduceFailure("; ".join(f"{o.name} failed on {what}: "
@@ -299,6 +278,31 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
     # The run directory may hold estimators of earlier reproductions (an --estimator
     # added once): the report shows only those of this one.
     return run_dir, [o.name for o in outcomes]
+
+
+def _resumable(run_dir: Path, store, dataset, bench: Benchmark, config: EvalConfig,
+               execution, log) -> bool:
+    """Whether the run directory goes on (the run's own rule, :func:`runs.differing`),
+    else it is emptied (only an ogmbench run directory) for a fresh run."""
+    if not run_dir.exists():
+        return False
+    try:
+        previous = read_run(run_dir).data
+    except RunDirError:
+        if holds_files(run_dir):
+            raise BenchmarkError(f"{run_dir} is in the way: it is not an ogmbench run "
+                                 "directory (no readable run.json); move it or choose "
+                                 "another --work") from None
+        previous = {}
+    # Another device trains the learned estimators differently: a new run.  (Loading
+    # the benchmark imported the learned estimators, so "auto" resolves as in eval.)
+    if not differing(previous, run_settings(store, config), run_device(bench.device, execution)):
+        return True
+    log(f"{dataset.name}: {run_dir} was made from another store, seed or device, "
+        "starting afresh")
+    if holds_files(run_dir):
+        clear_run(run_dir)
+    return False
 
 
 class ReproduceFailure(RunFailure):
