@@ -20,6 +20,7 @@ from .api import CONTROLS, PAST_CONTROLS
 from .errors import ConfigError
 from .execution import Execution, check_workers
 from .places import absolute
+from .seeding import rho_id
 from .specs import runs_on
 from .store import Store
 from .tuning import MAX_TIMEOUT
@@ -240,7 +241,7 @@ def train_indices(store: Store, train_size: int | None) -> np.ndarray:
     indices = store.indices("train")
     if train_size is None:
         return indices
-    rho = np.asarray(store.rho[:])[indices]
+    rho = rho_id(np.asarray(store.rho[:])[indices])  # the one rule for equal rho values
     fewest = min(int((rho == r).sum()) for r in np.unique(rho)) if indices.size else 0
     if (isinstance(train_size, bool) or not isinstance(train_size, (int, np.integer))
             or not 1 <= train_size <= fewest):

@@ -38,6 +38,7 @@ from .results import (
     GENERATED, DriftList, check_results, collect_results, read_results, write_results,
 )
 from .runs import RunDirError, clear_run, differing, holds_files, read_run
+from .seeding import rho_id
 from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
@@ -246,7 +247,7 @@ def gallery_samples(store) -> list[int]:
         Sample indices, in increasing rho.
     """
     test = store.indices("test")
-    rho = np.asarray(store.rho[:])[test]
+    rho = rho_id(np.asarray(store.rho[:])[test])
     return [int(test[np.flatnonzero(rho == r)[0]]) for r in np.unique(rho)]
 
 

@@ -117,36 +117,3 @@ def test_field_declares_its_closed_form_phi_for_info():
     assert got == pytest.approx([reference_phi(latent, 0.5, 0.5),
                                  reference_phi(latent, 0.3, 0.3)], abs=1e-6)
     assert FAMILIES["urban"].expected_phi is None  # no closed form: info prints none
-
-
-def _string_constants(path):
-    """Every string constant of a module that is not a docstring."""
-    import ast
-
-    tree = ast.parse(path.read_text())
-    docs = {id(node.body[0].value) for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.body and isinstance(node.body[0], ast.Expr)
-            and isinstance(node.body[0].value, ast.Constant)}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)
-            and id(node) not in docs]
-
-
-def test_the_core_names_no_family_nor_its_classes():
-    # A family declares itself (generators/): the core reads FAMILIES and the Model's
-    # hooks, so adding a family touches no core module.
-    from pathlib import Path
-
-    names = set(FAMILIES)
-    for model in FAMILIES.values():
-        names |= set(model.class_names or ())
-        if model.calibration:
-            for cls, types in model.calibration.objects.items():
-                names |= {cls, *types}
-    assert {"field", "urban", "vehicle", "car"} <= names  # the reader reads the declarations
-    core = Path(__file__).resolve().parents[1] / "ogmbench"
-    named = [f"{path.relative_to(core)}:{line} {value!r}"
-             for path in sorted(core.rglob("*.py"))
-             for line, value in _string_constants(path) if value in names]
-    assert not named, named
