@@ -151,8 +151,6 @@ class Split:
     warps : ndarray (N, T, 2, 3), optional
         With in-memory sequences: how each frame maps into the last one (see the module
         notes).
-    store, indices : optional
-        Alternatively, a :class:`~ogmbench.Store` and the sample indices of the split.
     transform : callable, optional
         ``transform(noisy, clean, index) -> noisy`` applied to every block read (with the
         blocks' sample indices, or positions for in-memory arrays): how ``ogmbench eval``
@@ -161,6 +159,10 @@ class Split:
     past : bool
         With a store of sequences: give whole sequences (an estimator that reads the
         past) rather than their last frames.
+    chunks, shape : optional
+        Alternatively, a function returning an iterator of ready ``(noisy, clean, rho)``
+        blocks, with ``rho`` (all samples', in order), ``shape`` and, for sequences,
+        ``warps``: how a sandboxed plugin's process is handed its splits.
 
     Attributes
     ----------
@@ -172,10 +174,20 @@ class Split:
     """
 
     def __init__(self, noisy=None, clean=None, rho=None, *, store=None, indices=None,
-                 transform=None, warps=None, past=False):
+                 transform=None, warps=None, past=False, chunks=None, shape=None):
         self._transform = transform
         self.warps = None
-        if store is None:
+        self._chunks = chunks
+        if chunks is not None:
+            # Blocks made elsewhere (a sandboxed plugin's process is handed its train and
+            # val blocks, never a store): ready as iter_chunks yields them.
+            self._noisy = self._clean = None
+            self._rho = np.asarray(rho)
+            self.shape = tuple(shape)
+            self._past = len(self.shape) == 4
+            self.warps = None if warps is None else np.asarray(warps, np.float64)
+            count = len(self._rho)
+        elif store is None:
             self._noisy, self._clean = np.asarray(noisy, np.float32), np.asarray(clean, np.uint8)
             self._rho = np.zeros(len(self._noisy)) if rho is None else np.asarray(rho)
             self.shape = tuple(self._noisy.shape[1:])
@@ -210,6 +222,9 @@ class Split:
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Yield ``(noisy, clean, rho)`` blocks in order, bounded in memory."""
         if self._len == 0:
+            return
+        if self._chunks is not None:
+            yield from self._chunks()
             return
         transform = self._transform or (lambda noisy, clean, index: noisy)
         # Sequences stay whole for an estimator that reads the past; the others see the

@@ -17,7 +17,7 @@ from . import seeding
 from .api import PAST_CONTROLS
 from .store import Store
 
-__all__ = ["apply_control", "replace", "partners", "derangement"]
+__all__ = ["apply_control", "with_controls", "partners", "derangement"]
 
 
 def apply_control(control: str, noisy: np.ndarray, prior: list[int],
@@ -65,7 +65,7 @@ def _partner_maps(store: Store, indices: np.ndarray, control: str, prior: list[i
     return store.take("noisy", indices, prior)
 
 
-def replace(store: Store, noisy: np.ndarray, clean: np.ndarray, index: np.ndarray,
+def with_controls(store: Store, noisy: np.ndarray, clean: np.ndarray, index: np.ndarray,
             controls: Sequence[str], prior: list[int], target: int, partner_of: np.ndarray):
     """``noisy`` with each of ``controls`` applied, and whose motion its past now has.
 

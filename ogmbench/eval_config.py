@@ -206,7 +206,18 @@ def check_store(store: Store, config: EvalConfig, threads: int) -> np.ndarray:
 
 def check_specs(store: Store, specs) -> None:
     """An estimator that reads the past needs sequences; a blind twin needs another
-    sample to take its prior from in every split it reads."""
+    sample to take its prior from in every split it reads.
+
+    Parameters
+    ----------
+    store : Store
+    specs : list of EstimatorSpec
+
+    Raises
+    ------
+    EvalError
+        Naming the first estimator the store cannot run.
+    """
     for spec in specs:
         if not runs_on(spec.cls, store.frames):
             raise EvalError(f"{spec.name} reads past frames, and {store.path} holds single "

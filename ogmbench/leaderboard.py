@@ -80,6 +80,12 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     and seed agree; the first run listed wins.
     """
     frames = [f for f in (load_run(d) for d in run_dirs) if not f.empty]
+    for frame in frames:
+        missing = [c for c in METRICS.columns() if c not in frame]
+        if missing:
+            raise LeaderboardError(
+                f"{frame['run'].iloc[0]} has no {', '.join(missing)} column: it was scored "
+                "before that metric was registered; eval --resume scores it again")
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)

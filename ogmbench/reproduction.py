@@ -84,14 +84,14 @@ def reproduce(
         depend on it.
     threads : int, optional
         Cores the reproduction may use (default: all this process may run on); see
-        :func:`ogmbench.evaluate.run_eval`.
+        :class:`ogmbench.eval_config.EvalConfig`.
     dask : str, optional
         Run on a Dask cluster (``local``, ``local:N`` or a scheduler address; default
         ``$DASK_SCHEDULER_ADDRESS``, else the profile's ``dask``, else locally): stores
         shard by shard, and every run's (estimator, training seed) units at once, the
         sweep's included.  The workers must see ``work`` at the same path.
     progress, log : callable, optional
-        As in :func:`ogmbench.evaluate.run_eval`.
+        As :func:`ogmbench.evaluate.run_eval` takes them.
 
     Returns
     -------

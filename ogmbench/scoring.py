@@ -20,7 +20,7 @@ import numpy as np
 
 from . import metrics
 from .api import FitData, Split, last_frame
-from .controls import replace
+from .controls import with_controls
 from .curves import all_converged
 from .execution import torch_threads
 from .places import Place
@@ -29,7 +29,8 @@ from .specs import EstimatorSpec
 from .store import Store
 from .tuning import as_failure, checked_predict, tune, val_threshold
 
-__all__ = ["TestSet", "Job", "evaluate_job", "evaluate_seed", "merged", "fit_data_maker",
+__all__ = ["TestSet", "Job", "Fitted", "evaluate_job", "evaluate_seed", "fit_here", "fit_model",
+           "merged", "fit_data_maker",
            "ROW_COLUMNS", "run_columns"]
 
 
@@ -62,7 +63,7 @@ class Job:
     controls: list[str]
 
 
-def evaluate_job(job: Job, test: TestSet, device: str):
+def evaluate_job(job: Job, test: TestSet, device: str, fit: Callable | None = None):
     """Fit (per training seed), pick the val threshold, stream the test split.
 
     Parameters
@@ -70,32 +71,69 @@ def evaluate_job(job: Job, test: TestSet, device: str):
     job : Job
     test : TestSet
     device : str
+    fit : callable, optional
+        ``fit(job, test, device, seed_index) -> Fitted``: where the estimator is fitted
+        and predicts (default :func:`fit_here`, this process; a sandboxed plugin's is
+        its own process).  The test split is read and scored here either way.
 
     Returns
     -------
     tuple
-        The rows (the columns of :func:`run_columns`), {sample index: estimate} of the kept
-        samples, and what the run records of the fit (per-seed choices and timings).
+        The rows (the columns of :func:`run_columns`), {sample index: estimate} of the
+        kept samples, and what the run records of the fit (per-seed choices and timings).
     """
-    return merged([evaluate_seed(job, test, device, i) for i in range(len(job.seeds))])
+    return merged([evaluate_seed(job, test, device, i, fit) for i in range(len(job.seeds))])
 
 
-def _fit(job: Job, test: TestSet, device: str, seed_index: int):
-    """The fitted model of one training seed, its val threshold, what is recorded of the
-    fit and its seconds; what the estimator raises is contained
-    (:func:`~ogmbench.tuning.as_failure`)."""
-    data = test.fit_data(job.spec)
-    fit_seed = job.seeds[seed_index]
-    torch_threads(test.threads)
+@dataclass
+class Fitted:
+    """A fitted estimator as scoring uses it: its ``predict``, its val threshold, what the
+    run records of its fit, the fit's seconds, and how many threads share a test chunk
+    between ``predict`` calls here (1 where the estimator splits it itself)."""
+
+    model: Any
+    threshold: float
+    info: dict[str, Any]
+    fit_s: float
+    workers: int
+
+
+def fit_here(job: Job, test: TestSet, device: str, seed_index: int) -> Fitted:
+    """One training seed fitted in this process (what the estimator raises contained,
+    :func:`~ogmbench.tuning.as_failure`)."""
+    model, threshold, info, fit_s = fit_model(job.spec.cls, test.fit_data(job.spec),
+                                              target=test.target, seed=job.seeds[seed_index],
+                                              device=device, fixed=job.fixed,
+                                              threads=test.threads)
+    # Learned estimators predict batched on torch's threads (split across workers, their
+    # bits would depend on the split); the others share the chunk between workers.
+    return Fitted(model, threshold, info, fit_s, 1 if job.spec.cls.stochastic else test.workers)
+
+
+def fit_model(cls, data: FitData, *, target: int, seed: int, device: str, fixed, threads: int):
+    """Tune and fit ``cls`` on ``data``, pick the IoU threshold on val.
+
+    Returns
+    -------
+    tuple
+        The fitted estimator, its val threshold, what the run records of the fit, and
+        the fit's seconds.
+
+    Raises
+    ------
+    EstimatorFailure
+        For what the estimator raised (its reason, where it was raised).
+    """
+    torch_threads(threads)
     what = "fit"
     start = time.perf_counter()
     try:
-        model, chosen, table = tune(job.spec.cls, data, target=test.target, seed=fit_seed,
-                                    device=device, fixed=job.fixed)
+        model, chosen, table = tune(cls, data, target=target, seed=seed, device=device,
+                                    fixed=fixed)
         fit_s = time.perf_counter() - start
-        threshold, val_iou = val_threshold(model, data.val, test.target)
+        threshold, val_iou = val_threshold(model, data.val, target)
         what = "get_params or describe"
-        info = {"seed": int(fit_seed), "params": jsonable(model.get_params()),
+        info = {"seed": int(seed), "params": jsonable(model.get_params()),
                 "tuned": jsonable(chosen), "tuning": table, "val_threshold": threshold,
                 "val_iou_at_threshold": val_iou, "describe": jsonable(model.describe())}
     except BaseException as exc:  # noqa: B036 -- contained: see tuning.as_failure
@@ -103,12 +141,13 @@ def _fit(job: Job, test: TestSet, device: str, seed_index: int):
         if failure is None:
             raise
         raise failure from exc
-    if job.spec.cls.stochastic:  # what its numbers are bitwise reproducible with
+    if cls.stochastic:  # what its numbers are bitwise reproducible with (torch's reductions)
         info["torch_threads"] = _torch_threads()
     return model, threshold, info, fit_s
 
 
-def evaluate_seed(job: Job, test: TestSet, device: str, seed_index: int) -> dict[str, Any]:
+def evaluate_seed(job: Job, test: TestSet, device: str, seed_index: int,
+                  fit: Callable | None = None) -> dict[str, Any]:
     """One training seed of :func:`evaluate_job`: a unit of work on its own (Dask).
 
     Parameters
@@ -118,6 +157,8 @@ def evaluate_seed(job: Job, test: TestSet, device: str, seed_index: int) -> dict
     device : str
     seed_index : int
         Which of ``job.seeds``.
+    fit : callable, optional
+        As :func:`evaluate_job`.
 
     Returns
     -------
@@ -125,28 +166,26 @@ def evaluate_seed(job: Job, test: TestSet, device: str, seed_index: int) -> dict
         ``columns`` (the rows), ``kept``, ``info`` (the fit), ``totals`` (seconds) and
         ``scored`` (the samples scored).
     """
-    totals = {"fit_s": 0.0, "predict_s": 0.0, "test_s": 0.0}
-    model, threshold, info, totals["fit_s"] = _fit(job, test, device, seed_index)
+    fitted = (fit or fit_here)(job, test, device, seed_index)
+    totals = {"fit_s": fitted.fit_s, "predict_s": 0.0, "test_s": 0.0}
     test_start = time.perf_counter()
-    columns, kept = _score(job, test, model, threshold, seed_index, totals)
+    columns, kept = _score(job, test, fitted, seed_index, totals)
     # test_s: the whole test loop (reading, controls, predict, checks, metrics).
     totals["test_s"] += time.perf_counter() - test_start
-    return {"columns": columns, "kept": kept, "info": info, "totals": totals,
+    return {"columns": columns, "kept": kept, "info": fitted.info, "totals": totals,
             "scored": test.indices.size * len(job.controls)}
 
 
-def _score(job: Job, test: TestSet, model, threshold: float, seed_index: int, totals):
+def _score(job: Job, test: TestSet, fitted: Fitted, seed_index: int, totals):
     """Stream the test split through a fitted model: the rows and the kept estimates."""
     name, cls = job.spec.name, job.spec.cls
+    model, threshold, workers = fitted.model, fitted.threshold, fitted.workers
     store, target, prior = test.store, test.target, test.prior
     columns: dict[str, list] = {k: [] for k in run_columns()}
     kept: dict[int, np.ndarray] = {}
     keep = set(test.keep) if seed_index == 0 else set()
     per_seed = test.indices.size * len(job.controls)
     done, total = seed_index * per_seed, per_seed * len(job.seeds)
-    # Learned estimators predict batched on torch's threads (split across workers, their
-    # bits would depend on the split); the others share the chunk between workers.
-    workers = 1 if cls.stochastic else test.workers
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fields = ("clean", "noisy") + (("phi_matrix",) if store.classes > 2 else ())
         for block in store.iter_chunks("test", fields=fields):
@@ -156,7 +195,7 @@ def _score(job: Job, test: TestSet, model, threshold: float, seed_index: int, to
             clean = block["clean"]
             for control in job.controls:
                 # A twin's own prior sources are its "none": what it trained with.
-                noisy, motion = replace(store, block["noisy"], clean, block["index"],
+                noisy, motion = with_controls(store, block["noisy"], clean, block["index"],
                                         job.spec.replaced if control == "none" else [control],
                                         prior, target, test.partner_of)
                 # An estimator that reads the past gets whole sequences and their motion;
@@ -259,7 +298,7 @@ def fit_data_maker(store: Store, target: int, checkpoint_dir: Place, progress,
         transform = None
         if replaced:
             def transform(noisy, clean, index):
-                return replace(store, noisy, clean, index, replaced, prior, target,
+                return with_controls(store, noisy, clean, index, replaced, prior, target,
                                partner_of)[0]
         past = spec.cls.uses_past and store.frames > 1
         splits = []

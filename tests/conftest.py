@@ -17,6 +17,8 @@ def field_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def field_run(field_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("r") / "run"
-    run_dir, outcomes = run_eval(field_store.path, ["identity", "gaussian", "bayes-cell"], EvalConfig(out=out, prior_controls=["shuffled", "zeros", "oracle"], seed=3))
+    run_dir, outcomes = run_eval(field_store.path, ["identity", "gaussian", "bayes-cell"], EvalConfig(out=out,
+                                                                                                      prior_controls=["shuffled", "zeros", "oracle"],
+                                                                                                      seed=3))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     return run_dir

@@ -37,7 +37,10 @@ def cluster():
 def local_run(field_store, tmp_path_factory):
     """The learned and classical estimators run here on one thread: the reference bytes."""
     out = tmp_path_factory.mktemp("local") / "run"
-    run_eval(field_store.path, LEARNED, EvalConfig(out=out, threads=1, profile="quick", train_seeds=2, keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"]))
+    run_eval(field_store.path, LEARNED, EvalConfig(out=out, threads=1, profile="quick",
+                                                   train_seeds=2,
+                                                   keep=[int(field_store.indices("test")[0])],
+                                                   prior_controls=["zeros"]))
     return out
 
 
@@ -96,7 +99,10 @@ def test_eval_units_give_the_bytes_of_a_one_thread_local_run_a_worker_killed_or_
         cluster, field_store, local_run, tmp_path):
     out = tmp_path / "dask"
     killer = _Killing(cluster.client, "ogmbench-eval")  # in a training: it is rerun
-    _, outcomes = run_eval(field_store.path, LEARNED, EvalConfig(out=out, dask=cluster, profile="quick", train_seeds=2, keep=[int(field_store.indices("test")[0])], prior_controls=["zeros"]))
+    _, outcomes = run_eval(field_store.path, LEARNED, EvalConfig(out=out, dask=cluster,
+                                                                 profile="quick", train_seeds=2,
+                                                                 keep=[int(field_store.indices("test")[0])],
+                                                                 prior_controls=["zeros"]))
     killer.join()
     assert [o.status for o in outcomes] == ["ok"] * 4
     assert _samples(out) == _samples(local_run)
@@ -117,7 +123,9 @@ def test_failures_and_time_limits_stay_per_unit(cluster, field_store, tmp_path):
     broken = estimator_file(tmp_path / "broken.py", "Broken", "1 / 0")
     slow = estimator_file(tmp_path / "slow.py", "Slow",
                           "__import__('time').sleep(60) or noisy[:, target]")
-    _, outcomes = run_eval(field_store.path, ["identity", f"{broken}:Broken", f"{slow}:Slow"], EvalConfig(out=tmp_path / "run", dask=cluster, timeout=3))
+    _, outcomes = run_eval(field_store.path, ["identity", f"{broken}:Broken", f"{slow}:Slow"], EvalConfig(out=tmp_path / "run",
+                                                                                                          dask=cluster,
+                                                                                                          timeout=3))
     status = {o.name: (o.status, o.record.get("reason", "")) for o in outcomes}
     assert status["identity"][0] == "ok"
     assert status["broken"][0] == "failed" and "ZeroDivisionError" in status["broken"][1]

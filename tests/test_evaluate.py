@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import pandas as pd
 
 import ogmbench
@@ -48,3 +49,25 @@ def test_phi_column_follows_the_target_on_many_class_stores(tmp_path):
     matrix = zarr.open_group(str(s.path), mode="r")["phi_matrix"][:]
     np.testing.assert_allclose(rows["phi"], matrix[rows["sample"], 2, 0], rtol=1e-6)
 
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"workers": 0}, "workers must be an integer >= 1"),
+    ({"train_seeds": 0}, r"train-seeds must be an integer in \[1, 100\]"),
+    ({"prior_controls": ["nope"]}, "unknown prior control 'nope'"),
+    ({"timeout": 0}, "timeout must be a number of seconds"),
+    ({"out": " "}, "--out is empty"),
+])
+def test_a_config_is_refused_when_made_before_any_store_is_read(settings, words):
+    # What needs no store is checked first (so a bad setting is named even when the
+    # store path is wrong too), in one line.
+    from ogmbench.evaluate import EvalError
+
+    with pytest.raises(EvalError, match=words):
+        EvalConfig(**settings)
+
+
+def test_a_config_keeps_each_control_once_in_order():
+    config = EvalConfig(prior_controls=["zeros", "shuffled", "zeros"], keep=[3.0, 1])
+    assert config.prior_controls == ("zeros", "shuffled") and config.keep == (3, 1)

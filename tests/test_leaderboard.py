@@ -35,8 +35,10 @@ def test_aggregate_is_reproducible_and_merging_deduplicates(field_run):
 
 
 def test_merging_never_pools_different_configurations_or_seeds(field_store, field_run, tmp_path):
-    other_seed, _ = run_eval(field_store.path, ["identity"], EvalConfig(out=tmp_path / "s9", seed=9))
-    other_cfg, _ = run_eval(field_store.path, ["gaussian:sigma=3.0"], EvalConfig(out=tmp_path / "g3", seed=3))
+    other_seed, _ = run_eval(field_store.path, ["identity"], EvalConfig(out=tmp_path / "s9",
+                                                                        seed=9))
+    other_cfg, _ = run_eval(field_store.path, ["gaussian:sigma=3.0"], EvalConfig(out=tmp_path / "g3",
+                                                                                 seed=3))
     rows = leaderboard.load_runs([field_run, other_seed, other_cfg])
     agg = leaderboard.aggregate(rows)
     labels = set(agg["estimator"])

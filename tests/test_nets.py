@@ -118,18 +118,24 @@ def test_end_to_end_train_and_eval(tmp_path):
 
     store = ogmbench.generate(tmp_path / "s.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.0, 0.9], samples_per_rho=20, size=16)
-    run_dir, outcomes = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=tmp_path / "run", profile="quick", prior_controls=["shuffled"]))
+    run_dir, outcomes = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=tmp_path / "run",
+                                                                                        profile="quick",
+                                                                                        prior_controls=["shuffled"]))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     record = outcomes[2].record
     assert record["fixed_params"] == {"profile": "quick"} and record["describe"]["parameters"] > 0
     assert len(list((run_dir / "checkpoints").glob("*.pt"))) == 2
     # A second eval sharing the checkpoint folder reuses them (no retraining)...
     stamps = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")}
-    _, again = run_eval(store.path, ["unet"], EvalConfig(out=tmp_path / "run2", profile="quick", checkpoints=run_dir / "checkpoints"))
+    _, again = run_eval(store.path, ["unet"], EvalConfig(out=tmp_path / "run2", profile="quick",
+                                                         checkpoints=run_dir / "checkpoints"))
     assert again[0].status == "ok"
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")} == stamps
     # ... and so does --resume with another prior control (concat is re-evaluated).
-    _, resumed = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=run_dir, profile="quick", prior_controls=["zeros"], resume=True))
+    _, resumed = run_eval(store.path, ["identity", "unet", "concat"], EvalConfig(out=run_dir,
+                                                                                 profile="quick",
+                                                                                 prior_controls=["zeros"],
+                                                                                 resume=True))
     assert [o.status for o in resumed] == ["skipped", "skipped", "ok"]
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")} == stamps
 
@@ -164,7 +170,8 @@ def test_non_square_maps_train(tmp_path):
 
     store = ogmbench.generate(tmp_path / "ns.zarr", noise="gaussian:sigma=0.5", rho=[0.5],
                               samples_per_rho=12, size=(16, 24))
-    _, outcomes = run_eval(store.path, ["unet", "film"], EvalConfig(out=tmp_path / "r", profile="quick"))
+    _, outcomes = run_eval(store.path, ["unet", "film"], EvalConfig(out=tmp_path / "r",
+                                                                    profile="quick"))
     assert [o.status for o in outcomes] == ["ok", "ok"]
 
 
@@ -176,7 +183,9 @@ def test_train_seeds_give_an_interval_across_seeds(tmp_path):
 
     store = ogmbench.generate(tmp_path / "s.zarr", family="field", noise="gaussian:sigma=1.0/0.3",
                               rho=[0.9], samples_per_rho=20, size=16)
-    run_dir, outcomes = run_eval(store.path, ["identity", "unet"], EvalConfig(out=tmp_path / "run", profile="quick", train_seeds=3))
+    run_dir, outcomes = run_eval(store.path, ["identity", "unet"], EvalConfig(out=tmp_path / "run",
+                                                                              profile="quick",
+                                                                              train_seeds=3))
     record = outcomes[1].record
     assert len({s["seed"] for s in record["train_seeds"]}) == 3
     assert len(outcomes[0].record["train_seeds"]) == 1  # deterministic: trained once

@@ -112,7 +112,8 @@ def test_eval_from_and_to_s3_equals_a_local_run_and_resumes(s3, tmp_path, capsys
     url = f"{s3}/eval.zarr"
     ogmbench.generate(url, **SMALL)
     estimators = ["identity", "median", "unet:steps=10"]
-    here, _ = run_eval(ogmbench.generate(tmp_path / "s.zarr", **SMALL).path, estimators, EvalConfig(out=tmp_path / "run", threads=1))
+    here, _ = run_eval(ogmbench.generate(tmp_path / "s.zarr", **SMALL).path, estimators, EvalConfig(out=tmp_path / "run",
+                                                                                                    threads=1))
     there, outcomes = run_eval(url, estimators, EvalConfig(out=f"{s3}/runs/a", threads=1))
     assert [o.status for o in outcomes] == ["ok"] * 3
     assert isinstance(there, Remote)
@@ -124,11 +125,13 @@ def test_eval_from_and_to_s3_equals_a_local_run_and_resumes(s3, tmp_path, capsys
     checkpoints = [k for k in location(there).files() if k.startswith("checkpoints/")]
     assert len(checkpoints) == 1 and checkpoints[0].endswith(".pt")
     # --resume keeps what finished
-    again, outcomes = run_eval(url, estimators + ["gaussian"], EvalConfig(out=f"{s3}/runs/a", threads=1, resume=True))
+    again, outcomes = run_eval(url, estimators + ["gaussian"], EvalConfig(out=f"{s3}/runs/a",
+                                                                          threads=1, resume=True))
     assert [o.status for o in outcomes] == ["skipped"] * 3 + ["ok"]
     assert read_run(again).record("gaussian").ok
     # A new run given those checkpoints loads the U-Net instead of training it.
-    other, _ = run_eval(url, ["unet:steps=10"], EvalConfig(out=f"{s3}/runs/b", threads=1, checkpoints=f"{s3}/runs/a/checkpoints"))
+    other, _ = run_eval(url, ["unet:steps=10"], EvalConfig(out=f"{s3}/runs/b", threads=1,
+                                                           checkpoints=f"{s3}/runs/a/checkpoints"))
     loaded = read_run(other)
     assert loaded.record("unet").data["describe"]["checkpoint"]["trained"] is False
     _same_rows(loaded, local, "unet")

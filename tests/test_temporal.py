@@ -258,7 +258,8 @@ def test_log_odds_uses_the_past_that_the_warps_align(seq, tmp_path):
     # The static layout (drivable) seen by a moving ego: aligned past frames carry the
     # target's evidence, so the tuned filter fuses them and beats the last frame alone,
     # and a shuffled past does not help.
-    run_eval(seq.path, ["log-odds", "identity"], EvalConfig(target=1, out=tmp_path / "r", prior_controls=("past-shuffled",)))
+    run_eval(seq.path, ["log-odds", "identity"], EvalConfig(target=1, out=tmp_path / "r",
+                                                            prior_controls=("past-shuffled",)))
     run = read_run(tmp_path / "r")
     rows = run.samples("log-odds").to_pandas()
     none = rows[rows.control == "none"]["mse"].mean()

@@ -130,7 +130,8 @@ def test_a_train_size_is_part_of_the_run_and_of_the_checkpoints(store, tmp_path)
     pytest.importorskip("torch")
     shared = tmp_path / "ckpt"
     for size, out in ((None, "full"), (3, "three"), (3, "again")):
-        run_eval(store.path, ["unet"], EvalConfig(profile="quick", out=tmp_path / out, checkpoints=shared, train_size=size))
+        run_eval(store.path, ["unet"], EvalConfig(profile="quick", out=tmp_path / out,
+                                                  checkpoints=shared, train_size=size))
     runs = {name: json.loads((tmp_path / name / "run.json").read_text())
             for name in ("full", "three", "again")}
     assert "train_size" not in runs["full"] and runs["three"]["train_size"] == 3

@@ -192,7 +192,10 @@ def test_a_five_class_store_is_generated_verified_read_and_evaluated(tmp_path):
     # classical prior user and by the three fusions of the U-Net.
     quick = ":profile=quick,steps=4,width=8,depth=1"
     run_dir, outcomes = run_eval(store.path, ["identity", "guided", "concat" + quick,
-                                              "film" + quick, "xattn" + quick], EvalConfig(target=4, out=tmp_path / "run", prior_controls=["shuffled"], device="cpu"))
+                                              "film" + quick, "xattn" + quick], EvalConfig(target=4,
+                                                                                           out=tmp_path / "run",
+                                                                                           prior_controls=["shuffled"],
+                                                                                           device="cpu"))
     assert [o.status for o in outcomes] == ["ok"] * 5, outcomes
     rows = pd.concat([pd.read_parquet(p) for p in (run_dir / "samples").glob("*.parquet")])
     assert set(rows["control"]) == {"none", "shuffled"}

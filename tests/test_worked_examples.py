@@ -84,3 +84,23 @@ def test_a_new_family(monkeypatch, tmp_path):
 def test_the_examples_are_not_shipped(path):
     # They are examples: the registries above must not already hold them.
     assert not (ROOT / path).exists()
+
+
+def test_a_metric_registered_after_a_run_is_scored_on_resume(monkeypatch, tmp_path):
+    import ogmbench
+    from ogmbench.leaderboard import LeaderboardError, load_runs
+
+    module = load("ogmbench/metrics/_mae.py", monkeypatch)
+    store = ogmbench.generate(tmp_path / "s.zarr", family="field", size=16, samples_per_rho=6)
+    run_dir, _ = ogmbench.run_eval(store.path, ["identity"],
+                                   ogmbench.EvalConfig(out=tmp_path / "run"))
+    with METRICS.registered(module.MAE()):
+        with pytest.raises(LeaderboardError, match="no mae column.*eval --resume"):
+            load_runs([run_dir])
+        _, outcomes = ogmbench.run_eval(store.path, ["identity"],
+                                        ogmbench.EvalConfig(out=run_dir, resume=True))
+        assert outcomes[0].status == "ok"  # scored again, not kept
+        assert load_runs([run_dir])["mae"].notna().all()
+        _, again = ogmbench.run_eval(store.path, ["identity"],
+                                     ogmbench.EvalConfig(out=run_dir, resume=True))
+        assert again[0].status == "skipped"

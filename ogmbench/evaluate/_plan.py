@@ -11,17 +11,15 @@ from .. import seeding
 from ..api import PAST_CONTROLS
 from ..eval_config import EvalConfig
 from ..runs import json_default, jsonable
-from ..scoring import Job
+from ..scoring import Job, run_columns
 from ..specs import EstimatorSpec
 
 
 def plan(spec: EstimatorSpec, config: EvalConfig, settings: dict[str, Any],
-         prior: list[int]) -> tuple[Job, dict[str, Any]]:
-    """An estimator's job and the start of its record (its key decides reuse).
-
-    Returns the job and the record; the record's ``_legacy`` is the key of runs made
-    before ogmbench keyed the store by its digest only (pop it before writing the record).
-    """
+         prior: list[int]) -> tuple[Job, dict[str, Any], tuple[str, str]]:
+    """An estimator's job, the start of its record and the keys its results may have been
+    recorded under: its key, and that of runs made before ogmbench keyed the store by its
+    digest only (which still resume in place)."""
     fixed, from_run = spec.with_training(config.run_wide)
     cls = spec.cls
     # A twin is scored on its own prior sources only (test-time controls measure how much
@@ -43,13 +41,10 @@ def plan(spec: EstimatorSpec, config: EvalConfig, settings: dict[str, Any],
               "uses_prior": cls.uses_prior, "stochastic": cls.stochastic,
               **({"uses_past": True, "past_source": spec.past} if cls.uses_past else {}),
               "key": _estimator_key(cls, own, {**fixed, **extra}),
-              # Runs made before ogmbench keyed the store by digest only (the key had the
-              # path too) still resume in place.
-              "_legacy": _estimator_key(cls, {**own, "store": settings["store"]},
-                                        {**fixed, **extra}),
               "fixed_params": fixed, "run_params": from_run, "prior_source": spec.prior}
     seeds = seeding.train_seeds(config.seed, config.train_seeds if cls.stochastic else 1)
-    return Job(spec, fixed, seeds, ["none"] + controls), record
+    legacy = _estimator_key(cls, {**own, "store": settings["store"]}, {**fixed, **extra})
+    return Job(spec, fixed, seeds, ["none"] + controls), record, (record["key"], legacy)
 
 
 def _extra(spec: EstimatorSpec, train_seeds: int) -> dict[str, Any]:
@@ -69,7 +64,8 @@ def _extra(spec: EstimatorSpec, train_seeds: int) -> dict[str, Any]:
 
 def reusable(run, name: str, keys: tuple[str, ...], keep: list[int]) -> bool:
     """Whether a resumed run's results of estimator ``name`` stand: recorded under one
-    of ``keys`` (its key, or the legacy one of :func:`plan`), every result file in place.
+    of ``keys`` (its key, or the legacy one of :func:`plan`), with a column for every
+    registered metric (one registered since is scored anew), every result file in place.
 
     Parameters
     ----------
@@ -81,7 +77,14 @@ def reusable(run, name: str, keys: tuple[str, ...], keep: list[int]) -> bool:
     """
     previous = run.record(name)
     return (previous is not None and previous.data.get("key") in keys
+            and set(run_columns()) <= set(previous.data.get("columns", _COLUMNS_BEFORE))
             and run.has_results(name, keep))
+
+
+# The columns of runs recorded before records listed theirs: the built-in metrics'.
+_COLUMNS_BEFORE = ("estimator", "control", "train_seed", "sample", "rho", "phi", "mse", "psnr",
+                   "iou", "tp", "fp", "fn", "threshold", "tp_t", "fp_t", "fn_t", "cal_n",
+                   "cal_p", "cal_y")
 
 
 def _estimator_key(cls, settings, fixed) -> str:

@@ -164,8 +164,7 @@ def _plan_all(run, specs, config: EvalConfig, settings, prior, log):
     outcomes: dict[str, Outcome] = {}
     planned = []
     for spec in specs:
-        job, record = plan(spec, config, settings, prior)
-        keys = (record["key"], record.pop("_legacy"))
+        job, record, keys = plan(spec, config, settings, prior)
         if config.resume and reusable(run, spec.name, keys, list(config.keep)):
             log(f"{spec.name}: done in an earlier run, kept")
             outcomes[spec.name] = Outcome(spec.name, "skipped",
@@ -227,7 +226,7 @@ def _record(run, name: str, record: dict, result, keep: list[int], log) -> None:
         log(f"{name}: FAILED: {result}")
     else:
         rows, kept, facts = result
-        record.update(facts)
+        record.update(facts, columns=list(rows))
         record.update(status="ok", samples_file=run.write_samples(name, rows))
         if keep:
             kept_file = run.write_kept(name, np.stack([kept[i] for i in keep]))

@@ -106,7 +106,7 @@ def _units(execution, planned, shared: TestSet, device: str, timeout):
     return units, names, keys, owner, resources
 
 
-def _payload(job: Job, test: TestSet, device: str, timeout, isolated: bool) -> dict[str, Any]:
+def _payload(job: Job, test: TestSet, device: str, timeout, in_child: bool) -> dict[str, Any]:
     """What a process that did not make the run needs to evaluate a job (a plugin's
     child, a Dask worker): plain data, the store by path."""
     cls = job.spec.cls
@@ -119,7 +119,7 @@ def _payload(job: Job, test: TestSet, device: str, timeout, isolated: bool) -> d
         "indices": test.indices, "partner_of": test.partner_of, "workers": test.workers,
         "keep": test.keep, "checkpoints": absolute(fit.cache_dir),
         "train": test.train, "progress": test.progress is not None, "timeout": timeout,
-        "isolated": isolated, "threads": test.threads,
+        "isolated": in_child, "threads": test.threads,
     }
 
 

@@ -179,6 +179,7 @@ class Registry(Mapping):
         return metric
 
     def unregister(self, key: str) -> None:
+        """Take the metric ``key`` out of both orders (the end of :meth:`registered`)."""
         self._registered = [m for m in self._registered if m.key != key]
         self._shown.remove(key)
 
