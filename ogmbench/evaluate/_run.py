@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import sandbox
 from ..api import resolve_device
 from ..controls import partners
 from ..errors import ConfigError, StoreError
@@ -98,6 +99,7 @@ def run_eval(
             # fails, the user's Ctrl-C stops the run.
             with contextlib.closing(run), user_interrupts():
                 outcomes, planned = _plan_all(run, specs, config, settings, shared.prior, log)
+                _note_sandbox(run, planned, log)
                 if execution.dask:
                     results = run_on_dask(execution, planned, shared, device, config.timeout,
                                           log)
@@ -172,6 +174,16 @@ def _plan_all(run, specs, config: EvalConfig, settings, prior, log):
         else:
             planned.append((job, record))
     return outcomes, planned
+
+
+def _note_sandbox(run, planned, log) -> None:
+    """Where plugins run, in run.json; a warning where no jail can start here."""
+    if not any(isolated(job.spec) for job, _ in planned):
+        return
+    status = sandbox.jail_status()
+    run.note("sandbox", status)
+    if not status.startswith("bubblewrap"):
+        log(f"warning: plugins run as a {status}")
 
 
 def run_device(device: str, execution: Execution) -> str:

@@ -19,6 +19,7 @@ from ..scoring import Job, TestSet, evaluate_job, evaluate_seed, fit_data_maker,
 from ..specs import EstimatorSpec, resolve
 from ..store import open_store
 from ..tuning import EstimatorFailure, TimedOut, as_failure, deadline
+from ._sealed import evaluate_sealed
 
 # Seconds a plugin's process gets past its time limit before it is killed: its own
 # alarm stops a well-behaved one at the limit, with the place it was struck.
@@ -41,25 +42,24 @@ def isolated(spec: EstimatorSpec) -> bool:
 
 
 def evaluate_isolated(job: Job, test: TestSet, device: str, timeout: float | None):
-    """:func:`~ogmbench.scoring.evaluate_job` in a child process (:mod:`ogmbench.sandbox`).
+    """:func:`~ogmbench.scoring.evaluate_job` with the estimator in its own process
+    (:mod:`._sealed`): it fits and predicts there, the test split is scored here.
 
     The child keeps the time limit itself, so a limit struck in fit or predict is
     reported as in-process; a child that defeats its alarm is killed :data:`_GRACE`
     seconds later.
     """
-    payload = _payload(job, test, device, timeout, True)
     try:
-        with deadline(None if timeout is None else timeout + _GRACE):
-            return sandbox.call(_CHILD, payload, test.progress or (lambda *args: None))
+        return evaluate_sealed(job, test, device, timeout, _GRACE)
     except (EstimatorFailure, StoreError):
         raise
     except sandbox.ChildDied as exc:
-        raise EstimatorFailure(f"{exc} (fit, predict or the test loop)") from None
+        if exc.timed_out:
+            raise EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop "
+                                   "at the limit and was killed)") from None
+        raise EstimatorFailure(f"{exc} (fit or predict)") from None
     except (UsageError, RunFailure, OSError) as exc:  # its process could not do the work
         raise EstimatorFailure(f"its process failed: {type(exc).__name__}: {exc}") from None
-    except TimedOut:
-        raise EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop at "
-                               "the limit and was killed)") from None
 
 
 def run_on_dask(execution, planned, shared: TestSet, device: str, timeout, log):
@@ -155,12 +155,14 @@ def _dask_unit(payload: dict[str, Any], seed_index: int):
                "workers": payload["workers"] if cuda else 1}
     timeout = payload["timeout"]
     try:
-        if not payload["isolated"] and timeout is None:
+        if payload["isolated"]:  # this worker scores; the plugin fits and predicts apart
+            test, job = _from_payload(payload, lambda *args: None)
+            return evaluate_sealed(job, test, payload["device"], timeout, _GRACE, seed_index)
+        if timeout is None:
             return _unit_child(payload, lambda *args: None)
-        # In a child process: a plugin cannot harm the worker, and a time limit holds
-        # (an alarm cannot ring in a worker's thread; the sandbox's timer kills it).
-        return sandbox.call(_CHILD, payload,
-                            limit=None if timeout is None else timeout + _GRACE)
+        # In a child process: a time limit holds (an alarm cannot ring in a worker's
+        # thread; the sandbox's timer kills it).
+        return sandbox.call(_CHILD, payload, limit=timeout + _GRACE)
     except EstimatorFailure as exc:
         return exc
     except sandbox.ChildDied as exc:

@@ -1,0 +1,195 @@
+"""A plugin fitted and asked for predictions in its own process, scored in this one.
+
+The plugin's process (:class:`ogmbench.sandbox.Session`, in the jail where there is one)
+is handed what ``fit`` may read and nothing else: its train and val blocks, one at a
+time as it asks for them, never the store or its path.  It answers two requests,
+``fit`` (one training seed: tune, fit, pick the val threshold) and ``predict`` (the noisy
+test maps of one block); this process reads the test split, applies the controls,
+checks every prediction and scores it against clean maps the plugin never held
+(:mod:`ogmbench.scoring`), so nothing the plugin does to its own copy of ogmbench can
+change a score.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .. import sandbox
+from ..api import FitData, Split
+from ..errors import StoreError
+from ..places import Remote, absolute
+from ..scoring import Fitted, Job, TestSet, evaluate_job, evaluate_seed, fit_model
+from ..specs import resolve
+from ..tuning import EstimatorFailure, TimedOut, as_failure, checked_predict, deadline
+
+_SERVER = "ogmbench.evaluate._sealed:_serve_model"
+
+
+def evaluate_sealed(job: Job, test: TestSet, device: str, timeout: float | None,
+                    grace: float, seed_index: int | None = None):
+    """:func:`~ogmbench.scoring.evaluate_job` (or one seed of it, ``seed_index``) with
+    the estimator in its own process.
+
+    Raises
+    ------
+    EstimatorFailure
+        For what the estimator raised, did wrong or took too long.
+    sandbox.ChildDied
+        When its process ended without an answer.
+    """
+    data = test.fit_data(job.spec)
+    blocks = _Blocks(data)
+    progress = test.progress
+    on_message = None if progress is None else (
+        lambda step, total, msg: progress(f"{job.spec.name} train", step, total, msg))
+    with sandbox.Session(_SERVER, _payload(job, test, device, timeout, data),
+                         on_message=on_message, on_ask=blocks.answer,
+                         limit=None if timeout is None else timeout + grace,
+                         jail=_jail(job, test, data)) as child:
+        fit = _RemoteFit(child)
+        result = (evaluate_job(job, test, device, fit) if seed_index is None
+                  else evaluate_seed(job, test, device, seed_index, fit))
+        child.finish()
+    return result
+
+
+def _payload(job: Job, test: TestSet, device: str, timeout, data: FitData) -> dict[str, Any]:
+    """What the plugin's process is told: its spec, seeds and settings, and of its splits
+    only their sizes, rho and motion (no store, no path to one)."""
+    cls = job.spec.cls
+    cache = data.cache_dir
+    return {
+        "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
+        "fixed": job.fixed, "seeds": job.seeds, "device": device, "target": test.target,
+        "workers": test.workers, "threads": test.threads, "timeout": timeout,
+        "cache_dir": None if cache is None else absolute(cache), "cache_key": data.cache_key,
+        "progress": test.progress is not None,
+        "splits": {name: {"rho": split.rho, "shape": split.shape, "warps": split.warps}
+                   for name, split in (("train", data.train), ("val", data.val))},
+    }
+
+
+def _jail(job: Job, test: TestSet, data: FitData) -> dict[str, Any]:
+    """What the jail hides and lets the plugin write: the store masked; its checkpoint
+    folder writable; its own module's folder visible (an editable install or a file
+    given by path lies outside the import path)."""
+    cache = data.cache_dir
+    remote = isinstance(cache, Remote)
+    source = job.spec.source
+    module = sys.modules.get(job.spec.cls.__module__)
+    files = [os.path.abspath(source[5:])] if source.startswith("file ") else []
+    if getattr(module, "__file__", None):
+        files.append(module.__file__)
+    return {"hidden": [absolute(test.store.path)] if not isinstance(test.store.path, Remote) else [],
+            "writable": [] if cache is None or remote else [str(cache)],
+            "network": remote, "files": files}
+
+
+class _Blocks:
+    """This process's answers to the plugin's questions: the next block of its train or
+    val split (as :meth:`ogmbench.api.Split.iter_chunks` gives them), nothing else."""
+
+    def __init__(self, data: FitData):
+        self._splits = {"train": data.train, "val": data.val}
+        self._open: dict[int, Any] = {}
+        self._tokens = itertools.count()
+
+    def answer(self, what: str, arg):
+        if what == "open" and arg in self._splits:
+            token = next(self._tokens)
+            self._open[token] = iter(self._splits[arg].iter_chunks())
+            return token
+        if what == "next" and arg in self._open:
+            block = next(self._open[arg], None)
+            if block is None:
+                del self._open[arg]
+            return block
+        raise StoreError(f"a plugin asked for {what} {arg!r}, which it is not given")
+
+
+class _RemoteFit:
+    """:func:`~ogmbench.scoring.fit_here`'s stand-in: the seed fitted in the plugin's
+    process, and a model whose ``predict`` asks it (each chunk whole: it splits the
+    chunk between its own workers)."""
+
+    def __init__(self, child: sandbox.Session):
+        self._child = child
+
+    def __call__(self, job: Job, test: TestSet, device: str, seed_index: int) -> Fitted:
+        threshold, info, fit_s = self._child.request("fit", seed_index)
+        if not isinstance(info, dict) or not isinstance(threshold, float):
+            raise EstimatorFailure("its process answered fit with something else")
+        return Fitted(_RemoteModel(self._child), threshold, info, fit_s, 1)
+
+
+class _RemoteModel:
+    def __init__(self, child: sandbox.Session):
+        self._child = child
+
+    def predict(self, noisy, target, warps=None):
+        return self._child.request("predict", noisy, target, warps)
+
+
+# --------------------------------------------------------------------------- its process
+
+
+def _serve_model(payload: dict[str, Any], channel):
+    """The plugin's process: build its splits from the blocks it asks for, then answer
+    ``fit`` and ``predict`` until the run is done with it."""
+    spec = resolve(payload["spec"])
+    if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
+        raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
+                               f"process, not {payload['class']}")
+    data = FitData(*(_asked_split(channel, name, meta) for name, meta in payload["splits"].items()),
+                   cache_dir=payload["cache_dir"], cache_key=payload["cache_key"],
+                   progress=channel if payload["progress"] else None)
+    model = None
+    with ThreadPoolExecutor(max_workers=payload["workers"]) as pool, \
+            deadline(payload["timeout"]):  # fit and every predict together
+        for request in channel.requests():
+            try:
+                if request[0] == "fit":
+                    model, reply = _fit(spec, data, payload, request[1])
+                else:
+                    reply = _predict(spec, model, payload["workers"], pool, *request[1:])
+            except TimedOut as exc:  # struck between the estimator's own calls
+                reply = as_failure(exc, request[0])
+            except EstimatorFailure as exc:
+                reply = exc
+            if isinstance(reply, EstimatorFailure):
+                channel.fail(reply)
+            else:
+                channel.reply(reply)
+
+
+def _asked_split(channel, name: str, meta: dict[str, Any]) -> Split:
+    def chunks():
+        token = channel.ask("open", name)
+        while (block := channel.ask("next", token)) is not None:
+            yield block
+
+    return Split(chunks=chunks, rho=meta["rho"], shape=meta["shape"], warps=meta["warps"])
+
+
+def _fit(spec, data: FitData, payload: dict[str, Any], seed_index: int):
+    model, threshold, info, fit_s = fit_model(
+        spec.cls, data, target=payload["target"], seed=payload["seeds"][seed_index],
+        device=payload["device"], fixed=payload["fixed"], threads=payload["threads"])
+    return model, (float(threshold), info, fit_s)
+
+
+def _predict(spec, model, workers: int, pool, noisy, target, warps):
+    if model is None:
+        raise EstimatorFailure(f"{spec.name}: predict before fit")
+    if workers == 1 or len(noisy) < 2 or spec.cls.stochastic:
+        return checked_predict(model, noisy, target, warps)
+    import numpy as np
+
+    parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))
+    futures = [pool.submit(checked_predict, model, noisy[p], target,
+                           None if warps is None else warps[p]) for p in parts]
+    return np.concatenate([f.result() for f in futures])
