@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import registry
+from . import declared, registry
 from .api import PRIOR_SOURCES, Estimator
 from .errors import ConfigError
 from .generators import NOISE_MODELS
@@ -195,6 +195,9 @@ class EstimatorSpec:
             raise ConfigError(f"estimator {self.name!r} has no parameter "
                               f"{', '.join(map(repr, unknown))} "
                               f"(parameters: {', '.join(self.cls.param_names()) or 'none'})")
+        if "declared" in vars(self.cls):  # a plugin: built in a child, where it runs
+            declared.check(self.cls, self.name, params)
+            return params
         try:  # declared ranges, then the constructor's own checks: before any work
             self.cls.check_params(params)
             self.cls(**params)
@@ -223,8 +226,12 @@ def twin_name(name: str, prior: str) -> str:
     return f"{name[:cut]}-{prior}{name[cut:]}"
 
 
-def resolve(text: str) -> EstimatorSpec:
+def resolve(text: str, here: bool = False) -> EstimatorSpec:
     """Resolve ``name``, ``name:key=value,...``, ``pkg.mod:Class`` or ``file.py:Class``.
+
+    A plugin (anything but a built-in) is read in a child process and stands in here by
+    its declarations (:mod:`ogmbench.declared`); ``here`` loads its real class in this
+    process instead: the process that fits it does.
 
     Raises
     ------
@@ -241,7 +248,11 @@ def resolve(text: str) -> EstimatorSpec:
         else:
             ref = head
             params = {k: _typed(v) for k, v in parse_params(tail, f"estimator {text!r}").items()}
-        name, cls, source = registry.load(ref)
+        if declared.is_plugin(ref) and not here:  # read where it cannot touch this run
+            facts = declared.read(ref)
+            name, cls, source = facts["name"], declared.stand_in(facts), facts["source"]
+        else:
+            name, cls, source = registry.load(ref)
     except registry.RegistryError as exc:
         raise ConfigError(str(exc)) from None
     prior, name = _source(params, PRIOR_KEY, text, name, cls.uses_prior, "use the prior", "")
@@ -310,7 +321,8 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
     names, missing = [], {}
     for name in registry.available():
         try:
-            _, cls, _ = registry.load(name)
+            cls = (declared.stand_in(declared.read(name)) if declared.is_plugin(name)
+                   else registry.load(name)[1])
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue

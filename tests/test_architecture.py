@@ -20,7 +20,7 @@ LAYERS = [
     "ogmbench.locks",
     "ogmbench.sandbox", "ogmbench.execution",
     "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
-    "ogmbench.registry", "ogmbench.specs", "ogmbench.config", "ogmbench.resources",
+    "ogmbench.registry", "ogmbench.declared", "ogmbench.specs", "ogmbench.config", "ogmbench.resources",
     "ogmbench.generate", "ogmbench.info", "ogmbench.calibration", "ogmbench.show", "ogmbench.torch_data",
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",
     "ogmbench.eval_config", "ogmbench.controls", "ogmbench.scoring", "ogmbench.evaluate",
@@ -320,8 +320,9 @@ def test_seeds_come_from_seeding():
 def test_only_specs_loads_estimators():
     # One resolution (specs.resolve): a second one would miss the twins' and prior
     # sources' rules.
+    # (declared.py loads a plugin's class in the child that reads it for specs.)
     loaders = sorted(m for m in MODULES if "load" in _calls(m) and "ogmbench.registry" in imports_of(m)
-                     and m != "ogmbench.specs")
+                     and m not in ("ogmbench.specs", "ogmbench.declared"))
     assert not loaders, f"{loaders} load estimators from the registry: call specs.resolve"
 
 

@@ -194,3 +194,57 @@ def test_the_runs_process_is_not_readable_through_proc(store, cheats, tmp_path, 
     assert run["readstheparent"]["status"] == "failed"
     assert "fit raised FileNotFoundError" in reason or "fit raised PermissionError" in reason
     assert run["identity"]["status"] == "ok"
+
+
+PATCHES_AT_IMPORT = '''
+import numpy as np
+import ogmbench.metrics
+from ogmbench.api import Estimator
+
+_honest = ogmbench.metrics.sample_columns
+
+
+def _perfect(estimate, clean, threshold):
+    return _honest(clean.astype(np.float32), clean, threshold)
+
+
+ogmbench.metrics.sample_columns = _perfect  # runs wherever this module is imported
+
+
+class PatchesAtImport(Estimator):
+    def predict(self, noisy, target):
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+'''
+
+
+def test_a_plugins_module_never_runs_in_the_runs_process(store, tmp_path, capsys):
+    import ogmbench.metrics
+
+    honest = ogmbench.metrics.sample_columns
+    plugin = tmp_path / "patches.py"
+    plugin.write_text(PATCHES_AT_IMPORT)
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           f"{plugin}:PatchesAtImport", "--estimator", "identity"], capsys)
+    assert code == 0, err
+    assert ogmbench.metrics.sample_columns is honest  # its import ran elsewhere
+    forged, real = _mse(tmp_path, "patchesatimport"), _mse(tmp_path, "identity")
+    assert (forged > 0.01).all() and np.array_equal(forged.to_numpy(), real.to_numpy())
+
+
+@pytest.mark.skipif(not JAILED, reason="needs the jail (bubblewrap)")
+def test_the_store_is_masked_even_beside_the_plugin(store, cheats, tmp_path, capsys,
+                                                   monkeypatch):
+    # The plugin's own folder is visible to it (it may read files beside it): a store
+    # kept there is masked all the same.
+    import shutil
+
+    beside = cheats.parent / "beside.zarr"
+    if not beside.exists():
+        shutil.copytree(store.path, beside)
+    monkeypatch.setenv("CHEAT_STORE", str(beside))
+    code, out, err = call(["eval", beside, "--out", tmp_path / "run", "--estimator",
+                           f"{cheats}:OpensThePath", "--estimator", "identity"], capsys)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
+    assert run["opensthepath"]["status"] == "failed"
+    assert "fit raised StoreError" in run["opensthepath"]["reason"]
+    assert run["identity"]["status"] == "ok"

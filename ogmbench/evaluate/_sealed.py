@@ -13,12 +13,10 @@ change a score.
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import sandbox
+from .. import declared, sandbox
 from ..api import FitData, Split
 from ..errors import StoreError
 from ..places import Remote, absolute
@@ -79,11 +77,7 @@ def _jail(job: Job, test: TestSet, data: FitData) -> dict[str, Any]:
     given by path lies outside the import path)."""
     cache = data.cache_dir
     remote = isinstance(cache, Remote)
-    source = job.spec.source
-    module = sys.modules.get(job.spec.cls.__module__)
-    files = [os.path.abspath(source[5:])] if source.startswith("file ") else []
-    if getattr(module, "__file__", None):
-        files.append(module.__file__)
+    files = declared.folders(job.spec.cls.declared["ref"])
     return {"hidden": [absolute(test.store.path)] if not isinstance(test.store.path, Remote) else [],
             "writable": [] if cache is None or remote else [str(cache)],
             "network": remote, "files": files}
@@ -140,7 +134,7 @@ class _RemoteModel:
 def _serve_model(payload: dict[str, Any], channel):
     """The plugin's process: build its splits from the blocks it asks for, then answer
     ``fit`` and ``predict`` until the run is done with it."""
-    spec = resolve(payload["spec"])
+    spec = resolve(payload["spec"], here=True)  # the real class, in this jailed process
     if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")

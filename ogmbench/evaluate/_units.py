@@ -12,7 +12,7 @@ import pickle
 from typing import Any
 
 from .. import sandbox
-from ..errors import ConfigError, RunFailure, StoreError, UsageError
+from ..errors import RunFailure, StoreError, UsageError
 from ..execution import UnitLost, fit_malloc, torch_threads, unit_threads
 from ..places import absolute, location
 from ..scoring import Job, TestSet, evaluate_job, evaluate_seed, fit_data_maker, merged
@@ -28,17 +28,13 @@ _CHILD = "ogmbench.evaluate._units:_unit_child"
 
 
 def isolated(spec: EstimatorSpec) -> bool:
-    """Whether the estimator runs in its own process: a plugin that its spec loads again.
+    """Whether the estimator is fitted in its own process: a plugin, which this process
+    knows only by its declarations (:mod:`ogmbench.declared`).
 
     Built-ins run here, as fast as ever; so does a class handed over as an object (a
-    spec whose text does not load it), which only its own author's process can build.
+    script's or notebook's own, which only its author's process can build).
     """
-    if spec.source == "built-in" or not sandbox.available() or spec.cls.__module__ == "__main__":
-        return False  # a script's or notebook's own class cannot be imported elsewhere
-    try:
-        return resolve(spec.text).cls is spec.cls
-    except ConfigError:
-        return False
+    return "declared" in vars(spec.cls)
 
 
 def evaluate_isolated(job: Job, test: TestSet, device: str, timeout: float | None):
