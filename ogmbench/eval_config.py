@@ -72,7 +72,8 @@ class EvalConfig:
         CPU unit trains on one torch thread, a ``cuda`` one on a worker's ``GPU``
         resource.
     resume : bool
-        Continue a run directory: finished estimators are not recomputed.
+        Continue a run directory, or add estimators to it: finished estimators are not
+        recomputed.  A resume that names no prior control keeps the run's.
     profile : str, optional
         Training profile handed to every estimator that has a ``profile`` parameter
         (the learned ones: ``quick``, ``default``, ``paper``).

@@ -69,6 +69,8 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
         out["train_seed"] = 0
     for key in ("family", "noise", "store_digest", "target", "seed"):
         out[key] = run.get(key)
+    # Trained on the first N train samples of each rho (a data-scaling run), or on all.
+    out["train_size"] = run.get("train_size", -1)
     out["run"] = str(run.path)
     return out
 
@@ -76,8 +78,10 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
 def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """Per-sample rows of several runs; an entry present in several runs is kept once.
 
-    Entries are identical when store, target, estimator, parameters, version, control
-    and seed agree; the first run listed wins.
+    Entries are identical when store, target, estimator, parameters, version, control,
+    seed and train size agree; the first run listed wins.  The same estimator trained on
+    several train sizes (a data-scaling run beside a whole-split one) keeps one row per
+    size, labelled ``@train<N>`` (N train samples per rho).
     """
     frames = [f for f in (load_run(d) for d in run_dirs) if not f.empty]
     for frame in frames:
@@ -89,7 +93,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     if not frames:
         raise LeaderboardError("no finished estimator results in " + ", ".join(map(str, run_dirs)))
     rows = pd.concat(frames, ignore_index=True)
-    identity = KEY + ["params", "version", "seed", "train_seed", "sample"]
+    identity = KEY + ["params", "version", "seed", "train_size", "train_seed", "sample"]
     rows = rows.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
     for column, default in (("prior_source", "noisy"), ("past_source", "noisy"), ("twin_of", ""),
                             ("fixed", "{}"), ("converged", None), ("uses_past", False)):
@@ -109,6 +113,12 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     several = seeds > 1
     rows.loc[several, "estimator"] = (rows.loc[several, "estimator"] + "@seed"
                                       + rows.loc[several, "seed"].astype(str))
+    # Trained on several train sizes (a data-scaling run beside a whole-split one):
+    # separate rows, never pooled; the whole split's keeps the plain label.
+    sizes = rows.groupby(["store_digest", "target", "estimator"])["train_size"].transform("nunique")
+    subset = (sizes > 1) & (rows["train_size"] >= 0)
+    rows.loc[subset, "estimator"] = (rows.loc[subset, "estimator"] + "@train"
+                                     + rows.loc[subset, "train_size"].astype(str))
     # A twin follows its estimator's new label (same store, target, parameters, seed).
     link = ["store_digest", "target", "fixed", "seed"]
     renamed = rows.assign(twin_of=before)[link + ["twin_of", "estimator"]].drop_duplicates(

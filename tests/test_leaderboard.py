@@ -58,3 +58,18 @@ def test_pivot_keeps_stores_apart(field_store, field_run, tmp_path):
     wide = leaderboard.pivot(agg, "mse")
     stores = {i[2] for i in wide.index if i[4] == "identity"}
     assert len(stores) == 2
+
+
+def test_runs_on_other_train_sizes_are_rows_of_their_own(tmp_path):
+    import ogmbench
+
+    store = ogmbench.generate(tmp_path / "s.zarr", family="field", size=16, samples_per_rho=10)
+    whole, _ = run_eval(store.path, ["gaussian"], EvalConfig(out=tmp_path / "whole"))
+    few, _ = run_eval(store.path, ["gaussian"], EvalConfig(out=tmp_path / "few", train_size=2))
+    rows = leaderboard.load_runs([whole, few])
+    test = len(store.indices("test"))
+    assert rows.groupby("estimator").size().to_dict() == {"gaussian": test,
+                                                          "gaussian@train2": test}
+    # Either order: the labels follow the runs, not which is listed first.
+    again = leaderboard.load_runs([few, whole])
+    assert set(again["estimator"]) == {"gaussian", "gaussian@train2"}

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ogmbench.errors import ConfigError
@@ -89,7 +90,7 @@ def test_estimator_names_that_cannot_be_file_names_write_nothing(tmp_path, name)
 
 def test_resume_rules(tmp_path):
     new_run(tmp_path / "r").close()
-    with pytest.raises(RunDirError, match="pass --resume"):
+    with pytest.raises(RunDirError, match="--resume adds these estimators to it"):
         new_run(tmp_path / "r")
     other = {**SETTINGS, "seed": 4}
     with pytest.raises(RunDirError, match=r"other settings \(seed\)"):
@@ -146,3 +147,24 @@ def test_one_rule_decides_whether_a_run_directory_goes_on():
     assert differing(recorded, {**same, "train_size": 5}) == ["train_size"]
     assert differing({**recorded, "train_size": 5}, same) == ["train_size"]
     assert differing(recorded, same, device="cuda") == ["device"]
+
+
+def test_a_resume_naming_no_control_keeps_the_runs(tmp_path):
+    import ogmbench
+    from ogmbench.evaluate import EvalConfig, run_eval
+
+    store = ogmbench.generate(tmp_path / "s.zarr", family="field", size=16, samples_per_rho=6)
+    run_dir, _ = run_eval(store.path, ["guided"], EvalConfig(out=tmp_path / "r",
+                                                             prior_controls=["shuffled"]))
+    _, outcomes = run_eval(store.path, ["guided", "identity"],
+                           EvalConfig(out=run_dir, resume=True))
+    assert [o.status for o in outcomes] == ["skipped", "ok"]  # guided kept, not recomputed
+    data = json.loads((run_dir / "run.json").read_text())
+    assert data["prior_controls"] == ["shuffled"]
+    rows = pd.read_parquet(run_dir / "samples" / "guided.parquet")
+    assert set(rows["control"]) == {"none", "shuffled"}
+    # Naming controls on a resume still changes them (the estimators they affect rerun).
+    _, outcomes = run_eval(store.path, ["guided"], EvalConfig(out=run_dir, resume=True,
+                                                              prior_controls=["zeros"]))
+    assert outcomes[0].status == "ok"
+    assert json.loads((run_dir / "run.json").read_text())["prior_controls"] == ["zeros"]

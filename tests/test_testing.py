@@ -255,3 +255,17 @@ def test_a_declaration_that_refuses_its_own_default_fails_its_check():
 
     with pytest.raises(EstimatorCheckError, match="declares 'nope'"):
         check_declared_params(Stray)
+
+
+def test_check_estimator_says_it_fits_and_how_long(capsys):
+    import re
+
+    from ogmbench.baselines.classical import Median
+    from ogmbench.testing import ALL_CHECKS, check_estimator
+
+    assert check_estimator(Median)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"check_estimator: {len(ALL_CHECKS)} checks of Median; they fit it on "
+                      "a tiny store")
+    assert re.fullmatch(r"check_estimator: \d+ fits? took \d+\.\d s of \d+\.\d s", err[1])
+    assert check_estimator(Median, verbose=False) and capsys.readouterr().err == ""

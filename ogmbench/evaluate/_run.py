@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,7 +19,7 @@ from ..eval_config import (
 )
 from ..execution import Execution, check_threads, threads_restored, using
 from ..places import check_bucket, location
-from ..runs import default_run_dir, open_run
+from ..runs import RunDirError, default_run_dir, holds_files, open_run, read_run
 from ..scoring import Job, TestSet, evaluate_job, fit_data_maker
 from ..specs import EstimatorSpec, default_estimators, resolve_all
 from ..store import Store, open_store, reading
@@ -93,8 +93,8 @@ def run_eval(
         # Cheap checks first: a cluster is joined (or started) only for work that can run.
         with using(config.dask, config.threads) as execution, threads_restored():
             device = run_device(config.device, execution)
-            run, run_dir, shared, settings = _start(opened, config, execution, device, test,
-                                                    train, progress)
+            run, run_dir, shared, settings, config = _start(opened, config, execution, device,
+                                                            test, train, progress)
             # The run directory is ours until the end; a plugin raising KeyboardInterrupt
             # fails, the user's Ctrl-C stops the run.
             with contextlib.closing(run), user_interrupts():
@@ -140,6 +140,7 @@ def _start(opened: Store, config: EvalConfig, execution, device: str, test, trai
     """The run directory opened (or resumed) and what every estimator is scored on."""
     run_dir = (location(config.out) if config.out is not None
                else default_run_dir(opened.path, config.target))
+    config = _resumed(config, run_dir)
     settings = run_settings(opened, config)
     checkpoint_dir = (location(config.checkpoints) if config.checkpoints is not None
                       else run_dir / "checkpoints")
@@ -158,7 +159,19 @@ def _start(opened: Store, config: EvalConfig, execution, device: str, test, trai
                      int(config.workers), list(config.keep), progress,
                      1 if execution.dask else execution.threads)
     run.note("execution", execution.describe())
-    return run, run_dir, shared, settings
+    return run, run_dir, shared, settings, config
+
+
+def _resumed(config: EvalConfig, run_dir) -> EvalConfig:
+    """A resume that names no prior control keeps the run's (adding an estimator to a run
+    does not recompute, without its controls, those that used them)."""
+    if not config.resume or config.prior_controls or not holds_files(run_dir):
+        return config
+    try:
+        recorded = read_run(run_dir).data.get("prior_controls") or []
+    except RunDirError:
+        return config  # open_run says what is wrong with it
+    return replace(config, prior_controls=tuple(recorded))
 
 
 def _plan_all(run, specs, config: EvalConfig, settings, prior, log):

@@ -92,8 +92,7 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
         raise RunDirError(f"--out {run_dir} exists and is not a directory")
     if holds_files(run_dir):
         if not resume:
-            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
-                              "or choose another --out")
+            raise RunDirError(_taken(run_dir))
         _load(run_dir)  # a folder that is not a run gets nothing written in it, not even a lock
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +163,11 @@ def differing(recorded: dict[str, Any], settings: dict[str, Any],
     return differ
 
 
+def _taken(run_dir: Place) -> str:
+    return (f"{run_dir} already holds a run: --resume adds these estimators to it (finished "
+            "ones are kept) or continues it; or choose another --out")
+
+
 def holds_files(run_dir: Place) -> bool:
     """Whether ``run_dir`` holds anything but a lock file."""
     run_dir = location(run_dir)
@@ -173,8 +177,7 @@ def holds_files(run_dir: Place) -> bool:
 def _start(run_dir: Place, settings, resume, device, provenance) -> Run:
     if holds_files(run_dir):
         if not resume:  # another process made it while this one waited for the lock
-            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it "
-                              "or choose another --out")
+            raise RunDirError(_taken(run_dir))
         data = _load(run_dir)
         if data.get("format") != RUN_FORMAT:
             raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import time
 
 from ._errors import EstimatorCheckError
-from ._fits import class_of, differs, forget
+from ._fits import class_of, differs, fit_seconds, forget
 from ._rules import ALL_CHECKS
 
 __all__ = ["check_estimator", "parametrize_with_checks"]
 
 
-def check_estimator(estimator, *, params: dict | None = None, target: int = 0, seed: int = 0):
+def check_estimator(estimator, *, params: dict | None = None, target: int = 0, seed: int = 0,
+                    verbose: bool = True):
     """Run every check of :data:`ALL_CHECKS`; raise one error listing each failure.
 
     A check that raises anything else (``fit`` raised, say) counts as failed with
@@ -30,6 +33,9 @@ def check_estimator(estimator, *, params: dict | None = None, target: int = 0, s
         Target class index.
     seed : int
         Seed of the tiny data and of ``fit``.
+    verbose : bool
+        Say on stderr that the checks fit the estimator (a learned one trains: with its
+        default profile that takes a while), and how long the fits took.
 
     Returns
     -------
@@ -52,6 +58,11 @@ def check_estimator(estimator, *, params: dict | None = None, target: int = 0, s
     cls = class_of(estimator)
     failures: dict[str, str] = {}
     forget(cls)
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if verbose else (lambda t: None)
+    say(f"check_estimator: {len(ALL_CHECKS)} checks of {_label(estimator)}; they fit it on a "
+        "tiny store" + (" (it trains: pass params= a quick profile to be fast)"
+                        if getattr(cls, "stochastic", False) else ""))
+    start = time.perf_counter()
     try:
         for check in ALL_CHECKS:
             try:
@@ -60,6 +71,9 @@ def check_estimator(estimator, *, params: dict | None = None, target: int = 0, s
                 failures[check.__name__] = str(exc)
             except Exception as exc:
                 failures[check.__name__] = f"raised {type(exc).__name__}: {exc}"
+        fits, seconds = fit_seconds(cls)
+        say(f"check_estimator: {fits} fit{'s' * (fits != 1)} took {seconds:.1f} s of "
+            f"{time.perf_counter() - start:.1f} s")
     finally:
         # Outside parametrize_with_checks nothing reuses the fits: do not keep them alive.
         forget(cls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -10,7 +11,7 @@ from ..api import Split
 from ._data import tiny_data
 
 __all__ = ["fitted", "fitted_on_val", "Val", "forget", "class_of", "resolve", "differs",
-           "difference", "FITS"]
+           "difference", "FITS", "fit_seconds"]
 
 # -- fitted models shared by the checks --------------------------------------------------
 
@@ -19,6 +20,8 @@ __all__ = ["fitted", "fitted_on_val", "Val", "forget", "class_of", "resolve", "d
 # A failed fit is kept too, so that a slow fit that ends in an error is not repeated.
 FITS: OrderedDict[tuple, object] = OrderedDict()
 _FITS_KEPT = 16
+# Seconds each fit took (by the key of FITS), for check_estimator to say.
+FIT_SECONDS: dict[tuple, float] = {}
 
 
 def fitted(cls, params, target, seed, classes=2):
@@ -30,11 +33,13 @@ def fitted(cls, params, target, seed, classes=2):
         FITS.move_to_end(key)
     else:
         data = tiny_data(classes=classes, seed=seed, frames=3 if _reads_past(cls) else 1)
+        start = time.perf_counter()
         try:
             model = cls(**params)
             FITS[key] = (model, model.fit(data, target=target, seed=seed, device="cpu"), data)
         except Exception as exc:
             FITS[key] = exc
+        FIT_SECONDS[key] = time.perf_counter() - start
         while len(FITS) > _FITS_KEPT:
             FITS.popitem(last=False)
     outcome = FITS[key]
@@ -72,6 +77,15 @@ def fitted_on_val(estimator, params, target, seed):
 def forget(cls):
     for key in [key for key in FITS if key[0] is cls]:
         del FITS[key]
+    for key in [key for key in FIT_SECONDS if key[0] is cls]:
+        del FIT_SECONDS[key]
+
+
+def fit_seconds(cls) -> tuple[int, float]:
+    """How many fits of ``cls`` the checks made since it was last forgotten, and their
+    seconds together."""
+    times = [t for key, t in FIT_SECONDS.items() if key[0] is cls]
+    return len(times), sum(times)
 
 
 def class_of(estimator):
