@@ -35,7 +35,8 @@ from .locks import hold
 from .places import Place, Remote, check_bucket, is_url, local_only, location
 from .report import write_report
 from .results import (
-    GENERATED, DriftList, check_results, collect_results, read_results, write_results,
+    GENERATED, DriftList, check_results, collect_samples, is_generated, read_results,
+    results_from_samples, write_results, write_samples,
 )
 from .runs import RunDirError, clear_run, differing, holds_files, read_run
 from .seeding import rho_id
@@ -43,7 +44,8 @@ from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
 
-OUTPUTS = ("results.csv", "tables.md", "tables.tex", "index.html", "README.md", "figures")
+OUTPUTS = ("results.csv", "samples.parquet", "tables.md", "tables.tex", "index.html",
+           "README.md", "figures")
 STAGING = ".ogmbench-staging"
 STAGING_MARKER = "MADE-BY-OGMBENCH"
 
@@ -180,21 +182,15 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
             run_dirs[key], ran[key] = run_dir, names
     log("aggregating")
     try:
-        results = collect_results(bench, run_dirs, ran, sweep)
+        samples = collect_samples(bench, run_dirs, ran, sweep)
+        results = results_from_samples(bench, samples)
     except (LeaderboardError, RunDirError) as exc:  # a damaged run directory in the work folder
         raise ReproduceFailure(f"{exc}; delete {work / 'runs'} and {work / 'scaling'} to "
                                "recompute") from None
 
-    staging = out / STAGING
-    if staging.exists() or staging.is_symlink():
-        # Left by an interrupted reproduction: ours only when our marker is in it.
-        if staging.is_symlink() or not (staging / STAGING_MARKER).is_file():
-            raise BenchmarkError(f"--out {out}: {STAGING} exists and was not made by ogmbench "
-                                 "reproduce; move it or choose another --out")
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    (staging / STAGING_MARKER).write_text(GENERATED + "\n")
+    staging = _staging(out)
     write_results(results, staging / "results.csv", bench)
+    write_samples(samples, staging / "samples.parquet", bench)
     command = ["ogmbench", "reproduce", str(config), "--profile", bench.profile]
     command += [a for spec in extra for a in ("--estimator", spec.text)]
     write_report(bench, results, run_dirs, staging, log=log, command=command,
@@ -202,6 +198,20 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
     _publish(staging, out)
     drift = check_results(published, results, bench) if published is not None else None
     return out, drift
+
+
+def _staging(out: Path) -> Path:
+    """A fresh staging folder in ``out`` for the report (one an interrupted reproduction
+    left is replaced only when our marker is in it)."""
+    staging = out / STAGING
+    if staging.exists() or staging.is_symlink():
+        if staging.is_symlink() or not (staging / STAGING_MARKER).is_file():
+            raise BenchmarkError(f"--out {out}: {STAGING} exists and was not made by ogmbench "
+                                 "reproduce; move it or choose another --out")
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / STAGING_MARKER).write_text(GENERATED + "\n")
+    return staging
 
 
 # --------------------------------------------------------------------------- stores, runs
@@ -328,6 +338,10 @@ def _check_out(out: Path) -> None:
             if not ours:
                 raise BenchmarkError(f"--out {out}: figures/{path.name} was not written by "
                                      "ogmbench reproduce; choose another --out")
+    samples = out / "samples.parquet"
+    if samples.is_symlink() or (samples.exists() and not is_generated(samples)):
+        raise BenchmarkError(f"--out {out}: samples.parquet exists and was not written by "
+                             "ogmbench reproduce; choose another --out")
     for name in ("results.csv", "tables.md", "tables.tex", "index.html", "README.md"):
         path = out / name
         if path.is_symlink() or (path.exists() and not path.is_file()):

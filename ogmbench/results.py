@@ -6,7 +6,10 @@ provenance columns
 (:data:`RESULT_COLUMNS`).  :func:`collect_results` builds it from run directories,
 :func:`write_results` writes it under a header naming the tool (:data:`GENERATED`),
 :func:`read_results` reads a published one back and :func:`check_results` lists the
-cells that drifted from it beyond the benchmark's tolerance.
+cells that drifted from it beyond the benchmark's tolerance.  The per-sample rows it is
+computed from are published beside it (:func:`collect_samples`, :func:`write_samples`,
+``samples.parquet``): :func:`results_from_samples` re-derives every value, interval and
+paired gain from them.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ if TYPE_CHECKING:
     from .benchmark import Benchmark
 
 __all__ = ["RESULT_COLUMNS", "RESULT_METRICS", "GENERATED", "ResultsError", "Drift",
-           "DriftList", "collect_results", "split_sweep", "write_results", "read_results",
-           "check_results"]
+           "DriftList", "collect_results", "collect_samples", "results_from_samples",
+           "split_sweep", "write_results", "read_results", "write_samples", "read_samples",
+           "is_generated", "check_results"]
 
 # Every registered metric goes into results.csv, in the order METRICS shows them (the
 # functions below read the registry itself; this is the built-in metrics' tuple).
@@ -79,7 +83,7 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path],
                     ran: dict[str, list[str]] | None = None,
                     sweep: dict[tuple[str, int], tuple[Path, list[str]]] | None = None):
     """The long results table: one row per dataset, train size, estimator, control, rho
-    and metric.
+    and metric (:func:`results_from_samples` of :func:`collect_samples`).
 
     Parameters
     ----------
@@ -99,13 +103,70 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path],
         Columns :data:`RESULT_COLUMNS`, sorted by dataset, train size (the whole train
         split first), metric, control, estimator and rho.
     """
+    return results_from_samples(bench, collect_samples(bench, run_dirs, ran, sweep))
+
+
+# What samples.parquet keeps of a run's per-sample rows: every column aggregate reads,
+# not where the run lay (a path) nor its estimators' parameter texts.
+_DROPPED = ("run", "params", "fixed")
+
+
+def collect_samples(bench: Benchmark, run_dirs: dict[str, Path],
+                    ran: dict[str, list[str]] | None = None,
+                    sweep: dict[tuple[str, int], tuple[Path, list[str]]] | None = None):
+    """Every per-sample row the results are computed from: ``samples.parquet``.
+
+    One row per dataset, train size, estimator, control, training seed and test sample,
+    with each registered metric's per-sample columns; from it :func:`results_from_samples`
+    re-derives every value, interval and paired gain of ``results.csv``.  Parameters as
+    :func:`collect_results`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     frames = []
     for dataset in bench.datasets:
         names = None if ran is None else ran[dataset.name]
-        frames += _run_rows(bench, dataset, run_dirs[dataset.name], names, dataset.config.counts[0])
+        frames.append(_run_samples(dataset, run_dirs[dataset.name], names,
+                                   dataset.config.counts[0]))
         for (name, size), (run_dir, names) in sorted((sweep or {}).items()):
             if name == dataset.name:
-                frames += _run_rows(bench, dataset, run_dir, names, size)
+                frames.append(_run_samples(dataset, run_dir, names, size))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_samples(dataset, run_dir: Path, names, train_size: int):
+    """One run directory's per-sample rows, in the benchmark's order of estimators."""
+    run = read_run(run_dir)
+    rows = load_runs([run_dir])
+    if names is not None:
+        rows = rows[rows["base_estimator"].isin(names)]
+        # The benchmark's order (not run.json's, which keeps a resumed run's history).
+        rows = rows.assign(_o=rows["base_estimator"].map(names.index))
+        rows = rows.sort_values("_o", kind="stable").drop(columns="_o")
+    rows = rows.drop(columns=[c for c in _DROPPED if c in rows])
+    return rows.assign(dataset=dataset.name, train_size=int(train_size), device=run.device)
+
+
+def results_from_samples(bench: Benchmark, samples):
+    """``results.csv``'s table from per-sample rows (:func:`collect_samples`, or a
+    published ``samples.parquet`` read back with :func:`read_samples`).
+
+    Parameters
+    ----------
+    bench : Benchmark
+    samples : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`collect_results`.
+    """
+    datasets = {d.name: d for d in bench.datasets}
+    frames = []
+    for (name, _), rows in samples.groupby(["dataset", "train_size"], sort=False):
+        frames += _run_rows(bench, datasets[name], rows)
     results = pd.concat(frames, ignore_index=True)
     results["rho"] = results["rho"].map(lambda r: r if r == "all" else f"{float(r):g}")
     estimator_order = results["_e"]
@@ -118,6 +179,54 @@ def collect_results(bench: Benchmark, run_dirs: dict[str, Path],
                              _r=results["rho"].map(lambda r: np.inf if r == "all" else float(r)))
     results = results.sort_values(["_d", "_t", "_m", "_c", "_e", "control", "_r"], kind="stable")
     return results.drop(columns=["_d", "_t", "_m", "_e", "_c", "_r"]).reset_index(drop=True)
+
+
+_MARK = b"ogmbench"  # the parquet metadata key that says who wrote samples.parquet
+
+
+def write_samples(samples, path: Path, bench: Benchmark) -> None:
+    """Write ``samples.parquet`` (what :func:`collect_samples` returns), marked in its
+    metadata as generated (:func:`is_generated` reads the mark back).
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+    path : Path
+    bench : Benchmark
+        Named in the mark.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(samples.reset_index(drop=True), preserve_index=False)
+    mark = f"{GENERATED} (benchmark {bench.name} v{bench.version}, profile {bench.profile})"
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           _MARK: mark.encode()})
+    pq.write_table(table, path)
+
+
+def read_samples(path: str | os.PathLike):
+    """A ``samples.parquet`` read back (for :func:`results_from_samples`).
+
+    Raises
+    ------
+    ResultsError
+        For a file that is not a samples file ogmbench wrote.
+    """
+    if not is_generated(Path(path)):
+        raise ResultsError(f"{path} is not a samples.parquet written by ogmbench reproduce")
+    return pd.read_parquet(path)
+
+
+def is_generated(path: Path) -> bool:
+    """Whether ``path`` is a parquet file whose metadata carries ogmbench's mark."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception:  # not parquet, unreadable: not ours
+        return False
+    return GENERATED.encode() in metadata.get(_MARK, b"")
 
 
 def split_sweep(results):
@@ -148,15 +257,8 @@ def split_sweep(results):
     return main, results[swept].assign(train_size=sizes[swept].astype(int))
 
 
-def _run_rows(bench, dataset, run_dir: Path, names, train_size: int) -> list:
-    """One run directory's aggregated rows, one frame per metric."""
-    run = read_run(run_dir)
-    rows = load_runs([run_dir])
-    if names is not None:
-        rows = rows[rows["base_estimator"].isin(names)]
-        # The benchmark's order (not run.json's, which keeps a resumed run's history).
-        rows = rows.assign(_o=rows["base_estimator"].map(names.index))
-        rows = rows.sort_values("_o", kind="stable").drop(columns="_o")
+def _run_rows(bench, dataset, rows) -> list:
+    """One run's aggregated rows (its per-sample ``rows``), one frame per metric."""
     flags = rows.groupby("estimator", sort=False)[["uses_prior", "uses_past", "learned",
                                                    "converged"]].first()
     agg = aggregate(rows, reference=bench.reference_label)
@@ -170,8 +272,8 @@ def _run_rows(bench, dataset, run_dir: Path, names, train_size: int) -> list:
         "benchmark": bench.name, "benchmark_version": bench.version,
         "profile": bench.profile, "dataset": dataset.name, "target_name": dataset.target_name,
         "config_hash": bench.config_hash(dataset), "ogmbench_version": __version__,
-        "train_seeds": bench.train_seeds, "device": run.device, "seed": run.seed,
-        "train_size": int(train_size),
+        "train_seeds": bench.train_seeds, "device": rows["device"].iloc[0],
+        "seed": rows["seed"].iloc[0], "train_size": int(rows["train_size"].iloc[0]),
     }
     frames = []
     for metric in METRICS.values():

@@ -919,3 +919,19 @@ def test_verify_calls_an_edited_complete_marker_damage(store, tmp_path, capsys, 
         {"complete": value})
     code, out, err = call(["verify", edited], capsys)
     assert code == 1 and "DAMAGED" in out and "'complete'" in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("what", ["a file of mine", "a folder"])
+def test_reproduce_never_replaces_a_samples_file_it_did_not_write(tmp_path, capsys, what):
+    config = tmp_path / "b.toml"
+    config.write_text(benchmark_toml(estimators=("identity", "median"), reference="identity",
+                                     prior_controls=(), samples_per_rho=10, size=16))
+    mine = tmp_path / "out" / "samples.parquet"
+    mine.parent.mkdir(parents=True)
+    if what == "a folder":
+        mine.mkdir()
+    else:
+        mine.write_bytes(b"my own table")
+    code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
+    assert code == 2 and "samples.parquet exists and was not written by ogmbench" in err
+    assert mine.exists() and (mine.is_dir() or mine.read_bytes() == b"my own table")

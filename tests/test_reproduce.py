@@ -423,3 +423,25 @@ def test_a_foreign_staging_folder_is_refused_and_kept(first, capsys, tmp_path):
     assert "was not made by ogmbench reproduce" in err.strip().splitlines()[-1]
     assert mine.read_text() == "mine"
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_every_published_number_re_derives_from_the_per_sample_scores(first, tmp_path):
+    # samples.parquet holds the rows results.csv is computed from: anyone can re-derive
+    # every value, interval and paired gain, and pair a new estimator on the same samples.
+    from ogmbench.results import read_samples, results_from_samples, write_results
+
+    bench = load_benchmark(first["config"])
+    samples = read_samples(first["out"] / "samples.parquet")
+    assert "run" not in samples and {"dataset", "train_size", "sample", "mse"} <= set(samples)
+    # The sweep's size and each dataset's whole train split.
+    assert set(samples["train_size"]) == {4} | {d.config.counts[0] for d in bench.datasets}
+    write_results(results_from_samples(bench, samples), tmp_path / "again.csv", bench)
+    assert (tmp_path / "again.csv").read_bytes() == (first["out"] / "results.csv").read_bytes()
+
+
+def test_a_samples_file_not_ours_is_refused(tmp_path):
+    from ogmbench.results import ResultsError, read_samples
+
+    (tmp_path / "samples.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ResultsError, match="not a samples.parquet written by ogmbench"):
+        read_samples(tmp_path / "samples.parquet")
