@@ -20,7 +20,7 @@ from typing import Any
 
 from . import registry, sandbox
 from .api import Estimator
-from .errors import ConfigError
+from .errors import ConfigError, RunFailure
 
 __all__ = ["is_plugin", "read", "stand_in", "check", "folders"]
 
@@ -52,7 +52,10 @@ def read(ref: str) -> dict[str, Any]:
         As :func:`ogmbench.registry.load` does (an unknown name, a module that does not
         import; :class:`~ogmbench.registry.MissingDependency` for a package missing).
     """
-    facts = sandbox.call(_READ, {"ref": ref}, jail={"files": folders(ref)})
+    try:
+        facts = sandbox.call(_READ, {"ref": ref}, jail={"files": folders(ref)})
+    except RunFailure as exc:  # its process died reading it (os._exit at import, say)
+        raise registry.RegistryError(f"cannot read estimator {ref!r}: {exc}") from None
     if "missing" in facts:
         raise registry.MissingDependency(facts["message"], facts["missing"])
     if "error" in facts:
@@ -64,9 +67,12 @@ def check(cls, name: str, params: dict[str, Any]) -> None:
     """Build the plugin ``cls`` stands in for with ``params``, in a child; a ConfigError
     with the message :meth:`ogmbench.specs.EstimatorSpec.check` gives a built-in."""
     facts = cls.declared
-    refused = facts["built"] if not params else sandbox.call(
-        _READ, {"ref": facts["ref"], "params": params},
-        jail={"files": folders(facts["ref"])})["built"]
+    try:
+        refused = facts["built"] if not params else sandbox.call(
+            _READ, {"ref": facts["ref"], "params": params},
+            jail={"files": folders(facts["ref"])})["built"]
+    except RunFailure as exc:
+        raise ConfigError(f"estimator {name!r} cannot be built: {exc}") from None
     if refused is not None:
         raise ConfigError(f"estimator {name!r}{refused}")
 

@@ -130,3 +130,19 @@ def test_declared_hyper_parameters_admit_the_defaults_and_the_grid(name):
             cls.check_params({key: value})
     if name not in ("identity",):  # every built-in with parameters declares them all
         assert set(cls.hyper) == set(cls.param_names())
+
+
+@pytest.mark.parametrize("text", ["median:/=:", "x/y.py:Cls", "no_such_module_xyz:Thing"])
+def test_a_plugin_that_cannot_be_read_is_one_config_error(text):
+    # Plugins are read in a child process: a path that does not exist, or a module that
+    # does not import, is still the one line a built-in's mistake is (found by hypothesis).
+    with pytest.raises(ConfigError) as info:
+        resolve_all([text])
+    assert "\n" not in str(info.value) and "its process" not in str(info.value)
+
+
+def test_a_plugin_that_exits_at_import_is_one_config_error(tmp_path):
+    plugin = tmp_path / "quits.py"
+    plugin.write_text("import os\nos._exit(3)\n")
+    with pytest.raises(ConfigError, match="cannot read estimator .*quits.py:Quits.*exit status 3"):
+        resolve_all([f"{plugin}:Quits"])

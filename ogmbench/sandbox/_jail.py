@@ -89,7 +89,8 @@ def command(argv: list[str], *, hidden: Iterable[str] = (), writable: Iterable[s
         out += ["--ro-bind", folder, folder]
     for file in files:
         folder = os.path.dirname(os.path.abspath(file))
-        out += ["--ro-bind", folder, folder]
+        if os.path.isdir(folder):  # a plugin file that does not exist is the child's to say
+            out += ["--ro-bind", folder, folder]
     for place in sorted({os.path.realpath(p) for p in hidden} | {os.path.abspath(p) for p in hidden}):
         if os.path.isdir(place):
             out += ["--tmpfs", place]
