@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .api import Estimator
 from .names import is_plain, show
+from .sandbox import returnable
 
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "RegistryError", "MissingDependency", "available",
            "load"]
@@ -52,6 +53,7 @@ BUILTIN: dict[str, str] = {
 }
 
 
+@returnable  # the child that reads a plugin says why it cannot
 class RegistryError(ValueError):
     """An estimator name or reference cannot be resolved (a usage error)."""
 

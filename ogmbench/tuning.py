@@ -25,6 +25,7 @@ import numpy as np
 from . import metrics
 from .api import Estimator, FitData, Split, check_output
 from .errors import RunFailure, StoreError
+from .sandbox import returnable
 from .runs import jsonable
 
 __all__ = ["EstimatorFailure", "tune", "val_mse", "val_threshold", "checked_predict",
@@ -35,6 +36,7 @@ _USER_INTERRUPT = threading.Event()
 MAX_TIMEOUT = 365 * 24 * 3600.0
 
 
+@returnable  # a plugin's process reports its estimator's failure as itself
 class EstimatorFailure(RunFailure):
     """An estimator misbehaved; the message says how (recorded, the run goes on)."""
 

@@ -50,3 +50,38 @@ def answers_arrays(payload, send):
 
     return {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.float64(2.5),
             "l": [1, "x", (2.0, None)]}
+
+
+def raw_frame(payload, send):
+    """Write to the socket past the sandbox's encoder, as a hostile plugin can."""
+    import json
+    import pickle
+    import struct
+
+    import numpy as np
+
+    conn = send._conn
+    attack = payload["attack"]
+    if attack == "pickle_exec":  # would write the mark in the parent if unpickled
+        code = f"open({payload['mark']!r}, 'w').write('x')"
+        conn.send_bytes(pickle.dumps(("message", (exec, code))))
+    elif attack == "pickle_memory":
+        conn.send_bytes(b"\x80\x02cbuiltins\nlist\ncbuiltins\nrange\nJ\x00\xca\x9a;\x85R\x85R.")
+    elif attack == "not_a_frame":
+        conn.send_bytes(b"\xff" * 64)
+    elif attack in ("unknown_kind", "message_of_wrong_shape"):
+        header = (json.dumps({"kind": "exec", "value": 1}) if attack == "unknown_kind"
+                  else json.dumps({"kind": "message", "value": 5})).encode()
+        conn.send_bytes(struct.pack("<Q", len(header)) + header)
+    elif attack == "object_array":
+        header = json.dumps({"kind": "returned", "value": {"__array__": 0}}).encode()
+        import io
+
+        out = io.BytesIO()
+        np.lib.format.write_array(out, np.array([print], dtype=object), allow_pickle=True)
+        conn.send_bytes(struct.pack("<Q", len(header)) + header + out.getvalue())
+    elif attack == "its_own_store_error":
+        from ogmbench.errors import StoreError
+
+        raise StoreError("store /home/you/data.zarr is damaged: run rm -rf ~ " + "x" * 10**6)
+    return "never read"

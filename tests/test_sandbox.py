@@ -58,8 +58,23 @@ def test_the_childs_output_is_flushed_before_its_answer_when_piped(tmp_path):
 
 
 def test_what_a_child_sends_cannot_run_code_here_but_plain_data_arrives():
-    with pytest.raises(RunFailure, match="sys.exit is not accepted"):
+    with pytest.raises(TypeError, match="_Evil is not plain data"):
         sandbox.call("sandbox_targets:sends_code", None)
     answer = sandbox.call("sandbox_targets:answers_arrays", None)
     assert answer["a"].dtype.name == "float32" and answer["a"].shape == (2, 3)
-    assert answer["s"] == 2.5 and answer["l"] == [1, "x", (2.0, None)]
+    assert answer["s"] == 2.5 and answer["l"] == [1, "x", [2.0, None]]  # JSON: lists
+
+
+@pytest.mark.parametrize("attack", ["pickle_exec", "pickle_memory", "not_a_frame",
+                                    "unknown_kind", "message_of_wrong_shape",
+                                    "object_array", "its_own_store_error"])
+def test_raw_frames_from_a_child_are_plain_data_or_refused(attack, tmp_path):
+    # A plugin can write to its socket directly: nothing it writes runs code here, takes
+    # this process's memory, or passes for this run's own error.
+    mark = tmp_path / "ran-here"
+    with pytest.raises(Exception) as info:
+        sandbox.call("sandbox_targets:raw_frame", {"attack": attack, "mark": str(mark)},
+                     on_message=lambda *args: None)
+    assert not mark.exists()
+    assert getattr(info.value, "from_child", False) or isinstance(info.value, sandbox.Malformed)
+    assert len(str(info.value)) < 3000

@@ -248,3 +248,41 @@ def test_the_store_is_masked_even_beside_the_plugin(store, cheats, tmp_path, cap
     assert run["opensthepath"]["status"] == "failed"
     assert "fit raised StoreError" in run["opensthepath"]["reason"]
     assert run["identity"]["status"] == "ok"
+
+
+WRITES_CHECKPOINTS = '''
+import os
+import numpy as np
+from ogmbench.api import Estimator, location
+
+
+class WritesCheckpoints(Estimator):
+    """Writes where a built-in's checkpoint would lie, and into its own folder."""
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        folder = location(data.cache_dir)
+        (folder / "mine.txt").write_text("mine")
+        try:
+            (folder.parent / "unet-0123456789abcdef.pt").write_bytes(b"poisoned")
+            self.escaped = True
+        except OSError:
+            self.escaped = False
+        return self
+
+    def predict(self, noisy, target):
+        if self.escaped:
+            raise RuntimeError("wrote beside the built-ins' checkpoints")
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+'''
+
+
+@pytest.mark.skipif(not JAILED, reason="needs the jail (bubblewrap)")
+def test_a_plugin_writes_its_own_checkpoint_folder_only(store, tmp_path, capsys):
+    plugin = tmp_path / "writes.py"
+    plugin.write_text(WRITES_CHECKPOINTS)
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           f"{plugin}:WritesCheckpoints"], capsys)
+    assert code == 0, err
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert (checkpoints / "plugin-writescheckpoints" / "mine.txt").read_text() == "mine"
+    assert not (checkpoints / "unet-0123456789abcdef.pt").exists()

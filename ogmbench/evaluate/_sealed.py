@@ -13,12 +13,13 @@ change a score.
 from __future__ import annotations
 
 import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .. import declared, sandbox
 from ..api import FitData, Split
-from ..errors import StoreError
+from ..names import file_name
 from ..places import Remote, absolute
 from ..scoring import Fitted, Job, TestSet, evaluate_job, evaluate_seed, fit_model
 from ..specs import resolve
@@ -55,11 +56,19 @@ def evaluate_sealed(job: Job, test: TestSet, device: str, timeout: float | None,
     return result
 
 
+def _own_checkpoints(job: Job, data: FitData):
+    """The plugin's own checkpoint folder, inside the run's: the only folder it may
+    write, so it cannot leave weights where a built-in would load them."""
+    if data.cache_dir is None:
+        return None
+    return data.cache_dir / f"plugin-{file_name(job.spec.name, 'estimator name')}"
+
+
 def _payload(job: Job, test: TestSet, device: str, timeout, data: FitData) -> dict[str, Any]:
     """What the plugin's process is told: its spec, seeds and settings, and of its splits
     only their sizes, rho and motion (no store, no path to one)."""
     cls = job.spec.cls
-    cache = data.cache_dir
+    cache = _own_checkpoints(job, data)
     return {
         "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
         "fixed": job.fixed, "seeds": job.seeds, "device": device, "target": test.target,
@@ -75,7 +84,7 @@ def _jail(job: Job, test: TestSet, data: FitData) -> dict[str, Any]:
     """What the jail hides and lets the plugin write: the store masked; its checkpoint
     folder writable; its own module's folder visible (an editable install or a file
     given by path lies outside the import path)."""
-    cache = data.cache_dir
+    cache = _own_checkpoints(job, data)
     remote = isinstance(cache, Remote)
     files = declared.folders(job.spec.cls.declared["ref"])
     return {"hidden": [absolute(test.store.path)] if not isinstance(test.store.path, Remote) else [],
@@ -92,7 +101,9 @@ class _Blocks:
         self._open: dict[int, Any] = {}
         self._tokens = itertools.count()
 
-    def answer(self, what: str, arg):
+    def answer(self, what, arg=None):
+        if not isinstance(arg, (str, int)) or isinstance(arg, bool):
+            arg = None  # nothing it may ask for is named otherwise
         if what == "open" and arg in self._splits:
             token = next(self._tokens)
             self._open[token] = iter(self._splits[arg].iter_chunks())
@@ -102,7 +113,9 @@ class _Blocks:
             if block is None:
                 del self._open[arg]
             return block
-        raise StoreError(f"a plugin asked for {what} {arg!r}, which it is not given")
+        # Its failure, not the run's: it asked for what no estimator is given.
+        raise EstimatorFailure(f"its process asked for {str(what)[:40]!r} "
+                               f"{str(arg)[:40]!r}, which it is not given")
 
 
 class _RemoteFit:
@@ -114,10 +127,32 @@ class _RemoteFit:
         self._child = child
 
     def __call__(self, job: Job, test: TestSet, device: str, seed_index: int) -> Fitted:
-        threshold, info, fit_s = self._child.request("fit", seed_index)
-        if not isinstance(info, dict) or not isinstance(threshold, float):
-            raise EstimatorFailure("its process answered fit with something else")
-        return Fitted(_RemoteModel(self._child), threshold, info, fit_s, 1)
+        start = time.perf_counter()  # timed here: its own figure could say anything
+        reply = self._child.request("fit", seed_index)
+        fit_s = time.perf_counter() - start
+        return Fitted(_RemoteModel(self._child), *_checked_fit(reply, job.seeds[seed_index]),
+                      fit_s, 1)
+
+
+# What a fit reply must hold, and of what type (the run records it, and reports read it).
+_INFO = {"seed": int, "params": dict, "tuned": dict, "tuning": list, "describe": dict}
+
+
+def _checked_fit(reply, seed: int) -> tuple[float, dict[str, Any]]:
+    """The val threshold and the facts of a fit reply, refused unless well formed."""
+    try:
+        threshold, info, _ = reply
+        threshold = float(threshold)
+        ok = (0.0 <= threshold <= 1.0 and isinstance(info, dict)
+              and all(isinstance(info.get(k), t) and not isinstance(info.get(k), bool)
+                      for k, t in _INFO.items()) and info["seed"] == seed)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise EstimatorFailure("its process answered fit with something that is not a fit's "
+                               "record (threshold in [0, 1], seed, params, tuned, tuning, "
+                               "describe)")
+    return threshold, info
 
 
 class _RemoteModel:

@@ -47,8 +47,12 @@ def evaluate_isolated(job: Job, test: TestSet, device: str, timeout: float | Non
     """
     try:
         return evaluate_sealed(job, test, device, timeout, _GRACE)
-    except (EstimatorFailure, StoreError):
+    except EstimatorFailure:
         raise
+    except StoreError as exc:
+        if _from_plugin(exc):
+            raise EstimatorFailure(f"its process raised StoreError: {exc}") from None
+        raise  # this run's own store: one line for the whole run
     except sandbox.ChildDied as exc:
         if exc.timed_out:
             raise EstimatorFailure(f"timed out after {timeout:g} s (its process did not stop "
@@ -167,9 +171,14 @@ def _dask_unit(payload: dict[str, Any], seed_index: int):
                                     "at the limit and was killed)")
         return EstimatorFailure(f"{exc} (fit, predict or the test loop)")
     except (UsageError, RunFailure, OSError) as exc:
-        if isinstance(exc, StoreError):
+        if isinstance(exc, StoreError) and not _from_plugin(exc):
             raise
         return EstimatorFailure(f"its process failed: {type(exc).__name__}: {exc}")
+
+
+def _from_plugin(exc: BaseException) -> bool:
+    """Whether a plugin's process raised ``exc`` (not this run's own reading)."""
+    return getattr(exc, "from_child", False)
 
 
 def _unit_child(payload: dict[str, Any], send):

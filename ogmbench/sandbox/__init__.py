@@ -30,9 +30,9 @@ from typing import Any, Callable
 
 from ..errors import RunFailure
 from . import _jail, _process
-from ._wire import receive
+from ._wire import Malformed, receive, returnable
 
-__all__ = ["ChildDied", "Session", "available", "call", "jail_status"]
+__all__ = ["ChildDied", "Malformed", "Session", "available", "call", "jail_status", "returnable"]
 
 
 class ChildDied(RunFailure):
@@ -42,6 +42,16 @@ class ChildDied(RunFailure):
     """
 
     timed_out = False
+
+
+def _called(function, args, what: str):
+    """``function(*args)`` for what a child sent; its malformed arguments one line."""
+    if not isinstance(args, list):
+        raise Malformed(f"its process sent {what} that is not a list of arguments")
+    try:
+        return function(*args)
+    except TypeError as exc:
+        raise Malformed(f"its process sent {what} of the wrong shape ({exc})") from None
 
 
 def available() -> bool:
@@ -174,29 +184,22 @@ class Session:
         while True:
             try:
                 kind, value = receive(self._conn)
-            except (EOFError, OSError):
+            except (EOFError, OSError):  # gone, or a frame over the limit
                 raise self._died() from None
             if kind == wanted:
                 return value
             if kind == "message":
                 if self._on_message is not None:
-                    self._on_message(*value)
+                    _called(self._on_message, value, "a message")
             elif kind == "ask":
-                self._answer(value)
-            elif kind == "raised" and isinstance(value, Exception):
+                self._send(("answer", _called(self._on_ask, value, "a question")
+                            if self._on_ask is not None else None))
+            elif kind == "raised" and isinstance(value, BaseException):
                 if wanted == "returned":
                     _process.wait_briefly(self._process)
                 raise value
-            elif kind == "raised":  # SystemExit, KeyboardInterrupt...: never this process's
-                raise RunFailure(f"its process raised {type(value).__name__}: {value}")
             else:
-                raise RunFailure(f"its process sent {kind!r} out of turn")
-
-    def _answer(self, args) -> None:
-        if self._on_ask is None:
-            self._send(("refused", "this call answers no questions"))
-        else:
-            self._send(("answer", self._on_ask(*args)))
+                raise Malformed(f"its process sent {kind!r} out of turn")
 
     def _died(self) -> ChildDied:
         # A child that closed its socket but lives on would never be waited out: a

@@ -11,7 +11,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any, Iterator
 
-from ..errors import RunFailure
+from ._wire import encode
 
 
 class Channel:
@@ -24,21 +24,21 @@ class Channel:
         self._sending = threading.Lock()  # a plugin may report progress from its threads
 
     def post(self, frame) -> None:
+        data = encode(*frame)  # plain data only (the parent reads no pickle)
         sys.stdout.flush()  # its output before its answer: the parent ends it after that
         sys.stderr.flush()
         with self._sending:
-            self._conn.send(frame)
+            self._conn.send_bytes(data)
 
     def __call__(self, *args) -> None:
         self.post(("message", args))
 
     def ask(self, *args) -> Any:
         """The parent's answer to ``args`` (its data: the child has no other)."""
+        data = encode("ask", args)
         with self._sending:
-            self._conn.send(("ask", args))
+            self._conn.send_bytes(data)
             kind, value = self._conn.recv()
-        if kind == "refused":
-            raise RunFailure(value)
         return value
 
     def requests(self) -> Iterator[tuple]:
@@ -53,18 +53,7 @@ class Channel:
         self.post(("replied", value))
 
     def fail(self, exc: BaseException) -> None:
-        self.post(("raised", _portable(exc)))
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc``, or its name and message where it does not pickle."""
-    import pickle
-
-    try:
-        pickle.dumps(exc)
-        return exc
-    except Exception:
-        return RunFailure(f"{type(exc).__name__}: {exc}")
+        self.post(("raised", exc))
 
 
 def serve(fd: int) -> None:
