@@ -58,7 +58,7 @@ class OpensThePath(Estimator):
     def fit(self, data, *, target, seed=0, device="cpu"):
         import ogmbench
 
-        self.store = ogmbench.open_store(os.environ["CHEAT_STORE"])
+        self.store = ogmbench.open_store(os.environ["OGMBENCH_TEST_STORE"])
         return self
 
     def predict(self, noisy, target):
@@ -87,13 +87,13 @@ class StopsTheRun(Estimator):
     """Signals the run's process (and its group) to stop it."""
 
     def predict(self, noisy, target):
-        for pid, sig in ((os.getppid(), signal.SIGTERM), (int(os.environ["CHEAT_PID"]), signal.SIGKILL)):
+        for pid, sig in ((os.getppid(), signal.SIGTERM), (int(os.environ["OGMBENCH_TEST_PID"]), signal.SIGKILL)):
             try:
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
         try:
-            os.killpg(int(os.environ["CHEAT_PID"]), signal.SIGKILL)
+            os.killpg(int(os.environ["OGMBENCH_TEST_PID"]), signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
@@ -111,7 +111,7 @@ class ReadsTheParent(Estimator):
     """Reads the run's folder and descriptors through /proc."""
 
     def fit(self, data, *, target, seed=0, device="cpu"):
-        parent = os.environ["CHEAT_PID"]
+        parent = os.environ["OGMBENCH_TEST_PID"]
         found = os.listdir(f"/proc/{parent}/fd") + [os.readlink(f"/proc/{parent}/cwd")]
         raise RuntimeError(f"found {len(found)} entries")
 '''
@@ -153,7 +153,7 @@ def test_no_handle_reaches_the_store_from_fit(store, cheats, tmp_path, capsys):
 
 @pytest.mark.skipif(not JAILED, reason="needs the jail (bubblewrap)")
 def test_the_store_cannot_be_opened_by_its_path(store, cheats, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("CHEAT_STORE", str(store.path))
+    monkeypatch.setenv("OGMBENCH_TEST_STORE", str(store.path))
     code, err, run = _eval(store, cheats, tmp_path, capsys, "OpensThePath")
     assert run["opensthepath"]["status"] == "failed"
     assert "fit raised StoreError" in run["opensthepath"]["reason"]
@@ -171,7 +171,7 @@ def test_what_it_does_to_its_own_ogmbench_cannot_change_its_score(store, cheats,
 
 @pytest.mark.skipif(not JAILED, reason="needs the jail: a plain child could signal the run")
 def test_it_cannot_signal_the_run(store, cheats, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("CHEAT_PID", str(os.getpid()))
+    monkeypatch.setenv("OGMBENCH_TEST_PID", str(os.getpid()))
     code, err, run = _eval(store, cheats, tmp_path, capsys, "StopsTheRun")
     assert code == 0, err  # this process is alive to tell, and identity ran after it
     assert run["stopstherun"]["status"] == "ok" and run["identity"]["status"] == "ok"
@@ -188,7 +188,7 @@ def test_closing_its_descriptors_fails_it_at_once(store, cheats, tmp_path, capsy
 @pytest.mark.skipif(not JAILED, reason="needs the jail (its own PID namespace)")
 def test_the_runs_process_is_not_readable_through_proc(store, cheats, tmp_path, capsys,
                                                        monkeypatch):
-    monkeypatch.setenv("CHEAT_PID", str(os.getpid()))
+    monkeypatch.setenv("OGMBENCH_TEST_PID", str(os.getpid()))
     code, err, run = _eval(store, cheats, tmp_path, capsys, "ReadsTheParent")
     reason = run["readstheparent"]["reason"]
     assert run["readstheparent"]["status"] == "failed"
@@ -241,7 +241,7 @@ def test_the_store_is_masked_even_beside_the_plugin(store, cheats, tmp_path, cap
     beside = cheats.parent / "beside.zarr"
     if not beside.exists():
         shutil.copytree(store.path, beside)
-    monkeypatch.setenv("CHEAT_STORE", str(beside))
+    monkeypatch.setenv("OGMBENCH_TEST_STORE", str(beside))
     code, out, err = call(["eval", beside, "--out", tmp_path / "run", "--estimator",
                            f"{cheats}:OpensThePath", "--estimator", "identity"], capsys)
     run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
@@ -286,3 +286,38 @@ def test_a_plugin_writes_its_own_checkpoint_folder_only(store, tmp_path, capsys)
     checkpoints = tmp_path / "run" / "checkpoints"
     assert (checkpoints / "plugin-writescheckpoints" / "mine.txt").read_text() == "mine"
     assert not (checkpoints / "unet-0123456789abcdef.pt").exists()
+
+
+DRAWS_AT_IMPORT = '''
+import os
+import numpy as np
+from ogmbench.api import Estimator
+
+
+class DrawsAtImport(Estimator):
+    """Declares no prior when read (so no prior control), uses it when fitted."""
+
+    uses_prior = os.path.exists("/proc/1/cgroup") and os.getpid() % 2 == 0
+
+    def predict(self, noisy, target):
+        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+'''
+
+
+def test_a_class_that_declares_otherwise_when_fitted_fails(store, tmp_path, capsys,
+                                                          monkeypatch):
+    plugin = tmp_path / "draws.py"
+    plugin.write_text(DRAWS_AT_IMPORT.replace(
+        'os.path.exists("/proc/1/cgroup") and os.getpid() % 2 == 0',
+        'os.environ.get("OGMBENCH_TEST_READ") != "1"'))
+    # Read (declared) with the variable set, fitted without it: another uses_prior.
+    from ogmbench.specs import resolve
+
+    monkeypatch.setenv("OGMBENCH_TEST_READ", "1")
+    spec = resolve(f"{plugin}:DrawsAtImport")
+    monkeypatch.delenv("OGMBENCH_TEST_READ")
+    from ogmbench.evaluate import EvalConfig, run_eval
+
+    _, outcomes = run_eval(store.path, [spec], EvalConfig(out=tmp_path / "run"))
+    assert outcomes[0].status == "failed"
+    assert "declared" in outcomes[0].record["reason"]

@@ -26,6 +26,8 @@ from ..specs import resolve
 from ..tuning import EstimatorFailure, TimedOut, as_failure, checked_predict, deadline
 
 _SERVER = "ogmbench.evaluate._sealed:_serve_model"
+# What the run plans by (controls, training seeds, keys): the same in every process.
+_DECLARED = ("version", "uses_prior", "uses_past", "stochastic")
 
 
 def evaluate_sealed(job: Job, test: TestSet, device: str, timeout: float | None,
@@ -71,6 +73,7 @@ def _payload(job: Job, test: TestSet, device: str, timeout, data: FitData) -> di
     cache = _own_checkpoints(job, data)
     return {
         "spec": job.spec.text, "class": f"{cls.__module__}:{cls.__qualname__}",
+        "declared": {k: getattr(cls, k) for k in _DECLARED},
         "fixed": job.fixed, "seeds": job.seeds, "device": device, "target": test.target,
         "workers": test.workers, "threads": test.threads, "timeout": timeout,
         "cache_dir": None if cache is None else absolute(cache), "cache_key": data.cache_key,
@@ -173,6 +176,12 @@ def _serve_model(payload: dict[str, Any], channel):
     if f"{spec.cls.__module__}:{spec.cls.__qualname__}" != payload["class"]:
         raise EstimatorFailure(f"{payload['spec']} loads {spec.cls.__qualname__} in a new "
                                f"process, not {payload['class']}")
+    # The run planned its controls and keys by what the class declared when read: a
+    # class that declares otherwise now (a draw at import) is not the one planned for.
+    now = {k: getattr(spec.cls, k) for k in _DECLARED}
+    if now != payload["declared"]:
+        raise EstimatorFailure(f"{spec.cls.__qualname__} declares {now} here, and declared "
+                               f"{payload['declared']} when it was read")
     data = FitData(*(_asked_split(channel, name, meta) for name, meta in payload["splits"].items()),
                    cache_dir=payload["cache_dir"], cache_key=payload["cache_key"],
                    progress=channel if payload["progress"] else None)

@@ -12,10 +12,19 @@ import threading
 from . import _jail
 
 
-def environment() -> dict[str, str]:
-    # The parent's import path from the start, so that the child imports the same
-    # ogmbench (and plugins) before it reads its call.
+# What a jailed child keeps of the environment: how Python, its libraries and devices
+# run; not the user's credentials (cloud keys, tokens) unless it has the network.
+_KEPT = ("PATH", "HOME", "LANG", "LC_", "TZ", "TMPDIR", "PYTHON", "OMP_", "MKL_", "OPENBLAS_",
+         "KMP_", "CUDA", "NVIDIA", "TORCH", "OGMBENCH_")
+
+
+def environment(jail: dict | None = None) -> dict[str, str]:
+    """The child's environment: the parent's import path from the start, so that it
+    imports the same ogmbench (and plugins) before it reads its call; in the jail
+    without the network, only what Python and its libraries read."""
     env = dict(os.environ)
+    if jail is not None and not jail.get("network", False) and _jail.bwrap() is not None:
+        env = {k: v for k, v in env.items() if k.startswith(_KEPT)}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     return env
 
@@ -40,7 +49,8 @@ def start(fd: int, jail: dict | None) -> subprocess.Popen:
     if jail is not None:
         argv = _jail.command(argv, **jail)
     with signals_held():
-        return subprocess.Popen(argv, pass_fds=[fd], start_new_session=True, env=environment())
+        return subprocess.Popen(argv, pass_fds=[fd], start_new_session=True,
+                                env=environment(jail))
 
 
 def wait_briefly(process: subprocess.Popen) -> None:
