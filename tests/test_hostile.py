@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,13 +114,24 @@ class MovesAway(Estimator):
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
 
 
-class Terminated(Estimator):
-    name = "terminated"
+class _Busy(Estimator):
+    """Says when it is in predict (in the one folder it may write), then stays busy
+    while the test stops the run: its process cannot signal the run itself."""
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        from ogmbench.api import location
+
+        self.ready = location(data.cache_dir) / "ready"
+        return self
 
     def predict(self, noisy, target):
-        # Busy while "kill <pid>" from outside arrives at ogmbench (the test sends it).
-        time.sleep(5)
+        self.ready.write_text("in predict")
+        time.sleep(60)
         return np.clip(noisy[:, target], 0, 1).astype(np.float32)
+
+
+class Terminated(_Busy):
+    name = "terminated"
 
 
 class RaisesStoreError(Estimator):
@@ -130,14 +142,8 @@ class RaisesStoreError(Estimator):
         raise StoreError("the plugin says a store is bad")
 
 
-class CtrlC(Estimator):
+class CtrlC(_Busy):
     name = "ctrlc"
-
-    def predict(self, noisy, target):
-        # Busy while the user's Ctrl-C arrives at ogmbench (its process cannot signal
-        # the run: the test sends it).
-        time.sleep(5)
-        return np.clip(noisy[:, target], 0, 1).astype(np.float32)
 '''
 
 
@@ -175,18 +181,25 @@ def test_an_estimator_raising_systemexit_or_keyboardinterrupt_is_a_failed_estima
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to oneself is POSIX")
-def test_the_users_ctrl_c_still_stops_the_run(store, plugins, tmp_path, capsys):
+def _stop_when_busy(sig, ready: Path):
+    """Send ``sig`` to this process once the plugin says it is in predict."""
     import threading
 
-    # The user presses Ctrl-C while the plugin is in predict (its process has started by
-    # then: identity takes a moment, the plugin's process more).
-    press = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT))
-    press.start()
-    try:
-        code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
-                               "identity", "--estimator", f"{plugins}:CtrlC"], capsys)
-    finally:
-        press.cancel()
+    def wait():
+        for _ in range(6000):  # the plugin's own pace, whatever the machine's load
+            if ready.exists():
+                os.kill(os.getpid(), sig)
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
+def test_the_users_ctrl_c_still_stops_the_run(store, plugins, tmp_path, capsys):
+    # The user presses Ctrl-C while the plugin is in predict.
+    _stop_when_busy(signal.SIGINT, tmp_path / "run" / "checkpoints" / "plugin-ctrlc" / "ready")
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           "identity", "--estimator", f"{plugins}:CtrlC"], capsys)
     assert code == 130 and "interrupted" in err
     run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
     assert run["identity"]["status"] == "ok" and "ctrlc" not in run
@@ -893,16 +906,11 @@ def test_reproduce_never_empties_a_run_directory_that_an_eval_holds(tmp_path):
                     reason="POSIX signals")
 def test_a_run_stopped_from_outside_stops_like_ctrl_c_and_keeps_what_finished(
         store, plugins, tmp_path, capsys):
-    import threading
-
     before = signal.getsignal(signal.SIGTERM)
-    stop = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
-    stop.start()
-    try:
-        code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
-                               "identity", "--estimator", f"{plugins}:Terminated"], capsys)
-    finally:
-        stop.cancel()
+    _stop_when_busy(signal.SIGTERM,
+                    tmp_path / "run" / "checkpoints" / "plugin-terminated" / "ready")
+    code, out, err = call(["eval", store.path, "--out", tmp_path / "run", "--estimator",
+                           "identity", "--estimator", f"{plugins}:Terminated"], capsys)
     assert code == 130 and "interrupted" in err
     run = json.loads((tmp_path / "run" / "run.json").read_text())["estimators"]
     assert run["identity"]["status"] == "ok" and "terminated" not in run
