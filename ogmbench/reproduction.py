@@ -35,8 +35,9 @@ from .locks import hold
 from .places import Place, Remote, check_bucket, is_url, local_only, location
 from .report import write_report
 from .results import (
-    GENERATED, DriftList, check_results, collect_samples, is_generated, read_results,
-    results_from_samples, write_results, write_samples,
+    GENERATED, DriftList, check_results, collect_samples, concat_samples as pd_concat,
+    is_generated, read_results, read_samples, results_from_samples, write_results,
+    write_samples,
 )
 from .runs import RunDirError, clear_run, differing, holds_files, read_run
 from .seeding import rho_id
@@ -58,6 +59,7 @@ def reproduce(
     work: str | os.PathLike | None = None,
     check: str | os.PathLike | None = None,
     estimators: Sequence[str] = (),
+    beside: str | os.PathLike | None = None,
     workers: int = 1,
     threads: int | None = None,
     dask: str | None = None,
@@ -81,6 +83,11 @@ def reproduce(
         Published ``results.csv`` to compare with (see :func:`check_results`).
     estimators : sequence of str
         Estimators to add to the benchmark's (``eval --estimator`` syntax).
+    beside : path, optional
+        A published report folder of this profile (with its ``samples.parquet``): only
+        ``estimators`` are trained and scored, on stores rebuilt to the published digests,
+        and the report shows them beside the published rows, paired on the same test
+        samples (no sweep).
     workers : int
         Processes generating stores and threads sharing test chunks; results do not
         depend on it.
@@ -105,6 +112,9 @@ def reproduce(
     extra = resolve_extra(bench, estimators)
     published = (read_results(local_only(check, "--check"), bench) if check is not None
                  else None)
+    beside_rows = _beside(bench, beside, extra) if beside is not None else None
+    if beside is not None:  # named in the report's command: it is how it was made
+        beside_rows.attrs["folder"] = str(beside)
     check_workers(workers)  # against the cores when the stores and runs are made
 
     if out is not None and not str(out).strip():
@@ -134,22 +144,50 @@ def reproduce(
     with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
               f"report folder {out}"), using(dask, threads) as execution:
         return _reproduce(bench, config, out, work, extra, published, workers, execution,
-                          progress, log)
+                          progress, log, beside_rows)
 
 
-def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log):
-    specs = list(bench.specs) + extra
-    stores = {dataset.name: _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset,
-                                          workers, execution, log)
-              for dataset in bench.datasets}
-    runs = []  # (key, run directory, dataset, estimators, train size)
+def _planned_runs(bench, work, specs, sweep: bool) -> list[tuple]:
+    """(key, run directory, dataset, estimators, train size) of every run: each dataset's
+    main run, then, with ``sweep``, the data-scaling sweep's on train subsets."""
+    runs = []
     for dataset in bench.datasets:
         # Estimators that read the past run on the datasets of sequences only.
         runs.append((dataset.name, work / "runs" / dataset.name, dataset,
                      [s for s in specs if dataset.runs(s)], None))
-        for size in bench.train_sizes:  # the data-scaling sweep: the same test set
+        for size in bench.train_sizes if sweep else ():  # the same test set
             runs.append(((dataset.name, size), work / "scaling" / dataset.name / f"train{size}",
                          dataset, [s for s in bench.scaling_specs if dataset.runs(s)], size))
+    return runs
+
+
+def _beside(bench, folder, extra):
+    """The per-sample rows of a published report of this profile (``--beside``)."""
+    if not extra:
+        raise BenchmarkError("--beside scores the estimators given with --estimator beside "
+                             "the published ones: give at least one")
+    path = local_only(folder, "--beside") / "samples.parquet"
+    if not path.exists():
+        raise BenchmarkError(f"--beside {folder}: no samples.parquet (it was published before "
+                             "per-sample scores: reproduce its profile to add them)")
+    rows = read_samples(path)
+    missing = sorted({d.name for d in bench.datasets} - set(rows["dataset"]))
+    if missing:
+        raise BenchmarkError(f"--beside {folder}: no rows of dataset {', '.join(missing)} of "
+                             f"profile {bench.profile}")
+    return rows
+
+
+def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log,
+               beside_rows=None):
+    # Beside a published report: only the added estimators, the rest is published.
+    specs = extra if beside_rows is not None else list(bench.specs) + extra
+    stores = {dataset.name: _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset,
+                                          workers, execution, log)
+              for dataset in bench.datasets}
+    if beside_rows is not None:
+        _check_digests(stores, beside_rows)
+    runs = _planned_runs(bench, work, specs, sweep=beside_rows is None)
 
     def one(key, run_dir, dataset, chosen, size):
         return _ensure_run(run_dir, stores[dataset.name], dataset, bench, chosen, workers,
@@ -183,6 +221,8 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
     log("aggregating")
     try:
         samples = collect_samples(bench, run_dirs, ran, sweep)
+        if beside_rows is not None:  # the published rows first, as they were published
+            samples = pd_concat([beside_rows, samples])
         results = results_from_samples(bench, samples)
     except (LeaderboardError, RunDirError) as exc:  # a damaged run directory in the work folder
         raise ReproduceFailure(f"{exc}; delete {work / 'runs'} and {work / 'scaling'} to "
@@ -193,11 +233,25 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
     write_samples(samples, staging / "samples.parquet", bench)
     command = ["ogmbench", "reproduce", str(config), "--profile", bench.profile]
     command += [a for spec in extra for a in ("--estimator", spec.text)]
+    if beside_rows is not None:
+        command += ["--beside", beside_rows.attrs["folder"]]
     write_report(bench, results, run_dirs, staging, log=log, command=command,
                  published_at=out)
     _publish(staging, out)
     drift = check_results(published, results, bench) if published is not None else None
     return out, drift
+
+
+def _check_digests(stores, rows) -> None:
+    """Paired only on the same samples: every rebuilt store has the published digest."""
+    for name, store in stores.items():
+        published = set(rows.loc[rows["dataset"] == name, "store_digest"])
+        if published != {store.attrs["digest"]}:
+            raise ReproduceFailure(
+                f"dataset {name}: the store regenerates to {store.attrs['digest'][:16]} here, "
+                f"the published one is {', '.join(d[:16] for d in sorted(published))}: this "
+                "machine makes other bytes, so the new rows cannot be paired with the "
+                "published ones")
 
 
 def _staging(out: Path) -> Path:

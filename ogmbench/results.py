@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["RESULT_COLUMNS", "RESULT_METRICS", "GENERATED", "ResultsError", "Drift",
            "DriftList", "collect_results", "collect_samples", "results_from_samples",
            "split_sweep", "write_results", "read_results", "write_samples", "read_samples",
+           "concat_samples",
            "is_generated", "check_results"]
 
 # Every registered metric goes into results.csv, in the order METRICS shows them (the
@@ -147,6 +148,11 @@ def _run_samples(dataset, run_dir: Path, names, train_size: int):
         rows = rows.sort_values("_o", kind="stable").drop(columns="_o")
     rows = rows.drop(columns=[c for c in _DROPPED if c in rows])
     return rows.assign(dataset=dataset.name, train_size=int(train_size), device=run.device)
+
+
+def concat_samples(frames):
+    """Several per-sample tables as one, in order (a published one and new rows)."""
+    return pd.concat(frames, ignore_index=True)
 
 
 def results_from_samples(bench: Benchmark, samples):

@@ -445,3 +445,34 @@ def test_a_samples_file_not_ours_is_refused(tmp_path):
     (tmp_path / "samples.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ResultsError, match="not a samples.parquet written by ogmbench"):
         read_samples(tmp_path / "samples.parquet")
+
+
+def test_a_new_estimator_is_scored_beside_the_published_rows(first, tmp_path):
+    # From a published folder: only the new estimator trains or runs; the published rows
+    # are as published, and the new ones pair with them on the same test samples.
+    box = estimator_file(tmp_path / "box.py", "Box",
+                         "ndimage.uniform_filter(np.clip(noisy[:, target], 0, 1), size=(1, 3, 3))"
+                         ".astype(np.float32)")
+    out, _ = reproduce(first["config"], out=tmp_path / "beside", beside=first["out"],
+                       estimators=[f"{box}:Box"])
+    new = read_results(out / "results.csv")
+    published = read_results(first["out"] / "results.csv")
+    key = ["dataset", "train_size", "estimator", "control", "rho", "metric"]
+    ours = new[new["estimator"] != "box"].sort_values(key).reset_index(drop=True)
+    assert ours[key + ["value", "lo", "hi", "n"]].equals(
+        published.sort_values(key).reset_index(drop=True)[key + ["value", "lo", "hi", "n"]])
+    gains = new[(new["estimator"] == "box") & (new["metric"] == "gain_mse")]
+    assert len(gains) and (gains["reference"] == "unet").all() and gains["value"].notna().all()
+    assert not list((tmp_path / "beside" / "work").rglob("*.pt"))  # nothing was trained
+    assert "--beside" in (out / "README.md").read_text()
+
+
+def test_beside_needs_an_estimator_and_published_samples(first, tmp_path, capsys):
+    code, out, err = call(["reproduce", first["config"], "--beside", first["out"], "--out",
+                           tmp_path / "a"], capsys)
+    assert code == 2 and "--beside scores the estimators given with --estimator" in err
+    bare = tmp_path / "published-before"
+    bare.mkdir()
+    code, out, err = call(["reproduce", first["config"], "--beside", bare, "--estimator",
+                           "gaussian:sigma=2.0", "--out", tmp_path / "b"], capsys)
+    assert code == 2 and "no samples.parquet" in err and "Traceback" not in err

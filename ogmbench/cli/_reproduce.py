@@ -25,10 +25,14 @@ from ._progress import EvalBars
                    "the benchmark's tolerance.")
 @click.option("--estimator", "estimators", multiple=True, metavar="NAME",
               help="Add an estimator to the benchmark's (repeatable; eval's syntax).")
+@click.option("--beside", default=None, metavar="PUBLISHED",
+              help="A published report folder of this profile (e.g. leaderboard/): train "
+                   "and score only the --estimator ones, beside its rows, paired on the same "
+                   "test samples.")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Generation processes and eval threads; results do not depend on it.")
 @execution_options
-def reproduce(config, profile, out, work, check, estimators, workers, threads, dask):
+def reproduce(config, profile, out, work, check, estimators, beside, workers, threads, dask):
     """Run benchmark file CONFIG end to end: generate, eval, tables, figures, index.html.
 
     CONFIG is a TOML benchmark file; the reference one is leaderboard/benchmark.toml.
@@ -40,7 +44,8 @@ def reproduce(config, profile, out, work, check, estimators, workers, threads, d
     bars = EvalBars()
     try:
         out_dir, drift = run(config, profile=profile, out=out, work=work, check=check,
-                             estimators=estimators, workers=workers, threads=threads,
+                             estimators=estimators, beside=beside, workers=workers,
+                             threads=threads,
                              dask=dask, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
         bars.close()
@@ -52,8 +57,8 @@ def reproduce(config, profile, out, work, check, estimators, workers, threads, d
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     bars.close()
-    click.echo(f"results in {out_dir}: results.csv, tables.md, tables.tex, figures/, index.html, "
-               "README.md")
+    click.echo(f"results in {out_dir}: results.csv, samples.parquet, tables.md, tables.tex, "
+               "figures/, index.html, README.md")
     if drift is None:
         return
     compared = drift.compared
