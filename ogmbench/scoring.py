@@ -29,7 +29,7 @@ from .specs import EstimatorSpec
 from .store import Store
 from .tuning import as_failure, checked_predict, tune, val_threshold
 
-__all__ = ["TestSet", "Job", "Fitted", "evaluate_job", "evaluate_seed", "fit_here", "fit_model",
+__all__ = ["TestSet", "Job", "Fitted", "predict_parallel", "evaluate_job", "evaluate_seed", "fit_here", "fit_model",
            "merged", "fit_data_maker",
            "ROW_COLUMNS", "run_columns"]
 
@@ -204,7 +204,7 @@ def _score(job: Job, test: TestSet, fitted: Fitted, seed_index: int, totals):
                 if not cls.uses_past:
                     noisy = last_frame(noisy)
                 t0 = time.perf_counter()
-                estimate = _predict_parallel(model, noisy, target, workers, pool, warps)
+                estimate = predict_parallel(model, noisy, target, workers, pool, warps)
                 totals["predict_s"] += time.perf_counter() - t0
                 _append_rows(columns, name, control, seed_index, block, estimate,
                              last_frame(clean)[:, target], threshold)
@@ -257,7 +257,9 @@ def _converged(seeds: list[dict]) -> bool | None:
                           for info in seeds])
 
 
-def _predict_parallel(model, noisy, target, workers, pool, warps=None):
+def predict_parallel(model, noisy, target, workers, pool, warps=None):
+    """``checked_predict`` of a chunk, split between ``workers`` threads of ``pool``
+    (an estimate does not depend on its batch: the protocol's rule)."""
     if workers == 1 or len(noisy) < 2:
         return checked_predict(model, noisy, target, warps)
     parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))

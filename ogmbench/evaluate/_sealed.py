@@ -21,9 +21,11 @@ from .. import declared, sandbox
 from ..api import FitData, Split
 from ..names import file_name
 from ..places import Remote, absolute
-from ..scoring import Fitted, Job, TestSet, evaluate_job, evaluate_seed, fit_model
+from ..scoring import (
+    Fitted, Job, TestSet, evaluate_job, evaluate_seed, fit_model, predict_parallel,
+)
 from ..specs import resolve
-from ..tuning import EstimatorFailure, TimedOut, as_failure, checked_predict, deadline
+from ..tuning import EstimatorFailure, TimedOut, as_failure, deadline
 
 _SERVER = "ogmbench.evaluate._sealed:_serve_model"
 # What the run plans by (controls, training seeds, keys): the same in every process.
@@ -223,11 +225,6 @@ def _fit(spec, data: FitData, payload: dict[str, Any], seed_index: int):
 def _predict(spec, model, workers: int, pool, noisy, target, warps):
     if model is None:
         raise EstimatorFailure(f"{spec.name}: predict before fit")
-    if workers == 1 or len(noisy) < 2 or spec.cls.stochastic:
-        return checked_predict(model, noisy, target, warps)
-    import numpy as np
-
-    parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))
-    futures = [pool.submit(checked_predict, model, noisy[p], target,
-                           None if warps is None else warps[p]) for p in parts]
-    return np.concatenate([f.result() for f in futures])
+    # As the run would split the chunk here (a learned estimator predicts it whole).
+    return predict_parallel(model, noisy, target, 1 if spec.cls.stochastic else workers, pool,
+                            warps)

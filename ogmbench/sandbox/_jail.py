@@ -85,7 +85,8 @@ def command(argv: list[str], *, hidden: Iterable[str] = (), writable: Iterable[s
     out = [path, "--die-with-parent", "--unshare-pid", "--unshare-ipc",
            *([] if network else ["--unshare-net"]), "--proc", "/proc", "--dev", "/dev",
            "--tmpfs", "/tmp"]
-    for folder in _visible():
+    visible = _visible()
+    for folder in visible:
         out += ["--ro-bind", folder, folder]
     for file in files:
         folder = os.path.dirname(os.path.abspath(file))
@@ -102,7 +103,7 @@ def command(argv: list[str], *, hidden: Iterable[str] = (), writable: Iterable[s
         out += ["--bind", folder, folder]
     # The working folder as the run's (relative paths), empty where it is not visible.
     cwd = os.getcwd()
-    if not _inside(cwd, _visible()):
+    if not _inside(cwd, visible):
         out += ["--dir", cwd]
     return out + ["--chdir", cwd, *argv]
 
