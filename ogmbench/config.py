@@ -46,6 +46,13 @@ class GenerateConfig:
     # noise_memory and the family's motion.  Single frames record neither, as before.
     frames: int = 1
     sequence: dict[str, Any] | None = None
+    # The test split's own seed (a sealed evaluation draws it in secret); None: the test
+    # split descends from ``seed`` like the others, and is recorded exactly as before.
+    test_seed: int | None = None
+
+    def seed_of(self, split: int) -> int:
+        """The master seed of one split's samples (0 train, 1 val, 2 test)."""
+        return self.test_seed if split == 2 and self.test_seed is not None else self.seed
 
     @cached_property
     def counts(self) -> tuple[int, int, int]:
@@ -87,6 +94,8 @@ class GenerateConfig:
             del out["names"]
         if self.frames == 1:
             del out["frames"], out["sequence"]
+        if self.test_seed is None:
+            del out["test_seed"]
         out["noise_steps"] = [[name, params] for name, params in self.noise_steps]
         return json.loads(json.dumps(out))
 
@@ -143,6 +152,7 @@ def make_config(
     split: Sequence[float] = DEFAULTS["split"],
     params: dict[str, Any] | None = None,
     frames: int = 1,
+    test_seed: int | None = None,
 ) -> GenerateConfig:
     """Validate generation settings and resolve every default.
 
@@ -150,19 +160,20 @@ def make_config(
     one comma-separated string, for a family of named ones (its ``class_names``).
     ``frames`` > 1 makes every sample a sequence; ``params`` then may also hold the
     sequence parameters (``dt``, ``noise_memory`` and the family's motion).
+    ``test_seed`` seeds the test split instead of ``seed`` (a sealed evaluation's).
 
     Raises :class:`ConfigError` with one line naming the problem and what is allowed.
     """
     try:
         return _make_config(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
                             size=size, classes=classes, seed=seed, split=split, params=params,
-                            frames=frames)
+                            frames=frames, test_seed=test_seed)
     except ParamError as exc:  # the generators' own error, as the core's usage error
         raise ConfigError(str(exc)) from None
 
 
 def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, split,
-                 params, frames) -> GenerateConfig:
+                 params, frames, test_seed) -> GenerateConfig:
     from .generators import check_rho, check_size
 
     if family not in FAMILIES:
@@ -186,8 +197,9 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     height, width = check_size(size)
     if int(samples_per_rho) != samples_per_rho or samples_per_rho < 1:
         raise ConfigError(f"samples-per-rho must be an integer >= 1, got {samples_per_rho}")
-    if int(seed) != seed or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed}")
+    for name, value in (("seed", seed), ("test seed", test_seed)):
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
+            raise ConfigError(f"{name} must be a non-negative integer, got {value}")
     fractions = tuple(float(f) for f in split)
     if (len(fractions) != 3 or not all(0.0 <= f <= 1.0 for f in fractions)
             or abs(sum(fractions) - 1.0) > 1e-6):
@@ -214,6 +226,7 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         noise_steps=tuple(steps), rho=tuple(rho_values), samples_per_rho=int(samples_per_rho),
         size=(height, width), classes=int(classes), seed=int(seed), split=fractions, names=names,
         frames=frames, sequence=sequence,
+        test_seed=None if test_seed is None else int(test_seed),
     )
 
 

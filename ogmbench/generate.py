@@ -35,8 +35,9 @@ def make_sample(config: GenerateConfig, index: int) -> tuple[np.ndarray, ...]:
     for a config of sequences ``(clean (T,C,H,W), noisy (T,C,H,W), poses float64 (T,3))``."""
     split, rho, k = config.locate(index)
     family = FAMILIES[config.family]
-    layout_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.LAYOUT)
-    noise_rng = seeding.sample_rng(config.seed, split, rho, k, seeding.NOISE)
+    seed = config.seed_of(split)
+    layout_rng = seeding.sample_rng(seed, split, rho, k, seeding.LAYOUT)
+    noise_rng = seeding.sample_rng(seed, split, rho, k, seeding.NOISE)
     if config.frames > 1:
         clean, poses = family.sequence(layout_rng, rho, config.size, **config.family_kwargs)
         noisy = apply_noise_sequence(noise_rng, clean, config.noise_steps,
@@ -379,6 +380,7 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
                                      "classes", "seed", "split")}
     base["params"] = {**recorded["family_params"], **(recorded.get("sequence") or {})}
     base["frames"] = recorded.get("frames", 1)
+    base["test_seed"] = recorded.get("test_seed")
     if recorded.get("names"):  # a family with named classes records them
         base["classes"] = recorded["names"]
     if settings.get("classes") is not None:
@@ -412,7 +414,7 @@ def _settings_of(config: GenerateConfig) -> dict[str, Any]:
                 samples_per_rho=config.samples_per_rho, size=list(config.size),
                 classes=config.classes, seed=config.seed, split=list(config.split),
                 params={**config.family_params, **(config.sequence or {})},
-                frames=config.frames)
+                frames=config.frames, test_seed=config.test_seed)
 
 
 def _now() -> str:

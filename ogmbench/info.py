@@ -47,6 +47,7 @@ def summarize(store: Store) -> dict[str, Any]:
         "family_params": attrs["family_params"],
         "noise": attrs["noise"],
         "seed": attrs["seed"],
+        "test_seed": attrs["config"].get("test_seed"),
         "samples": len(store),
         "classes": store.class_names,
         "size": attrs["size"],
@@ -129,7 +130,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"noise    {summary['noise']}",
         f"samples  {summary['samples']}  ({', '.join(f'{k} {v}' for k, v in summary['split_counts'].items())})"
         f"  classes {', '.join(summary['classes'])}  size {summary['size'][0]}x{summary['size'][1]}"
-        f"  seed {summary['seed']}",
+        f"  seed {summary['seed']}"
+        + (f" (test {summary['test_seed']})" if summary["test_seed"] is not None else ""),
         f"digest   {summary['digest']}",
         "",
     ]

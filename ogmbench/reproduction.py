@@ -14,8 +14,8 @@ all): a failed or interrupted reproduction leaves the previous report as it was.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -34,21 +34,18 @@ from .leaderboard import LeaderboardError
 from .locks import hold
 from .places import Place, Remote, check_bucket, is_url, local_only, location
 from .report import write_report
+from .report.folder import check_out, check_work, make_staging, publish
 from .results import (
-    GENERATED, DriftList, check_results, collect_samples, concat_samples as pd_concat,
-    is_generated, read_results, read_samples, results_from_samples, write_results,
-    write_samples,
+    DriftList, check_results, collect_samples, concat_samples as pd_concat,
+    read_results, read_samples, results_from_samples, write_results, write_samples,
 )
 from .runs import RunDirError, clear_run, differing, holds_files, read_run
+from .sealing import SEALED, forget, pending, read_record, record, unsealed_record
 from .seeding import rho_id
 from .store import open_group, open_store
 
 __all__ = ["reproduce", "ReproduceFailure", "gallery_samples"]
 
-OUTPUTS = ("results.csv", "samples.parquet", "tables.md", "tables.tex", "index.html",
-           "README.md", "figures")
-STAGING = ".ogmbench-staging"
-STAGING_MARKER = "MADE-BY-OGMBENCH"
 
 
 def reproduce(
@@ -60,6 +57,7 @@ def reproduce(
     check: str | os.PathLike | None = None,
     estimators: Sequence[str] = (),
     beside: str | os.PathLike | None = None,
+    sealed: bool = False,
     workers: int = 1,
     threads: int | None = None,
     dask: str | None = None,
@@ -88,6 +86,10 @@ def reproduce(
         ``estimators`` are trained and scored, on stores rebuilt to the published digests,
         and the report shows them beside the published rows, paired on the same test
         samples (no sweep).
+    sealed : bool
+        Draw every test split from a secret seed (:mod:`ogmbench.sealing`): its commitment
+        is logged and kept before any store is made, and the report's ``sealed.json``
+        reveals it.  Not with ``check`` or ``beside``, which compare with known samples.
     workers : int
         Processes generating stores and threads sharing test chunks; results do not
         depend on it.
@@ -110,6 +112,10 @@ def reproduce(
     log = log or (lambda message: None)
     bench = load_benchmark(config, profile)
     extra = resolve_extra(bench, estimators)
+    if sealed and (check is not None or beside is not None):
+        raise BenchmarkError(f"--sealed draws test samples nobody has seen, and "
+                             f"{'--check' if check is not None else '--beside'} compares with "
+                             "published ones: leave one of them out")
     published = (read_results(local_only(check, "--check"), bench) if check is not None
                  else None)
     beside_rows = _beside(bench, beside, extra) if beside is not None else None
@@ -125,9 +131,9 @@ def reproduce(
         raise BenchmarkError(f"--out {out}: the report is written to a local folder (it is "
                              "published by renaming); --work may be a URL")
     out = Path(out) if out is not None else Path("runs") / f"{bench.name}-{bench.profile}"
-    _check_out(out)
+    check_out(out)
     work = location(work) if work is not None else out / "work"
-    _check_work(work, out)
+    check_work(work, out)
     check_bucket(work)
     for dataset in bench.datasets:  # before anything is created
         try:
@@ -143,8 +149,21 @@ def reproduce(
         dask = os.environ.get(ENV_ADDRESS) or bench.dask
     with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
               f"report folder {out}"), using(dask, threads) as execution:
+        seal = _seal(out, log) if sealed else None
+        if seal is not None:
+            bench = bench.with_test_seed(seal.test_seed)
         return _reproduce(bench, config, out, work, extra, published, workers, execution,
-                          progress, log, beside_rows)
+                          progress, log, beside_rows, seal)
+
+
+def _seal(out: Path, log):
+    """The seal of a sealed reproduction, told before anything is made from it."""
+    seal, resumed = pending(out)
+    what = ("resuming the sealed reproduction whose test seed is committed as" if resumed
+            else "test splits drawn from a secret seed, committed as")
+    log(f"sealed: {what} {seal.commitment} ({seal.drawn}); post this line before the report "
+        f"is out, which reveals the seed in {out / SEALED}")
+    return seal
 
 
 def _planned_runs(bench, work, specs, sweep: bool) -> list[tuple]:
@@ -170,7 +189,14 @@ def _beside(bench, folder, extra):
     if not path.exists():
         raise BenchmarkError(f"--beside {folder}: no samples.parquet (it was published before "
                              "per-sample scores: reproduce its profile to add them)")
+    seal = read_record(local_only(folder, "--beside") / SEALED)
+    if seal is not None and seal.get("test_seed") != bench.test_seed:
+        raise BenchmarkError(f"--beside {folder}: its test splits come from test seed "
+                             f"{seal.get('test_seed')}, profile {bench.profile} has "
+                             f"{bench.test_seed}: set test_seed = {seal.get('test_seed')} in "
+                             f"[profile.{bench.profile}] of {bench.path}")
     rows = read_samples(path)
+    rows.attrs["seal"] = seal
     missing = sorted({d.name for d in bench.datasets} - set(rows["dataset"]))
     if missing:
         raise BenchmarkError(f"--beside {folder}: no rows of dataset {', '.join(missing)} of "
@@ -179,7 +205,7 @@ def _beside(bench, folder, extra):
 
 
 def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log,
-               beside_rows=None):
+               beside_rows=None, seal=None):
     # Beside a published report: only the added estimators, the rest is published.
     specs = extra if beside_rows is not None else list(bench.specs) + extra
     stores = {dataset.name: _ensure_store(work / "stores" / f"{dataset.name}.zarr", dataset,
@@ -228,16 +254,21 @@ def _reproduce(bench, config, out, work, extra, published, workers, execution, p
         raise ReproduceFailure(f"{exc}; delete {work / 'runs'} and {work / 'scaling'} to "
                                "recompute") from None
 
-    staging = _staging(out)
+    staging = make_staging(out)
     write_results(results, staging / "results.csv", bench)
     write_samples(samples, staging / "samples.parquet", bench)
+    sealing = (record(seal) if seal is not None else
+               unsealed_record(bench.test_seed, None if beside_rows is None
+                               else beside_rows.attrs.get("seal")))
+    (staging / SEALED).write_text(json.dumps(sealing, indent=1) + "\n")
     command = ["ogmbench", "reproduce", str(config), "--profile", bench.profile]
     command += [a for spec in extra for a in ("--estimator", spec.text)]
     if beside_rows is not None:
         command += ["--beside", beside_rows.attrs["folder"]]
     write_report(bench, results, run_dirs, staging, log=log, command=command,
-                 published_at=out)
-    _publish(staging, out)
+                 published_at=out, seal=sealing)
+    publish(staging, out)
+    forget(out)  # revealed: the pending secret has done its work
     drift = check_results(published, results, bench) if published is not None else None
     return out, drift
 
@@ -252,20 +283,6 @@ def _check_digests(stores, rows) -> None:
                 f"the published one is {', '.join(d[:16] for d in sorted(published))}: this "
                 "machine makes other bytes, so the new rows cannot be paired with the "
                 "published ones")
-
-
-def _staging(out: Path) -> Path:
-    """A fresh staging folder in ``out`` for the report (one an interrupted reproduction
-    left is replaced only when our marker is in it)."""
-    staging = out / STAGING
-    if staging.exists() or staging.is_symlink():
-        if staging.is_symlink() or not (staging / STAGING_MARKER).is_file():
-            raise BenchmarkError(f"--out {out}: {STAGING} exists and was not made by ogmbench "
-                                 "reproduce; move it or choose another --out")
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    (staging / STAGING_MARKER).write_text(GENERATED + "\n")
-    return staging
 
 
 # --------------------------------------------------------------------------- stores, runs
@@ -372,65 +389,3 @@ def _resumable(run_dir: Path, store, dataset, bench: Benchmark, config: EvalConf
 
 class ReproduceFailure(RunFailure):
     """An estimator failed: no report is written (exit 1, not a usage error)."""
-
-
-# --------------------------------------------------------------------------- output dir
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise BenchmarkError(f"--out {out} exists and is not a directory")
-    figures = out / "figures"
-    if figures.is_symlink() or (figures.exists() and not figures.is_dir()):
-        raise BenchmarkError(f"--out {out}: figures exists and is not a folder written by "
-                             "ogmbench reproduce; choose another --out")
-    if figures.is_dir():
-        # figures/ is replaced whole: only when everything in it is ours.
-        for path in sorted(figures.iterdir()):
-            ours = (path.is_file() and path.suffix in (".png", ".svg")
-                    and GENERATED.encode() in path.read_bytes())
-            if not ours:
-                raise BenchmarkError(f"--out {out}: figures/{path.name} was not written by "
-                                     "ogmbench reproduce; choose another --out")
-    samples = out / "samples.parquet"
-    if samples.is_symlink() or (samples.exists() and not is_generated(samples)):
-        raise BenchmarkError(f"--out {out}: samples.parquet exists and was not written by "
-                             "ogmbench reproduce; choose another --out")
-    for name in ("results.csv", "tables.md", "tables.tex", "index.html", "README.md"):
-        path = out / name
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            raise BenchmarkError(f"--out {out}: {name} exists and is not a file written by "
-                                 "ogmbench reproduce; choose another --out")
-        if path.is_file():
-            try:
-                head = path.read_text(encoding="utf-8", errors="replace")[:400]
-            except OSError:
-                head = ""
-            if GENERATED not in head:
-                raise BenchmarkError(f"--out {out}: {name} exists and was not written by "
-                                     "ogmbench reproduce; choose another --out")
-
-
-def _check_work(work: Place, out: Path) -> None:
-    if work.exists() and not work.is_dir():
-        raise BenchmarkError(f"--work {work} exists and is not a directory")
-    if isinstance(work, Remote):
-        return  # the report is local: a URL is never inside it
-    resolved = work.resolve()
-    for name in OUTPUTS + (STAGING,):
-        place = (out / name).resolve()
-        if resolved == place or place in resolved.parents:
-            raise BenchmarkError(f"--work {work} is inside the report's {name}, which every "
-                                 "run replaces; choose another --work")
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Move the staged outputs into ``out``, replacing the previous ones (one rename each)."""
-    for name in OUTPUTS:
-        source, target = staging / name, out / name
-        if not source.exists():
-            continue
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(source, target)
-    shutil.rmtree(staging)

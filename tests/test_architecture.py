@@ -24,7 +24,7 @@ LAYERS = [
     "ogmbench.generate", "ogmbench.info", "ogmbench.calibration", "ogmbench.show", "ogmbench.torch_data",
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",
     "ogmbench.eval_config", "ogmbench.controls", "ogmbench.scoring", "ogmbench.evaluate",
-    "ogmbench.leaderboard", "ogmbench.benchmark", "ogmbench.results",
+    "ogmbench.leaderboard", "ogmbench.benchmark", "ogmbench.results", "ogmbench.sealing",
     "ogmbench.report.labels", "ogmbench.report.tables", "ogmbench.report.figures",
     "ogmbench.report.pages",
     "ogmbench.report", "ogmbench.reproduction", "ogmbench.cli",

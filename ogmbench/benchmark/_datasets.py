@@ -69,7 +69,7 @@ def _dataset(name: str, entry: dict, prof: dict, where: str, table: str) -> Data
             samples_per_rho=prof["samples_per_rho"], size=entry.get("size", prof["size"]),
             classes=classes, seed=prof.get("seed", 0),
             split=prof.get("split", (0.7, 0.1, 0.2)), params=entry.get("params"),
-            frames=entry.get("frames", 1),
+            frames=entry.get("frames", 1), test_seed=prof.get("test_seed"),
         )
     except (TypeError, ValueError) as exc:  # a ConfigError is a ValueError
         raise BenchmarkError(f"{where}: {label}: {exc}") from None

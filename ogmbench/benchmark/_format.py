@@ -15,7 +15,7 @@ DATASET_KEYS = {"name": str, "family": str, "noise": str, "target": int, "params
 EVAL_KEYS = {"estimators": list, "prior_controls": list, "reference": str, "seed": int,
              "timeout": (int, float), "scaling": list}
 PROFILE_KEYS = {"description": str, "rho": list, "samples_per_rho": int, "size": (int, list),
-                "split": list, "seed": int, "training": str, "steps": int, "train_seeds": int,
+                "split": list, "seed": int, "test_seed": int, "training": str, "steps": int, "train_seeds": int,
                 "device": str, "datasets": list, "train_sizes": list, "estimators": list,
                 "dask": str}
 PROFILE_REQUIRED = ("rho", "samples_per_rho", "size", "training")

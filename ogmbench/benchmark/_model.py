@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,16 @@ class Benchmark:
             **({"train_sizes": list(self.train_sizes), "scaling": list(self.scaling)}
                if self.train_sizes else {}),
         }
+
+    @property
+    def test_seed(self) -> int | None:
+        """The profile's test seed (one revealed by a sealed reproduction), else None."""
+        return self.datasets[0].config.test_seed if self.datasets else None
+
+    def with_test_seed(self, seed: int) -> "Benchmark":
+        """The same profile with every dataset's test split drawn from ``seed``."""
+        return replace(self, datasets=tuple(replace(d, config=replace(d.config, test_seed=seed))
+                                            for d in self.datasets))
 
     def config_hash(self, dataset: Dataset | None = None) -> str:
         """A short hash of the resolved settings (of one dataset's part, if given)."""

@@ -40,6 +40,9 @@ from ._progress import LazyBar
                                for m in FAMILIES.values() if m.class_names) + ").")
 @click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True,
               help="Master seed (recorded).")
+@click.option("--test-seed", type=int, default=None,
+              help="Seed of the test split alone (default: the master seed); a sealed "
+                   "evaluation's test samples that nobody saw before.")
 @click.option("--split", type=Fractions(), default=",".join(f"{f:g}" for f in DEFAULTS["split"]),
               show_default=True,
               help="Train, val and test fractions, applied per rho.")
@@ -58,14 +61,14 @@ from ._progress import LazyBar
               help="Family parameter (repeatable), e.g. --param length_scale=3.")
 @execution_options
 @click.pass_context
-def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, split, workers,
-             overwrite, force, resume, frames, params, threads, dask):
+def generate(ctx, out, family, noise, rho, samples_per_rho, size, classes, seed, test_seed,
+             split, workers, overwrite, force, resume, frames, params, threads, dask):
     """Generate a dataset store (zarr) at OUT."""
     from ..generate import generate as run
 
     settings = dict(family=family, noise=noise, rho=rho, samples_per_rho=samples_per_rho,
                     size=size, classes=classes, seed=seed, split=split,
-                    params=parse_params(params, "--param"), frames=frames)
+                    params=parse_params(params, "--param"), frames=frames, test_seed=test_seed)
     if resume:
         # Only what the user typed is compared with the store; the rest comes from it.
         source = click.core.ParameterSource.COMMANDLINE

@@ -29,10 +29,14 @@ from ._progress import EvalBars
               help="A published report folder of this profile (e.g. leaderboard/): train "
                    "and score only the --estimator ones, beside its rows, paired on the same "
                    "test samples.")
+@click.option("--sealed", is_flag=True,
+              help="Draw every test split from a secret seed: its commitment is printed "
+                   "first, the report's sealed.json reveals it (official results).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Generation processes and eval threads; results do not depend on it.")
 @execution_options
-def reproduce(config, profile, out, work, check, estimators, beside, workers, threads, dask):
+def reproduce(config, profile, out, work, check, estimators, beside, sealed, workers, threads,
+              dask):
     """Run benchmark file CONFIG end to end: generate, eval, tables, figures, index.html.
 
     CONFIG is a TOML benchmark file; the reference one is leaderboard/benchmark.toml.
@@ -44,7 +48,8 @@ def reproduce(config, profile, out, work, check, estimators, beside, workers, th
     bars = EvalBars()
     try:
         out_dir, drift = run(config, profile=profile, out=out, work=work, check=check,
-                             estimators=estimators, beside=beside, workers=workers,
+                             estimators=estimators, beside=beside, sealed=sealed,
+                             workers=workers,
                              threads=threads,
                              dask=dask, progress=bars.update, log=bars.log)
     except KeyboardInterrupt:
@@ -58,7 +63,7 @@ def reproduce(config, profile, out, work, check, estimators, beside, workers, th
         sys.exit(1)
     bars.close()
     click.echo(f"results in {out_dir}: results.csv, samples.parquet, tables.md, tables.tex, "
-               "figures/, index.html, README.md")
+               "sealed.json, figures/, index.html, README.md")
     if drift is None:
         return
     compared = drift.compared

@@ -1,7 +1,8 @@
 """Pages of the report: ``tables.md``, ``tables.tex``, ``index.html`` and ``README.md``.
 
-Everything here is a pure function of the long results table (``results.csv``) and the
-figures, so the same results give the same bytes: no timestamps, sorted inputs.
+Everything here is a pure function of the long results table (``results.csv``), the
+figures and the seal record (``sealed.json``, whose times are the only ones), so the same
+results give the same bytes: sorted inputs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,27 @@ from .tables import build_tables, scaling_table
 __all__ = ["write_report"]
 
 
-def _provenance_lines(bench, results) -> list[str]:
+def _seal_line(seal: dict | None) -> list[str]:
+    """Whether the test samples were known before the estimators were scored."""
+    if seal is None:
+        return []
+    if seal["sealed"]:
+        return [f"- sealed: every test split was drawn from a secret seed, committed as "
+                f"`{seal['commitment']}` at {seal['drawn']} before any store was made, and "
+                f"revealed after scoring (test seed {seal['test_seed']}, nonce "
+                f"`{seal['nonce']}`; `sealed.json`): no estimator can have been tuned to "
+                "these test samples. The profile's `test_seed = {seal['test_seed']}` regenerates them."]
+    known = ("the profile's public seed" if seal["test_seed"] is None else
+             f"the profile's test seed {seal['test_seed']}")
+    line = f"- not sealed: the test splits come from {known}, known before the run"
+    published = seal.get("published")
+    if published:
+        line += (f"; the published rows beside them were sealed (`{published['commitment']}`, "
+                 f"revealed {published['revealed']}), the new ones were scored after the reveal")
+    return [line]
+
+
+def _provenance_lines(bench, results, seal: dict | None = None) -> list[str]:
     lines = [f"- benchmark `{bench.name}` version {bench.version}, profile `{bench.profile}`"
              + (f" ({bench.profile_description})" if bench.profile_description else ""),
              f"- ogmbench {results['ogmbench_version'].iloc[0]}; device "
@@ -33,7 +54,7 @@ def _provenance_lines(bench, results) -> list[str]:
                      f"{dataset.config.size[0]}x{dataset.config.size[1]}, rho "
                      f"{', '.join(f'{r:g}' for r in dataset.config.rho)}; store digest "
                      f"`{part['store_digest'][:16]}`, config hash `{part['config_hash']}`")
-    return lines
+    return lines + _seal_line(seal)
 
 
 def _tolerance_line(bench) -> str:
@@ -47,7 +68,8 @@ def _tolerance_line(bench) -> str:
 
 
 def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None] | None = None,
-                 command: list[str] | None = None, published_at: Path | None = None):
+                 command: list[str] | None = None, published_at: Path | None = None,
+                 seal: dict | None = None):
     """Write tables.md, tables.tex, figures/, index.html and README.md in ``out``.
 
     Parameters
@@ -64,6 +86,9 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
         The reproduce command that made them, as typed (named in the headers).
     published_at : Path, optional
         The folder the files end up in (named in README.md's ``--check``).
+    seal : dict, optional
+        The reproduction's ``sealed.json`` record (:mod:`ogmbench.sealing`): the pages say
+        whether the test samples were sealed.
     """
     import shlex
 
@@ -87,11 +112,12 @@ def write_report(bench, results, run_dirs, out: Path, log: Callable[[str], None]
     (out / "tables.md").write_text("\n".join(md))
     (out / "tables.tex").write_text("\n".join(tex))
     figures = write_figures(bench, results, run_dirs, out / "figures", log=log, sweep=sweep)
-    (out / "index.html").write_text(_html(bench, results, tables, figures, out / "figures"))
-    (out / "README.md").write_text(_readme(bench, results, tables, figures, again, made))
+    (out / "index.html").write_text(_html(bench, results, tables, figures, out / "figures",
+                                          seal))
+    (out / "README.md").write_text(_readme(bench, results, tables, figures, again, made, seal))
 
 
-def _readme(bench, results, tables, figures, again: str, made: str) -> str:
+def _readme(bench, results, tables, figures, again: str, made: str, seal) -> str:
     lines = [f"<!-- {GENERATED}: {made} --out <this folder> -->", "",
              f"# Leaderboard: {bench.name} v{bench.version}, profile `{bench.profile}`", "",
              bench.description, "",
@@ -103,10 +129,12 @@ def _readme(bench, results, tables, figures, again: str, made: str) -> str:
              "Files: `results.csv` (long format, one row per dataset, train size, estimator, prior "
              "control, rho and metric, with provenance columns; `rho` is a value or `all`, "
              "pooled over rho; read it with `pandas.read_csv(path, skiprows=1, "
-             "dtype={'rho': str})`), `tables.md`, `tables.tex` (booktabs), "
+             "dtype={'rho': str})`), `samples.parquet` (every test sample's score of "
+             "every row, from which `results.csv` is derived), `sealed.json` (whether the "
+             "test samples were sealed), `tables.md`, `tables.tex` (booktabs), "
              "`figures/` (PNG and SVG) and `index.html` (one self-contained page with "
              "sortable tables).", "", "## Provenance", ""]
-    lines += _provenance_lines(bench, results) + [""]
+    lines += _provenance_lines(bench, results, seal) + [""]
     for name, group in tables.items():
         lines += [f"## {name}", ""]
         for table in group:
@@ -165,7 +193,7 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
 
-def _html(bench, results, tables, figures, folder: Path) -> str:
+def _html(bench, results, tables, figures, folder: Path, seal) -> str:
     def md_inline(text):
         text = html.escape(text)
         parts = text.split("`")
@@ -177,7 +205,7 @@ def _html(bench, results, tables, figures, folder: Path) -> str:
             "<p>Click a column header to sort by it (again to reverse). "
             + md_inline(_tolerance_line(bench)) + "</p>",
             "<h2>Provenance</h2><ul>"]
-    body += [f"<li>{md_inline(line[2:])}</li>" for line in _provenance_lines(bench, results)]
+    body += [f"<li>{md_inline(line[2:])}</li>" for line in _provenance_lines(bench, results, seal)]
     body.append("</ul>")
     for name, group in tables.items():
         body.append(f'<h2 id="{html.escape(name)}">{html.escape(name)}</h2>')
