@@ -1,0 +1,246 @@
+"""The README's numbers, from the published results: ``python docs/readme_numbers.py [--write]``.
+
+Every published number the README quotes is a *claim* below: a fragment of README text
+whose numbers are placeholders naming a cell of a published ``results.csv`` (with the
+heading of the section it is in, where the same words occur in several).  Without
+``--write`` the script lists every claim whose text is not in the README as the results
+give it (and ``tests/test_readme_numbers.py`` fails on it); with ``--write`` it rewrites
+those fragments in place, so that a republished leaderboard updates its prose in one
+command and nothing is copied by hand.
+
+A placeholder is ``{KIND PROFILE ESTIMATORS METRIC RHO}``:
+
+* PROFILE: ``default``, ``bev-cpu``, ``time-cpu``; ``default@17`` is the data-scaling
+  run with 17 train samples per rho.
+* ESTIMATORS: a row label, ``name`` or ``name/control`` (``concat/shuffled``: X2
+  shuffled at test); a comma-separated list for ``min``/``max`` kinds.
+* METRIC: a column of results.csv's ``metric`` (``gain_mse``, ``gain_info``, ``mse`` ...);
+  for ``ratio`` kinds, the reference row instead (MSE of the row over the reference's).
+* RHO: ``0``, ``0.3`` ..., ``all`` (pooled), or ``*`` (every rho, for ``min``/``max``).
+
+KIND: ``g`` a signed value ± the larger side of its 95% interval, one decimal (``+5.9 ±
+1.7``); ``g0`` the same without decimals; ``gv`` the signed value alone; ``pm`` the ±
+alone; ``m3``/``m4`` a value to 3/4 decimals; ``r`` a ratio of MSEs, one decimal;
+``gmin``/``gmax``, ``pmmin``/``pmmax``, ``m3min``/``m3max``, ``rmin``/``rmax`` the
+least/largest over the listed estimators and rho; ``phi`` the row's measured phi, two
+decimals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = {"default": "leaderboard", "bev-cpu": "leaderboard/bev-cpu",
+           "time-cpu": "leaderboard/time-cpu"}
+MINUS = "\u2212"
+_NUMBER = rf"[+{MINUS}-]?\d+(?:\.\d+)?(?: ± \d+(?:\.\d+)?)?"
+_PLACEHOLDER = re.compile(r"\{([a-z0-9]+) ([^{}]+)\}")
+
+CLAIMS = [
+    # Prose: the headline, then the sections of "What the published numbers say".
+    'the same U-Net without X2 is {g default concat gain_mse 0} % at rho 0, {g default concat gain_mse 0.3} % at 0.3,\n  {g default concat gain_mse 0.6} % at 0.6 and **{g default concat gain_mse 0.9} % at rho 0.9**.',
+    'concat gains\n  {g default concat gain_info 0.9} % at rho 0.9. The blind twin itself is within noise of the U-Net at every\n  rho ({gmin default concat-shuffled gain_mse *} to {gmax default concat-shuffled gain_mse *} %, intervals ±{pmmin default concat-shuffled gain_mse *}–{pmmax default concat-shuffled gain_mse *})',
+    "gains {g default concat-oracle gain_mse 0.9} % at rho 0.9, within noise of the noisy X2's\n  {gv default concat gain_mse 0.9} %",
+    'Trained on 17 instead of 70 samples per rho, concat gains\n  {g default@17 concat gain_mse 0.9} % at rho 0.9',
+    '(MSE over all rho {m3min default unet,concat,concat-shuffled,concat-oracle mse all}–{m3max default unet,concat,concat-shuffled,concat-oracle mse all} against {m3 default tv mse all}\n  for `tv`, the best filter)',
+    "`concat` gains {g bev-cpu concat gain_mse 0.9} % over\nthe U-Net at rho 0.9, but so does its blind twin ({g bev-cpu concat-shuffled gain_mse 0.9} %): against the twin, X2's\ninformation is worth {g bev-cpu concat gain_info 0.9} %. The clean X2 (the oracle twin) gains {g bev-cpu concat-oracle gain_mse 0.9} %.",
+    '(phi about {phi bev-cpu unet mse 0.9} at rho 0.9 on these scenes)',
+    "X2's information is worth {g time-cpu concat gain_info all} % over all rho ({gmin time-cpu concat gain_info *} to {gmax time-cpu concat gain_info *} % at each rho)\nand the past's {g time-cpu concat-time gain_info_past all} %",
+    'Reading both (`concat-both`, {g time-cpu concat-both gain_mse all} % over the U-Net)',
+    "unet's MSE at rho 0.9 rises from {m4 default unet mse 0.9} to {m4 default@17 unet mse 0.9},\n  concat's from {m4 default concat mse 0.9} to {m4 default@17 concat mse 0.9}, and the gain falls to {g default@17 concat gain_mse 0.9} %.",
+    '(`guided`\n  {m4 default guided mse 0.9} against {m4 default guided/shuffled mse 0.9} with X2 shuffled, at rho 0.9; `mrf` nothing). `bayes-cell`\n  gains a lot ({m3 default bayes-cell mse 0.9} against {m3 default bayes-cell/shuffled mse 0.9} shuffled)',
+    '({g bev-cpu concat gain_info 0.3} % at 0.3, {g bev-cpu concat gain_info all} % over all rho)',
+    'The oracle ceiling rises with rho ({gv bev-cpu concat-oracle gain_mse 0.9} % at\n  0.9)',
+    "raises concat's MSE to {rmin bev-cpu concat/shuffled unet *}–{rmax bev-cpu concat/shuffled unet *} times the\n  U-Net's",
+    '`concat` gains\n  {gmin time-cpu concat gain_info *} to {gmax time-cpu concat gain_info *} % at every rho ({g time-cpu concat gain_info all} % over all)',
+    "`concat-time` gains nothing ({g time-cpu concat-time gain_info_past all} %): its {gv time-cpu concat-time gain_mse all} % over `unet` is the\n  architecture's, as the twin's own {gv time-cpu concat-time-past-shuffled gain_mse all} % shows.",
+    '`concat-time` from {gv time-cpu concat-time gain_mse all} to {gv time-cpu concat-time/past-shuffled gain_mse all} %',
+    '`concat` {rmin time-cpu concat/shuffled unet *}-{rmax time-cpu concat/shuffled unet *} times the MSE of `unet`',
+    '(MSE {m4 time-cpu log-odds mse all} over all rho,\n  against {m4 time-cpu bayes-cell mse all} for `bayes-cell`, which also reads X2, and {m4 time-cpu unet mse all} for `unet`)',
+    "`concat-both` gains {g time-cpu concat-both gain_mse all} % over `unet`,\n  below `concat`'s {gv time-cpu concat gain_mse all} %.",
+    # The tables of that section, row by row (a row's label may repeat across them).
+    ('## What the published numbers say, and how sure they are',
+     '| concat over unet | {g default concat gain_mse 0} | {g default concat gain_mse 0.3} | {g default concat gain_mse 0.6} | **{g default concat gain_mse 0.9}** |'),
+    ('## What the published numbers say, and how sure they are',
+     "| concat over its blind twin (X2's information) | {g default concat gain_info 0} | {g default concat gain_info 0.3} | {g default concat gain_info 0.6} | **{g default concat gain_info 0.9}** |"),
+    ('## What the published numbers say, and how sure they are',
+     '| blind twin over unet (the architecture) | {g default concat-shuffled gain_mse 0} | {g default concat-shuffled gain_mse 0.3} | {g default concat-shuffled gain_mse 0.6} | {g default concat-shuffled gain_mse 0.9} |'),
+    ('## What the published numbers say, and how sure they are',
+     '| oracle twin over unet (the ceiling) | {g default concat-oracle gain_mse 0} | {g default concat-oracle gain_mse 0.3} | {g default concat-oracle gain_mse 0.6} | {g default concat-oracle gain_mse 0.9} |'),
+    ('## What the published numbers say, and how sure they are',
+     '| concat over unet, X2 shuffled at test only | {g default concat/shuffled gain_mse 0} | {g default concat/shuffled gain_mse 0.3} | {g default concat/shuffled gain_mse 0.6} | {g default concat/shuffled gain_mse 0.9} |'),
+    ('### The BEV-scale dataset (`leaderboard/bev-cpu/`, profile `bev-cpu`)',
+     '| concat over unet | {g bev-cpu concat gain_mse 0} | {g bev-cpu concat gain_mse 0.3} | {g bev-cpu concat gain_mse 0.6} | {g bev-cpu concat gain_mse 0.9} |'),
+    ('### The BEV-scale dataset (`leaderboard/bev-cpu/`, profile `bev-cpu`)',
+     "| concat over its blind twin (X2's information) | {g bev-cpu concat gain_info 0} | {g bev-cpu concat gain_info 0.3} | {g bev-cpu concat gain_info 0.6} | {g bev-cpu concat gain_info 0.9} |"),
+    ('### The BEV-scale dataset (`leaderboard/bev-cpu/`, profile `bev-cpu`)',
+     '| blind twin over unet (the architecture) | {g bev-cpu concat-shuffled gain_mse 0} | {g bev-cpu concat-shuffled gain_mse 0.3} | {g bev-cpu concat-shuffled gain_mse 0.6} | {g bev-cpu concat-shuffled gain_mse 0.9} |'),
+    ('### The BEV-scale dataset (`leaderboard/bev-cpu/`, profile `bev-cpu`)',
+     '| oracle twin over unet (the ceiling) | {g bev-cpu concat-oracle gain_mse 0} | {g bev-cpu concat-oracle gain_mse 0.3} | {g bev-cpu concat-oracle gain_mse 0.6} | {g bev-cpu concat-oracle gain_mse 0.9} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| concat (X2) over unet | {g time-cpu concat gain_mse 0} | {g time-cpu concat gain_mse 0.3} | {g time-cpu concat gain_mse 0.6} | {g time-cpu concat gain_mse 0.9} | {g time-cpu concat gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| concat-time (past) over unet | {g time-cpu concat-time gain_mse 0} | {g time-cpu concat-time gain_mse 0.3} | {g time-cpu concat-time gain_mse 0.6} | {g time-cpu concat-time gain_mse 0.9} | {g time-cpu concat-time gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| concat-both over unet | {g time-cpu concat-both gain_mse 0} | {g time-cpu concat-both gain_mse 0.3} | {g time-cpu concat-both gain_mse 0.6} | {g time-cpu concat-both gain_mse 0.9} | {g time-cpu concat-both gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     "| concat over its blind twin (X2's information) | {g time-cpu concat gain_info 0} | {g time-cpu concat gain_info 0.3} | {g time-cpu concat gain_info 0.6} | {g time-cpu concat gain_info 0.9} | {g time-cpu concat gain_info all} |"),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     "| concat-time over its past-blind twin (the past's information) | {g time-cpu concat-time gain_info_past 0} | {g time-cpu concat-time gain_info_past 0.3} | {g time-cpu concat-time gain_info_past 0.6} | {g time-cpu concat-time gain_info_past 0.9} | {g time-cpu concat-time gain_info_past all} |"),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| blind twin of concat over unet (architecture) | {g time-cpu concat-shuffled gain_mse 0} | {g time-cpu concat-shuffled gain_mse 0.3} | {g time-cpu concat-shuffled gain_mse 0.6} | {g time-cpu concat-shuffled gain_mse 0.9} | {g time-cpu concat-shuffled gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| past-blind twin of concat-time over unet (architecture) | {g time-cpu concat-time-past-shuffled gain_mse 0} | {g time-cpu concat-time-past-shuffled gain_mse 0.3} | {g time-cpu concat-time-past-shuffled gain_mse 0.6} | {g time-cpu concat-time-past-shuffled gain_mse 0.9} | {g time-cpu concat-time-past-shuffled gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| concat-time, past shuffled at test, over unet | {g time-cpu concat-time/past-shuffled gain_mse 0} | {g time-cpu concat-time/past-shuffled gain_mse 0.3} | {g time-cpu concat-time/past-shuffled gain_mse 0.6} | {g time-cpu concat-time/past-shuffled gain_mse 0.9} | {g time-cpu concat-time/past-shuffled gain_mse all} |'),
+    ('### The temporal prior (`leaderboard/time-cpu/`, profile `time-cpu`)',
+     '| concat, X2 shuffled at test, over unet | {g0 time-cpu concat/shuffled gain_mse 0} | {g0 time-cpu concat/shuffled gain_mse 0.3} | {g0 time-cpu concat/shuffled gain_mse 0.6} | {g0 time-cpu concat/shuffled gain_mse 0.9} | {g0 time-cpu concat/shuffled gain_mse all} |'),
+]
+
+
+@lru_cache(maxsize=None)
+def results(profile: str) -> pd.DataFrame:
+    """One published results.csv (``default@17``: its data-scaling rows)."""
+    name, _, train = profile.partition("@")
+    table = pd.read_csv(ROOT / FOLDERS[name] / "results.csv", skiprows=1, dtype={"rho": str})
+    if train:
+        return table[table["train_size"] == int(train)]
+    return table[table["train_size"] == table["train_size"].max()]
+
+
+def cell(profile: str, row: str, metric: str, rho: str) -> tuple[float, float, float]:
+    """(value, lo, hi) of one published cell; a KeyError names a cell that is not there."""
+    estimator, _, control = row.partition("/")
+    table = results(profile)
+    hit = table[(table["estimator"] == estimator) & (table["control"] == (control or "none"))
+                & (table["metric"] == metric) & (table["rho"] == rho)]
+    if len(hit) != 1:
+        raise KeyError(f"{profile}: no single cell {row} {metric} rho {rho} ({len(hit)} rows)")
+    value, lo, hi = hit[["value", "lo", "hi"]].iloc[0]
+    return float(value), float(lo), float(hi)
+
+
+def _signed(value: float, decimals: int) -> str:
+    text = f"{abs(value):.{decimals}f}"
+    if float(text) == 0:
+        return f"+{text}"
+    return ("+" if value > 0 else MINUS) + text
+
+
+def _ratio(profile: str, row: str, reference: str, rho: str) -> float:
+    return cell(profile, row, "mse", rho)[0] / cell(profile, reference, "mse", rho)[0]
+
+
+def _rhos(profile: str, rho: str) -> list[str]:
+    if rho != "*":
+        return [rho]
+    return sorted({r for r in results(profile)["rho"] if r != "all"}, key=float)
+
+
+def render(kind: str, args: str) -> str:
+    """The text of one placeholder."""
+    profile, rows, metric, rho = args.split()
+    if kind in ("g", "g0", "gv", "pm", "m3", "m4"):
+        value, lo, hi = cell(profile, rows, metric, rho)
+        half = max(hi - value, value - lo)
+        decimals = 0 if kind == "g0" else 1
+        return {"g": f"{_signed(value, 1)} ± {half:.1f}",
+                "g0": f"{_signed(value, 0)} ± {half:.0f}", "gv": _signed(value, decimals),
+                "pm": f"{half:.1f}", "m3": f"{value:.3f}", "m4": f"{value:.4f}"}[kind]
+    if kind == "phi":  # the measured phi of the row's test samples at that rho
+        estimator, _, control = rows.partition("/")
+        table = results(profile)
+        hit = table[(table["estimator"] == estimator) & (table["metric"] == metric)
+                    & (table["rho"] == rho) & (table["control"] == (control or "none"))]
+        return f"{float(hit['phi'].iloc[0]):.2f}"
+    if kind == "r":
+        return f"{_ratio(profile, rows, metric, rho):.1f}"
+    base, pick = kind[:-3], {"min": min, "max": max}[kind[-3:]]
+    pairs = [(r, x) for r in rows.split(",") for x in _rhos(profile, rho)]
+    if base == "r":
+        return f"{pick(_ratio(profile, r, metric, x) for r, x in pairs):.1f}"
+    cells = [cell(profile, r, metric, x) for r, x in pairs]
+    if base == "g":
+        return _signed(pick(value for value, _, _ in cells), 1)
+    if base == "pm":
+        return f"{pick(max(hi - value, value - lo) for value, lo, hi in cells):.1f}"
+    return f"{pick(value for value, _, _ in cells):.3f}"
+
+
+def filled(claim: str) -> str:
+    """A claim with every placeholder replaced by the published number."""
+    return _PLACEHOLDER.sub(lambda m: render(m.group(1), m.group(2)), claim)
+
+
+def pattern(claim: str) -> re.Pattern:
+    """The claim's text with any numbers where its placeholders are."""
+    parts, last = [], 0
+    for match in _PLACEHOLDER.finditer(claim):
+        parts += [re.escape(claim[last:match.start()]), _NUMBER]
+        last = match.end()
+    return re.compile("".join(parts + [re.escape(claim[last:])]))
+
+
+def _scoped(entry) -> tuple[str | None, str]:
+    """(section heading or None for the whole text, claim) of a CLAIMS entry."""
+    return entry if isinstance(entry, tuple) else (None, entry)
+
+
+def _section(text: str, heading: str | None) -> tuple[int, int]:
+    """The span of ``text`` under ``heading`` (up to the next heading of any level)."""
+    if heading is None:
+        return 0, len(text)
+    start = text.index(heading + "\n")
+    following = re.compile(r"^#{1,6} ", re.M).search(text, start + len(heading))
+    return start, following.start() if following else len(text)
+
+
+def problems(text: str) -> list[str]:
+    """Every claim that is not in ``text`` once, with the published numbers."""
+    out = []
+    for entry in CLAIMS:
+        heading, claim = _scoped(entry)
+        start, stop = _section(text, heading)
+        part = text[start:stop]
+        found = len(pattern(claim).findall(part))
+        if found != 1:
+            out.append(f"found {found} times (expected once): {claim!r}")
+        elif filled(claim) not in part:
+            out.append(f"stale: {pattern(claim).search(part).group(0)!r} -> {filled(claim)!r}")
+    return out
+
+
+def rewrite(text: str) -> str:
+    """``text`` with every claim's numbers replaced by the published ones."""
+    for entry in CLAIMS:
+        heading, claim = _scoped(entry)
+        start, stop = _section(text, heading)
+        part = pattern(claim).sub(lambda _: filled(claim), text[start:stop], count=1)
+        text = text[:start] + part + text[stop:]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the README's numbers")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    if args.write:
+        args.readme.write_text(rewrite(text), encoding="utf-8")
+        text = args.readme.read_text(encoding="utf-8")
+    found = problems(text)
+    for line in found:
+        print(line)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
