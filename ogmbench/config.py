@@ -130,6 +130,9 @@ DEFAULTS: dict[str, Any] = dict(
     samples_per_rho=100, size=64, seed=0, split=(0.7, 0.1, 0.2),
 )
 MAX_RHO_VALUES = 1000
+# Far beyond any store that fits a disk; keeps every count inside numpy's int64 (a
+# larger one reached numpy as an OverflowError, even under --force).
+MAX_SAMPLES_PER_RHO = 10 ** 9
 # Far beyond what the memory guard lets through; bounds the per-class noise spec built
 # for the default before that guard runs.
 MAX_CLASSES = 1_000_000
@@ -197,6 +200,9 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
     height, width = check_size(size)
     if int(samples_per_rho) != samples_per_rho or samples_per_rho < 1:
         raise ConfigError(f"samples-per-rho must be an integer >= 1, got {samples_per_rho}")
+    if samples_per_rho > MAX_SAMPLES_PER_RHO:
+        raise ConfigError(f"samples-per-rho must be at most {MAX_SAMPLES_PER_RHO:,}, got "
+                          f"{samples_per_rho}"[:200])
     for name, value in (("seed", seed), ("test seed", test_seed)):
         if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
             raise ConfigError(f"{name} must be a non-negative integer, got {value}")

@@ -27,7 +27,7 @@ from .benchmark import Benchmark, BenchmarkError, load_benchmark, resolve_extra
 from .errors import ConfigError, RunFailure, StoreError
 from .eval_config import run_settings
 from .evaluate import EvalConfig, run_device, run_eval
-from .execution import ENV_ADDRESS, check_workers, using
+from .execution import ENV_ADDRESS, Execution, check_workers, using
 from .generate import generate
 from .resources import check_resources
 from .leaderboard import LeaderboardError
@@ -140,20 +140,30 @@ def reproduce(
             check_resources(dataset.config, work / "stores" / f"{dataset.name}.zarr")
         except ConfigError as exc:
             raise BenchmarkError(f"dataset {dataset.name!r}: {exc}") from None
+    if dask is None:  # the flag, else the environment, else the profile's setting
+        dask = os.environ.get(ENV_ADDRESS) or bench.dask
+    if not dask:  # a profile for a GPU on a machine without one, before anything is made
+        _check_device(bench, Execution(threads=1))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BenchmarkError(f"cannot create --out {out}: {exc.strerror}") from None
     # One reproduction per report folder at a time (the lock sits beside it).
-    if dask is None:  # the flag, else the environment, else the profile's setting
-        dask = os.environ.get(ENV_ADDRESS) or bench.dask
     with hold(out.absolute().parent / f".{out.absolute().name}.ogmbench-lock",
               f"report folder {out}"), using(dask, threads) as execution:
+        _check_device(bench, execution)  # a cluster's workers may offer the GPU
         seal = _seal(out, log) if sealed else None
         if seal is not None:
             bench = bench.with_test_seed(seal.test_seed)
         return _reproduce(bench, config, out, work, extra, published, workers, execution,
                           progress, log, beside_rows, seal)
+
+
+def _check_device(bench, execution) -> None:
+    try:
+        run_device(bench.device, execution)
+    except ConfigError as exc:
+        raise BenchmarkError(f"profile {bench.profile}: {exc}") from None
 
 
 def _seal(out: Path, log):

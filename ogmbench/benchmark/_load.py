@@ -103,6 +103,10 @@ def _profiles(data: dict, profile: str, where: str) -> dict[str, dict]:
         raise BenchmarkError(f"{where}: no profile {profile!r} "
                              f"(profiles: {', '.join(map(show, profiles))})")
     for name in profiles:
+        # A profile names the default report folder (runs/<benchmark>-<profile>).
+        if not is_plain(name):
+            raise BenchmarkError(f"{where}: [profile.{show(name)}]: a profile name must be "
+                                 "letters, digits, '-', '_' or '.' and not start with '.'")
         table_of(profiles, name, where, f"profile.{show(name)}")
         check_keys(profiles[name], PROFILE_KEYS, where, f"[profile.{show(name)}]",
                    required=PROFILE_REQUIRED)

@@ -1,0 +1,50 @@
+"""Hostile cases of the second integrity round (issue 27), kept as regression tests."""
+
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import assert_usage_error, benchmark_toml, call
+
+
+@pytest.mark.parametrize("argv", [
+    ["--samples-per-rho", "99999999999999999999", "--force"],
+    ["--samples-per-rho", "1000000001", "--force"],
+])
+def test_an_impossible_sample_count_is_one_line_even_forced(tmp_path, capsys, argv):
+    code, out, err = call(["generate", str(tmp_path / "s.zarr"), *argv], capsys)
+    assert_usage_error(code, out, err, "samples-per-rho must be at most")
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_a_benchmark_with_an_impossible_sample_count_is_one_line(tmp_path, capsys):
+    path = tmp_path / "b.toml"
+    path.write_text(benchmark_toml(samples_per_rho=99999999999999999))
+    code, out, err = call(["reproduce", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert_usage_error(code, out, err, "samples-per-rho must be at most")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_profile_name_cannot_lead_the_report_out_of_runs(tmp_path, capsys, monkeypatch):
+    text = benchmark_toml().replace("[profile.default]", '[profile."../../../esc"]')
+    (tmp_path / "deep").mkdir()
+    path = tmp_path / "deep" / "b.toml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path / "deep")
+    code, out, err = call(["reproduce", str(path), "--profile", "../../../esc"], capsys)
+    assert_usage_error(code, out, err, "a profile name must be")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["b.toml"]
+
+
+def test_a_gpu_profile_without_a_gpu_is_refused_before_any_store(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    path = tmp_path / "b.toml"
+    path.write_text(benchmark_toml(device="cuda"))
+    code, out, err = call(["reproduce", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert_usage_error(code, out, err, "profile default", "no CUDA device")
+    assert not (tmp_path / "o").exists()
