@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Iterator, Union
 
 from .errors import RunFailure, UsageError
 
-__all__ = ["Remote", "Place", "location", "is_url", "write_atomic", "absolute", "check_bucket",
+__all__ = ["read_regular", "Remote", "Place", "location", "is_url", "write_atomic", "absolute", "check_bucket",
            "local_only", "is_transport_error", "Unreachable"]
 
 # Object stores with buckets, which ogmbench never creates (check_bucket).
@@ -123,6 +124,25 @@ def absolute(value: str | os.PathLike | "Remote") -> str:
     """The same place named so that another process (or machine) finds it."""
     place = location(value)
     return str(place) if isinstance(place, Remote) else str(Path(place).absolute())
+
+
+def read_regular(path: "Place") -> bytes:
+    """The bytes of a regular file; OSError for anything else (a pipe, a device), without
+    waiting on it: a FIFO put where a metadata file belongs must not hang a command.
+
+    Locally the file is opened without blocking and checked on the open descriptor, so it
+    cannot be swapped for a pipe between the check and the read.
+    """
+    if isinstance(path, Remote):
+        return path.read_bytes()
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: "Place", data: bytes) -> None:

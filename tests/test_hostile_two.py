@@ -48,3 +48,37 @@ def test_a_gpu_profile_without_a_gpu_is_refused_before_any_store(tmp_path, capsy
     code, out, err = call(["reproduce", str(path), "--out", str(tmp_path / "o")], capsys)
     assert_usage_error(code, out, err, "profile default", "no CUDA device")
     assert not (tmp_path / "o").exists()
+
+
+def _cli(*argv, timeout=120):
+    """The console command in a process of its own, so that a hang fails the test."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "ogmbench", *map(str, argv)],
+                          capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_pipe_where_metadata_belongs_is_one_line_never_a_hang(tmp_path):
+    import os
+
+    import ogmbench
+
+    store = ogmbench.generate(tmp_path / "s.zarr", rho=[0.0], samples_per_rho=10, size=16)
+    fake = tmp_path / "fake.zarr"
+    fake.mkdir()
+    os.mkfifo(fake / "zarr.json")
+    code, out, err = _cli("generate", fake, "--overwrite", "--samples-per-rho", "10")
+    assert_usage_error(code, out, err, "not an ogmbench store")
+    assert (fake / "zarr.json").exists()
+
+    run = tmp_path / "run"
+    assert _cli("eval", store.path, "--estimator", "identity", "--out", run)[0] == 0
+    (run / "run.json").unlink()
+    os.mkfifo(run / "run.json")
+    code, out, err = _cli("eval", store.path, "--estimator", "identity", "--out", run,
+                          "--resume")
+    assert_usage_error(code, out, err, "no readable run.json")
+    code, out, err = _cli("leaderboard", run)
+    assert code == 2 and "no readable run.json" in err and "Traceback" not in err

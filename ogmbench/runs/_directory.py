@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..locks import hold
-from ..places import Place, Remote, location
+from ..places import Place, Remote, location, read_regular
 from ._json import now, versions
 from ._run import LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KEYS, RUN_KIND, Run, RunDirError
 
@@ -25,7 +25,7 @@ def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
 
 def _load(run_dir: Place) -> dict[str, Any]:
     try:
-        data = json.loads((run_dir / RUN_FILE).read_text())
+        data = json.loads(read_regular(run_dir / RUN_FILE))
     except (OSError, ValueError):
         raise RunDirError(f"{run_dir} is not an ogmbench run directory "
                           f"(no readable {RUN_FILE})") from None

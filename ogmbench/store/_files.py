@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import StoreError
-from ..places import Place, Remote, location
+from ..places import Place, Remote, location, read_regular
 from ._layout import FORMAT_KEY, Layout
 
 
@@ -19,7 +19,7 @@ def is_store(path: Place) -> bool:
     """Whether ``path`` holds a zarr group written by ogmbench (complete or not)."""
     meta = location(path) / "zarr.json"
     try:
-        attrs = json.loads(meta.read_text()).get("attributes", {})
+        attrs = json.loads(read_regular(meta)).get("attributes", {})
     except (OSError, ValueError, AttributeError):
         return False
     return isinstance(attrs, dict) and FORMAT_KEY in attrs
