@@ -82,3 +82,35 @@ def test_a_pipe_where_metadata_belongs_is_one_line_never_a_hang(tmp_path):
     assert_usage_error(code, out, err, "no readable run.json")
     code, out, err = _cli("leaderboard", run)
     assert code == 2 and "no readable run.json" in err and "Traceback" not in err
+
+
+HOOK = '''
+import sys
+
+
+class _CtrlC:
+    """Ctrl-C pressed exactly while the package loads."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "ogmbench.config":
+            raise KeyboardInterrupt
+        return None
+
+
+sys.meta_path.insert(0, _CtrlC())
+'''
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_not_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "ogmbench"
+    if not script.exists():
+        pytest.skip("the console script is not installed beside this Python")
+    (tmp_path / "sitecustomize.py").write_text(HOOK)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([str(script), "list"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
