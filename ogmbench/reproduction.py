@@ -32,7 +32,7 @@ from .generate import generate
 from .resources import check_resources
 from .leaderboard import LeaderboardError
 from .locks import hold
-from .places import Place, Remote, check_bucket, is_url, local_only, location
+from .places import Place, check_bucket, is_url, local_only, location
 from .report import write_report
 from .report.folder import check_out, check_work, make_staging, publish
 from .results import (
@@ -123,23 +123,7 @@ def reproduce(
         beside_rows.attrs["folder"] = str(beside)
     check_workers(workers)  # against the cores when the stores and runs are made
 
-    if out is not None and not str(out).strip():
-        raise BenchmarkError("--out is empty; give a directory")
-    if work is not None and not str(work).strip():
-        raise BenchmarkError("--work is empty; give a directory")
-    if out is not None and is_url(out):
-        raise BenchmarkError(f"--out {out}: the report is written to a local folder (it is "
-                             "published by renaming); --work may be a URL")
-    out = Path(out) if out is not None else Path("runs") / f"{bench.name}-{bench.profile}"
-    check_out(out)
-    work = location(work) if work is not None else out / "work"
-    check_work(work, out)
-    check_bucket(work)
-    for dataset in bench.datasets:  # before anything is created
-        try:
-            check_resources(dataset.config, work / "stores" / f"{dataset.name}.zarr")
-        except ConfigError as exc:
-            raise BenchmarkError(f"dataset {dataset.name!r}: {exc}") from None
+    out, work = _places(bench, out, work)
     if dask is None:  # the flag, else the environment, else the profile's setting
         dask = os.environ.get(ENV_ADDRESS) or bench.dask
     if not dask:  # a profile for a GPU on a machine without one, before anything is made
@@ -157,6 +141,29 @@ def reproduce(
             bench = bench.with_test_seed(seal.test_seed)
         return _reproduce(bench, config, out, work, extra, published, workers, execution,
                           progress, log, beside_rows, seal)
+
+
+def _places(bench, out, work) -> tuple[Path, Place]:
+    """The report folder and the work folder, checked before anything is created: ours
+    to write, and room for the profile's stores."""
+    if out is not None and not str(out).strip():
+        raise BenchmarkError("--out is empty; give a directory")
+    if work is not None and not str(work).strip():
+        raise BenchmarkError("--work is empty; give a directory")
+    if out is not None and is_url(out):
+        raise BenchmarkError(f"--out {out}: the report is written to a local folder (it is "
+                             "published by renaming); --work may be a URL")
+    out = Path(out) if out is not None else Path("runs") / f"{bench.name}-{bench.profile}"
+    check_out(out)
+    work = location(work) if work is not None else out / "work"
+    check_work(work, out)
+    check_bucket(work)
+    for dataset in bench.datasets:  # before anything is created
+        try:
+            check_resources(dataset.config, work / "stores" / f"{dataset.name}.zarr")
+        except ConfigError as exc:
+            raise BenchmarkError(f"dataset {dataset.name!r}: {exc}") from None
+    return out, work
 
 
 def _check_device(bench, execution) -> None:
