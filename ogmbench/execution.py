@@ -326,6 +326,9 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
         raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     except ValueError as exc:  # an address Dask cannot parse
         raise ConfigError(f"--dask {address}: {exc}") from None
+    except MemoryError:  # another service's greeting read as the length of a Dask frame
+        raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: something answers "
+                            "there, but not Dask's protocol") from None
     execution = Execution(threads, client, address, cluster)
     try:
         yield execution

@@ -114,3 +114,37 @@ def test_ctrl_c_while_the_command_loads_is_one_line_not_a_traceback(tmp_path):
     done = subprocess.run([str(script), "list"], capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
+
+
+def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def greet():  # speaks first, as an SSH server does
+        server.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1\r\n")
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    try:
+        code, out, err = call(["generate", str(tmp_path / "g.zarr"), "--samples-per-rho", "10",
+                               "--size", "16", "--dask", f"tcp://127.0.0.1:{port}"], capsys)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert code == 1 and "Traceback" not in err and "not Dask's protocol" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g.zarr").exists()
