@@ -23,7 +23,7 @@ from .places import Place, Remote, absolute, check_bucket, location
 from .resources import check_resources, check_writable
 from .store import (
     Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
-    open_group, open_store,
+    open_group, open_store, remove_leftovers,
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
@@ -404,6 +404,7 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     except StoreError:
         raise StoreError(f"{out} was interrupted before its arrays were made; nothing in it "
                          "can be kept: write it again with --overwrite") from None
+    remove_leftovers(out)  # the temporary file of a shard write that was killed
     done = dict(attrs.get("shard_digests", {}))
     return config, group, done
 

@@ -385,7 +385,7 @@ def test_a_bad_timeout_is_a_usage_error(store, tmp_path, capsys, value):
 @pytest.mark.parametrize("argv, words", [
     (["--classes", "100000"], ["of memory", "--force"]),
     (["--classes", "100", "--size", "4096"], ["of memory", "--force"]),
-    (["--samples-per-rho", "1000000000000"], ["of disk", "free", "--force"]),
+    (["--samples-per-rho", "100000000"], ["of disk", "free", "--force"]),
 ])
 def test_an_absurd_request_is_refused_before_anything_is_created(tmp_path, capsys, argv, words):
     code, out, err = call(["generate", tmp_path / "s.zarr", *argv], capsys)
@@ -393,9 +393,9 @@ def test_an_absurd_request_is_refused_before_anything_is_created(tmp_path, capsy
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_benchmark_asking_for_1e14_samples_creates_no_store(tmp_path, capsys):
+def test_a_benchmark_asking_for_1e8_samples_per_rho_creates_no_store(tmp_path, capsys):
     config = tmp_path / "b.toml"
-    config.write_text(benchmark_toml(samples_per_rho=10**14, estimators=("identity", "median"),
+    config.write_text(benchmark_toml(samples_per_rho=10**8, estimators=("identity", "median"),
                                      reference="identity", prior_controls=()))
     code, out, err = call(["reproduce", config, "--out", tmp_path / "out"], capsys)
     assert code == 2 and "of disk" in err.strip().splitlines()[-1] and "Traceback" not in err
@@ -866,7 +866,7 @@ def test_bad_benchmark_files_are_one_line_and_create_nothing(tmp_path, capsys, c
 
 
 def test_reproduce_asking_too_much_creates_nothing(tmp_path, capsys):
-    (tmp_path / "b.toml").write_text(benchmark_toml(samples_per_rho=10**13))
+    (tmp_path / "b.toml").write_text(benchmark_toml(samples_per_rho=10**8))
     code, out, err = call(["reproduce", tmp_path / "b.toml", "--out", tmp_path / "o",
                            "--work", tmp_path / "w"], capsys)
     assert_usage_error(code, out, err, "need about")

@@ -148,3 +148,75 @@ def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys
     assert code == 1 and "Traceback" not in err and "not Dask's protocol" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.zarr").exists()
+
+
+def _interrupted(path):
+    """A store whose generate was stopped after its first shard (as Ctrl-C leaves it)."""
+    import ogmbench
+
+    calls = []
+
+    def stop(n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ogmbench.generate(path, progress=stop, rho=[0.0, 0.9], samples_per_rho=60, size=128)
+    return path
+
+
+TEMP = "0.0123456789abcdef0123456789abcdef.partial"
+
+
+def test_a_killed_shard_write_leaves_nothing_behind_after_resume(tmp_path):
+    import ogmbench
+
+    out = _interrupted(tmp_path / "s.zarr")
+    # zarr writes a chunk to a temporary sibling first: what a kill -9 mid-write leaves.
+    leftover = out / "noisy" / "c" / "1" / "0" / "0" / TEMP
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"half a shard")
+    mine = out / "noisy" / "c" / "1" / "0" / "0" / "notes.0123456789abcdef0123456789abcdef.partial"
+    store = ogmbench.generate(out, resume=True)
+    assert not leftover.exists() and ogmbench.verify_store(out).ok
+    assert store.attrs["complete"] is True
+    # A file of that shape that does not shadow a key of the layout is the user's.
+    mine.write_bytes(b"mine")
+    with pytest.raises(ogmbench.StoreError, match="did not write"):
+        ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=10, size=16)
+    assert mine.read_bytes() == b"mine"
+
+
+def test_overwrite_takes_a_store_with_our_own_leftover(tmp_path):
+    import ogmbench
+
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, rho=[0.0], samples_per_rho=10, size=16)
+    (out / "clean" / "c" / "0" / "0" / "0" / TEMP).write_bytes(b"half")
+    (out / "zarr.0123456789abcdef0123456789abcdef.partial").write_bytes(b"half")
+    store = ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
+    assert len(store) == 12 and not list(out.rglob("*.partial"))
+
+
+@pytest.mark.parametrize("key", [
+    "noisy/c/0/0/0/1",        # past the chunk grid on an axis with one chunk
+    "noisy/c/0/0/1",          # one index too few
+    "noisy/c/7/0/0/0",        # past the last shard
+    "noisy/c/00/0/0/0",       # not zarr's spelling of an index
+    "rho/c/1",
+    "rho/c/0x",
+])
+def test_overwrite_keeps_a_file_named_like_a_chunk_outside_the_layout(tmp_path, key):
+    import ogmbench
+
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, rho=[0.0], samples_per_rho=10, size=16)
+    path = out / key
+    if path.exists():  # a real key spelled this way would be ours
+        pytest.fail(f"{key} is a key of the layout")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"mine")
+    with pytest.raises(ogmbench.StoreError, match="did not write"):
+        ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
+    assert path.read_bytes() == b"mine" and len(ogmbench.open_store(out)) == 10

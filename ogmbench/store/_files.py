@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -31,13 +32,23 @@ _STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class"
                   "pose", "phi_time", "time", "axis"}
 
 
+# zarr's local writes go to a temporary sibling, ``<stem>.<32 hex>.partial``, renamed into
+# place when whole: a kill -9 in between leaves one behind.
+_TEMP = re.compile(r"(?P<stem>[^.]+)\.[0-9a-f]{32}\.partial")
+# More chunks than this on one axis is not a store ogmbench wrote (and not worth a walk).
+_MAX_GRID = 10 ** 9
+
+
 def entries(path: Place) -> Iterator[tuple[str, str]]:
-    """(relative path, kind) of everything in a store folder: "ours", "foreign" or
+    """(relative path, kind) of everything in a store folder: "ours" (what its layout
+    implies: the metadata files and the chunk keys inside each array's chunk grid, as its
+    metadata records it), "temp" (a write of ours that was interrupted), "foreign", or
     "special" (not a regular file or folder: a pipe, a socket, a device, a link).
     On object storage, where there are only objects, each object is one entry."""
+    grids = _grids(location(path))
     if isinstance(path, Remote):
         for rel in path.files():
-            yield rel, _kind(tuple(rel.split("/")), folder=False)
+            yield rel, _kind(tuple(rel.split("/")), False, grids)
         return
     for root, dirs, files in os.walk(path):
         root = Path(root)
@@ -48,18 +59,58 @@ def entries(path: Place) -> Iterator[tuple[str, str]]:
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 yield str(entry.relative_to(path)), "special"
                 continue
-            yield str(entry.relative_to(path)), _kind((*rel, name), stat.S_ISDIR(mode))
+            yield str(entry.relative_to(path)), _kind((*rel, name), stat.S_ISDIR(mode), grids)
         dirs[:] = [d for d in dirs if not os.path.islink(root / d)]
 
 
-def _kind(parts: tuple[str, ...], folder: bool) -> str:
+def _grids(path: Place) -> dict[str, tuple[int, ...]]:
+    """Chunks per axis of each array of the store, from its metadata (arrays whose
+    metadata is missing or not zarr's own are left out: their chunks are nobody's)."""
+    grids = {}
+    for name in _STORE_FOLDERS:
+        try:
+            meta = json.loads(read_regular(path / name / "zarr.json"))
+            shape = [int(n) for n in meta["shape"]]
+            chunks = [int(n) for n in meta["chunk_grid"]["configuration"]["chunk_shape"]]
+            encoding = meta.get("chunk_key_encoding", {})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        separator = encoding.get("configuration", {}).get("separator", "/") if isinstance(
+            encoding, dict) else None
+        if (encoding.get("name") == "default" and separator == "/" and len(shape) == len(chunks)
+                and all(c > 0 and 0 <= n for n, c in zip(shape, chunks))):
+            grid = tuple(-(-n // c) for n, c in zip(shape, chunks))
+            if all(g <= _MAX_GRID for g in grid):
+                grids[name] = grid
+    return grids
+
+
+def _kind(parts: tuple[str, ...], folder: bool, grids: dict[str, tuple[int, ...]]) -> str:
+    match = None if folder else _TEMP.fullmatch(parts[-1])
+    if match:
+        stem = match.group("stem")
+        owner = [(*parts[:-1], name) for name in (stem, f"{stem}.json")]
+        return "temp" if any(_kind(o, False, grids) == "ours" for o in owner) else "foreign"
     if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in _STORE_FOLDERS and folder):
         return "ours"
-    if len(parts) >= 2 and parts[0] in _STORE_FOLDERS and (
-            parts[1:] == ("zarr.json",) or (parts[1] == "c" and all(
-                p.isdigit() for p in parts[2:]))):
+    if len(parts) == 2 and parts[0] in _STORE_FOLDERS and parts[1] == "zarr.json":
         return "ours"
-    return "foreign"
+    grid = grids.get(parts[0])
+    if grid is None or len(parts) < 2 or parts[1] != "c":
+        return "foreign"
+    index = parts[2:]
+    fits = (len(index) <= len(grid) if folder else len(index) == len(grid)) and all(
+        p.isdigit() and str(int(p)) == p and int(p) < n for p, n in zip(index, grid))
+    return "ours" if fits else "foreign"
+
+
+def remove_leftovers(path: Place) -> list[str]:
+    """Delete the temporary files of our interrupted writes in a store; return them."""
+    path = location(path)
+    gone = [entry for entry, kind in entries(path) if kind == "temp"]
+    for entry in gone:
+        (path / entry).unlink(missing_ok=True)
+    return gone
 
 
 def check_replaceable(path: Place) -> None:
@@ -74,7 +125,7 @@ def check_replaceable(path: Place) -> None:
             f"{path} exists and is not an ogmbench store; refusing to overwrite it "
             "(choose another OUT or remove it yourself)"
         )
-    foreign = [entry for entry, kind in entries(path) if kind != "ours"]
+    foreign = [entry for entry, kind in entries(path) if kind not in ("ours", "temp")]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise StoreError(f"{path} holds {foreign[0]}{more}, which ogmbench "
