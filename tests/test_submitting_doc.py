@@ -55,3 +55,43 @@ def test_the_torch_example_conforms_and_runs_as_a_sealed_plugin(tmp_path, capsys
     # Its checkpoint lies in the one folder it may write.
     saved = list((tmp_path / "run" / "checkpoints" / "plugin-tinycnn").glob("tinycnn-*.pt"))
     assert len(saved) == 1
+
+
+def test_the_clean_clone_path_puts_a_new_estimator_beside_the_published_rows(tmp_path, capsys,
+                                                                           monkeypatch):
+    """SUBMITTING's first commands, as written, on the published default folder."""
+    import shlex
+
+    import pandas as pd
+
+    from cli_helpers import call
+
+    text = DOC.read_text()
+    section = text.split("## From a clean clone to the published board", 1)[1]
+    bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).replace("\\\n", " ")
+    command = next(line for line in bash.splitlines() if "ogmbench reproduce" in line)
+    argv = shlex.split(command)[1:]
+    assert argv[:2] == ["reproduce", "leaderboard/benchmark.toml"]
+    # box.py is the protocol's class saved as a file; the report goes to tmp_path.
+    box = re.search(r"## The protocol.*?```python\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "box.py").write_text(box)
+    argv = [str(tmp_path / "box.py:BoxFilter") if a == "box.py:BoxFilter" else
+            str(tmp_path / "out") if a == "runs/box-beside" else a for a in argv]
+    monkeypatch.chdir(DOC.parent.parent)
+    code, out, err = call(argv, capsys)
+    assert code == 0, err
+    mine = pd.read_csv(tmp_path / "out" / "results.csv", skiprows=1, dtype={"rho": str})
+    published = pd.read_csv(DOC.parent.parent / "leaderboard" / "results.csv", skiprows=1,
+                            dtype={"rho": str})
+    assert "box" in set(mine["estimator"])
+    # The published rows come out as published: the same values and intervals.
+    columns = ["dataset", "train_size", "estimator", "control", "rho", "metric", "value", "lo",
+               "hi"]
+    key = columns[:6]
+    theirs = published[published["train_size"] == published["train_size"].max()][columns]
+    ours = mine[mine["estimator"] != "box"][columns]
+    merged = theirs.merge(ours, on=key, suffixes=("", "_new"))
+    assert len(merged) == len(theirs)
+    for column in ("value", "lo", "hi"):
+        assert (merged[column] - merged[f"{column}_new"]).abs().max() < 1e-9
+    assert "box" in (tmp_path / "out" / "README.md").read_text()
