@@ -220,3 +220,33 @@ def test_overwrite_keeps_a_file_named_like_a_chunk_outside_the_layout(tmp_path, 
     with pytest.raises(ogmbench.StoreError, match="did not write"):
         ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
     assert path.read_bytes() == b"mine" and len(ogmbench.open_store(out)) == 10
+
+
+def test_results_copied_in_from_another_run_are_refused_not_shown(tmp_path, capsys):
+    import shutil
+
+    import ogmbench
+
+    mine = ogmbench.generate(tmp_path / "a.zarr", rho=[0.0, 0.9], samples_per_rho=10, size=16)
+    other = ogmbench.generate(tmp_path / "b.zarr", rho=[0.0, 0.9], samples_per_rho=40, size=16,
+                              seed=5)
+    for store, run in ((mine, "ra"), (other, "rb")):
+        code, out, err = call(["eval", store.path, "--estimator", "identity", "--estimator",
+                               "median", "--out", str(tmp_path / run)], capsys)
+        assert code == 0, err
+    swapped = tmp_path / "ra" / "samples" / "median.parquet"
+    shutil.copy(tmp_path / "rb" / "samples" / "median.parquet", swapped)
+    foreign = swapped.read_bytes()
+    code, out, err = call(["leaderboard", str(tmp_path / "ra")], capsys)
+    assert_usage_error(code, out, err, "samples/median.parquet is not the file this run wrote")
+    code, out, err = call(["eval", mine.path, "--estimator", "identity", "--estimator", "median",
+                           "--out", str(tmp_path / "ra"), "--resume"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "move it out of the run directory" in err.strip().splitlines()[-1]
+    assert swapped.read_bytes() == foreign  # somebody's file is kept
+    swapped.rename(tmp_path / "moved.parquet")
+    code, out, err = call(["eval", mine.path, "--estimator", "identity", "--estimator", "median",
+                           "--out", str(tmp_path / "ra"), "--resume"], capsys)
+    assert code == 0, err
+    code, out, err = call(["leaderboard", str(tmp_path / "ra")], capsys)
+    assert code == 0 and "median" in out

@@ -36,8 +36,8 @@ def test_records_samples_and_kept_round_trip(tmp_path):
     samples = run.write_samples("median", {"sample": [4, 5], "mse": [0.1, 0.2]})
     kept = run.write_kept("median", np.ones((2, 3, 3), np.float32))
     run.set_record("median", {"status": "ok", "fixed_params": {"size": 5, "profile": "x"},
-                              "run_params": [], "samples_file": samples, "kept": [4, 5],
-                              "kept_file": kept, "uses_prior": False, "stochastic": False})
+                              "run_params": [], **samples, "kept": [4, 5],
+                              **kept, "uses_prior": False, "stochastic": False})
     run.set_record("bad", {"status": "failed", "reason": "boom"})
     again = read_run(tmp_path / "r")
     assert [r.name for r in again.records()] == ["median", "bad"]
@@ -49,6 +49,11 @@ def test_records_samples_and_kept_round_trip(tmp_path):
     assert again.has_results("median", [4, 5]) and not again.has_results("median", [4])
     assert not again.has_results("bad")
     assert not list((tmp_path / "r").rglob("*.tmp"))  # written whole, renamed into place
+    # Each file is bound to the run by its sha256 in run.json.
+    import hashlib
+
+    path = tmp_path / "r" / samples["samples_file"]
+    assert samples["samples_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_run_wide_training_settings_do_not_label_the_estimator(tmp_path):

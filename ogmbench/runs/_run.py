@@ -4,6 +4,7 @@ and the kept estimates, and writes each of them whole."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 from typing import Any, Iterator
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..names import file_name
-from ..places import Place, Remote, location, write_atomic
+from ..places import Place, location, read_regular, write_atomic
 from ._json import now, write_json
 from ._record import Record
 
@@ -96,29 +97,64 @@ class Run:
         Raises
         ------
         RunDirError
-            When the file is missing or unreadable.
+            When the file is missing, unreadable, or not the one this run wrote (its
+            sha256 is not the one ``run.json`` records).
         """
         import pyarrow.parquet as pq
 
-        record = self.data["estimators"][name]
+        data = self._checked(name, "samples")
         try:
-            return pq.read_table(_readable(self.path / record["samples_file"]))
-        except (OSError, ValueError, KeyError) as exc:
+            return pq.read_table(io.BytesIO(data))
+        except (OSError, ValueError) as exc:
             raise RunDirError(f"{self.path}: cannot read the results of {name!r} ({exc})") from None
 
     def kept(self, name: str) -> np.ndarray:
         """The kept estimates of an estimator, (len(kept), H, W), in ``Record.kept`` order."""
-        return np.load(_readable(self.path / self.data["estimators"][name]["kept_file"]))
+        return np.load(io.BytesIO(self._checked(name, "kept")))
 
     def has_results(self, name: str, keep: list[int] | None = None) -> bool:
-        """Whether ``name`` finished and its files (and the ``keep`` estimates) are there."""
+        """Whether ``name`` finished and its files (and the ``keep`` estimates) are there.
+
+        Raises
+        ------
+        RunDirError
+            When one of them is not the file this run wrote: it is somebody's, and
+            computing it again would overwrite it.
+        """
         record = self.data.get("estimators", {}).get(name)
         if not record or record.get("status") != "ok":
             return False
-        if not (self.path / record["samples_file"]).is_file():
+        kinds = ["samples"] + (["kept"] if keep else [])
+        if keep and record.get("kept") != keep:
             return False
-        return not keep or (record.get("kept") == keep
-                            and (self.path / record["kept_file"]).is_file())
+        for kind in kinds:
+            path = self.path / str(record.get(f"{kind}_file", ""))
+            if not record.get(f"{kind}_file") or not path.is_file():
+                return False
+            if f"{kind}_sha256" not in record:  # written before files carried digests
+                return False
+            self._checked(name, kind)
+        return True
+
+    def _checked(self, name: str, kind: str) -> bytes:
+        """The bytes of an estimator's ``samples`` or ``kept`` file, which must be the
+        ones this run wrote (``run.json`` records their sha256)."""
+        record = self.data["estimators"][name]
+        try:
+            relative = record[f"{kind}_file"]
+            data = read_regular(self.path / relative)
+        except (OSError, KeyError) as exc:
+            raise RunDirError(f"{self.path}: cannot read the results of {name!r} ({exc})") from None
+        expected = record.get(f"{kind}_sha256")
+        if expected is None:
+            raise RunDirError(f"{self.path}: the {kind} of {name!r} were written before run "
+                              "files carried digests; recompute them with 'ogmbench eval "
+                              "--resume'")
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise RunDirError(f"{self.path}: {relative} is not the file this run wrote for "
+                              f"{name!r} (its sha256 differs from run.json's); move it out of "
+                              "the run directory to compute it again")
+        return data
 
     # -- writing ---------------------------------------------------------------------
 
@@ -144,8 +180,9 @@ class Run:
     def save(self) -> None:
         write_json(self.data, self.path / RUN_FILE)
 
-    def write_samples(self, name: str, columns: dict[str, list]) -> str:
-        """Write an estimator's per-sample rows; return the path relative to the run."""
+    def write_samples(self, name: str, columns: dict[str, list]) -> dict[str, str]:
+        """Write an estimator's per-sample rows; return its record's ``samples_file`` (the
+        path relative to the run) and ``samples_sha256``."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -153,17 +190,21 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = pa.BufferOutputStream()
         pq.write_table(pa.table(columns), buffer)
-        write_atomic(path, buffer.getvalue().to_pybytes())
-        return f"samples/{path.name}"
+        data = buffer.getvalue().to_pybytes()
+        write_atomic(path, data)
+        return {"samples_file": f"samples/{path.name}",
+                "samples_sha256": hashlib.sha256(data).hexdigest()}
 
-    def write_kept(self, name: str, array: np.ndarray) -> str:
-        """Write an estimator's kept estimates; return the path relative to the run."""
+    def write_kept(self, name: str, array: np.ndarray) -> dict[str, str]:
+        """Write an estimator's kept estimates; return its record's ``kept_file`` and
+        ``kept_sha256``."""
         path = self.path / "kept" / f"{file_name(name, 'estimator name')}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, array)
         write_atomic(path, buffer.getvalue())
-        return f"kept/{path.name}"
+        return {"kept_file": f"kept/{path.name}",
+                "kept_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
 
     def write_text(self, name: str, text: str) -> Place:
         """Write a file of the run (e.g. ``leaderboard.csv``) atomically."""
@@ -172,6 +213,3 @@ class Run:
         return path
 
 
-def _readable(path: Place):
-    """What pyarrow and numpy read: a local path, or an object's bytes in memory."""
-    return io.BytesIO(path.read_bytes()) if isinstance(path, Remote) else path
