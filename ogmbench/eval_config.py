@@ -275,12 +275,15 @@ def run_settings(store: Store, config: EvalConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``store``, ``store_digest``, ``target``, ``seed``, ``prior_controls`` and, for a
-        data-scaling run, ``train_size``.
+        ``store``, ``store_digest``, ``store_meta_digest`` (a store's metadata digest),
+        ``target``, ``seed``, ``prior_controls`` and, for a data-scaling run,
+        ``train_size``.
     """
     settings = {"store": absolute(store.path), "store_digest": store.attrs["digest"],
                 "target": int(config.target), "seed": int(config.seed),
                 "prior_controls": sorted(config.prior_controls)}
+    if store.attrs.get("meta_digest"):  # absent in stores made before it: runs resume
+        settings["store_meta_digest"] = store.attrs["meta_digest"]
     if config.train_size is not None:  # absent otherwise: runs made before the sweep resume
         settings["train_size"] = int(config.train_size)
     return settings

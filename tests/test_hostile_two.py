@@ -250,3 +250,98 @@ def test_results_copied_in_from_another_run_are_refused_not_shown(tmp_path, caps
     assert code == 0, err
     code, out, err = call(["leaderboard", str(tmp_path / "ra")], capsys)
     assert code == 0 and "median" in out
+
+
+def _edit_json(path, edit):
+    import json
+
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _both(store, array, edit):
+    """Edit an array's metadata in its own zarr.json and in the consolidated copy."""
+    _edit_json(store / array / "zarr.json", edit)
+    _edit_json(store / "zarr.json",
+               lambda root: edit(root["consolidated_metadata"]["metadata"][array]))
+
+
+METADATA_EDITS = {
+    "scale_factor on noisy, consolidated copy only": lambda s: _edit_json(
+        s / "zarr.json", lambda r: r["consolidated_metadata"]["metadata"]["noisy"][
+            "attributes"].update(scale_factor=0.5)),
+    "add_offset on noisy, both copies": lambda s: _both(
+        s, "noisy", lambda m: m["attributes"].update(add_offset=1.0)),
+    "dimension_names of clean swapped, both copies": lambda s: _both(
+        s, "clean", lambda m: m.update(dimension_names=["sample", "class", "x", "y"])),
+    "fill_value of rho, both copies": lambda s: _both(s, "rho", lambda m: m.update(fill_value=0.5)),
+}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    import ogmbench
+
+    root = tmp_path_factory.mktemp("pristine")
+    single = ogmbench.generate(root / "single.zarr", rho=[0.0, 0.9], samples_per_rho=10, size=16)
+    frames = ogmbench.generate(root / "seq.zarr", family="urban", frames=3, size=16,
+                               samples_per_rho=10, rho=[0.0, 0.9], noise="camera")
+    return {"single": single.path, "seq": frames.path}
+
+
+def _edited_copy(source, tmp_path, edit):
+    import shutil
+
+    store = tmp_path / "edited.zarr"
+    shutil.copytree(source, store)
+    edit(store)
+    return store
+
+
+def _no_number(store, tmp_path, capsys, *words):
+    code, out, err = call(["verify", str(store)], capsys)
+    assert code != 0 and "Traceback" not in err, (out, err)
+    code, out, err = call(["eval", str(store), "--estimator", "identity", "--out",
+                           str(tmp_path / "run")], capsys)
+    assert_usage_error(code, out, err, *words)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("what", sorted(METADATA_EDITS))
+def test_edited_array_metadata_never_yields_a_number(pristine, tmp_path, capsys, what):
+    store = _edited_copy(pristine["single"], tmp_path, METADATA_EDITS[what])
+    _no_number(store, tmp_path, capsys, "inconsistent")
+
+
+SEQUENCE_EDITS = {
+    "resolution 0.5 -> 3.0": lambda a: a.update(resolution=3.0),
+    "sequence.tau": lambda a: a["sequence"].update(tau=a["sequence"].get("tau", 1.0) * 3 + 1),
+    "sequence.dt": lambda a: a["sequence"].update(dt=2.0),
+    "the same tau in the config too": lambda a: (
+        a["sequence"].update(tau=7.0), a["config"]["sequence"].update(tau=7.0)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(SEQUENCE_EDITS))
+def test_edited_sequence_attributes_never_yield_a_number(pristine, tmp_path, capsys, what):
+    def edit(store):
+        _edit_json(store / "zarr.json", lambda root: SEQUENCE_EDITS[what](root["attributes"]))
+
+    store = _edited_copy(pristine["seq"], tmp_path, edit)
+    _no_number(store, tmp_path, capsys, "inconsistent")
+
+
+@pytest.mark.parametrize("array, values", [("time", [0.0, 1.0, 2.0]),
+                                           ("axis", ["x", "y", "theta"])])
+def test_edited_time_and_axis_coordinates_never_yield_a_number(pristine, tmp_path, capsys,
+                                                               array, values):
+    import numpy as np
+    import zarr
+
+    def edit(store):
+        group = zarr.open_group(str(store), mode="r+", use_consolidated=False)
+        group[array][:] = np.array(values)
+
+    store = _edited_copy(pristine["seq"], tmp_path, edit)
+    _no_number(store, tmp_path, capsys, "coordinate")

@@ -132,7 +132,7 @@ def clear_run(run_dir: Place) -> None:
 
 # What a resumed run must agree on; the store's path may differ (its digest names the
 # data) and so may the prior controls (the estimators they affect are recomputed).
-RESUMED_SETTINGS = ("store_digest", "target", "seed", "train_size")
+RESUMED_SETTINGS = ("store_digest", "store_meta_digest", "target", "seed", "train_size")
 
 
 def differing(recorded: dict[str, Any], settings: dict[str, Any],
@@ -140,7 +140,8 @@ def differing(recorded: dict[str, Any], settings: dict[str, Any],
     """The settings in which a run directory's ``run.json`` differs from a new run's.
 
     The one rule by which a run directory may be resumed (``eval --resume``) or reused
-    (``reproduce``): equal ``store_digest``, ``target``, ``seed`` and ``train_size``
+    (``reproduce``): equal ``store_digest``, ``store_meta_digest`` (absent for a store made
+    before it), ``target``, ``seed`` and ``train_size``
     (absent for a run on the whole train split), and, where ``device`` is given, the
     same device (another device trains the learned estimators differently).
 

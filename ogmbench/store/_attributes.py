@@ -13,6 +13,7 @@ from ..generators import FAMILIES
 from ..seeding import rho_id
 from ._digests import EDITED, check_digests, is_sha256
 from ._layout import EVERY_SHARD
+from ._sequences import check_time_coordinates
 
 # Attributes that info, show, eval and verify read, with their types.
 _TRUSTED = {"family": str, "noise": str, "config": dict, "digest": str, "shard_digests": dict,
@@ -92,13 +93,24 @@ def _check_config(store) -> None:
         raise StoreError(f"{store.path} is inconsistent: its attribute 'frames' is "
                          f"{attrs.get('frames', 1)!r} but its config says "
                          f"{config.get('frames', 1)!r} {EDITED}")
+    if config.get("frames", 1) > 1:  # what Store.warps, info and show read of a sequence
+        resolution = float(config["family_params"].get("resolution", 1.0))
+        for key, value in (("sequence", config.get("sequence")), ("resolution", resolution)):
+            if attrs.get(key) != value:
+                raise StoreError(f"{store.path} is inconsistent: its attribute {key!r} is "
+                                 f"{attrs.get(key)!r} but its config says {value!r} {EDITED}")
     if attrs["n_samples"] != config["samples_per_rho"] * len(config["rho"]):
         raise StoreError(f"{store.path} is inconsistent: n_samples {attrs['n_samples']!r} is not "
                          f"samples_per_rho x the number of rho values {EDITED}")
 
 
 def _check_coordinates(store, group) -> None:
-    """The class coordinates (what xarray selects by) must name the classes."""
+    """The class coordinates (what xarray selects by) must name the classes, and a
+    sequence's time and axis coordinates be the frames' times and the pose's axes."""
+    if store.frames > 1 and not check_time_coordinates(group, store.layout, store.attrs):
+        raise StoreError(f"{store.path} is damaged: its 'time' or 'axis' coordinate is not "
+                         "what generate wrote for its frames; run "
+                         f"'ogmbench verify {store.path}'")
     dims = ("class",) + (("other_class",) if store.classes > 2 else ())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -28,8 +28,9 @@ def is_store(path: Place) -> bool:
 
 # What an ogmbench store holds: its metadata and, per array or coordinate, a folder with
 # its metadata and chunk files under c/.
-_STORE_FOLDERS = {"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class", "other_class",
-                  "pose", "phi_time", "time", "axis"}
+STORE_ARRAYS = frozenset({"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class",
+                          "other_class", "pose", "phi_time", "time", "axis"})
+_STORE_FOLDERS = STORE_ARRAYS
 
 
 # zarr's local writes go to a temporary sibling, ``<stem>.<32 hex>.partial``, renamed into

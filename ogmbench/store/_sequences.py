@@ -1,4 +1,4 @@
-"""A store of sequences: its time and axis coordinates, and how each frame of a sample
+"""A store of sequences: its time and axis coordinates (written and checked), and how each frame of a sample
 maps into its last frame's grid (its warps, from the recorded poses through
 :func:`ogmbench.generators.warps_to_last`)."""
 
@@ -21,6 +21,20 @@ def write_time_coordinates(group, layout: Layout, attrs: dict[str, Any]) -> None
     axis = group.create_array("axis", shape=(len(POSE_AXES),), dtype=str,
                               dimension_names=("axis",))
     axis[:] = np.array(POSE_AXES)
+
+
+def check_time_coordinates(group, layout: Layout, attrs: dict[str, Any]) -> bool:
+    """Whether the time and axis coordinates are those :func:`write_time_coordinates`
+    writes for the store's frames and ``dt`` (what xarray labels frames and poses by)."""
+    try:
+        dt = float(attrs["sequence"]["dt"])
+        time = np.asarray(group["time"][:], dtype=np.float64)
+        axis = [str(v) for v in group["axis"][:]]
+    except Exception:  # missing, damaged, or not numbers
+        return False
+    expected = (np.arange(layout.frames) - (layout.frames - 1)) * dt
+    return (time.shape == expected.shape and np.array_equal(time, expected)
+            and axis == list(POSE_AXES))
 
 
 def identity_warps(n: int) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""The metadata digest: everything a reader of a store trusts besides its array bytes.
+
+The content digest covers the arrays' bytes.  What they mean is in metadata: the root
+attributes (the generation config, a sequence's ``dt``, ``tau`` and ``resolution``, the
+class names) and each array's own ``zarr.json`` (its shape, data type, codecs, fill value,
+``dimension_names`` and attributes such as a ``scale_factor`` that xarray applies).
+``generate`` records the sha256 of all of it as ``meta_digest`` when a store is complete,
+and every open recomputes it, so that an edit of any of them is a damaged store, never
+another number.  The consolidated copy that xarray reads must equal each array's own.
+Runs record the metadata digest beside the content digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..errors import StoreError
+from ..places import Place, read_regular
+from ._digests import EDITED
+
+META_DIGEST = "meta_digest"
+# Not digested: the digest itself, and the completion mark written after it.
+_NOT_DIGESTED = (META_DIGEST, "complete")
+
+
+def _json(path: Place) -> Any:
+    try:
+        return json.loads(read_regular(path))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {path} ({exc.__class__.__name__})") from None
+
+
+def _arrays(path: Place, names) -> dict[str, Any]:
+    """Each array's own metadata, as on disk (``names``: the arrays of the layout, and
+    the coordinates that exist)."""
+    out = {}
+    for name in sorted(names):
+        meta = path / name / "zarr.json"
+        if meta.is_file():
+            out[name] = _json(meta)
+    return out
+
+
+def metadata_digest(path: Place, attrs: dict[str, Any], names) -> str:
+    """sha256 of the root attributes (less :data:`_NOT_DIGESTED`) and every array's
+    metadata, as canonical JSON."""
+    view = {"attributes": {k: v for k, v in attrs.items() if k not in _NOT_DIGESTED},
+            "arrays": _arrays(path, names)}
+    text = json.dumps(view, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_metadata(path: Place, attrs: dict[str, Any], names) -> None:
+    """Refuse a store whose metadata changed after generation.
+
+    Raises
+    ------
+    StoreError
+        When the consolidated copy of an array's metadata is not the array's own, or the
+        recorded :data:`META_DIGEST` is not that of the metadata now (stores written
+        before it existed carry none, and only the first check applies).
+    """
+    arrays = _arrays(path, names)
+    root = _json(path / "zarr.json")
+    consolidated = ((root.get("consolidated_metadata") or {}).get("metadata") or {}
+                    if isinstance(root, dict) else {})
+    for name, meta in consolidated.items():
+        if "/" not in name and arrays.get(name, meta) != meta:
+            raise StoreError(f"{path} is inconsistent: the consolidated metadata of {name!r} "
+                             f"(what xarray reads) is not the array's own {EDITED}")
+    if set(consolidated) and set(arrays) - set(consolidated):
+        missing = sorted(set(arrays) - set(consolidated))[0]
+        raise StoreError(f"{path} is inconsistent: its consolidated metadata lacks {missing!r} "
+                         f"{EDITED}")
+    recorded = attrs.get(META_DIGEST)
+    if recorded is None:
+        return
+    if recorded != metadata_digest(path, attrs, names):
+        raise StoreError(f"{path} is inconsistent: its attributes or array metadata changed "
+                         f"after generation {EDITED}")
