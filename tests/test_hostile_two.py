@@ -345,3 +345,89 @@ def test_edited_time_and_axis_coordinates_never_yield_a_number(pristine, tmp_pat
 
     store = _edited_copy(pristine["seq"], tmp_path, edit)
     _no_number(store, tmp_path, capsys, "coordinate")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A quick unet trained once, its checkpoint in a shared folder."""
+    pytest.importorskip("torch")
+    import json
+
+    import ogmbench
+
+    root = tmp_path_factory.mktemp("trained")
+    store = ogmbench.generate(root / "s.zarr", rho=[0.0, 0.9], samples_per_rho=10, size=16)
+    code, out, err = call(["eval", store.path, "--estimator", "unet", "--profile", "quick",
+                           "--checkpoints", str(root / "ck"), "--out", str(root / "first")])
+    assert code == 0, err
+    record = json.loads((root / "first" / "run.json").read_text())["estimators"]["unet"]
+    path = Path(record["describe"]["checkpoint"]["path"])
+    return {"store": store.path, "root": root, "path": path, "bytes": path.read_bytes()}
+
+
+def _again(trained, tmp_path, capsys, name):
+    import json
+
+    code, out, err = call(["eval", trained["store"], "--estimator", "unet", "--profile",
+                           "quick", "--checkpoints", str(trained["root"] / "ck"), "--out",
+                           str(tmp_path / name)], capsys)
+    assert code == 0 and "Traceback" not in err and "weights_only=False" not in err, err
+    record = json.loads((tmp_path / name / "run.json").read_text())["estimators"]["unet"]
+    return record["describe"]["checkpoint"], err
+
+
+def _mse(run_dir):
+    import pandas as pd
+
+    return pd.read_parquet(run_dir / "samples" / "unet.parquet")["mse"].to_numpy()
+
+
+@pytest.mark.parametrize("damage, reason, kept", [
+    ("weights", "do not match its digest", False),
+    ("garbage", "not a checkpoint ogmbench wrote", True),
+])
+def test_a_damaged_checkpoint_is_named_and_trained_again(trained, tmp_path, capsys, damage,
+                                                         reason, kept):
+    import numpy as np
+
+    path, original = trained["path"], trained["bytes"]
+    try:
+        if damage == "weights":  # a few bytes of the weights altered, the header left alone
+            data = bytearray(original)
+            data[-200:-190] = bytes(10)
+            path.write_bytes(bytes(data))
+        else:
+            path.write_bytes(b"\x00garbage" * 50)
+        damaged = path.read_bytes()
+        info, err = _again(trained, tmp_path, capsys, "again")
+        assert info["trained"] is True and reason in info["refused"]
+        assert str(path) in err and reason in err  # named where the user looks
+        # Retrained to the same weights: the same numbers as the first run.
+        np.testing.assert_array_equal(_mse(tmp_path / "again"),
+                                      _mse(trained["root"] / "first"))
+        assert (path.read_bytes() == damaged) == kept  # a file not ours is never replaced
+    finally:
+        path.write_bytes(original)
+
+
+def test_a_checkpoint_of_another_training_is_not_reused(trained, tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    code, out, err = call(["eval", trained["store"], "--estimator", "unet", "--profile", "quick",
+                           "--seed", "1", "--checkpoints", str(trained["root"] / "ck"),
+                           "--out", str(tmp_path / "seed1")], capsys)
+    assert code == 0, err
+    record = json.loads((tmp_path / "seed1" / "run.json").read_text())["estimators"]["unet"]
+    other = Path(record["describe"]["checkpoint"]["path"])
+    path, original = trained["path"], trained["bytes"]
+    assert other != path
+    try:
+        path.write_bytes(other.read_bytes())  # a shared folder's file under another name
+        info, err = _again(trained, tmp_path, capsys, "again")
+        assert info["trained"] is True and "made for another training" in info["refused"]
+        np.testing.assert_array_equal(_mse(tmp_path / "again"),
+                                      _mse(trained["root"] / "first"))
+    finally:
+        path.write_bytes(original)

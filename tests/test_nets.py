@@ -1,5 +1,8 @@
 """The learned noise estimators: architecture, budgets, gradients, determinism, checkpoints."""
 
+import hashlib
+import io
+
 import numpy as np
 import pytest
 
@@ -106,8 +109,14 @@ def test_checkpoint_round_trip_and_reuse(tmp_path):
     assert files[0].stat().st_mtime_ns == stamp
     noisy = base.val.load()[0]
     np.testing.assert_array_equal(first.predict(noisy, 0), second.predict(noisy, 0))
-    state = torch.load(files[0], weights_only=True)
-    assert set(state) == {"state_dict", "history", "config"}
+    # The file: a header with the payload's sha256, then what torch.save wrote.
+    from ogmbench.baselines.nets.checkpoints import MAGIC
+
+    raw = files[0].read_bytes()
+    digest, _, payload = raw[len(MAGIC):].partition(b"\n")
+    assert raw.startswith(MAGIC) and hashlib.sha256(payload).hexdigest().encode() == digest
+    state = torch.load(io.BytesIO(payload), weights_only=True)
+    assert set(state) == {"state_dict", "history", "config", "key"}
     XAttn(**QUICK).fit(FitData(base.train, base.val, cache_dir=tmp_path, cache_key="other:0"),
                        target=0, seed=1)
     assert len(list(tmp_path.glob("xattn-*.pt"))) == 2  # other data: a new checkpoint

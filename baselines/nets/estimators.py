@@ -23,14 +23,15 @@ cores, ``paper`` for one GPU); any of them can be overridden by keyword.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import warnings
 
 import numpy as np
 import torch
 
 from ogmbench.api import Estimator, Hyper, location, resolve_device, torch_seed, write_atomic
 
+from . import checkpoints
 from .models import NoiseUNet, count_parameters
 from .training import PRECISIONS, SCHEDULES, curve, train
 from .warp import warp_frames
@@ -214,38 +215,43 @@ class NoiseEstimator(Estimator):
         prior_channels = max(1, x.shape[1] - 1)
         torch.manual_seed(seed)
         self.model_ = self.build(prior_channels).to(self.device_)
-        checkpoint = self._checkpoint_path(data, target, seed, (0, *data.train.shape))
+        checkpoint, key = self._checkpoint_path(data, target, seed, (0, *data.train.shape))
+        replace, refused = True, ""
         if checkpoint is not None and checkpoint.is_file():
-            state = torch.load(io.BytesIO(checkpoint.read_bytes()), map_location=self.device_,
-                               weights_only=True)
+            state, refused, replace = checkpoints.load(checkpoint.read_bytes(), key,
+                                                       self.device_)
             # One saved before learning rates were recorded cannot be judged by the
             # convergence rule: trained again (and the file, ours, replaced).
-            if all("lr" in h for h in state["history"]):
+            if state is not None and all("lr" in h for h in state["history"]):
                 self.model_.load_state_dict(state["state_dict"])
                 self.history_ = state["history"]
                 self.model_.eval()
                 self.checkpoint_ = {"path": str(checkpoint), "trained": False}
                 return self
+            refused = refused or "saved before learning rates were recorded"
+            warnings.warn(f"checkpoint {checkpoint}: {refused}; trained again"
+                          + ("" if replace else " (the file is kept)"), stacklevel=2)
         self._train(cfg, x, clean, data, target, seed)
         if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            # Written whole: a unit rerun elsewhere (Dask) may write the same checkpoint at
-            # the same time.
-            buffer = io.BytesIO()
-            torch.save({"state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
-                        "history": self.history_, "config": cfg}, buffer)
-            write_atomic(checkpoint, buffer.getvalue())
-            self.checkpoint_ = {"path": str(checkpoint), "trained": True}
+            self.checkpoint_ = {"path": str(checkpoint), "trained": True,
+                                **({"refused": refused} if refused else {})}
+            if replace:
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                # Written whole: a unit rerun elsewhere (Dask) may write the same checkpoint
+                # at the same time.
+                state = {"state_dict": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+                         "history": self.history_, "config": cfg}
+                write_atomic(checkpoint, checkpoints.dump(state, key))
         return self
 
     def _checkpoint_path(self, data, target, seed, shape):
         cache_dir = getattr(data, "cache_dir", None)
         if cache_dir is None:
-            return None
+            return None, ""
         key = json.dumps([getattr(data, "cache_key", ""), type(self).__name__, self.version,
                           self.config(), int(target), int(seed), list(shape[1:])], sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return location(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt"
+        return location(cache_dir) / f"{type(self).__name__.lower()}-{digest}.pt", key
 
     def _train(self, cfg, x, clean, data, target, seed):
         y = torch.from_numpy(clean[:, target:target + 1].astype(np.float32)).to(self.device_)

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 
 import click
 
@@ -50,6 +51,22 @@ def _stopped_like_ctrl_c():
             signal.signal(number, handler)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """A warning (a checkpoint trained again, say) is one line on stderr, not Python's
+    two with a source line of ogmbench's."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -66,7 +83,7 @@ def _error(message: str) -> None:
 def main(argv=None) -> None:
     """Entry point: run the CLI, turning expected errors into one line and an exit code."""
     try:
-        with _stopped_like_ctrl_c():
+        with _stopped_like_ctrl_c(), _warnings_as_lines():
             cli.main(args=argv, prog_name="ogmbench", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
