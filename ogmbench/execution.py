@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -264,7 +265,36 @@ def parse_address(dask: str | None, where: str = "--dask") -> str | None:
     if not match and not _REMOTE.fullmatch(text):
         raise ConfigError(f"{where} {text!r} is neither local, local:N nor a scheduler "
                           "address (tcp://host:8786)")
+    port = re.search(r":(\d+)/?$", text) if not match else None
+    if port and not 0 < int(port.group(1)) < 65536:
+        raise ConfigError(f"{where} {text}: port {port.group(1)} is not in 1-65535")
     return text
+
+
+def _client(distributed, address: str):
+    """A client of the scheduler at ``address``, or :class:`SchedulerLost` within about
+    :data:`CONNECT_TIMEOUT` seconds: Dask's own timeout does not cover a peer that accepts
+    the connection and then never answers, nor one that answers in another protocol."""
+    box: dict[str, Any] = {}
+
+    def reach():
+        try:
+            box["client"] = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT}s")
+        except (OSError, TimeoutError) as exc:
+            box["lost"] = str(exc)
+        except Exception as exc:  # garbage read as Dask frames: MemoryError, struct.error, ...
+            kind = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+            box["lost"] = f"something answers there, but not Dask's protocol ({kind})"
+
+    thread = threading.Thread(target=reach, name="ogmbench-dask-connect", daemon=True)
+    thread.start()
+    thread.join(2 * CONNECT_TIMEOUT)
+    if thread.is_alive():
+        raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: it accepted the "
+                            f"connection but did not answer as Dask in {2 * CONNECT_TIMEOUT:g} s")
+    if "lost" in box:
+        raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: {box['lost']}")
+    return box["client"]
 
 
 @contextlib.contextmanager
@@ -319,16 +349,13 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
                 processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
-            client = distributed.Client(address, timeout=f"{CONNECT_TIMEOUT}s")
+            client = _client(distributed, address)
     except (OSError, TimeoutError) as exc:
         if cluster is not None:
             cluster.close()
         raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     except ValueError as exc:  # an address Dask cannot parse
         raise ConfigError(f"--dask {address}: {exc}") from None
-    except MemoryError:  # another service's greeting read as the length of a Dask frame
-        raise SchedulerLost(f"cannot reach the Dask scheduler at {address}: something answers "
-                            "there, but not Dask's protocol") from None
     execution = Execution(threads, client, address, cluster)
     try:
         yield execution

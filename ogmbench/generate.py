@@ -23,7 +23,7 @@ from .places import Place, Remote, absolute, check_bucket, location
 from .resources import check_resources, check_writable
 from .store import (
     Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
-    STORE_ARRAYS, metadata_digest, open_group, open_store, remove_leftovers,
+    chunk_grids, metadata_digest, open_group, open_store, remove_leftovers,
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
@@ -293,7 +293,8 @@ def _fill(out: Place, group, config, done, workers, progress) -> None:
         flusher.flush()
     digests = [done[str(s)] for s in range(layout.n_shards)]
     group.attrs.update({"digest": content_digest(digests), "completed_at": _now()})
-    group.attrs.update({"meta_digest": metadata_digest(out, group.attrs.asdict(), STORE_ARRAYS)})
+    group.attrs.update({"meta_digest": metadata_digest(out, group.attrs.asdict(),
+                                                       chunk_grids(config.layout))})
     group.attrs.update({"complete": True})  # last: marks everything above as final
     consolidate(out)
 

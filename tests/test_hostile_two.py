@@ -116,25 +116,47 @@ def test_ctrl_c_while_the_command_loads_is_one_line_not_a_traceback(tmp_path):
     assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
 
 
-def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys):
+GREETINGS = {
+    "an SSH banner": b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1\r\n",
+    "a megabyte of zeros, then closed": b"\0" * 1_000_000,
+    "nothing at all": None,
+}
+
+
+@pytest.mark.parametrize("greeting", sorted(GREETINGS))
+def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch,
+                                                                greeting):
     pytest.importorskip("distributed")
     import socket
     import threading
 
+    from ogmbench import execution
+
+    # A peer that never answers is given up after 2 x CONNECT_TIMEOUT: 2 s here.
+    monkeypatch.setattr(execution, "CONNECT_TIMEOUT", 1.0)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(4)
     port = server.getsockname()[1]
     stop = threading.Event()
+    held = []
 
-    def greet():  # speaks first, as an SSH server does
+    def greet():  # speaks first (an SSH server), talks nonsense, or accepts and says nothing
         server.settimeout(0.5)
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
             except OSError:
                 continue
-            conn.sendall(b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1\r\n")
+            if GREETINGS[greeting] is None:
+                held.append(conn)
+                continue
+            try:
+                conn.sendall(GREETINGS[greeting])
+            except OSError:
+                pass
+            if greeting.endswith("closed"):
+                conn.close()
 
     thread = threading.Thread(target=greet, daemon=True)
     thread.start()
@@ -145,7 +167,7 @@ def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys
         stop.set()
         thread.join()
         server.close()
-    assert code == 1 and "Traceback" not in err and "not Dask's protocol" in err
+    assert code == 1 and "Traceback" not in err and "cannot reach the Dask scheduler" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.zarr").exists()
 
@@ -276,6 +298,17 @@ METADATA_EDITS = {
     "dimension_names of clean swapped, both copies": lambda s: _both(
         s, "clean", lambda m: m.update(dimension_names=["sample", "class", "x", "y"])),
     "fill_value of rho, both copies": lambda s: _both(s, "rho", lambda m: m.update(fill_value=0.5)),
+    # The digest itself removed (with an edit it would have caught): never "made before".
+    "meta_digest deleted, scale_factor on noisy": lambda s: (
+        _edit_json(s / "zarr.json", lambda r: r["attributes"].pop("meta_digest")),
+        _both(s, "noisy", lambda m: m["attributes"].update(scale_factor=2.0))),
+    "meta_digest null": lambda s: _edit_json(
+        s / "zarr.json", lambda r: r["attributes"].update(meta_digest=None)),
+    "a ghost array in the consolidated metadata": lambda s: _edit_json(
+        s / "zarr.json", lambda r: r["consolidated_metadata"]["metadata"].update(
+            ghost=r["consolidated_metadata"]["metadata"]["rho"])),
+    "consolidated metadata marked must_understand": lambda s: _edit_json(
+        s / "zarr.json", lambda r: r["consolidated_metadata"].update(must_understand=True)),
 }
 
 
@@ -431,3 +464,106 @@ def test_a_checkpoint_of_another_training_is_not_reused(trained, tmp_path, capsy
                                       _mse(trained["root"] / "first"))
     finally:
         path.write_bytes(original)
+
+
+def _run_pair(tmp_path, capsys):
+    import ogmbench
+
+    stores = [ogmbench.generate(tmp_path / f"{k}.zarr", rho=[0.0, 0.9], samples_per_rho=10,
+                                size=16, seed=k) for k in (0, 1)]
+    for k, store in enumerate(stores):
+        code, out, err = call(["eval", store.path, "--estimator", "identity", "--estimator",
+                               "median", "--out", str(tmp_path / f"run{k}")], capsys)
+        assert code == 0, err
+    return stores
+
+
+def _graft_record(run, other):
+    import json
+
+    data, theirs = (json.loads((r / "run.json").read_text()) for r in (run, other))
+    data["estimators"]["identity"] = theirs["estimators"]["identity"]
+    (run / "run.json").write_text(json.dumps(data))
+    (run / "samples" / "identity.parquet").write_bytes(
+        (other / "samples" / "identity.parquet").read_bytes())
+
+
+RELABELS = {
+    "identity pointed at median's file": lambda run, other: _edit_json(
+        run / "run.json", lambda d: d["estimators"]["identity"].update(
+            {k: d["estimators"]["median"][k] for k in ("samples_file", "samples_sha256")})),
+    "median renamed gaussian": lambda run, other: _edit_json(
+        run / "run.json", lambda d: d["estimators"].update(
+            gaussian=d["estimators"].pop("median"))),
+    "another run's record and file grafted in": _graft_record,
+    "another store's digests written into run.json": lambda run, other: _edit_json(
+        run / "run.json", lambda d: d.update(
+            {k: json_of(other)[k] for k in ("store_digest", "store_meta_digest")})),
+}
+
+
+def json_of(run):
+    import json
+
+    return json.loads((run / "run.json").read_text())
+
+
+@pytest.mark.parametrize("what", sorted(RELABELS))
+def test_a_run_json_edited_to_relabel_results_shows_no_number(tmp_path, capsys, what):
+    _run_pair(tmp_path, capsys)
+    RELABELS[what](tmp_path / "run0", tmp_path / "run1")
+    code, out, err = call(["leaderboard", str(tmp_path / "run0")], capsys)
+    assert code == 2 and "Traceback" not in err, (out, err)
+    assert "is not the file this run wrote" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("what", ["digest removed from run.json", "a pipe", "a link"])
+def test_resume_never_replaces_a_results_file_it_cannot_prove_it_wrote(tmp_path, capsys, what):
+    import os
+
+    stores = _run_pair(tmp_path, capsys)
+    run = tmp_path / "run0"
+    path = run / "samples" / "identity.parquet"
+    if what == "digest removed from run.json":
+        path.write_bytes((tmp_path / "run1" / "samples" / "identity.parquet").read_bytes())
+        _edit_json(run / "run.json", lambda d: d["estimators"]["identity"].pop("samples_sha256"))
+    elif what == "a pipe":
+        path.unlink()
+        os.mkfifo(path)
+    else:
+        path.unlink()
+        path.symlink_to(tmp_path / "mine.txt")
+        (tmp_path / "mine.txt").write_text("mine")
+    before = os.lstat(path)
+    code, out, err = call(["eval", stores[0].path, "--estimator", "identity", "--out", str(run),
+                           "--resume"], capsys)
+    assert code == 2 and "Traceback" not in err, (out, err)
+    assert "move it out of the run directory" in err.strip().splitlines()[-1]
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode, after.st_mtime_ns) == (
+        before.st_ino, before.st_mode, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("case", ["a chunk claimed by an edited shape", "a coordinate the "
+                                  "layout does not have"])
+def test_overwrite_keeps_files_only_an_edited_metadata_would_claim(tmp_path, case):
+    import ogmbench
+
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, rho=[0.0], samples_per_rho=10, size=16)
+    if case.startswith("a chunk"):
+        mine = out / "noisy" / "c" / "5" / "0" / "0" / "0"
+        _edit_json(out / "noisy" / "zarr.json", lambda m: m.update(shape=[4000, 2, 16, 16]))
+    else:  # time/ belongs to stores of sequences only
+        mine = out / "time" / "zarr.json"
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_bytes(b'{"my": "notes"}')
+    with pytest.raises(ogmbench.StoreError, match="did not write"):
+        ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
+    assert mine.read_bytes() == b'{"my": "notes"}'
+
+
+def test_a_port_out_of_range_is_a_usage_error(tmp_path, capsys):
+    code, out, err = call(["generate", str(tmp_path / "g.zarr"), "--dask",
+                           "tcp://127.0.0.1:99999"], capsys)
+    assert_usage_error(code, out, err, "port 99999")

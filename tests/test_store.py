@@ -21,7 +21,7 @@ def test_store_contract(store):
     assert store.split.dtype == np.uint8
     assert tuple(store.clean.metadata.dimension_names) == ("sample", "class", "y", "x")
     attrs = store.attrs
-    assert attrs["complete"] is True and attrs["ogmbench_format"] == 1
+    assert attrs["complete"] is True and attrs["ogmbench_format"] == 2
     assert attrs["seed"] == 3 and attrs["family"] == "field"
     assert attrs["family_params"] == {"length_scale": 4.0, "occupancy": 0.5}
     assert attrs["noise"] == "gaussian:sigma=0.4,kappa=0"

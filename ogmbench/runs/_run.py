@@ -6,13 +6,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
+import os
 from typing import Any, Iterator
 
 import numpy as np
 
 from ..errors import UsageError
 from ..names import file_name
-from ..places import Place, location, read_regular, write_atomic
+from ..places import Place, Remote, location, read_regular, write_atomic
 from ._json import now, write_json
 from ._record import Record
 
@@ -124,37 +126,44 @@ class Run:
         record = self.data.get("estimators", {}).get(name)
         if not record or record.get("status") != "ok":
             return False
-        kinds = ["samples"] + (["kept"] if keep else [])
         if keep and record.get("kept") != keep:
             return False
-        for kind in kinds:
-            path = self.path / str(record.get(f"{kind}_file", ""))
-            if not record.get(f"{kind}_file") or not path.is_file():
-                return False
-            if f"{kind}_sha256" not in record:  # written before files carried digests
-                return False
-            self._checked(name, kind)
+        for kind in ["samples"] + (["kept"] if keep else []):
+            relative = record.get(f"{kind}_file")
+            if not relative or not _present(self.path / str(relative)):
+                return False  # nothing there: computed (again)
+            self._checked(name, kind)  # something there: only the file this run wrote
         return True
 
     def _checked(self, name: str, kind: str) -> bytes:
         """The bytes of an estimator's ``samples`` or ``kept`` file, which must be the
         ones this run wrote (``run.json`` records their sha256)."""
         record = self.data["estimators"][name]
+        relative = record.get(f"{kind}_file")
         try:
-            relative = record[f"{kind}_file"]
-            data = read_regular(self.path / relative)
-        except (OSError, KeyError) as exc:
-            raise RunDirError(f"{self.path}: cannot read the results of {name!r} ({exc})") from None
+            data = read_regular(self.path / str(relative))
+        except FileNotFoundError:
+            raise RunDirError(f"{self.path}: the {kind} file of {name!r} is missing; compute "
+                              "it again with 'ogmbench eval --resume'") from None
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: {relative} cannot be read ({exc}); move it out "
+                              "of the run directory to compute it again") from None
         expected = record.get(f"{kind}_sha256")
-        if expected is None:
-            raise RunDirError(f"{self.path}: the {kind} of {name!r} were written before run "
-                              "files carried digests; recompute them with 'ogmbench eval "
-                              "--resume'")
-        if hashlib.sha256(data).hexdigest() != expected:
+        if not isinstance(expected, str) or hashlib.sha256(data).hexdigest() != expected or (
+                kind == "samples" and _bound(data) != self._binding(name)):
             raise RunDirError(f"{self.path}: {relative} is not the file this run wrote for "
-                              f"{name!r} (its sha256 differs from run.json's); move it out of "
-                              "the run directory to compute it again")
+                              f"{name!r} (its sha256 or the run it names is not run.json's, "
+                              "or run.json holds none); move it out of the run directory "
+                              "to compute it again")
         return data
+
+    def _binding(self, name: str) -> dict[str, Any]:
+        """What an estimator's rows are of: the estimator, the store and the run's settings
+        (written into the parquet file, so that run.json cannot relabel them)."""
+        return {"estimator": name, "store_digest": self.data.get("store_digest"),
+                "store_meta_digest": self.data.get("store_meta_digest"),
+                "target": self.data.get("target"), "seed": self.data.get("seed"),
+                "train_size": self.data.get("train_size")}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -186,25 +195,47 @@ class Run:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        path = self.path / "samples" / f"{file_name(name, 'estimator name')}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        relative = f"samples/{file_name(name, 'estimator name')}.parquet"
         buffer = pa.BufferOutputStream()
-        pq.write_table(pa.table(columns), buffer)
-        data = buffer.getvalue().to_pybytes()
-        write_atomic(path, data)
-        return {"samples_file": f"samples/{path.name}",
-                "samples_sha256": hashlib.sha256(data).hexdigest()}
+        table = pa.table(columns).replace_schema_metadata({_BOUND: json.dumps(self._binding(name))})
+        pq.write_table(table, buffer)
+        return {"samples_file": relative,
+                "samples_sha256": self._write_owned(relative, buffer.getvalue().to_pybytes())}
 
     def write_kept(self, name: str, array: np.ndarray) -> dict[str, str]:
         """Write an estimator's kept estimates; return its record's ``kept_file`` and
         ``kept_sha256``."""
-        path = self.path / "kept" / f"{file_name(name, 'estimator name')}.npy"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        relative = f"kept/{file_name(name, 'estimator name')}.npy"
         buffer = io.BytesIO()
         np.save(buffer, array)
-        write_atomic(path, buffer.getvalue())
-        return {"kept_file": f"kept/{path.name}",
-                "kept_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+        return {"kept_file": relative, "kept_sha256": self._write_owned(relative,
+                                                                         buffer.getvalue())}
+
+    def _write_owned(self, relative: str, data: bytes) -> str:
+        """Write a result file whole, over a file there only when this run wrote it
+        (``run.json``'s ``files`` lists the sha256 of every one it wrote); return its sha256.
+
+        The new digest is recorded before the file is written, so that a run stopped in
+        between still owns whichever of the two is there.
+        """
+        path = self.path / relative
+        owned = self.data.setdefault("files", {})
+        if _present(path):
+            try:
+                there = hashlib.sha256(read_regular(path)).hexdigest()
+            except OSError:
+                there = None
+            if there is None or there not in owned.get(relative, []):
+                raise RunDirError(f"{self.path} holds {relative}, which this run did not "
+                                  "write; move it out of the run directory to compute it "
+                                  "again")
+        digest = hashlib.sha256(data).hexdigest()
+        owned[relative] = [*owned.get(relative, [])[-1:], digest]
+        self.save()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+        owned[relative] = [digest]
+        return digest
 
     def write_text(self, name: str, text: str) -> Place:
         """Write a file of the run (e.g. ``leaderboard.csv``) atomically."""
@@ -213,3 +244,24 @@ class Run:
         return path
 
 
+
+
+def _present(path: Place) -> bool:
+    """Whether anything is at ``path`` (a dangling link or a pipe included)."""
+    if isinstance(path, Remote):
+        return path.exists()
+    return os.path.lexists(path)
+
+
+_BOUND = "ogmbench.run"  # the parquet metadata key of a samples file's binding
+
+
+def _bound(data: bytes) -> dict[str, Any] | None:
+    """The binding a samples file was written with (None when it holds none)."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(io.BytesIO(data)).metadata or {}
+        return json.loads(metadata[_BOUND.encode()])
+    except (OSError, ValueError, KeyError):
+        return None

@@ -12,7 +12,8 @@ from ..errors import StoreError
 from ..generators import FAMILIES
 from ..seeding import rho_id
 from ._digests import EDITED, check_digests, is_sha256
-from ._layout import EVERY_SHARD
+from ._layout import EVERY_SHARD, chunk_grids
+from ._metadata import check_metadata
 from ._sequences import check_time_coordinates
 
 # Attributes that info, show, eval and verify read, with their types.
@@ -50,6 +51,9 @@ def check_attributes(store, group) -> None:
                          "regenerate it)")
     check_digests(attrs, store.layout.n_shards, path)
     _check_config(store)
+    # Before the coordinates: a consistent edit of an attribute and the config is named
+    # as such, not by the coordinate it no longer matches.
+    check_metadata(path, attrs, chunk_grids(store.layout))
     _check_coordinates(store, group)
     _check_rho_values(store)
 

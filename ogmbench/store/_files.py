@@ -13,7 +13,7 @@ from typing import Iterator
 
 from ..errors import StoreError
 from ..places import Place, Remote, location, read_regular
-from ._layout import FORMAT_KEY, Layout
+from ._layout import FORMAT_KEY, Layout, chunk_grids, layout_from_attrs
 
 
 def is_store(path: Place) -> bool:
@@ -26,18 +26,11 @@ def is_store(path: Place) -> bool:
     return isinstance(attrs, dict) and FORMAT_KEY in attrs
 
 
-# What an ogmbench store holds: its metadata and, per array or coordinate, a folder with
-# its metadata and chunk files under c/.
-STORE_ARRAYS = frozenset({"clean", "noisy", "rho", "phi", "split", "phi_matrix", "class",
-                          "other_class", "pose", "phi_time", "time", "axis"})
-_STORE_FOLDERS = STORE_ARRAYS
 
 
 # zarr's local writes go to a temporary sibling, ``<stem>.<32 hex>.partial``, renamed into
 # place when whole: a kill -9 in between leaves one behind.
 _TEMP = re.compile(r"(?P<stem>[^.]+)\.[0-9a-f]{32}\.partial")
-# More chunks than this on one axis is not a store ogmbench wrote (and not worth a walk).
-_MAX_GRID = 10 ** 9
 
 
 def entries(path: Place) -> Iterator[tuple[str, str]]:
@@ -65,24 +58,30 @@ def entries(path: Place) -> Iterator[tuple[str, str]]:
 
 
 def _grids(path: Place) -> dict[str, tuple[int, ...]]:
-    """Chunks per axis of each array of the store, from its metadata (arrays whose
-    metadata is missing or not zarr's own are left out: their chunks are nobody's)."""
+    """Chunks per axis of each array the store's layout implies (from its root
+    attributes), within what each array's own metadata records: a key is ogmbench's only
+    when both say so, so editing one of them claims no file of yours."""
+    try:
+        layout = layout_from_attrs(json.loads(read_regular(path / "zarr.json"))["attributes"])
+        implied = chunk_grids(layout)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}  # no layout: nothing but the root metadata is provably ours
     grids = {}
-    for name in _STORE_FOLDERS:
+    for name, expected in implied.items():
         try:
             meta = json.loads(read_regular(path / name / "zarr.json"))
             shape = [int(n) for n in meta["shape"]]
             chunks = [int(n) for n in meta["chunk_grid"]["configuration"]["chunk_shape"]]
             encoding = meta.get("chunk_key_encoding", {})
+            separator = encoding.get("configuration", {}).get("separator", "/")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            grids[name] = ()  # its metadata file is ours, no chunk file is
             continue
-        separator = encoding.get("configuration", {}).get("separator", "/") if isinstance(
-            encoding, dict) else None
         if (encoding.get("name") == "default" and separator == "/" and len(shape) == len(chunks)
-                and all(c > 0 and 0 <= n for n, c in zip(shape, chunks))):
-            grid = tuple(-(-n // c) for n, c in zip(shape, chunks))
-            if all(g <= _MAX_GRID for g in grid):
-                grids[name] = grid
+                == len(expected) and all(c > 0 and 0 <= n for n, c in zip(shape, chunks))):
+            grids[name] = tuple(min(-(-n // c), e) for n, c, e in zip(shape, chunks, expected))
+        else:
+            grids[name] = ()
     return grids
 
 
@@ -92,12 +91,12 @@ def _kind(parts: tuple[str, ...], folder: bool, grids: dict[str, tuple[int, ...]
         stem = match.group("stem")
         owner = [(*parts[:-1], name) for name in (stem, f"{stem}.json")]
         return "temp" if any(_kind(o, False, grids) == "ours" for o in owner) else "foreign"
-    if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in _STORE_FOLDERS and folder):
+    if parts == ("zarr.json",) or (len(parts) == 1 and parts[0] in grids and folder):
         return "ours"
-    if len(parts) == 2 and parts[0] in _STORE_FOLDERS and parts[1] == "zarr.json":
+    if len(parts) == 2 and parts[0] in grids and parts[1] == "zarr.json":
         return "ours"
     grid = grids.get(parts[0])
-    if grid is None or len(parts) < 2 or parts[1] != "c":
+    if not grid or len(parts) < 2 or parts[1] != "c":
         return "foreign"
     index = parts[2:]
     fits = (len(index) <= len(grid) if folder else len(index) == len(grid)) and all(

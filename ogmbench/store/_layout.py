@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import StoreError
 from ..places import Place
 
-FORMAT_VERSION = 1
+# 2: every store carries a metadata digest (store/_metadata.py); format 1 had none.
+FORMAT_VERSION = 2
 FORMAT_KEY = "ogmbench_format"
 # Stores whose every shard file is written (write_block): a missing file is damage.
 EVERY_SHARD = "every_shard_written"
@@ -81,6 +82,16 @@ class Layout:
                            ("sample", "time", "axis"))
             out["phi_time"] = ((self.n, self.classes), "float32", ("sample", "class"))
         return out
+
+
+def chunk_grids(layout: Layout) -> dict[str, tuple[int, ...]]:
+    """Chunk files per axis of every array and coordinate a store of ``layout`` holds:
+    the arrays are sharded along the sample axis only, a coordinate is one chunk."""
+    grids = {name: (layout.n_shards, *(1,) * (len(shape) - 1))
+             for name, (shape, _, _) in layout.arrays().items()}
+    coordinates = ["class"] + (["other_class"] if layout.classes > 2 else [])
+    coordinates += ["time", "axis"] if layout.frames > 1 else []
+    return {**grids, **{name: (1,) for name in coordinates}}
 
 
 def layout_from_attrs(attrs: dict[str, Any]) -> Layout:

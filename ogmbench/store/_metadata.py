@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..places import Place, read_regular
-from ._digests import EDITED
+from ._digests import EDITED, is_sha256
 
 META_DIGEST = "meta_digest"
 # Not digested: the digest itself, and the completion mark written after it.
@@ -58,25 +58,27 @@ def check_metadata(path: Place, attrs: dict[str, Any], names) -> None:
     Raises
     ------
     StoreError
-        When the consolidated copy of an array's metadata is not the array's own, or the
-        recorded :data:`META_DIGEST` is not that of the metadata now (stores written
-        before it existed carry none, and only the first check applies).
+        When the consolidated copy of the arrays' metadata is not exactly theirs, or the
+        recorded :data:`META_DIGEST` is missing or not that of the metadata now.
     """
     arrays = _arrays(path, names)
     root = _json(path / "zarr.json")
-    consolidated = ((root.get("consolidated_metadata") or {}).get("metadata") or {}
-                    if isinstance(root, dict) else {})
-    for name, meta in consolidated.items():
-        if "/" not in name and arrays.get(name, meta) != meta:
-            raise StoreError(f"{path} is inconsistent: the consolidated metadata of {name!r} "
-                             f"(what xarray reads) is not the array's own {EDITED}")
-    if set(consolidated) and set(arrays) - set(consolidated):
-        missing = sorted(set(arrays) - set(consolidated))[0]
-        raise StoreError(f"{path} is inconsistent: its consolidated metadata lacks {missing!r} "
-                         f"{EDITED}")
+    whole = root.get("consolidated_metadata") if isinstance(root, dict) else None
+    if whole is not None and not (isinstance(whole, dict) and whole.get("kind") == "inline"
+                                  and whole.get("must_understand") is False):
+        raise StoreError(f"{path} is inconsistent: its consolidated metadata is not zarr's "
+                         f"inline kind {EDITED}")
+    consolidated = (whole or {}).get("metadata") or {}
+    # xarray reads the consolidated copy when there is one (without it, each array's own):
+    # it must be exactly the arrays', no more, no fewer.
+    if consolidated and consolidated != arrays:
+        name = sorted(set(consolidated) ^ set(arrays) or {n for n in arrays
+                                                          if consolidated[n] != arrays[n]})[0]
+        raise StoreError(f"{path} is inconsistent: the consolidated metadata of {name!r} "
+                         f"(what xarray reads) is not the array's own {EDITED}")
     recorded = attrs.get(META_DIGEST)
-    if recorded is None:
-        return
+    if not is_sha256(recorded):
+        raise StoreError(f"{path} is inconsistent: it carries no metadata digest {EDITED}")
     if recorded != metadata_digest(path, attrs, names):
         raise StoreError(f"{path} is inconsistent: its attributes or array metadata changed "
                          f"after generation {EDITED}")

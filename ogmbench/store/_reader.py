@@ -15,10 +15,9 @@ from ..errors import StoreError
 from ..places import Place, Remote, location
 from ._attributes import check_attributes
 from ._digests import shard_digest
-from ._files import STORE_ARRAYS, missing_shards
-from ._metadata import check_metadata
-from ._layout import (EVERY_SHARD, Layout, check_arrays, layout_from_attrs, layout_or_corrupt,
-                      split_number)
+from ._files import missing_shards
+from ._layout import (EVERY_SHARD, Layout, check_arrays, layout_from_attrs,
+                      layout_or_corrupt, split_number)
 from ._remote import open_group, store_path, unreachable
 from ._sequences import identity_warps, warps_from_poses
 
@@ -375,7 +374,6 @@ def open_store(path: str | os.PathLike, checked: str | None = None) -> Store:
     except Exception as exc:
         raise StoreError(f"{path} is corrupt: {exc}") from None
     check_attributes(store, group)
-    check_metadata(path, attrs, STORE_ARRAYS)
     if checked is not None:
         store.assume_checked()
     return store

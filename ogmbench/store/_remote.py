@@ -62,6 +62,7 @@ def open_group(path: Place, mode: str = "r"):
         raise StoreError(
             f"{path} has ogmbench store format {attrs[FORMAT_KEY]!r} "
             f"({type(attrs[FORMAT_KEY]).__name__}); this ogmbench reads format "
-            f"{FORMAT_VERSION} (an integer)"
+            f"{FORMAT_VERSION} (an integer): write it again with 'ogmbench generate "
+            f"{path} --overwrite' and the same settings (the same bytes)"
         )
     return group
