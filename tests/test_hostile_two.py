@@ -567,3 +567,16 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path, capsys):
     code, out, err = call(["generate", str(tmp_path / "g.zarr"), "--dask",
                            "tcp://127.0.0.1:99999"], capsys)
     assert_usage_error(code, out, err, "port 99999")
+
+
+@pytest.mark.parametrize("name", ["zarr.json", "noisy/zarr.json"])
+def test_verify_calls_a_pipe_in_a_store_damage_with_its_own_exit_code(pristine, tmp_path, capsys,
+                                                                      name):
+    import os
+
+    store = _edited_copy(pristine["single"], tmp_path, lambda s: (
+        (s / name).unlink(), os.mkfifo(s / name)))
+    code, out, err = call(["verify", str(store)], capsys)
+    assert code == 1 and "DAMAGED" in out and name in out and "run 'ogmbench verify" not in out
+    code, out, err = call(["info", str(store)], capsys)
+    assert code == 2 and "not a regular file" in err and "no zarr.json" not in err

@@ -4,6 +4,8 @@ damaged store."""
 
 from __future__ import annotations
 
+import os
+
 from ..errors import StoreError
 from ..places import Place, Remote, Unreachable, is_transport_error, location
 from ._files import entries
@@ -41,6 +43,8 @@ def open_group(path: Place, mode: str = "r"):
     if not path.exists():
         raise StoreError(f"no store at {path}")
     if not (path / "zarr.json").is_file():
+        if not isinstance(path, Remote) and os.path.lexists(path / "zarr.json"):
+            raise StoreError(f"{path} is damaged: zarr.json is not a regular file")
         raise StoreError(f"{path} is not a zarr v3 store (no zarr.json)")
     # Object storage holds only objects: nothing there can be special.
     special = None if isinstance(path, Remote) else next(

@@ -11,6 +11,8 @@ from ..errors import StoreError
 from ._digests import content_digest, shard_digest
 from ._layout import Layout, check_arrays, layout_or_corrupt
 from ._reader import open_store
+from ..places import Remote
+from ._files import entries
 from ._remote import open_group, store_path
 
 
@@ -33,6 +35,11 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     Raises :class:`StoreError` when the store cannot be read as an ogmbench store.
     """
     path = store_path(path)
+    special = None if isinstance(path, Remote) or not path.is_dir() else next(
+        (entry for entry, kind in entries(path) if kind == "special"), None)
+    if special is not None:  # damage, told here rather than as a reader's refusal
+        return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: {special} is not "
+                            "a regular file or folder (a pipe, a device or a link)")
     group = open_group(path)
     attrs = group.attrs.asdict()
     if not any(attrs.get("complete") is v for v in (True, False)):  # JSON true or false only
