@@ -42,6 +42,7 @@ def test_published_results_are_sealed_and_the_profile_regenerates_their_test_spl
     assert bench.test_seed == seal["test_seed"]
     readme = (FOLDERS[profile] / "README.md").read_text(encoding="utf-8")
     assert seal["commitment"] in readme
+    assert f"`test_seed = {seal['test_seed']}` regenerates them" in readme
 
 
 def test_the_default_profile_regenerates_its_published_store(tmp_path):

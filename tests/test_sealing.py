@@ -112,6 +112,7 @@ def test_a_sealed_reproduction_commits_first_and_reveals_in_the_report(sealed_ru
     assert store.attrs["config"]["test_seed"] == seal["test_seed"]
     readme = (out / "README.md").read_text()
     assert "sealed: every test split was drawn from a secret seed" in readme
+    assert f"The profile's `test_seed = {seal['test_seed']}` regenerates them." in readme
     assert seal["commitment"] in readme and seal["commitment"] in (out / "index.html").read_text()
 
 

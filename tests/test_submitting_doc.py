@@ -75,12 +75,17 @@ def test_the_clean_clone_path_puts_a_new_estimator_beside_the_published_rows(tmp
     # box.py is the protocol's class saved as a file; the report goes to tmp_path.
     box = re.search(r"## The protocol.*?```python\n(.*?)```", text, re.S).group(1)
     (tmp_path / "box.py").write_text(box)
-    argv = [str(tmp_path / "box.py:BoxFilter") if a == "box.py:BoxFilter" else
-            str(tmp_path / "out") if a == "runs/box-beside" else a for a in argv]
-    monkeypatch.chdir(DOC.parent.parent)
+    # The documented relative paths, from a copy of the checkout's published folder.
+    import shutil
+
+    root = DOC.parent.parent
+    shutil.copytree(root / "leaderboard", tmp_path / "leaderboard",
+                    ignore=shutil.ignore_patterns("work"))
+    monkeypatch.chdir(tmp_path)
     code, out, err = call(argv, capsys)
     assert code == 0, err
-    mine = pd.read_csv(tmp_path / "out" / "results.csv", skiprows=1, dtype={"rho": str})
+    mine = pd.read_csv(tmp_path / "runs" / "box-beside" / "results.csv", skiprows=1,
+                       dtype={"rho": str})
     published = pd.read_csv(DOC.parent.parent / "leaderboard" / "results.csv", skiprows=1,
                             dtype={"rho": str})
     assert "box" in set(mine["estimator"])
@@ -94,4 +99,12 @@ def test_the_clean_clone_path_puts_a_new_estimator_beside_the_published_rows(tmp
     assert len(merged) == len(theirs)
     for column in ("value", "lo", "hi"):
         assert (merged[column] - merged[f"{column}_new"]).abs().max() < 1e-9
-    assert "box" in (tmp_path / "out" / "README.md").read_text()
+    assert "box" in (tmp_path / "runs" / "box-beside" / "README.md").read_text()
+    # A torch estimator the same way (its checkpoint goes to its own folder under the
+    # relative --out).
+    torch_argv = [("docs/torch_estimator.py:TinyCNN:steps=40" if a == "box.py:BoxFilter"
+                   else "runs/tiny-beside" if a == "runs/box-beside" else a) for a in argv]
+    shutil.copytree(root / "docs", tmp_path / "docs")
+    code, out, err = call(torch_argv, capsys)
+    assert code == 0, err
+    assert list((tmp_path / "runs" / "tiny-beside").rglob("plugin-tinycnn/tinycnn-*.pt"))

@@ -93,7 +93,7 @@ def _jail(job: Job, test: TestSet, data: FitData) -> dict[str, Any]:
     remote = isinstance(cache, Remote)
     files = declared.folders(job.spec.cls.declared["ref"])
     return {"hidden": [absolute(test.store.path)] if not isinstance(test.store.path, Remote) else [],
-            "writable": [] if cache is None or remote else [str(cache)],
+            "writable": [] if cache is None or remote else [absolute(cache)],
             "network": remote, "files": files}
 
 

@@ -29,7 +29,8 @@ def _seal_line(seal: dict | None) -> list[str]:
                 f"`{seal['commitment']}` at {seal['drawn']} before any store was made, and "
                 f"revealed after scoring (test seed {seal['test_seed']}, nonce "
                 f"`{seal['nonce']}`; `sealed.json`): no estimator can have been tuned to "
-                "these test samples. The profile's `test_seed = {seal['test_seed']}` regenerates them."]
+                f"these test samples. The profile's `test_seed = {seal['test_seed']}` "
+                "regenerates them."]
     known = ("the profile's public seed" if seal["test_seed"] is None else
              f"the profile's test seed {seal['test_seed']}")
     line = f"- not sealed: the test splits come from {known}, known before the run"

@@ -99,6 +99,7 @@ def command(argv: list[str], *, hidden: Iterable[str] = (), writable: Iterable[s
             out += ["--ro-bind", "/dev/null", place]
     # After the masks: a checkpoint folder inside the run directory stays writable.
     for folder in writable:
+        folder = str(Path(folder).absolute())  # bwrap binds absolute paths only
         Path(folder).mkdir(parents=True, exist_ok=True)
         out += ["--bind", folder, folder]
     # The working folder as the run's (relative paths), empty where it is not visible.
