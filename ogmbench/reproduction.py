@@ -206,18 +206,20 @@ def _beside(bench, folder, extra):
     if not path.exists():
         raise BenchmarkError(f"--beside {folder}: no samples.parquet (it was published before "
                              "per-sample scores: reproduce its profile to add them)")
+    rows = read_samples(path)
+    missing = sorted({d.name for d in bench.datasets} - set(rows["dataset"]))
+    if missing:  # most likely the folder of another profile
+        raise BenchmarkError(f"--beside {folder}: it holds the rows of dataset "
+                             f"{', '.join(sorted(set(rows['dataset'])))}, not of "
+                             f"{', '.join(missing)}: give the folder published for profile "
+                             f"{bench.profile}")
     seal = read_record(local_only(folder, "--beside") / SEALED)
     if seal is not None and seal.get("test_seed") != bench.test_seed:
         raise BenchmarkError(f"--beside {folder}: its test splits come from test seed "
                              f"{seal.get('test_seed')}, profile {bench.profile} has "
                              f"{bench.test_seed}: set test_seed = {seal.get('test_seed')} in "
                              f"[profile.{bench.profile}] of {bench.path}")
-    rows = read_samples(path)
     rows.attrs["seal"] = seal
-    missing = sorted({d.name for d in bench.datasets} - set(rows["dataset"]))
-    if missing:
-        raise BenchmarkError(f"--beside {folder}: no rows of dataset {', '.join(missing)} of "
-                             f"profile {bench.profile}")
     return rows
 
 
@@ -365,7 +367,7 @@ def _ensure_run(run_dir: Path, store, dataset, bench: Benchmark, specs, workers,
         keep=gallery_samples(store) if train_size is None else (), timeout=bench.timeout)
     resume = _resumable(run_dir, store, dataset, bench, config, execution, log)
     what = dataset.name if train_size is None else f"{dataset.name} ({train_size} train per rho)"
-    log(f"{what}: evaluating {len(specs)} estimators"
+    log(f"{what}: evaluating {len(specs)} estimator{'s' if len(specs) != 1 else ''}"
         + (" (finished ones are kept)" if resume else ""))
     _, outcomes = run_eval(store.path, specs, replace(config, resume=resume), progress=progress,
                            log=lambda m: log(f"{what}: {m}"))

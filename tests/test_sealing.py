@@ -204,3 +204,14 @@ def test_a_seal_already_revealed_is_never_resumed(sealed_run, tmp_path):
     new = json.loads((out / SEALED).read_text())
     assert new["sealed"] and new["commitment"] != old["commitment"]
     assert not any("resuming" in m for m in messages)
+
+
+def test_beside_the_folder_of_another_profile_names_the_folder_to_give(sealed_run, tmp_path,
+                                                                       capsys):
+    text = TINY.replace('name = "field-g"', 'name = "other-data"')
+    path = tmp_path / "b.toml"
+    path.write_text(text)
+    code, out, err = call(["reproduce", str(path), "--out", str(tmp_path / "o"), "--beside",
+                           str(sealed_run["out"]), "--estimator", "gaussian"], capsys)
+    assert_usage_error(code, out, err, "holds the rows of dataset field-g, not of other-data",
+                       "give the folder published for profile default")
