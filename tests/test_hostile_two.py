@@ -167,6 +167,12 @@ def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys
         stop.set()
         thread.join()
         server.close()
+        for conn in held:  # the client given up on is then refused, and its thread ends
+            conn.close()
+        for other in threading.enumerate():
+            if other.name == "ogmbench-dask-connect":
+                other.join(60)
+                assert not other.is_alive(), "a connecting client outlived its refusal"
     assert code == 1 and "Traceback" not in err and "cannot reach the Dask scheduler" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.zarr").exists()
