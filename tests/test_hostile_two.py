@@ -124,16 +124,13 @@ GREETINGS = {
 
 
 @pytest.mark.parametrize("greeting", sorted(GREETINGS))
-def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch,
-                                                                greeting):
+def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, greeting):
     pytest.importorskip("distributed")
     import socket
     import threading
 
-    from ogmbench import execution
-
-    # A peer that never answers is given up after 2 x CONNECT_TIMEOUT: 2 s here.
-    monkeypatch.setattr(execution, "CONNECT_TIMEOUT", 1.0)
+    # In a process of its own: a client given up on may leave Dask's shared state behind,
+    # which is no matter for a command that then exits, but would be for this test process.
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(4)
@@ -161,18 +158,14 @@ def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, capsys
     thread = threading.Thread(target=greet, daemon=True)
     thread.start()
     try:
-        code, out, err = call(["generate", str(tmp_path / "g.zarr"), "--samples-per-rho", "10",
-                               "--size", "16", "--dask", f"tcp://127.0.0.1:{port}"], capsys)
+        code, out, err = _cli("generate", tmp_path / "g.zarr", "--samples-per-rho", "10",
+                              "--size", "16", "--dask", f"tcp://127.0.0.1:{port}")
     finally:
         stop.set()
         thread.join()
         server.close()
-        for conn in held:  # the client given up on is then refused, and its thread ends
+        for conn in held:
             conn.close()
-        for other in threading.enumerate():
-            if other.name == "ogmbench-dask-connect":
-                other.join(60)
-                assert not other.is_alive(), "a connecting client outlived its refusal"
     assert code == 1 and "Traceback" not in err and "cannot reach the Dask scheduler" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g.zarr").exists()
