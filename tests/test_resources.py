@@ -31,7 +31,7 @@ def test_a_sample_too_large_for_memory_is_refused_unless_forced(tmp_path):
 
 
 def test_a_store_larger_than_the_free_disk_is_refused(tmp_path):
-    config = make_config(family="field", rho=[0.0], samples_per_rho=10 ** 12, size=16)
+    config = make_config(family="field", rho=[0.0], samples_per_rho=10 ** 9, size=64)
     with pytest.raises(ConfigError, match="of disk and .* free"):
         check_resources(config, tmp_path / "deeper" / "s.zarr")
 
