@@ -22,8 +22,8 @@ from .generators import (FAMILIES, apply_noise, apply_noise_sequence, class_corr
 from .places import Place, Remote, absolute, check_bucket, location
 from .resources import check_resources, check_writable
 from .store import (
-    Layout, check_arrays, check_replaceable, consolidate, content_digest, create_store,
-    chunk_grids, metadata_digest, open_group, open_store, remove_leftovers,
+    Layout, check_arrays, check_proven, check_replaceable, consolidate, content_digest,
+    create_store, chunk_grids, metadata_digest, open_group, open_store, remove_leftovers,
     remove_store, replace_store, shard_digest, write_block, writing,
 )
 
@@ -372,6 +372,7 @@ class _DigestFlusher:
 
 
 def _prepare_resume(out: Place, settings: dict[str, Any]):
+    check_proven(out, "resume")  # it would write into keys a user may have made
     group = open_group(out, mode="r+")
     attrs = group.attrs.asdict()
     stored = attrs.get("config")

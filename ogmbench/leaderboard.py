@@ -21,7 +21,7 @@ import pandas as pd
 from . import metrics
 from .errors import UsageError
 from .metrics import METRICS
-from .runs import RunDirError, read_run
+from .runs import RunDirError, locked_run, read_run
 from .seeding import keyed_rng, rho_id
 from .specs import default_reference
 
@@ -324,7 +324,8 @@ def write_leaderboard(run_dir: str | Path) -> pd.DataFrame:
     """Aggregate one run directory into its ``leaderboard.csv`` and return the table."""
     agg = aggregate(load_runs([run_dir]))
     try:
-        read_run(run_dir).write_text("leaderboard.csv", agg.to_csv(index=False))
+        with locked_run(run_dir) as run:
+            run.write_text("leaderboard.csv", agg.to_csv(index=False))
     except RunDirError as exc:
         raise LeaderboardError(str(exc)) from None
     return agg

@@ -168,6 +168,7 @@ def test_a_service_that_is_not_dask_is_one_line_not_a_traceback(tmp_path, greeti
             conn.close()
     assert code == 1 and "Traceback" not in err and "cannot reach the Dask scheduler" in err
     assert len(err.strip().splitlines()) == 1
+    assert "Error" not in err and "numpy" not in err  # what the peer is, not our internals
     assert not (tmp_path / "g.zarr").exists()
 
 
@@ -346,6 +347,28 @@ def test_edited_array_metadata_never_yields_a_number(pristine, tmp_path, capsys,
     _no_number(store, tmp_path, capsys, "inconsistent")
 
 
+@pytest.mark.parametrize("edit, says", [
+    (lambda r: r["attributes"].update(meta_digest="abc"), "metadata digest is not a sha256"),
+    (lambda r: r["consolidated_metadata"].update(must_understand=True),
+     "must_understand false"),
+])
+def test_an_edited_digest_or_consolidation_is_named_for_what_it_is(pristine, tmp_path, capsys,
+                                                                    edit, says):
+    store = _edited_copy(pristine["single"], tmp_path, lambda s: _edit_json(s / "zarr.json",
+                                                                            edit))
+    _no_number(store, tmp_path, capsys, says)
+
+
+def test_verify_calls_metadata_zarr_cannot_read_damage(pristine, tmp_path, capsys):
+    def move(root):  # the digest out of the attributes, where zarr allows no such key
+        root["meta_digest"] = root["attributes"].pop("meta_digest")
+
+    store = _edited_copy(pristine["single"], tmp_path, lambda s: _edit_json(s / "zarr.json",
+                                                                            move))
+    code, out, err = call(["verify", str(store)], capsys)
+    assert code == 1 and "DAMAGED" in out and "cannot read its metadata" in out, (out, err)
+
+
 SEQUENCE_EDITS = {
     "resolution 0.5 -> 3.0": lambda a: a.update(resolution=3.0),
     "sequence.tau": lambda a: a["sequence"].update(tau=a["sequence"].get("tau", 1.0) * 3 + 1),
@@ -498,6 +521,10 @@ RELABELS = {
     "another store's digests written into run.json": lambda run, other: _edit_json(
         run / "run.json", lambda d: d.update(
             {k: json_of(other)[k] for k in ("store_digest", "store_meta_digest")})),
+    "median's fixed parameters edited (another label)": lambda run, other: _edit_json(
+        run / "run.json", lambda d: d["estimators"]["median"]["fixed_params"].update(size=3)),
+    "the family of the leaderboard's header edited": lambda run, other: _edit_json(
+        run / "run.json", lambda d: d.update(family="urban")),
 }
 
 
@@ -557,9 +584,72 @@ def test_overwrite_keeps_files_only_an_edited_metadata_would_claim(tmp_path, cas
         mine = out / "time" / "zarr.json"
     mine.parent.mkdir(parents=True, exist_ok=True)
     mine.write_bytes(b'{"my": "notes"}')
-    with pytest.raises(ogmbench.StoreError, match="did not write"):
+    with pytest.raises(ogmbench.StoreError, match="did not write|cannot be told from yours"):
         ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
     assert mine.read_bytes() == b'{"my": "notes"}'
+
+
+def _enlarge(store, factor):
+    """Edit a store consistently to claim ``factor`` times its samples: the layout's
+    attributes, every sample array's shape and their consolidated copies."""
+    import json
+
+    root = json.loads((store / "zarr.json").read_text())
+    n = root["attributes"]["n_samples"]
+    root["attributes"]["n_samples"] = n * factor
+    root["attributes"]["samples_per_rho"] *= factor
+    copies = (root.get("consolidated_metadata") or {}).get("metadata") or {}
+    for array in [p.parent.name for p in store.glob("*/zarr.json")]:
+        def grow(meta):
+            if meta["shape"] and meta["shape"][0] == n:
+                meta["shape"][0] = n * factor
+        _edit_json(store / array / "zarr.json", grow)
+        if array in copies:
+            grow(copies[array])
+    (store / "zarr.json").write_text(json.dumps(root))
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_a_consistently_enlarged_store_claims_none_of_your_files(tmp_path, interrupted):
+    import ogmbench
+
+    out = tmp_path / "s.zarr"
+    if interrupted:
+        _interrupted(out)
+    else:
+        ogmbench.generate(out, rho=[0.0], samples_per_rho=10, size=16)
+    _enlarge(out, 100)
+    mine = out / "noisy" / "c" / "9" / "0" / "0" / "0"  # a chunk key of the enlarged grid
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_bytes(b"mine")
+    with pytest.raises(ogmbench.StoreError, match="cannot be told from yours; refusing to "
+                                                  "overwrite"):
+        ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
+    if interrupted:
+        with pytest.raises(ogmbench.StoreError, match="refusing to resume"):
+            ogmbench.generate(out, resume=True)
+    assert mine.read_bytes() == b"mine"
+
+
+def test_a_store_killed_before_its_arrays_is_overwritten(tmp_path):
+    import json
+    import shutil
+
+    import ogmbench
+
+    out = tmp_path / "s.zarr"
+    ogmbench.generate(out, rho=[0.0], samples_per_rho=10, size=16)
+    root = json.loads((out / "zarr.json").read_text())
+    for entry in sorted(out.iterdir()):
+        if entry.is_dir():
+            shutil.rmtree(entry)
+    root["attributes"] = {k: v for k, v in root["attributes"].items()
+                          if k not in ("layout_digest", "meta_digest", "digest")}
+    root["attributes"]["complete"] = False
+    root.pop("consolidated_metadata", None)
+    (out / "zarr.json").write_text(json.dumps(root))
+    assert len(ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12,
+                                 size=16)) == 12
 
 
 def test_a_port_out_of_range_is_a_usage_error(tmp_path, capsys):
@@ -579,3 +669,54 @@ def test_verify_calls_a_pipe_in_a_store_damage_with_its_own_exit_code(pristine, 
     assert code == 1 and "DAMAGED" in out and name in out and "run 'ogmbench verify" not in out
     code, out, err = call(["info", str(store)], capsys)
     assert code == 2 and "not a regular file" in err and "no zarr.json" not in err
+
+
+def _mine(path, what, tmp_path):
+    """Put a user's thing at ``path``: a file of theirs, a pipe, or a link to theirs."""
+    import os
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.move(path, tmp_path / "mine")
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if what == "a file of yours":
+        path.write_text("mine")
+    elif what == "a pipe":
+        os.mkfifo(path)
+    else:
+        if not (tmp_path / "mine").exists():
+            (tmp_path / "mine").write_text("mine")
+        path.symlink_to(tmp_path / "mine")
+
+
+@pytest.mark.parametrize("name, what", [
+    ("leaderboard.csv", "a file of yours"), ("leaderboard.csv", "a pipe"),
+    ("leaderboard.csv", "a link"), ("run.json", "a link"), ("samples", "a link")])
+def test_resume_writes_nothing_over_or_through_what_is_yours(tmp_path, capsys, name, what):
+    import os
+
+    stores = _run_pair(tmp_path, capsys)
+    run = tmp_path / "run0"
+    if name == "run.json":
+        (tmp_path / "mine").write_bytes((run / name).read_bytes())
+    _mine(run / name, what, tmp_path)
+    before = sorted((str(p), os.lstat(p).st_mtime_ns) for p in tmp_path.rglob("mine*"))
+    code, out, err = call(["eval", stores[0].path, "--estimator", "identity", "--estimator",
+                           "median", "--estimator", "gaussian", "--out", str(run), "--resume"],
+                          capsys)
+    assert code == 2 and "Traceback" not in err, (out, err)
+    assert len(err.strip().splitlines()) == 1 and name in err, err
+    assert os.path.lexists(run / name) and (run / name).is_symlink() == (what == "a link")
+    assert sorted((str(p), os.lstat(p).st_mtime_ns) for p in tmp_path.rglob("mine*")) == before
+
+
+def test_resume_refuses_a_relabelled_record_before_any_work(tmp_path, capsys):
+    stores = _run_pair(tmp_path, capsys)
+    run = tmp_path / "run0"
+    RELABELS["median renamed gaussian"](run, tmp_path / "run1")
+    code, out, err = call(["eval", stores[0].path, "--estimator", "identity", "--estimator",
+                           "morph", "--out", str(run), "--resume"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is not the file this run wrote for 'gaussian'" in err
+    assert not (run / "samples" / "morph.parquet").exists()

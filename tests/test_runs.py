@@ -33,11 +33,11 @@ def test_a_new_run_records_settings_provenance_and_versions(tmp_path):
 
 def test_records_samples_and_kept_round_trip(tmp_path):
     run = new_run(tmp_path / "r")
-    samples = run.write_samples("median", {"sample": [4, 5], "mse": [0.1, 0.2]})
+    record = {"fixed_params": {"size": 5, "profile": "x"}, "run_params": [],
+              "uses_prior": False, "stochastic": False}
+    samples = run.write_samples("median", {"sample": [4, 5], "mse": [0.1, 0.2]}, record)
     kept = run.write_kept("median", np.ones((2, 3, 3), np.float32))
-    run.set_record("median", {"status": "ok", "fixed_params": {"size": 5, "profile": "x"},
-                              "run_params": [], **samples, "kept": [4, 5],
-                              **kept, "uses_prior": False, "stochastic": False})
+    run.set_record("median", {"status": "ok", **record, **samples, "kept": [4, 5], **kept})
     run.set_record("bad", {"status": "failed", "reason": "boom"})
     again = read_run(tmp_path / "r")
     assert [r.name for r in again.records()] == ["median", "bad"]
@@ -54,6 +54,24 @@ def test_records_samples_and_kept_round_trip(tmp_path):
 
     path = tmp_path / "r" / samples["samples_file"]
     assert samples["samples_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["estimators"]["median"]["fixed_params"].update(size=3),  # another label
+    lambda d: d["estimators"]["median"].update(prior_source="oracle"),  # made a twin
+    lambda d: d["estimators"]["median"].update(version="2"),
+    lambda d: d.update(family="urban"),  # the leaderboard's header
+    lambda d: d.update(noise="flip:p=0.1")])
+def test_run_json_alone_cannot_relabel_the_rows(tmp_path, edit):
+    run = new_run(tmp_path / "r")
+    record = {"fixed_params": {"size": 5}, "run_params": [], "version": "1"}
+    samples = run.write_samples("median", {"sample": [4], "mse": [0.1]}, record)
+    run.set_record("median", {"status": "ok", **record, **samples})
+    data = json.loads((run.path / "run.json").read_text())
+    edit(data)
+    (run.path / "run.json").write_text(json.dumps(data))
+    with pytest.raises(RunDirError, match="not the file this run wrote"):
+        read_run(run.path).samples("median")
 
 
 def test_run_wide_training_settings_do_not_label_the_estimator(tmp_path):
@@ -87,7 +105,7 @@ def test_runs_made_before_the_kind_marker_still_read(tmp_path):
 def test_estimator_names_that_cannot_be_file_names_write_nothing(tmp_path, name):
     run = new_run(tmp_path / "r")
     with pytest.raises(ConfigError, match="cannot be a file name"):
-        run.write_samples(name, {"sample": [1]})
+        run.write_samples(name, {"sample": [1]}, {})
     with pytest.raises(ConfigError, match="cannot be a file name"):
         run.write_kept(name, np.zeros((1, 2, 2), np.float32))
     assert sorted(p.name for p in tmp_path.rglob("*")) == [".ogmbench-lock", "r", "run.json"]

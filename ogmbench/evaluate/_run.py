@@ -252,7 +252,7 @@ def _record(run, name: str, record: dict, result, keep: list[int], log) -> None:
     else:
         rows, kept, facts = result
         record.update(facts, columns=list(rows))
-        record.update(status="ok", **run.write_samples(name, rows))
+        record.update(status="ok", **run.write_samples(name, rows, record))
         if keep:
             record.update(kept=keep, **run.write_kept(name, np.stack([kept[i] for i in keep])))
         log(f"{name}: ok ({record['timings']['test_samples_per_s']:.1f} samples/s)")

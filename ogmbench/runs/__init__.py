@@ -23,13 +23,15 @@ and emptying a run directory) and ``_json`` (plain JSON, time stamps, versions).
 """
 
 from ._directory import (
-    clear_run, default_run_dir, differing, holds_files, is_run, open_run, read_run,
+    clear_run, default_run_dir, differing, holds_files, is_run, locked_run, open_run,
+    read_run,
 )
 from ._json import json_default, jsonable, now
 from ._record import Record
 from ._run import LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KIND, Run, RunDirError
 
 __all__ = ["RUN_FORMAT", "RUN_KIND", "RunDirError", "Run", "Record", "read_run", "open_run", "is_run",
+           "locked_run",
            "clear_run", "differing",
            "default_run_dir", "jsonable", "json_default", "now",
            # for reproduce and the lock's tests

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..locks import hold
 from ..places import Place, Remote, location, read_regular
@@ -32,6 +32,9 @@ def _load(run_dir: Place) -> dict[str, Any]:
     if not is_run(data):
         raise RunDirError(f"{run_dir} is not an ogmbench run directory ({RUN_FILE} was not "
                           "written by ogmbench eval)")
+    if data.get("format") != RUN_FORMAT:
+        raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "
+                          f"expected {RUN_FORMAT}")
     return data
 
 
@@ -110,6 +113,24 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
     return run
 
 
+@contextlib.contextmanager
+def locked_run(run_dir: str | os.PathLike) -> Iterator[Run]:
+    """A run directory read under its lock, for a command that writes a file of a
+    finished run (``leaderboard.csv``) while no other writer may.
+
+    Raises
+    ------
+    RunDirError
+        When it is not a run directory.
+    BusyError
+        When another process is writing it.
+    """
+    run_dir = location(run_dir)
+    _load(run_dir)  # nothing, not even a lock, is written into a folder that is no run
+    with hold(run_dir / LOCK_FILE, f"run directory {run_dir}"):
+        yield Run(run_dir, _load(run_dir))
+
+
 def clear_run(run_dir: Place) -> None:
     """Empty an ogmbench run directory (its run.json carries the marker) to start afresh.
 
@@ -180,9 +201,7 @@ def _start(run_dir: Place, settings, resume, device, provenance) -> Run:
         if not resume:  # another process made it while this one waited for the lock
             raise RunDirError(_taken(run_dir))
         data = _load(run_dir)
-        if data.get("format") != RUN_FORMAT:
-            raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "
-                              f"expected {RUN_FORMAT}")
+        Run(run_dir, data).check_writable()
         differ = differing(data, settings)
         if differ:
             raise RunDirError(f"--resume: {run_dir} was run with other settings "

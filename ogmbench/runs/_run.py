@@ -15,12 +15,13 @@ import numpy as np
 from ..errors import UsageError
 from ..names import file_name
 from ..places import Place, Remote, location, read_regular, write_atomic
-from ._json import now, write_json
+from ._json import jsonable, now, write_json
 from ._record import Record
 
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
 LOCK_FILE = ".ogmbench-lock"
+LEADERBOARD = "leaderboard.csv"
 # Only ogmbench writes this: a folder is ogmbench's to resume or replace when its run.json
 # says so (runs made before the marker carry every key below instead).
 RUN_KIND = "ogmbench eval run"
@@ -150,20 +151,25 @@ class Run:
                               "of the run directory to compute it again") from None
         expected = record.get(f"{kind}_sha256")
         if not isinstance(expected, str) or hashlib.sha256(data).hexdigest() != expected or (
-                kind == "samples" and _bound(data) != self._binding(name)):
+                kind == "samples" and _bound(data) != self._binding(name, record)):
             raise RunDirError(f"{self.path}: {relative} is not the file this run wrote for "
                               f"{name!r} (its sha256 or the run it names is not run.json's, "
                               "or run.json holds none); move it out of the run directory "
                               "to compute it again")
         return data
 
-    def _binding(self, name: str) -> dict[str, Any]:
-        """What an estimator's rows are of: the estimator, the store and the run's settings
-        (written into the parquet file, so that run.json cannot relabel them)."""
+    def _binding(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
+        """What an estimator's rows are of: the estimator, its record, the store and the
+        run's settings (written into the parquet file, so that run.json cannot relabel
+        them: the record holds the parameters its label shows, its twin's sources and its
+        curves; family and noise head the leaderboard)."""
+        described = {k: v for k, v in record.items() if k not in _RESULT_KEYS}
         return {"estimator": name, "store_digest": self.data.get("store_digest"),
                 "store_meta_digest": self.data.get("store_meta_digest"),
                 "target": self.data.get("target"), "seed": self.data.get("seed"),
-                "train_size": self.data.get("train_size")}
+                "train_size": self.data.get("train_size"), "family": self.data.get("family"),
+                "noise": self.data.get("noise"), "record_sha256": hashlib.sha256(json.dumps(
+                    jsonable(described), sort_keys=True).encode()).hexdigest()}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -189,15 +195,21 @@ class Run:
     def save(self) -> None:
         write_json(self.data, self.path / RUN_FILE)
 
-    def write_samples(self, name: str, columns: dict[str, list]) -> dict[str, str]:
+    def write_samples(self, name: str, columns: dict[str, list],
+                      record: dict[str, Any]) -> dict[str, str]:
         """Write an estimator's per-sample rows; return its record's ``samples_file`` (the
-        path relative to the run) and ``samples_sha256``."""
+        path relative to the run) and ``samples_sha256``.
+
+        ``record`` is the estimator's record as it will be saved, less the keys of its
+        result files and status: the rows are bound to it.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         relative = f"samples/{file_name(name, 'estimator name')}.parquet"
         buffer = pa.BufferOutputStream()
-        table = pa.table(columns).replace_schema_metadata({_BOUND: json.dumps(self._binding(name))})
+        table = pa.table(columns).replace_schema_metadata(
+            {_BOUND: json.dumps(self._binding(name, record))})
         pq.write_table(table, buffer)
         return {"samples_file": relative,
                 "samples_sha256": self._write_owned(relative, buffer.getvalue().to_pybytes())}
@@ -211,6 +223,36 @@ class Run:
         return {"kept_file": relative, "kept_sha256": self._write_owned(relative,
                                                                          buffer.getvalue())}
 
+    def check_writable(self) -> None:
+        """Refuse, before any work, a resumed run whose files ogmbench would write over or
+        through (a link among them, a ``leaderboard.csv`` this run did not write) or whose
+        finished records are not those of their rows.
+
+        Raises
+        ------
+        RunDirError
+        """
+        for relative in (RUN_FILE, "samples", "kept", LEADERBOARD):
+            _no_link_on_the_way(self.path, relative)
+        self._owned_or_absent(LEADERBOARD)
+        for record in self.records():  # a relabelled record is refused now, not after work
+            relative = record.data.get("samples_file")
+            if record.ok and relative and _present(self.path / str(relative)):
+                self._checked(record.name, "samples")
+
+    def _owned_or_absent(self, relative: str) -> None:
+        path = self.path / relative
+        if not _present(path):
+            return
+        try:
+            there = hashlib.sha256(read_regular(path)).hexdigest()
+        except OSError:
+            there = None
+        if there is None or there not in self.data.get("files", {}).get(relative, []):
+            raise RunDirError(f"{self.path} holds {relative}, which this run did not "
+                              "write; move it out of the run directory to compute it "
+                              "again")
+
     def _write_owned(self, relative: str, data: bytes) -> str:
         """Write a result file whole, over a file there only when this run wrote it
         (``run.json``'s ``files`` lists the sha256 of every one it wrote); return its sha256.
@@ -219,16 +261,9 @@ class Run:
         between still owns whichever of the two is there.
         """
         path = self.path / relative
+        _no_link_on_the_way(self.path, relative)
+        self._owned_or_absent(relative)
         owned = self.data.setdefault("files", {})
-        if _present(path):
-            try:
-                there = hashlib.sha256(read_regular(path)).hexdigest()
-            except OSError:
-                there = None
-            if there is None or there not in owned.get(relative, []):
-                raise RunDirError(f"{self.path} holds {relative}, which this run did not "
-                                  "write; move it out of the run directory to compute it "
-                                  "again")
         digest = hashlib.sha256(data).hexdigest()
         owned[relative] = [*owned.get(relative, [])[-1:], digest]
         self.save()
@@ -238,12 +273,27 @@ class Run:
         return digest
 
     def write_text(self, name: str, text: str) -> Place:
-        """Write a file of the run (e.g. ``leaderboard.csv``) atomically."""
-        path = self.path / name
-        write_atomic(path, text.encode())
-        return path
+        """Write a file of the run (e.g. ``leaderboard.csv``) whole, over a file there only
+        when this run wrote it (as :meth:`write_samples`); hold the run's lock meanwhile
+        (:func:`~ogmbench.runs.locked_run`)."""
+        self._write_owned(name, text.encode())
+        self.save()
+        return self.path / name
 
 
+
+
+def _no_link_on_the_way(run_dir: Place, relative: str) -> None:
+    """Refuse to write a result file through a link (a folder of the run that is a link
+    would put it in somebody's folder; a link in its place would be replaced)."""
+    if isinstance(run_dir, Remote):
+        return
+    parts = relative.split("/")
+    for depth in range(1, len(parts) + 1):
+        step = os.path.join(run_dir, *parts[:depth])
+        if os.path.islink(step):
+            raise RunDirError(f"{run_dir}: {'/'.join(parts[:depth])} is a link; ogmbench "
+                              "writes no result through it (move it out of the run directory)")
 
 
 def _present(path: Place) -> bool:
@@ -254,6 +304,8 @@ def _present(path: Place) -> bool:
 
 
 _BOUND = "ogmbench.run"  # the parquet metadata key of a samples file's binding
+# Keys of a record written after its rows (or rewritten with its kept estimates).
+_RESULT_KEYS = ("status", "samples_file", "samples_sha256", "kept", "kept_file", "kept_sha256")
 
 
 def _bound(data: bytes) -> dict[str, Any] | None:

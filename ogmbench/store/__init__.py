@@ -34,7 +34,7 @@ whole shards), ``_attributes`` (the trusted attributes checked), ``_reader``
 
 from ..errors import StoreError
 from ._digests import content_digest, shard_digest
-from ._files import check_replaceable, is_store, remove_leftovers, remove_store, replace_store
+from ._files import check_proven, check_replaceable, is_store, remove_leftovers, remove_store, replace_store
 from ._metadata import metadata_digest
 from ._layout import FORMAT_VERSION, SPLITS, Layout, check_arrays, chunk_grids, split_number
 from ._locks import lock_file, reading, writing
@@ -48,6 +48,6 @@ __all__ = [
     "Layout", "reading", "writing",
     # for the rooms that write and inspect stores (generate, info, cli, reproduce)
     "check_arrays", "check_replaceable", "consolidate", "content_digest", "create_store",
-    "is_store", "lock_file", "metadata_digest", "open_group", "remove_leftovers", "chunk_grids", "remove_store", "replace_store", "shard_digest",
+    "check_proven", "is_store", "lock_file", "metadata_digest", "open_group", "remove_leftovers", "chunk_grids", "remove_store", "replace_store", "shard_digest",
     "split_number", "write_block",
 ]

@@ -14,6 +14,7 @@ from typing import Iterator
 from ..errors import StoreError
 from ..places import Place, Remote, location, read_regular
 from ._layout import FORMAT_KEY, Layout, chunk_grids, layout_from_attrs
+from ._metadata import layout_proven
 
 
 def is_store(path: Place) -> bool:
@@ -38,8 +39,9 @@ def entries(path: Place) -> Iterator[tuple[str, str]]:
     implies: the metadata files and the chunk keys inside each array's chunk grid, as its
     metadata records it), "temp" (a write of ours that was interrupted), "foreign", or
     "special" (not a regular file or folder: a pipe, a socket, a device, a link).
-    On object storage, where there are only objects, each object is one entry."""
-    grids = _grids(location(path))
+    On object storage, where there are only objects, each object is one entry.
+    In a store whose layout is not provably ogmbench's, only the root metadata is."""
+    grids = _grids(location(path)) or {}
     if isinstance(path, Remote):
         for rel in path.files():
             yield rel, _kind(tuple(rel.split("/")), False, grids)
@@ -57,15 +59,18 @@ def entries(path: Place) -> Iterator[tuple[str, str]]:
         dirs[:] = [d for d in dirs if not os.path.islink(root / d)]
 
 
-def _grids(path: Place) -> dict[str, tuple[int, ...]]:
+def _grids(path: Place) -> dict[str, tuple[int, ...]] | None:
     """Chunks per axis of each array the store's layout implies (from its root
     attributes), within what each array's own metadata records: a key is ogmbench's only
-    when both say so, so editing one of them claims no file of yours."""
+    when both say so, and when the digest written with them proves neither was edited
+    (None when it does not: then no file but the root metadata is provably ours)."""
     try:
-        layout = layout_from_attrs(json.loads(read_regular(path / "zarr.json"))["attributes"])
-        implied = chunk_grids(layout)
+        attrs = json.loads(read_regular(path / "zarr.json"))["attributes"]
+        implied = chunk_grids(layout_from_attrs(attrs))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}  # no layout: nothing but the root metadata is provably ours
+        return None  # no layout: nothing but the root metadata is provably ours
+    if not layout_proven(path, attrs, implied):
+        return None
     grids = {}
     for name, expected in implied.items():
         try:
@@ -125,12 +130,24 @@ def check_replaceable(path: Place) -> None:
             f"{path} exists and is not an ogmbench store; refusing to overwrite it "
             "(choose another OUT or remove it yourself)"
         )
+    check_proven(path, "overwrite")
     foreign = [entry for entry, kind in entries(path) if kind not in ("ours", "temp")]
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
         raise StoreError(f"{path} holds {foreign[0]}{more}, which ogmbench "
                          "did not write; refusing to overwrite it (move them out first, or "
                          "choose another OUT)")
+
+
+def check_proven(path: Place, action: str) -> None:
+    """Refuse to ``action`` an ogmbench store whose layout or array metadata changed after
+    ogmbench wrote them: which of its files are ogmbench's can then not be told."""
+    path = location(path)
+    if is_store(path) and _grids(path) is None and any(
+            entry != "zarr.json" for entry, _ in entries(path)):
+        raise StoreError(f"{path}: its attributes or array metadata changed after ogmbench "
+                         f"wrote them, so its files cannot be told from yours; refusing to "
+                         f"{action} it (remove it yourself, or choose another OUT)")
 
 
 def remove_store(path: Place) -> None:

@@ -21,6 +21,11 @@ from ..places import Place, read_regular
 from ._digests import EDITED, is_sha256
 
 META_DIGEST = "meta_digest"
+# Written when a store is created, before any shard: the digest of what decides which files
+# are ogmbench's (the layout's attributes and every array's metadata), so that an
+# interrupted store's files are told from a user's as surely as a complete store's.
+LAYOUT_DIGEST = "layout_digest"
+_LAYOUT_KEYS = ("ogmbench_format", "n_samples", "classes", "size", "frames")
 # Not digested: the digest itself, and the completion mark written after it.
 _NOT_DIGESTED = (META_DIGEST, "complete")
 
@@ -52,6 +57,27 @@ def metadata_digest(path: Place, attrs: dict[str, Any], names) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def layout_digest(path: Place, attrs: dict[str, Any], names) -> str:
+    """sha256 of the attributes a store's layout follows from and every array's metadata."""
+    view = {"attributes": {k: attrs[k] for k in _LAYOUT_KEYS if k in attrs},
+            "arrays": _arrays(path, names)}
+    text = json.dumps(view, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def layout_proven(path: Place, attrs: dict[str, Any], names) -> bool:
+    """Whether a store's layout and array metadata are provably the ones ogmbench wrote:
+    its :data:`LAYOUT_DIGEST` (or, for a complete store, :data:`META_DIGEST`) holds."""
+    try:
+        for key, digest in ((LAYOUT_DIGEST, layout_digest), (META_DIGEST, metadata_digest)):
+            recorded = attrs.get(key)
+            if is_sha256(recorded) and recorded == digest(path, attrs, names):
+                return True
+    except StoreError:  # an array's metadata cannot be read: not provably ours
+        pass
+    return False
+
+
 def check_metadata(path: Place, attrs: dict[str, Any], names) -> None:
     """Refuse a store whose metadata changed after generation.
 
@@ -66,8 +92,9 @@ def check_metadata(path: Place, attrs: dict[str, Any], names) -> None:
     whole = root.get("consolidated_metadata") if isinstance(root, dict) else None
     if whole is not None and not (isinstance(whole, dict) and whole.get("kind") == "inline"
                                   and whole.get("must_understand") is False):
-        raise StoreError(f"{path} is inconsistent: its consolidated metadata is not zarr's "
-                         f"inline kind {EDITED}")
+        raise StoreError(f"{path} is inconsistent: its consolidated metadata is not the "
+                         f"plain inline kind zarr writes (kind 'inline', must_understand "
+                         f"false) {EDITED}")
     consolidated = (whole or {}).get("metadata") or {}
     # xarray reads the consolidated copy when there is one (without it, each array's own):
     # it must be exactly the arrays', no more, no fewer.
@@ -77,8 +104,11 @@ def check_metadata(path: Place, attrs: dict[str, Any], names) -> None:
         raise StoreError(f"{path} is inconsistent: the consolidated metadata of {name!r} "
                          f"(what xarray reads) is not the array's own {EDITED}")
     recorded = attrs.get(META_DIGEST)
-    if not is_sha256(recorded):
+    if recorded is None:
         raise StoreError(f"{path} is inconsistent: it carries no metadata digest {EDITED}")
+    if not is_sha256(recorded):
+        raise StoreError(f"{path} is inconsistent: its metadata digest is not a sha256 "
+                         f"{EDITED}")
     if recorded != metadata_digest(path, attrs, names):
         raise StoreError(f"{path} is inconsistent: its attributes or array metadata changed "
                          f"after generation {EDITED}")

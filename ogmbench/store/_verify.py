@@ -12,7 +12,7 @@ from ._digests import content_digest, shard_digest
 from ._layout import Layout, check_arrays, layout_or_corrupt
 from ._reader import open_store
 from ..places import Remote
-from ._files import entries
+from ._files import entries, is_store
 from ._remote import open_group, store_path
 
 
@@ -40,7 +40,12 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     if special is not None:  # damage, told here rather than as a reader's refusal
         return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: {special} is not "
                             "a regular file or folder (a pipe, a device or a link)")
-    group = open_group(path)
+    try:
+        group = open_group(path)
+    except StoreError as exc:
+        if not is_store(path):
+            raise  # not a store of ours: a usage error, not damage
+        return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: {exc}")
     attrs = group.attrs.asdict()
     if not any(attrs.get("complete") is v for v in (True, False)):  # JSON true or false only
         return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: its 'complete' "
