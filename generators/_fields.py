@@ -7,6 +7,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from ._portable import exp, mean
+
 __all__ = ["gaussian_spectrum", "smooth_unit_variance", "equicorrelated_mixing", "class_correlation"]
 
 
@@ -17,10 +19,10 @@ def gaussian_spectrum(height: int, width: int, length_scale: float) -> np.ndarra
     # every cell (Parseval: variance = mean of |G|^2 over the full spectrum).
     fy = np.fft.fftfreq(height)[:, None]
     fx_full = np.fft.fftfreq(width)[None, :]
-    full = np.exp(-2.0 * np.pi**2 * length_scale**2 * (fy**2 + fx_full**2))
-    scale = np.sqrt(np.mean(full**2))
+    full = exp(-2.0 * np.pi**2 * length_scale**2 * (fy**2 + fx_full**2))
+    scale = np.sqrt(mean(full**2))
     fx = np.fft.rfftfreq(width)[None, :]
-    spectrum = np.exp(-2.0 * np.pi**2 * length_scale**2 * (fy**2 + fx**2)) / scale
+    spectrum = exp(-2.0 * np.pi**2 * length_scale**2 * (fy**2 + fx**2)) / scale
     spectrum.setflags(write=False)
     return spectrum
 

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._params import Model, Param, per_class
+from .._portable import arctan2, exp, gaussian_filter1d, log, log1p, std
 from ._common import P01
 
 __all__ = ["camera", "MODEL"]
@@ -50,11 +51,11 @@ def camera(rng, x, *, cameras=6, fov=70.0, max_range=0.0, depth_noise=0.1, depth
     visible = _visibility(values[~ground], ys, xs, (height, width), opacity, polar.radii)
     visible *= _in_view(polar.angles, cameras, fov)[:, None] & (polar.radii <= max_range)[None, :]
     # A random depth error, smooth across angles (a few degrees): a shift along log range.
-    error = ndimage.gaussian_filter1d(rng.standard_normal(len(polar.angles)),
-                                      5.0 / np.degrees(polar.da), mode="wrap")
-    error *= depth_error / max(float(error.std()), 1e-12)
-    blur = SimpleNamespace(shift=np.log1p(np.clip(error, -0.9, None)) / polar.dl,
-                           sigma=np.log1p(depth_noise) / polar.dl,
+    error = gaussian_filter1d(rng.standard_normal(len(polar.angles)),
+                              5.0 / np.degrees(polar.da), mode="wrap")
+    error *= depth_error / max(std(error), 1e-12)
+    blur = SimpleNamespace(shift=log1p(np.clip(error, -0.9, None)) / polar.dl,
+                           sigma=log1p(depth_noise) / polar.dl,
                            across=angular_blur / np.degrees(polar.da))
     seen = _smear(visible, blur)
     smeared = np.stack([_smear(visible * values[k], blur) + 0.5 * (1.0 - seen)
@@ -68,12 +69,12 @@ def _polar_grid(max_range):
     r_min = 0.5
     dl = 1.0 / max_range
     # Samples at most a cell apart at max_range.
-    n_r = max(2, int(np.ceil(np.log(max_range / r_min) / dl)) + 1)
+    n_r = max(2, int(np.ceil(log(max_range / r_min) / dl)) + 1)
     # Rays at most a cell apart at max_range (and every half degree nearer maps), so no
     # cell falls between two rays.
     n_a = max(720, int(np.ceil(2 * np.pi * max_range)))
     da = 2 * np.pi / n_a
-    return SimpleNamespace(r_min=r_min, dl=dl, da=da, radii=r_min * np.exp(np.arange(n_r) * dl),
+    return SimpleNamespace(r_min=r_min, dl=dl, da=da, radii=r_min * exp(np.arange(n_r) * dl),
                            angles=np.arange(n_a) * da)
 
 
@@ -87,13 +88,13 @@ def _visibility(blockers, ys, xs, shape, opacity, radii):
     ix = np.clip(np.rint(xs), 0, width - 1)
     blocking = blockers.max(axis=0) if len(blockers) else np.zeros_like(ys)
     step = np.diff(radii, prepend=0.0)[None, :]
-    through = np.log1p(-np.minimum(opacity * blocking, 1.0 - 1e-12)) * step
+    through = log1p(-np.minimum(opacity * blocking, 1.0 - 1e-12)) * step
     before = np.cumsum(through, axis=1) - through
     cell = iy * width + ix
     entered = np.ones(cell.shape, bool)
     entered[:, 1:] = cell[:, 1:] != cell[:, :-1]
     first = np.maximum.accumulate(np.where(entered, np.arange(len(radii)), 0), axis=1)
-    return np.exp(np.take_along_axis(before, first, axis=1))
+    return exp(np.take_along_axis(before, first, axis=1))
 
 
 def _in_view(angles, cameras, fov):
@@ -111,9 +112,9 @@ def _smear(field, blur):
                                           rows], order=1, mode="nearest")
     if blur.sigma > 0:
         # The ends extend: the ego's surroundings and the last range are seen as they are.
-        out = ndimage.gaussian_filter1d(out, blur.sigma, axis=1, mode="nearest")
+        out = gaussian_filter1d(out, blur.sigma, axis=1, mode="nearest")
     if blur.across > 0:
-        out = ndimage.gaussian_filter1d(out, blur.across, axis=0, mode="wrap")
+        out = gaussian_filter1d(out, blur.across, axis=0, mode="wrap")
     return out
 
 
@@ -122,8 +123,8 @@ def _to_map(polar_maps, polar, centre, shape, max_range):
     (cy, cx), (height, width) = centre, shape
     yy, xx = np.mgrid[0:height, 0:width] + 0.5
     r = np.hypot(yy - cy, xx - cx)
-    a = (np.arctan2(yy - cy, xx - cx) % (2 * np.pi)) / polar.da
-    row = np.log(np.maximum(r, polar.r_min) / polar.r_min) / polar.dl
+    a = (arctan2(yy - cy, xx - cx) % (2 * np.pi)) / polar.da
+    row = log(np.maximum(r, polar.r_min) / polar.r_min) / polar.dl
     wrapped = np.concatenate([polar_maps, polar_maps[:, :1]], axis=1)  # angle 2*pi is angle 0
     out = np.stack([ndimage.map_coordinates(wrapped[k], [a, row], order=1, mode="nearest")
                     for k in range(len(polar_maps))])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._params import ParamError, check_names, check_rho, check_size
+from .._portable import exp
 from ..motion import ego_poses
 from ._declared import CLASSES, GROUND, OBJECT_TYPES
 from ._layout import Layout, road_network
@@ -100,7 +101,7 @@ def draw(rng, rho, size, classes, k, margin=0, motion=None):
         hectares = scene.shape[0] * scene.shape[1] * res * res / 1e4
         for kind in OBJECT_TYPES:
             for _ in range(object_rng.poisson(means[kind] * hectares)):
-                length, breadth = np.asarray(sizes[kind]) * np.exp(
+                length, breadth = np.asarray(sizes[kind]) * exp(
                     object_rng.normal(-k.size_spread ** 2 / 2, k.size_spread, 2))
                 u = object_rng.random()
                 yield kind, length, breadth, "rule" if u < rho else "against" if u < -rho else "free"

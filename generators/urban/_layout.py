@@ -3,7 +3,11 @@ drivable, walkway and ped_crossing maps they rasterise into."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .._portable import arctan2
 
 __all__ = ["Layout", "road_network", "road_length"]
 
@@ -26,7 +30,8 @@ def road_length(segments, origin, extent, samples=16) -> float:
     inside = ((y >= origin[0]) & (y < origin[0] + extent[0])
               & (x >= origin[1]) & (x < origin[1] + extent[1]))
     lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-    return float(np.sum(lengths * inside.mean(axis=1)))
+    # math.fsum: numpy's sum groups its terms by the SIMD width, and so its last bits.
+    return math.fsum(lengths * (np.count_nonzero(inside, axis=1) / samples))
 
 
 
@@ -117,7 +122,7 @@ def road_network(rng, scene, roads, branches, lane_width, lanes, span=None):
         back = walk(start, heading + np.pi, np.inf)
         ahead = walk(start, heading, np.inf)
         if i == 0 and ahead:
-            ego_heading = float(np.arctan2(ahead[0][2] - ahead[0][0], ahead[0][3] - ahead[0][1]))
+            ego_heading = float(arctan2(ahead[0][2] - ahead[0][0], ahead[0][3] - ahead[0][1]))
         # One polyline in one direction: the backward walk reversed, then the forward one.
         line = [(y1, x1, y0, x0) for y0, x0, y1, x1 in reversed(back)] + ahead
         lines.append(np.asarray(line, float).reshape(-1, 4))
@@ -126,7 +131,7 @@ def road_network(rng, scene, roads, branches, lane_width, lanes, span=None):
         y0, x0, y1, x1 = through[rng.integers(len(through))]
         t = rng.random()
         start = (y0 + t * (y1 - y0), x0 + t * (x1 - x0))
-        heading = np.arctan2(y1 - y0, x1 - x0) + rng.choice([-1.0, 1.0]) * np.pi / 2
+        heading = arctan2(y1 - y0, x1 - x0) + rng.choice([-1.0, 1.0]) * np.pi / 2
         branch = np.asarray(walk(start, heading, rng.uniform(0.25, 1.0) * span),
                             float).reshape(-1, 4)
         if len(branch):
@@ -173,8 +178,8 @@ def _meetings(first, second, rows, cols):
     out = []
     for i, j in zip(*np.nonzero(hit)):
         point = p[i, 0] + t[i, j] * r[i, 0]
-        ha = np.arctan2(r[i, 0, 0], r[i, 0, 1])
-        hb = np.arctan2(s[0, j, 0], s[0, j, 1])
+        ha = arctan2(r[i, 0, 0], r[i, 0, 1])
+        hb = arctan2(s[0, j, 0], s[0, j, 1])
         angle = ha - hb
         # The second polyline (a branch) starts here: it has one arm, not two.
         starts = cols[j] == 0 and u[i, j] < _EPS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._portable import arctan2
 from ..motion import rotate
 
 __all__ = ["Placer", "TRIES"]
@@ -154,7 +155,7 @@ class Placer:
                    len(self.cdf) - 1)
         y0, x0, y1, x1 = self.segments[pick]
         t = self.rng.random()
-        heading = np.arctan2(y1 - y0, x1 - x0)
+        heading = arctan2(y1 - y0, x1 - x0)
         lane = (self.rng.integers(self.lanes) + 0.5) * self.lane_width - self.road_half
         cy = y0 + t * (y1 - y0) - lane * np.cos(heading)
         cx = x0 + t * (x1 - x0) + lane * np.sin(heading)
@@ -186,7 +187,7 @@ class Placer:
             dy, dx = y1 - y0, x1 - x0
             f = np.clip(((cy - y0) * dy + (cx - x0) * dx) / (dy * dy + dx * dx), 0.0, 1.0)
             near = int(np.argmin(np.hypot(cy - y0 - f * dy, cx - x0 - f * dx)))
-            along = np.arctan2(dy[near], dx[near])
+            along = arctan2(dy[near], dx[near])
             # Where it stands from the road's centre line, as _along counts a lane.
             side = ((cx - x0[near] - f[near] * dx[near]) * np.sin(along)
                     - (cy - y0[near] - f[near] * dy[near]) * np.cos(along))
@@ -215,7 +216,7 @@ class Placer:
         k = np.clip(np.searchsorted(starts, arc, side="right") - 1, 0, count - 1)
         y0, x0, y1, x1 = self.segments[first + k].T
         f = (arc - starts[k]) / lengths[k]
-        heading = np.arctan2(y1 - y0, x1 - x0)
+        heading = arctan2(y1 - y0, x1 - x0)
         return np.stack([y0 + f * (y1 - y0) - lane * np.cos(heading),
                          x0 + f * (x1 - x0) + lane * np.sin(heading), heading + turn], axis=1)
 
