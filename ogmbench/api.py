@@ -55,13 +55,13 @@ import numpy as np
 from .curves import converged
 from .errors import ConfigError
 from .params import Param
-from .places import location, write_atomic
+from .places import location, read_regular, write_atomic
 from .seeding import torch_seed
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
            "PAST_CONTROLS", "CONTROLS", "PRIOR_SOURCES", "last_frame",
-           "resolve_device", "check_output", "converged", "location", "write_atomic",
-           "torch_seed"]
+           "resolve_device", "check_output", "converged", "location", "read_regular",
+           "write_atomic", "torch_seed"]
 
 DEVICES = ("auto", "cpu", "cuda")
 

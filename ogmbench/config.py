@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ConfigError
-from .seeding import rho_id
+from .seeding import is_seed, rho_id
 from .generators import (DEFAULT_FAMILY, FAMILIES, NOISE_MODELS, SEQUENCE_PARAMS, ParamError,
                          check_frames)
 from .specs import parse_noise_spec
@@ -204,8 +204,8 @@ def _make_config(*, family, noise, rho, samples_per_rho, size, classes, seed, sp
         raise ConfigError(f"samples-per-rho must be at most {MAX_SAMPLES_PER_RHO:,}, got "
                           f"{samples_per_rho}"[:200])
     for name, value in (("seed", seed), ("test seed", test_seed)):
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 0):
-            raise ConfigError(f"{name} must be a non-negative integer, got {value}")
+        if value is not None and not is_seed(value):
+            raise ConfigError(f"{name} must be an integer from 0 to 2^63 - 1, got {value}"[:200])
     fractions = tuple(float(f) for f in split)
     if (len(fractions) != 3 or not all(0.0 <= f <= 1.0 for f in fractions)
             or abs(sum(fractions) - 1.0) > 1e-6):

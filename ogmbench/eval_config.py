@@ -20,7 +20,7 @@ from .api import CONTROLS, PAST_CONTROLS
 from .errors import ConfigError
 from .execution import Execution, check_workers
 from .places import absolute
-from .seeding import rho_id
+from .seeding import is_seed, rho_id
 from .specs import runs_on
 from .store import Store
 from .tuning import MAX_TIMEOUT
@@ -125,8 +125,8 @@ class EvalConfig:
     def __post_init__(self):
         _check_paths(self.out, self.checkpoints)
         _check_timeout(self.timeout)
-        if not (isinstance(self.seed, (int, np.integer)) and self.seed >= 0):
-            raise EvalError(f"seed must be a non-negative integer, got {self.seed}")
+        if not is_seed(self.seed):
+            raise EvalError(f"seed must be an integer from 0 to 2^63 - 1, got {self.seed}"[:200])
         for control in self.prior_controls:
             if control not in CONTROLS:
                 raise EvalError(f"unknown prior control {control!r} "

@@ -29,11 +29,21 @@ __all__ = ["LAYOUT", "NOISE", "EVAL_STREAMS", "RHO_DECIMALS", "rho_key", "rho_id
 LAYOUT = 0
 NOISE = 1
 
+# The largest seed: a benchmark file records seeds as TOML integers, which are signed
+# 64-bit, and a sealed test seed is drawn with 63 bits.
+MAX_SEED = 2 ** 63 - 1
+
 RHO_DECIMALS = 6
 _RHO_RESOLUTION = 10 ** RHO_DECIMALS
 
 # spawn_key of each named stream of an eval seed (fixed: changing one changes results).
 EVAL_STREAMS = {"shuffle": 7, "train_seeds": 11, "shuffle_train": 13, "shuffle_val": 17}
+
+
+def is_seed(value) -> bool:
+    """Whether ``value`` is a seed ogmbench takes: an integer from 0 to :data:`MAX_SEED`."""
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            and 0 <= value <= MAX_SEED)
 
 
 def rho_key(rho: float) -> int:

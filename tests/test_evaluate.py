@@ -52,7 +52,7 @@ def test_phi_column_follows_the_target_on_many_class_stores(tmp_path):
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"seed": -1}, r"seed must be an integer from 0 to 2\^63 - 1"),
     ({"workers": 0}, "workers must be an integer >= 1"),
     ({"train_seeds": 0}, r"train-seeds must be an integer in \[1, 100\]"),
     ({"prior_controls": ["nope"]}, "unknown prior control 'nope'"),

@@ -622,7 +622,7 @@ def test_a_consistently_enlarged_store_claims_none_of_your_files(tmp_path, inter
     mine = out / "noisy" / "c" / "9" / "0" / "0" / "0"  # a chunk key of the enlarged grid
     mine.parent.mkdir(parents=True, exist_ok=True)
     mine.write_bytes(b"mine")
-    with pytest.raises(ogmbench.StoreError, match="cannot be told from yours; refusing to "
+    with pytest.raises(ogmbench.StoreError, match="cannot be told from yours.*refusing to "
                                                   "overwrite"):
         ogmbench.generate(out, overwrite=True, rho=[0.0], samples_per_rho=12, size=16)
     if interrupted:
@@ -644,7 +644,7 @@ def test_a_store_killed_before_its_arrays_is_overwritten(tmp_path):
         if entry.is_dir():
             shutil.rmtree(entry)
     root["attributes"] = {k: v for k, v in root["attributes"].items()
-                          if k not in ("layout_digest", "meta_digest", "digest")}
+                          if k not in ("creation_digest", "meta_digest", "digest")}
     root["attributes"]["complete"] = False
     root.pop("consolidated_metadata", None)
     (out / "zarr.json").write_text(json.dumps(root))
@@ -720,3 +720,97 @@ def test_resume_refuses_a_relabelled_record_before_any_work(tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "is not the file this run wrote for 'gaussian'" in err
     assert not (run / "samples" / "morph.parquet").exists()
+
+
+# -- the third hostile pass ------------------------------------------------------------
+
+@pytest.mark.parametrize("edit", [
+    lambda a: (a.update(seed=5), a["config"].update(seed=5)),
+    lambda a: (a.update(noise="flip"), a["config"].update(noise="flip")),
+])
+def test_resume_never_goes_on_under_edited_settings(tmp_path, edit):
+    import ogmbench
+
+    out = _interrupted(tmp_path / "s.zarr")
+    _edit_json(out / "zarr.json", lambda root: edit(root["attributes"]))
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file())
+    with pytest.raises(ogmbench.StoreError, match="refusing to resume"):
+        ogmbench.generate(out, resume=True)
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("yours", ["notes.txt", "analysis/a.txt", "samples/mine.parquet"])
+def test_starting_a_run_afresh_removes_only_what_it_wrote(tmp_path, capsys, yours):
+    from ogmbench.runs import RunDirError, clear_run
+
+    _run_pair(tmp_path, capsys)
+    run = tmp_path / "run0"
+    (run / yours).parent.mkdir(parents=True, exist_ok=True)
+    (run / yours).write_text("mine")
+    named = yours if yours.startswith("samples/") else yours.split("/")[0]
+    with pytest.raises(RunDirError, match=f"holds {named}( and 1 more)?, which ogmbench did "
+                                          "not write"):
+        clear_run(run)
+    assert (run / yours).read_text() == "mine" and (run / "run.json").exists()
+    (run / yours).unlink()
+    clear_run(tmp_path / "run1")  # one of its own files only: emptied
+    assert {p.name for p in (tmp_path / "run1").iterdir()} <= {".ogmbench-lock"}
+
+
+@pytest.mark.parametrize("thing", ["a pipe", "a folder", "a dangling link"])
+def test_what_is_not_a_file_at_a_checkpoints_place_is_kept(trained, tmp_path, capsys, thing):
+    import os
+    import shutil
+
+    path, original = trained["path"], trained["bytes"]
+    path.unlink()
+    try:
+        if thing == "a pipe":
+            os.mkfifo(path)
+        elif thing == "a folder":
+            path.mkdir()
+        else:
+            path.symlink_to(tmp_path / "nowhere")
+        info, err = _again(trained, tmp_path, capsys, "again")
+        assert info["trained"] is True and "not a regular file" in info["refused"]
+        assert str(path) in err and len([l for l in err.splitlines() if "warning" in l]) == 1
+        assert os.path.lexists(path) and not path.is_file()  # never replaced
+    finally:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        path.write_bytes(original)
+
+
+@pytest.mark.parametrize("record", [None, "x", [1]])
+def test_a_record_that_is_not_an_object_is_one_line(tmp_path, capsys, record):
+    stores = _run_pair(tmp_path, capsys)
+    _edit_json(tmp_path / "run0" / "run.json", lambda d: d["estimators"].update(median=record))
+    for argv in (["leaderboard", str(tmp_path / "run0")],
+                 ["eval", stores[0].path, "--estimator", "median", "--out",
+                  str(tmp_path / "run0"), "--resume"]):
+        code, out, err = call(argv, capsys)
+        assert_usage_error(code, out, err, "record of 'median' is not an object")
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "{tmp}/g.zarr", "--seed", str(2 ** 63)],
+    ["generate", "{tmp}/g.zarr", "--test-seed", "99999999999999999999999"],
+    ["eval", "{store}", "--estimator", "identity", "--seed", str(2 ** 63), "--out", "{tmp}/r"],
+])
+def test_a_seed_past_64_bits_is_refused_before_any_work(pristine, tmp_path, capsys, argv):
+    argv = [a.format(tmp=tmp_path, store=pristine["single"]) for a in argv]
+    code, out, err = call(argv, capsys)
+    assert_usage_error(code, out, err, "from 0 to 2^63 - 1")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["[eval]", "[profile.default]"])
+def test_a_benchmark_seed_past_64_bits_is_refused_before_any_work(tmp_path, capsys, where):
+    text = benchmark_toml().replace(where, f"{where}\nseed = {2 ** 64}", 1)
+    (tmp_path / "b.toml").write_text(text)
+    code, out, err = call(["reproduce", str(tmp_path / "b.toml"), "--out", str(tmp_path / "o")],
+                          capsys)
+    assert_usage_error(code, out, err, "2^63 - 1")
+    assert not (tmp_path / "o").exists()

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
+import warnings
 from typing import Any
 
 import torch
 
-__all__ = ["dump", "load"]
+__all__ = ["dump", "load", "occupant"]
 
 MAGIC = b"ogmbench checkpoint 1\n"
 # What a checkpoint of the format before digests held (it is ogmbench's to replace).
@@ -60,8 +63,23 @@ def load(data: bytes, key: str, device) -> tuple[dict[str, Any] | None, str, boo
     return state, "", True
 
 
+def occupant(path) -> str | None:
+    """What is at a checkpoint's path: None (nothing), ``"file"`` (a regular file, which
+    :func:`load` judges) or ``"other"`` (a folder, a pipe, a link: never read, never
+    replaced)."""
+    if not isinstance(path, (str, os.PathLike)):  # on object storage: objects only
+        return "file" if path.is_file() else ("other" if path.exists() else None)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def _torch_load(data: bytes, device):
     try:
-        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's own word on a foreign pickle: ours says it
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except Exception:  # not a torch file, or one weights_only refuses: never unpickled
         return None

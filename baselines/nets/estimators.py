@@ -29,7 +29,8 @@ import warnings
 import numpy as np
 import torch
 
-from ogmbench.api import Estimator, Hyper, location, resolve_device, torch_seed, write_atomic
+from ogmbench.api import (Estimator, Hyper, location, read_regular, resolve_device, torch_seed,
+                          write_atomic)
 
 from . import checkpoints
 from .models import NoiseUNet, count_parameters
@@ -217,8 +218,13 @@ class NoiseEstimator(Estimator):
         self.model_ = self.build(prior_channels).to(self.device_)
         checkpoint, key = self._checkpoint_path(data, target, seed, (0, *data.train.shape))
         replace, refused = True, ""
-        if checkpoint is not None and checkpoint.is_file():
-            state, refused, replace = checkpoints.load(checkpoint.read_bytes(), key,
+        there = checkpoints.occupant(checkpoint) if checkpoint is not None else None
+        if there == "other":
+            replace, refused = False, "not a regular file (a folder, a pipe or a link)"
+            warnings.warn(f"checkpoint {checkpoint}: {refused}; trained again (it is kept)",
+                          stacklevel=2)
+        elif there == "file":
+            state, refused, replace = checkpoints.load(read_regular(checkpoint), key,
                                                        self.device_)
             # One saved before learning rates were recorded cannot be judged by the
             # convergence rule: trained again (and the file, ours, replaced).

@@ -74,13 +74,6 @@ def numbers(values, where, label, length=None) -> None:
         raise BenchmarkError(f"{where}: {label} must have {_WORDS.get(length, length)} numbers, got {len(values)}")
 
 
-def nonneg(value, where, label) -> int:
-    """An integer >= 0."""
-    if value < 0:
-        raise BenchmarkError(f"{where}: {label} must be a non-negative integer, got {value}")
-    return int(value)
-
-
 def check_size(size, where, table) -> None:
     """A size given as an array is two integers (a number is checked by its type)."""
     if isinstance(size, list) and (

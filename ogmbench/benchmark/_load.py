@@ -15,11 +15,12 @@ from ..errors import ConfigError
 from ..execution import parse_address
 from ..metrics import METRICS
 from ..names import is_plain, show
+from ..seeding import is_seed
 from ..specs import EstimatorSpec, resolve_all
 from ..tuning import MAX_TIMEOUT
 from ._datasets import datasets
 from ._format import (BENCHMARK_KEYS, CHECK_KEYS, EVAL_KEYS, PROFILE_KEYS, PROFILE_REQUIRED,
-                      SECTIONS, TRAINING, check_keys, chosen, nonneg, strings, table_of)
+                      SECTIONS, TRAINING, check_keys, chosen, strings, table_of)
 from ._model import Benchmark, BenchmarkError
 
 
@@ -128,7 +129,10 @@ def _eval(data: dict, where: str) -> dict[str, Any]:
                                  f"(allowed: {', '.join(CONTROLS)})")
     reference = ev.get("reference", "unet")
     scaling = strings(ev.get("scaling", []), where, "[eval] scaling")
-    seed = nonneg(ev.get("seed", 0), where, "[eval] seed")
+    seed = ev.get("seed", 0)
+    if not is_seed(seed):
+        raise BenchmarkError(f"{where}: [eval] seed must be an integer from 0 to 2^63 - 1, "
+                             f"got {seed}"[:200])
     timeout = ev.get("timeout")
     if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
         raise BenchmarkError(f"{where}: [eval] timeout must be a positive number of seconds, "

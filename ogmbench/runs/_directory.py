@@ -7,14 +7,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..locks import hold
 from ..places import Place, Remote, location, read_regular
 from ._json import now, versions
-from ._run import LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KEYS, RUN_KIND, Run, RunDirError
+from ._run import LEADERBOARD, LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KEYS, RUN_KIND, Run, RunDirError
 
 
 def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
@@ -35,6 +36,10 @@ def _load(run_dir: Place) -> dict[str, Any]:
     if data.get("format") != RUN_FORMAT:
         raise RunDirError(f"{run_dir} has run format {data.get('format')!r}, "
                           f"expected {RUN_FORMAT}")
+    for name, record in data["estimators"].items():
+        if not isinstance(record, dict):
+            raise RunDirError(f"{run_dir}: {RUN_FILE}'s record of {name!r} is not an object "
+                              "(it was edited); move the run directory aside to run it again")
     return data
 
 
@@ -94,9 +99,9 @@ def open_run(run_dir: str | os.PathLike, settings: dict[str, Any], *, resume: bo
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} exists and is not a directory")
     if holds_files(run_dir):
+        _load(run_dir)  # a folder that is not a run gets nothing written in it, not even a lock
         if not resume:
             raise RunDirError(_taken(run_dir))
-        _load(run_dir)  # a folder that is not a run gets nothing written in it, not even a lock
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -134,21 +139,74 @@ def locked_run(run_dir: str | os.PathLike) -> Iterator[Run]:
 def clear_run(run_dir: Place) -> None:
     """Empty an ogmbench run directory (its run.json carries the marker) to start afresh.
 
-    Holds the run's lock meanwhile, so a run that another process is writing is refused
-    with one line (:class:`~ogmbench.locks.BusyError`) rather than emptied under it.
+    Only what the run provably wrote is removed (:meth:`Run.owned`); a directory that
+    holds anything else (a file of yours, a link, a folder of your own) is refused in
+    one line and left as it is.  Holds the run's lock meanwhile, so a run that another
+    process is writing is refused with one line (:class:`~ogmbench.locks.BusyError`)
+    rather than emptied under it.
+
+    Raises
+    ------
+    RunDirError
+        For a directory that is not an ogmbench run, or holds what it did not write.
     """
     run_dir = location(run_dir)
     _load(run_dir)  # refuses anything but an ogmbench run
     with hold(run_dir / LOCK_FILE, f"run directory {run_dir}"):
-        for path in run_dir.iterdir():
-            if path.name == LOCK_FILE:
-                continue
-            if isinstance(path, Remote):
-                path.remove()  # an object, or every object under a prefix
-            elif path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+        run = Run(run_dir, _load(run_dir))
+        owned, entries = run.owned(), _entries(run_dir)
+        foreign = [rel for rel, kind in entries if not _ours(rel, kind, owned)]
+        if foreign:
+            more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+            raise RunDirError(f"{run_dir} holds {foreign[0]}{more}, which ogmbench did not "
+                              "write; refusing to empty it to start afresh (move them out "
+                              "first, or choose another --work)")
+        for rel, kind in entries:
+            if kind != "folder" and rel != LOCK_FILE:
+                (run_dir / rel).unlink(missing_ok=True)
+        if not isinstance(run_dir, Remote):
+            for folder in _FOLDERS:
+                if os.path.isdir(run_dir / folder):
+                    os.rmdir(run_dir / folder)  # empty now: everything in it was ours
+
+
+_FOLDERS = ("samples", "kept")  # the folders of a run directory's result files
+# write_atomic's temporary name: ".<name>.<pid>-<thread>.tmp" beside the file.
+_TEMP = re.compile(r"\.(?P<name>.+)\.\d+-\d+\.tmp")
+
+
+def _ours(relative: str, kind: str, owned: set[str]) -> bool:
+    """Whether an entry of a run directory is provably ogmbench's to remove."""
+    if kind == "folder":
+        return relative in _FOLDERS
+    return kind == "file" and (relative in owned or _our_temp(relative, owned))
+
+
+def _our_temp(relative: str, owned: set[str]) -> bool:
+    """Whether ``relative`` is the temporary file of an interrupted write of ours."""
+    folder, _, name = relative.rpartition("/")
+    match = _TEMP.fullmatch(name)
+    if not match:
+        return False
+    stem = f"{folder}/{match['name']}" if folder else match["name"]
+    return stem in owned or stem in (RUN_FILE, LEADERBOARD) or folder in _FOLDERS
+
+
+def _entries(run_dir: Place) -> list[tuple[str, str]]:
+    """(relative path, "file" / "folder" / "other") of everything in a run directory;
+    a link or a pipe is "other", and a linked folder is not entered."""
+    if isinstance(run_dir, Remote):
+        return [(rel, "file") for rel in run_dir.files()]
+    out = []
+    for root, dirs, files in os.walk(run_dir):
+        for name in dirs + files:
+            path = Path(root) / name
+            mode = os.lstat(path).st_mode
+            kind = ("folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode)
+                    else "other")
+            out.append((path.relative_to(run_dir).as_posix(), kind))
+        dirs[:] = [d for d in dirs if not os.path.islink(Path(root) / d)]
+    return out
 
 
 # What a resumed run must agree on; the store's path may differ (its digest names the

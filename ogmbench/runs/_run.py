@@ -240,6 +240,28 @@ class Run:
             if record.ok and relative and _present(self.path / str(relative)):
                 self._checked(record.name, "samples")
 
+    def owned(self) -> set[str]:
+        """The files of the run directory that this run provably wrote (relative paths):
+        its ``run.json`` and lock, and every result file whose sha256 ``run.json``
+        records for it."""
+        out = {RUN_FILE, LOCK_FILE}
+        claims: dict[str, set] = {}
+        for relative, digests in (self.data.get("files") or {}).items():
+            claims.setdefault(str(relative), set()).update(digests if isinstance(digests, list)
+                                                           else [])
+        for record in self.data.get("estimators", {}).values():
+            for kind in ("samples", "kept"):
+                if isinstance(record, dict) and record.get(f"{kind}_file"):
+                    claims.setdefault(str(record[f"{kind}_file"]), set()).add(
+                        record.get(f"{kind}_sha256"))
+        for relative, digests in claims.items():
+            try:
+                if hashlib.sha256(read_regular(self.path / relative)).hexdigest() in digests:
+                    out.add(relative)
+            except (OSError, ValueError):
+                continue  # missing, unreadable or not a file: nothing of ours to remove
+        return out
+
     def _owned_or_absent(self, relative: str) -> None:
         path = self.path / relative
         if not _present(path):

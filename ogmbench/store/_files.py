@@ -14,7 +14,7 @@ from typing import Iterator
 from ..errors import StoreError
 from ..places import Place, Remote, location, read_regular
 from ._layout import FORMAT_KEY, Layout, chunk_grids, layout_from_attrs
-from ._metadata import layout_proven
+from ._metadata import creation_proven
 
 
 def is_store(path: Place) -> bool:
@@ -69,7 +69,7 @@ def _grids(path: Place) -> dict[str, tuple[int, ...]] | None:
         implied = chunk_grids(layout_from_attrs(attrs))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no layout: nothing but the root metadata is provably ours
-    if not layout_proven(path, attrs, implied):
+    if not creation_proven(path, attrs, implied):
         return None
     grids = {}
     for name, expected in implied.items():
@@ -140,14 +140,16 @@ def check_replaceable(path: Place) -> None:
 
 
 def check_proven(path: Place, action: str) -> None:
-    """Refuse to ``action`` an ogmbench store whose layout or array metadata changed after
-    ogmbench wrote them: which of its files are ogmbench's can then not be told."""
+    """Refuse to ``action`` an ogmbench store whose attributes or array metadata changed
+    after ogmbench wrote them: which of its files are ogmbench's, and what it was
+    generating, can then not be told."""
     path = location(path)
     if is_store(path) and _grids(path) is None and any(
             entry != "zarr.json" for entry, _ in entries(path)):
         raise StoreError(f"{path}: its attributes or array metadata changed after ogmbench "
-                         f"wrote them, so its files cannot be told from yours; refusing to "
-                         f"{action} it (remove it yourself, or choose another OUT)")
+                         f"wrote them, so its files cannot be told from yours nor its "
+                         f"settings trusted; refusing to {action} it (remove it yourself, or "
+                         f"choose another OUT)")
 
 
 def remove_store(path: Place) -> None:

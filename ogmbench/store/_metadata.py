@@ -21,11 +21,14 @@ from ..places import Place, read_regular
 from ._digests import EDITED, is_sha256
 
 META_DIGEST = "meta_digest"
-# Written when a store is created, before any shard: the digest of what decides which files
-# are ogmbench's (the layout's attributes and every array's metadata), so that an
-# interrupted store's files are told from a user's as surely as a complete store's.
-LAYOUT_DIGEST = "layout_digest"
-_LAYOUT_KEYS = ("ogmbench_format", "n_samples", "classes", "size", "frames")
+# Written when a store is created, before any shard: the digest of every attribute and
+# array metadata generate wrote then, so that an interrupted store's layout (which files
+# are ogmbench's) and its labels and config (what --resume goes on generating) are
+# proved as surely as a complete store's.
+CREATION_DIGEST = "creation_digest"
+# What generate adds or changes after creating a store.
+_AFTER_CREATION = (CREATION_DIGEST, META_DIGEST, "complete", "shard_digests", "digest",
+                   "completed_at")
 # Not digested: the digest itself, and the completion mark written after it.
 _NOT_DIGESTED = (META_DIGEST, "complete")
 
@@ -57,19 +60,20 @@ def metadata_digest(path: Place, attrs: dict[str, Any], names) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def layout_digest(path: Place, attrs: dict[str, Any], names) -> str:
-    """sha256 of the attributes a store's layout follows from and every array's metadata."""
-    view = {"attributes": {k: attrs[k] for k in _LAYOUT_KEYS if k in attrs},
+def creation_digest(path: Place, attrs: dict[str, Any], names) -> str:
+    """sha256 of the attributes a store was created with and every array's metadata."""
+    view = {"attributes": {k: v for k, v in attrs.items() if k not in _AFTER_CREATION},
             "arrays": _arrays(path, names)}
     text = json.dumps(view, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def layout_proven(path: Place, attrs: dict[str, Any], names) -> bool:
-    """Whether a store's layout and array metadata are provably the ones ogmbench wrote:
-    its :data:`LAYOUT_DIGEST` (or, for a complete store, :data:`META_DIGEST`) holds."""
+def creation_proven(path: Place, attrs: dict[str, Any], names) -> bool:
+    """Whether a store's attributes and array metadata are provably the ones ogmbench
+    wrote: its :data:`CREATION_DIGEST` (or, for a complete store, :data:`META_DIGEST`)
+    holds."""
     try:
-        for key, digest in ((LAYOUT_DIGEST, layout_digest), (META_DIGEST, metadata_digest)):
+        for key, digest in ((CREATION_DIGEST, creation_digest), (META_DIGEST, metadata_digest)):
             recorded = attrs.get(key)
             if is_sha256(recorded) and recorded == digest(path, attrs, names):
                 return True

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..places import Place, location
 from ._layout import EVERY_SHARD, FORMAT_KEY, FORMAT_VERSION, Layout, chunk_grids
-from ._metadata import LAYOUT_DIGEST, layout_digest
+from ._metadata import CREATION_DIGEST, creation_digest
 from ._remote import zarr_store
 from ._sequences import write_time_coordinates
 
@@ -57,8 +57,8 @@ def create_store(path: Place, layout: Layout, attrs: dict[str, Any]):
         coord[:] = names
     if layout.frames > 1:
         write_time_coordinates(group, layout, attrs)
-    group.attrs.update({LAYOUT_DIGEST: layout_digest(location(path), group.attrs.asdict(),
-                                                     chunk_grids(layout))})
+    group.attrs.update({CREATION_DIGEST: creation_digest(location(path), group.attrs.asdict(),
+                                                         chunk_grids(layout))})
     return group
 
 
