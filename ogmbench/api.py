@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from .curves import converged
+from .curves import converged, judge
 from .errors import ConfigError
 from .params import Param
 from .places import location, read_regular, write_atomic
@@ -60,7 +60,7 @@ from .seeding import torch_seed
 
 __all__ = ["Estimator", "Split", "FitData", "Hyper", "DEVICES", "PRIOR_CONTROLS",
            "PAST_CONTROLS", "CONTROLS", "PRIOR_SOURCES", "last_frame",
-           "resolve_device", "check_output", "converged", "location", "read_regular",
+           "resolve_device", "check_output", "converged", "judge", "location", "read_regular",
            "write_atomic", "torch_seed"]
 
 DEVICES = ("auto", "cpu", "cuda")

@@ -1,77 +1,157 @@
 """Learning curves: the one rule that says whether a training converged.
 
 A learned estimator reports its curve as ``describe()["curve"]``: ``[[step, val_mse,
-lr], ...]`` at each evaluation on val (``lr`` may be left out when it never changes).
-:func:`converged` applies the rule the report states; the run records it per estimator,
-the tables footnote the rows it fails.  The reference U-Nets' ``plateau`` schedule
-trains by the same rule: they lower the rate, and finally stop, when it holds.
+lr], ...]`` at each evaluation on val.  :func:`converged` applies the rule the report
+states; the run records it per estimator, the tables footnote the rows it fails.  The
+reference U-Nets' ``plateau`` schedule trains by the same rule: they lower the rate, and
+finally stop, when it holds.
 
-Why the rule looks at one learning rate: a schedule that anneals the learning rate to
-zero at a fixed budget flattens the end of every curve, converged or not.  Measured on
-the default benchmark (benchmarks/README.md): a cosine schedule of 800 steps passed a
-"last quarter against the previous quarter" rule, yet 1600 steps lowered the test MSE by
-4%.  A curve that stops improving while the learning rate stays put has run out of what
-that learning rate can give, which is what "converged" has to mean.
+What "converged" has to mean is that more training, as it was going, would not lower
+the val MSE by more than :data:`TOLERANCE`.  The rule asks that of the trend of the end
+of the curve, with its uncertainty, not of a comparison of single values:
+
+* only evaluations at the final learning rate count (a schedule that anneals the rate
+  flattens the end of every curve, converged or not: measured on the default benchmark,
+  800 cosine steps looked flat and 1600 were 4% better, benchmarks/README.md), and the
+  final rate must be a working one: at least :data:`RATE_FLOOR` of the largest (a rate
+  annealed to 0 freezes any curve).  A curve must report its rate at every evaluation;
+* of those, the ones in the later half of training (the window) are fitted by a
+  straight line against the step, and at least :data:`MIN_EVALUATIONS` are needed (a
+  few noisy values prove nothing);
+* the line, carried on as long again as the window lasted, must lower the val MSE by
+  less than :data:`TOLERANCE` at the one-sided :data:`CONFIDENCE` bound of its slope
+  (a steady small fall per evaluation adds up; a curve evaluated every step is judged
+  per step of training, not per evaluation);
+* and the line's value at the end must be within :data:`DRIFT` of the best val MSE of
+  the whole curve (a diverging curve is no plateau, and neither is one still far above
+  a lucky early value).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["TOLERANCE", "WINDOW", "RULE", "converged", "improvement", "all_converged"]
+__all__ = ["TOLERANCE", "MIN_EVALUATIONS", "CONFIDENCE", "RATE_FLOOR", "DRIFT", "RULE",
+           "Verdict", "judge", "converged", "improvement", "all_converged"]
 
-# The last WINDOW evaluations, all at the final learning rate, must improve on the best
-# val MSE before them by less than TOLERANCE (relative).
 TOLERANCE = 0.01
-WINDOW = 3
-RULE = (f"converged: over its last {WINDOW} evaluations, all at its final learning rate, "
-        f"the val MSE improved on the best before them by less than {TOLERANCE:.0%}")
+MIN_EVALUATIONS = 5
+CONFIDENCE = 0.95
+RATE_FLOOR = 0.01
+DRIFT = 0.05
+RULE = (f"converged: its last {MIN_EVALUATIONS} or more evaluations in the later half of "
+        f"training, at its final learning rate (at least {RATE_FLOOR:.0%} of its largest), "
+        f"trend to less than {TOLERANCE:.0%} lower val MSE over as many steps again "
+        f"({CONFIDENCE:.0%} bound), ending within {DRIFT:.0%} of its best")
 
 
-def improvement(curve: Sequence[Sequence[float]], window: int = WINDOW) -> float | None:
-    """Relative improvement of the last ``window`` evaluations on the best before them.
+@dataclass(frozen=True)
+class Verdict:
+    """What the rule says of one curve.
+
+    Attributes
+    ----------
+    converged : bool or None
+        True when the rule holds, False when it fails, None when it cannot judge (no
+        rates, too few evaluations at the final rate, a non-finite value in the window).
+    reason : str
+        Why, in a few words (for notes and tables).
+    improvement : float or None
+        The upper bound of the relative fall of the val MSE the trend promises over as
+        many steps again as the window (negative when it rises).
+    settled : bool
+        Whether that bound is under the tolerance: more training at this rate promises
+        nothing, whether the curve is flat or rising.  What the plateau schedule lowers
+        its rate on; a rising curve is settled but not converged (it overfits or
+        diverges).
+    """
+
+    converged: bool | None
+    reason: str
+    improvement: float | None = None
+    settled: bool = False
+
+
+def judge(curve: Sequence[Sequence[float]], tolerance: float = TOLERANCE) -> Verdict:
+    """Apply the rule (:data:`RULE`) to a learning curve.
 
     Parameters
     ----------
-    curve : sequence of (step, val_mse[, lr])
+    curve : sequence of (step, val_mse, lr)
         Evaluations in training order.
-    window : int
-        How many of the last evaluations are judged.
+    tolerance : float
+        The relative fall that still counts as flat.
 
     Returns
     -------
-    float or None
-        ``(best_before - best_last) / best_before`` (negative when it got worse), or None
-        when the rule cannot judge the curve: the last ``window`` evaluations do not all
-        share the final learning rate (the rate was still being annealed), there is no
-        evaluation before them, or a value is not finite.
+    Verdict
     """
-    rows = [list(c) for c in curve]
-    if len(rows) <= window:
-        return None
-    lrs = [r[2] if len(r) > 2 else None for r in rows[-window:]]
-    if None in lrs:
-        if any(lr is not None for lr in lrs):
-            return None
-    elif not np.allclose(np.asarray(lrs, dtype=float), float(lrs[-1]), rtol=1e-9, atol=0):
-        return None
-    return _gain(np.asarray([r[1] for r in rows], dtype=float), window)
+    if not len(curve) or any(len(c) < 3 for c in curve):
+        return Verdict(None, "it does not report its learning rate at every evaluation")
+    rows = np.asarray([list(c)[:3] for c in curve], dtype=float)
+    if not np.isfinite(rows[:, 2]).all():
+        return Verdict(None, "it does not report its learning rate at every evaluation")
+    steps, values, rates = rows[:, 0], rows[:, 1], rows[:, 2]
+    final, largest = rates[-1], rates.max()
+    if not final > 0 or final < RATE_FLOOR * largest:
+        return Verdict(False, f"its final learning rate {final:g} is under {RATE_FLOOR:.0%} "
+                              f"of its largest ({largest:g}): annealed, not converged")
+    at_final = np.isclose(rates, final, rtol=1e-9, atol=0)
+    first = len(at_final) - np.argmin(at_final[::-1]) if not at_final.all() else 0
+    window = np.arange(first, len(rows))
+    window = window[steps[window] >= steps[-1] / 2]
+    if len(window) < MIN_EVALUATIONS:
+        return Verdict(None, f"{len(window)} evaluations at its final rate in the later half "
+                             f"of training; the rule needs {MIN_EVALUATIONS}")
+    if not np.isfinite(values[window]).all():
+        return Verdict(None, "a val MSE in its last evaluations is not finite")
+    return _trend(steps[window], values[window], np.nanmin(values[np.isfinite(values)]),
+                  tolerance)
 
 
-def converged(curve: Sequence[Sequence[float]], tolerance: float = TOLERANCE,
-              window: int = WINDOW) -> bool | None:
+def _trend(steps: np.ndarray, values: np.ndarray, best: float, tolerance: float) -> Verdict:
+    """The verdict from the line fitted to the window's values against their steps."""
+    from scipy import stats
+
+    # Least squares by hand: scipy's linregress reports no standard error for a flat line.
+    dx = steps - steps.mean()
+    slope = float(dx @ (values - values.mean()) / (dx @ dx))
+    residuals = values - values.mean() - slope * dx
+    stderr = float(np.sqrt(residuals @ residuals / (len(steps) - 2) / (dx @ dx)))
+    end = values.mean() + slope * dx[-1]
+    if not end > 0:
+        return Verdict(None, "its fitted val MSE at the end is not positive")
+    quantile = stats.t.ppf(CONFIDENCE, len(steps) - 2)
+    fall = -(slope - quantile * stderr) * (steps[-1] - steps[0]) / end
+    settled = bool(fall < tolerance)
+    if end > (1 + DRIFT) * best:
+        return Verdict(False, f"it ends {end / best - 1:.0%} above its best val MSE", fall,
+                       settled)
+    if not settled:
+        return Verdict(False, f"its val MSE may still fall {fall:.1%} over as many steps "
+                              "again", fall)
+    return Verdict(True, f"flat: at most {max(fall, 0.0):.1%} lower over as many steps again",
+                   fall, settled)
+
+
+def improvement(curve: Sequence[Sequence[float]]) -> float | None:
+    """The upper bound of the relative fall of the val MSE that the end of ``curve``
+    promises over as many steps again (see :func:`judge`); None when it cannot say."""
+    return judge(curve).improvement
+
+
+def converged(curve: Sequence[Sequence[float]], tolerance: float = TOLERANCE) -> bool | None:
     """Whether a learning curve passes the rule (:data:`RULE`).
 
     Returns
     -------
     bool or None
-        None when the rule cannot judge it (see :func:`improvement`): a curve whose
-        learning rate was still changing at the end, or too short.
+        None when the rule cannot judge it (see :class:`Verdict`).
     """
-    gain = improvement(curve, window)
-    return None if gain is None else bool(gain < tolerance)
+    return judge(curve, tolerance).converged
 
 
 def all_converged(curves: Sequence[Sequence[Sequence[float]] | None]) -> bool | None:
@@ -84,16 +164,6 @@ def all_converged(curves: Sequence[Sequence[Sequence[float]] | None]) -> bool | 
             verdicts.append(converged(curve) if curve else None)
         except (TypeError, ValueError, IndexError):  # a plugin's curve of another shape
             verdicts.append(None)
-    return None if not verdicts or None in verdicts else all(verdicts)
-
-
-def _gain(values: np.ndarray, window: int) -> float | None:
-    # A non-finite value before the window (an early divergence the training recovered
-    # from) does not stop the rule; one inside it does.
-    before = values[:-window][np.isfinite(values[:-window])]
-    if values.size <= window or before.size == 0 or not np.isfinite(values[-window:]).all():
-        return None
-    best_before, best_last = before.min(), values[-window:].min()
-    if best_before <= 0:
-        return 0.0 if best_last >= best_before else None
-    return float((best_before - best_last) / best_before)
+    if not verdicts or None in verdicts:
+        return None if False not in verdicts else False
+    return all(verdicts)

@@ -179,7 +179,7 @@ def test_tables_bold_the_best_of_each_column(first):
     assert "prior gain % vs unet (ρ=0.9)" in table
     # The quick profile's cosine schedule cannot show convergence: its rows are marked.
     assert "| concat, X2 shuffled † |" in table and "| unet † |" in table
-    assert "† not shown to have converged (converged: over its last 3 evaluations" in table
+    assert "† not shown to have converged (converged: its last 5 or more evaluations" in table
     tex = (first["out"] / "tables.tex").read_text()
     # 3 tables and the data-scaling one, for each of 2 datasets.
     assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 8

@@ -1,7 +1,8 @@
 """How the learned estimators train: AdamW on the noise MSE with flips and rotations,
 val every ``val_every`` steps, the best val checkpoint kept, and the ``plateau``
-schedule that lowers the rate when :mod:`ogmbench.curves`' convergence rule holds and
-stops at the plateau of the last rate (imports torch)."""
+schedule that lowers the rate when :mod:`ogmbench.curves`' rule finds the curve settled
+at it (no fall beyond the tolerance in prospect) and stops when the last rate settles
+(imports torch)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ogmbench.api import converged
+from ogmbench.api import judge
 
 __all__ = ["SCHEDULES", "PLATEAU_FACTOR", "PLATEAU_RATES", "PRECISIONS", "dihedral", "curve",
            "train"]
 
-# Learning-rate schedules.  plateau: lr until the val MSE plateaus (ogmbench.curves'
-# rule), then lr / 5, then lr / 25; training stops at the plateau of the last, or at
+# Learning-rate schedules.  plateau: lr until the val MSE settles (ogmbench.curves'
+# rule), then lr / 5, then lr / 25; training stops when the last settles, or at
 # ``steps``.  cosine: annealing from lr to 0 over ``steps``; onecycle: a linear warm-up
 # over the first 30% of the steps to lr, then cosine annealing.  The annealed ones end
 # at a fixed budget, so their curves cannot show convergence (see ogmbench.curves).
@@ -109,7 +110,7 @@ def train(model: torch.nn.Module, forward: Callable, val_mse: Callable[[], float
             if score < best[0]:
                 best = (score, copy.deepcopy(model.state_dict()))
             # The report's own rule decides: lower the rate, or stop at the last one.
-            if cfg["schedule"] == "plateau" and converged(curve(history)):
+            if cfg["schedule"] == "plateau" and judge(curve(history)).settled:
                 if rates_left == 0:
                     stop = True
                 else:
@@ -118,7 +119,7 @@ def train(model: torch.nn.Module, forward: Callable, val_mse: Callable[[], float
                         group["lr"] = lr * PLATEAU_FACTOR
         if progress is not None:
             progress(cfg["steps"] if stop else step, cfg["steps"],
-                     f"converged at step {step}" if stop else f"loss {float(loss):.4f}")
+                     f"settled at step {step}" if stop else f"loss {float(loss):.4f}")
         if stop:
             break
     if best[1] is None:
