@@ -24,7 +24,10 @@ def summarize(store: Store) -> dict[str, Any]:
     - ``unobserved``: fraction of cells exactly 0.5 (lidar's never-observed cells);
     - ``outside_01``: fraction of noisy values outside [0, 1].
 
-    Each rho's entry has the closed-form phi (``phi_expected``) where the store's family
+    Each rho's entry has the phi of the first two classes pooled over every cell of its
+    samples (``phi_pooled``), the mean and standard deviation of each sample's own phi
+    (``phi_sample_mean``, ``phi_sample_std``: on small maps the mean is biased low), and
+    the closed form of the pooled phi (``phi_expected``) where the store's family
     declares one.  A store of sequences adds ``"sequence"`` (frames, dt, motion) and,
     per rho, the mean frame-to-frame phi of each class (``phi_time_mean``; with its
     closed form ``phi_time_expected`` where the family declares one); noise and
@@ -64,8 +67,10 @@ def _stream(store: Store) -> tuple[dict[float, dict], dict[str, np.ndarray]]:
     """One pass over the store's chunks: per rho, the split counts and occupied cells;
     per class, the sums of the noise statistics."""
     classes = store.classes
+    # Pooled phi of the first two classes (the ones the phi array holds): the counts of
+    # occupied cells of each and of both, over the last frame of every sample.
     per_rho = {float(r): {"counts": dict.fromkeys(SPLITS, 0), "occupied": np.zeros(classes),
-                          "cells": 0}
+                          "cells": 0, "pooled": np.zeros(4)}
                for r in store.attrs["rho_values"]}
     sums = {k: np.zeros(classes) for k in ("n", "s1", "s2", "half", "outside")}
     for block in store.iter_chunks():
@@ -85,6 +90,11 @@ def _stream(store: Store) -> tuple[dict[float, dict], dict[str, np.ndarray]]:
             entry = per_rho[float(r)]
             entry["occupied"] += clean[sel].sum(axis=axes)
             entry["cells"] += int(sel.sum()) * clean[0].size // classes
+            if classes > 1:
+                last = block["clean"][sel][:, -1] if clean.ndim == 5 else block["clean"][sel]
+                a, b = last[:, 0].astype(bool), last[:, 1].astype(bool)
+                entry["pooled"] += [a.size, np.count_nonzero(a), np.count_nonzero(b),
+                                    np.count_nonzero(a & b)]
             for s, name in enumerate(SPLITS):
                 entry["counts"][name] += int((block["split"][sel] == s).sum())
     return per_rho, sums
@@ -99,8 +109,9 @@ def _rho_row(store: Store, r: float, entry: dict) -> dict[str, Any]:
     row = {
         "rho": r,
         "counts": entry["counts"],
-        "phi_mean": _num(np.nanmean(phi)) if np.isfinite(phi).any() else None,
-        "phi_std": _num(np.nanstd(phi)) if np.isfinite(phi).any() else None,
+        "phi_pooled": _pooled_phi(*entry["pooled"]),
+        "phi_sample_mean": _num(np.nanmean(phi)) if np.isfinite(phi).any() else None,
+        "phi_sample_std": _num(np.nanstd(phi)) if np.isfinite(phi).any() else None,
         "phi_undefined": int(np.isnan(phi).sum()),
         "occupancy": [_num(x) for x in entry["occupied"] / max(entry["cells"], 1)],
     }
@@ -115,6 +126,13 @@ def _rho_row(store: Store, r: float, entry: dict) -> dict[str, Any]:
             row["phi_time_expected"] = [_num(v) for v in model.expected_temporal_phi(
                 attrs["family_params"], attrs["sequence"], int(attrs["classes"]))]
     return row
+
+
+def _pooled_phi(n: float, na: float, nb: float, nab: float) -> float | None:
+    """The phi coefficient of two binary maps from the counts of all their cells (None
+    when one of them is all empty or all occupied)."""
+    spread = na * (n - na) * nb * (n - nb)
+    return _num((n * nab - na * nb) / np.sqrt(spread)) if spread > 0 else None
 
 
 def _num(x) -> float:
@@ -142,8 +160,9 @@ def format_summary(summary: dict[str, Any]) -> str:
                         + "  (phi: last frame; phi_t: frame to frame, warped)"]
     has_expected = any("phi_expected" in row for row in summary["rho"])
     names = summary["classes"]
-    header = f"{'rho':>7} {'train':>6} {'val':>5} {'test':>5} {'phi mean':>9} {'phi std':>8}"
+    header = f"{'rho':>7} {'train':>6} {'val':>5} {'test':>5} {'phi pooled':>10}"
     header += f" {'expected':>9}" if has_expected else ""
+    header += f" {'sample mean':>11} {'sample sd':>9}"
     widths = [max(12, len(n) + 5) for n in names]
     header += "".join(f" {'occ ' + n:>{w}}" for n, w in zip(names, widths))
     if sequence:
@@ -154,16 +173,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     for row in summary["rho"]:
         c = row["counts"]
         line = (f"{row['rho']:>7.3f} {c['train']:>6} {c['val']:>5} {c['test']:>5} "
-                f"{_opt(row['phi_mean']):>9} {_opt(row['phi_std']):>8}")
+                f"{_opt(row['phi_pooled']):>10}")
         if has_expected:
             line += f" {_opt(row.get('phi_expected')):>9}"
+        line += f" {_opt(row['phi_sample_mean']):>11} {_opt(row['phi_sample_std']):>9}"
         line += "".join(f" {o:>{w}.4f}" for o, w in zip(row["occupancy"], widths))
         for key in ("phi_time_mean", "phi_time_expected"):
             if key in row:
                 line += "".join(f" {_opt(v):>{w + 2}}" for v, w in zip(row[key], widths))
         if row["phi_undefined"]:
-            line += f"  ({row['phi_undefined']} samples with an empty or full class: phi undefined)"
+            n = row["phi_undefined"]
+            line += f"  ({n} sample{'' if n == 1 else 's'} with an empty or full class: phi undefined)"
         lines.append(line)
+    lines.append(f"phi of {names[0]} and {names[1]}: pooled over every cell of a rho's "
+                 "samples (its expectation is closed form), and each sample's own (their "
+                 "mean is biased low on small maps)" if len(names) > 1 else "")
     lines += ["", f"{'class':>10} {'noise mean':>11} {'noise std':>10} {'MSE':>8} "
               f"{'unobserved':>11} {'outside[0,1]':>13}"]
     for row in summary["noise_stats"]:

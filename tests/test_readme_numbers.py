@@ -43,3 +43,21 @@ def test_a_stale_number_is_named_and_rewritten(numbers, monkeypatch):
     assert numbers.rewrite(text) == "Here concat gains +5.9 ± 1.7 % at rho 0.9, measured."
     assert numbers.problems("concat gains a lot") == [
         f"found 0 times (expected once): {claim!r}"]
+
+
+def test_the_readme_shows_what_info_prints_for_the_default_dataset(tmp_path):
+    """The README's `info` block is this output, on the command it names."""
+    import re
+
+    from cli_helpers import call
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"\(`generate default\.zarr (.*?)`;", text, re.S).group(1).split()
+    block = text.split("from\n`tests/test_readme_numbers.py`, which checks it:\n\n```\n")[1]
+    shown = block.split("```")[0].strip("\n").splitlines()
+    store = str(tmp_path / "default.zarr")
+    assert call(["generate", store, *command])[0] == 0
+    code, out, err = call(["info", store])
+    printed = out.splitlines()
+    start = printed.index(shown[0])
+    assert printed[start:start + len(shown)] == shown
