@@ -13,10 +13,14 @@ from .places import local_only
 from .seeding import rho_id
 from .store import Store
 
-__all__ = ["pick_samples", "draw_samples"]
+__all__ = ["pick_samples", "draw_samples", "MAP_COLORS", "MAP_LEGEND"]
 
 
 MAX_ROWS = 32
+# One convention for every picture of a map (show, the report's galleries): occupied
+# cells dark, as on an occupancy grid printed in ink; noisy values on the same scale.
+MAP_COLORS = "gray_r"
+MAP_LEGEND = "occupancy probability (white: free, black: occupied)"
 
 
 def pick_samples(store: Store, n: int) -> list[int]:
@@ -66,8 +70,8 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     # Break the long noise spec between parameters, never inside one.  Say what the
     # colours are and what the picture hides: values outside [0, 1] are drawn clipped.
     noise = store.attrs["noise"].replace(",", ", ")
-    title = (f"{store.attrs['family']}  |  {noise}  |  clean: white = occupied  |  noisy "
-             f"shown clipped to [0, 1]: {100 * outside / max(cells, 1):.0f}% of cells outside")
+    title = (f"{store.attrs['family']}  |  {noise}  |  black = occupied  |  noisy shown "
+             f"clipped to [0, 1]: {100 * outside / max(cells, 1):.0f}% of cells outside")
     fig.suptitle("\n".join(textwrap.wrap(title, 25 * cols, break_long_words=False)), fontsize=8)
     # Written beside and renamed into place: never a half-written picture under its name.
     staged = f"{os.fspath(out)}.ogmbench-new.{suffix}"
@@ -94,8 +98,9 @@ def _draw_maps(plt, store, indices):
         sample = store[index]
         outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
         cells += sample["noisy"].size
-        panels = [(f"clean {name}", sample["clean"][k], "gray") for k, name in enumerate(names)]
-        panels += [(f"noisy {name}", sample["noisy"][k], "viridis") for k, name in enumerate(names)]
+        panels = [(f"clean {name}", sample["clean"][k], MAP_COLORS) for k, name in enumerate(names)]
+        panels += [(f"noisy {name}", sample["noisy"][k], MAP_COLORS)
+                   for k, name in enumerate(names)]
         for col, (title, image, cmap) in enumerate(panels):
             shown = _panel(axes[row, col], image, cmap)
             if row == 0:
@@ -103,7 +108,7 @@ def _draw_maps(plt, store, indices):
             if col == 0:
                 axes[row, col].set_ylabel(f"#{index}  rho={sample['rho']:.2f}\n"
                                           f"phi={sample['phi']:.2f}", fontsize=8)
-    fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label="occupancy probability")
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.6, label=MAP_LEGEND)
     return fig, cols, outside, cells
 
 
@@ -123,8 +128,8 @@ def _draw_sequences(plt, store, indices):
         outside += int(np.count_nonzero((sample["noisy"] < 0) | (sample["noisy"] > 1)))
         cells += sample["noisy"].size
         for k, name in enumerate(names):
-            for kind, maps, cmap in (("clean", sample["clean"], "gray"),
-                                     ("noisy", sample["noisy"], "viridis")):
+            for kind, maps, cmap in (("clean", sample["clean"], MAP_COLORS),
+                                     ("noisy", sample["noisy"], MAP_COLORS)):
                 for t in range(frames):
                     shown = _panel(axes[row, t], maps[t, k], cmap)
                     if row == 0:
@@ -135,7 +140,7 @@ def _draw_sequences(plt, store, indices):
                              + label)
                 axes[row, 0].set_ylabel(label, fontsize=8)
                 row += 1
-    fig.colorbar(shown, ax=axes[:, -1], shrink=0.3, label="occupancy probability")
+    fig.colorbar(shown, ax=axes[:, -1], shrink=0.3, label=MAP_LEGEND)
     return fig, frames, outside, cells
 
 

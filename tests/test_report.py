@@ -93,3 +93,35 @@ def test_rendered_formats(field_run):
     assert "\\toprule" in latex and "\\bottomrule" in latex and "$\\pm$" in latex
     with pytest.raises(leaderboard.LeaderboardError, match="unknown metric"):
         render_leaderboard(agg, "accuracy", "table")
+
+@pytest.mark.parametrize("folder, apart", [("leaderboard/bev-cpu", True), ("leaderboard", False)])
+def test_controls_far_off_scale_get_a_panel_of_their_own(monkeypatch, tmp_path, folder, apart):
+    """The published bev-cpu gains (+3 to +12 %) beside a shuffled control at -100 to
+    -230 %: drawn on one axis, the gains were flattened onto 0 (issue 28)."""
+    from pathlib import Path
+
+    import matplotlib
+    import pandas as pd
+
+    from ogmbench.report import figures
+
+    matplotlib.use("Agg")
+    root = Path(__file__).resolve().parents[1]
+    results = pd.read_csv(root / folder / "results.csv", comment="#", dtype={"rho": str})
+    dataset = results["dataset"].iloc[0]
+    part = results[results["dataset"] == dataset]
+    learned = set(part.loc[part["learned"].astype(bool), "estimator"])
+    styles = figures._style(list(dict.fromkeys(part["estimator"])), learned)
+    drawn = {}
+    monkeypatch.setattr(figures, "_finish", lambda fig, ax, *a, **k: drawn.update(axes=ax))
+    figures._curve_figure(results, dataset, METRICS["gain_mse"], "gain", "t", styles, learned,
+                          tmp_path / "gain")
+    axes = drawn["axes"]
+    assert len(axes) == (2 if apart else 1)
+    gains = part[(part["metric"] == "gain_mse") & (part["control"] == "none")
+                 & part["learned"].astype(bool) & part["uses_prior"].astype(bool)
+                 & (part["rho"] != "all")]
+    low, high = axes[0].get_ylim()
+    # The estimators' own panel is scaled to their bands, not to the controls'.
+    assert low >= gains["lo"].min() - 0.2 * (high - low)
+    assert high - low < 3 * (gains["hi"].max() - min(gains["lo"].min(), 0.0)) + 1

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..results import GENERATED
 from ..runs import Run, read_run
+from ..show import MAP_COLORS, MAP_LEGEND
 from ..store import Store, open_store
 from ..metrics import METRICS
 from .labels import prior_kind, prior_label, reads_past, row_label
@@ -46,17 +47,20 @@ def _save(fig, path_stem: Path, title: str) -> list[str]:
 
 def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path_stem):
     """A metric against rho; a paired one (the prior gain) for the learned estimators
-    that read X2, their prior controls dotted."""
+    that read X2, their prior controls dotted, in a panel of their own when they lie far
+    off the estimators' scale (a control at -200 % would flatten gains of +5 % onto 0)."""
     import matplotlib.pyplot as plt
 
     part = results[(results["dataset"] == dataset) & (results["metric"] == metric.key)
                    & (results["rho"] != "all")]
-    fig, ax = plt.subplots()
+    if metric.paired:  # (a store of sequences draws its gains in _temporal_figure)
+        part = part[part["uses_prior"].astype(bool) & part["learned"].astype(bool)]
+    else:
+        part = part[part["control"] == "none"]
+    apart = metric.paired and _off_scale(part)
+    fig, axes = plt.subplots(2 if apart else 1, 1, sharex=True, squeeze=False)
     for (estimator, control), rows in part.groupby(["estimator", "control"], sort=False):
-        if not metric.paired and control != "none":
-            continue
-        if metric.paired and not (rows["uses_prior"].iloc[0] and rows["learned"].iloc[0]):
-            continue  # (a store of sequences draws its gains in _temporal_figure)
+        ax = axes[-1, 0] if apart and control != "none" else axes[0, 0]
         rho = rows["rho"].astype(float).to_numpy()
         order = np.argsort(rho)
         style = dict(styles[estimator])
@@ -66,11 +70,25 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
                 linewidth=1.8 if solid else 1.0, label=row_label(estimator, control), **style)
         ax.fill_between(rho[order], rows["lo"].to_numpy()[order], rows["hi"].to_numpy()[order],
                         alpha=0.15 if solid else 0.07, linewidth=0, **style)
-    if metric.paired:
-        ax.axhline(0.0, color="black", linewidth=0.8)
-    if metric.log_scale:
-        ax.set_yscale("log")
-    return _finish(fig, ax, _RHO, ylabel, title, path_stem)
+    for ax in axes[:, 0]:
+        if metric.paired:
+            ax.axhline(0.0, color="black", linewidth=0.8)
+        if metric.log_scale:
+            ax.set_yscale("log")
+    if apart:
+        axes[-1, 0].set_ylabel("X2 controls\n(own scale)")
+    return _finish(fig, list(axes[:, 0]), _RHO, ylabel, title, path_stem)
+
+
+def _off_scale(part) -> bool:
+    """Whether the controls' band reaches more than 3 times as far from 0 as the
+    estimators' own (with at least 1 unit of room)."""
+    def reach(rows):
+        return float(np.nanmax(np.abs(rows[["lo", "hi", "value"]].to_numpy(float)), initial=0.0))
+
+    controls = part[part["control"] != "none"]
+    return not controls.empty and reach(controls) > 3 * max(reach(part[part["control"] == "none"]),
+                                                              1.0)
 
 
 def _learning_curves(curves_of, styles, title, path_stem):
@@ -184,22 +202,31 @@ _LEFT_IN, _RIGHT_IN, _BOTTOM_IN, _TOP_IN, _GAP_IN = 0.9, 0.12, 0.62, 0.42, 0.1
 
 
 def _finish(fig, ax, xlabel, ylabel, title, path_stem, legend_title=None) -> list[str]:
-    """Labels, grid and the legend outside the axes, then save (PNG and SVG) and close."""
+    """Labels, grid and the legend outside the axes, then save (PNG and SVG) and close.
+    ``ax`` may be a list of axes stacked in one column (one legend for all of them)."""
     import matplotlib.pyplot as plt
 
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10, y=1.0)  # y given: no per-draw search for its place
-    ax.grid(alpha=0.3)
-    legend = ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                       borderaxespad=0, title=legend_title, title_fontsize=7)
+    stack = list(ax) if isinstance(ax, (list, tuple)) else [ax]
+    stack[-1].set_xlabel(xlabel)
+    stack[0].set_ylabel(ylabel)
+    stack[0].set_title(title, fontsize=10, y=1.0)  # y given: no per-draw search for its place
+    handles, labels = [], []
+    for each in stack:
+        each.grid(alpha=0.3)
+        for handle, label in zip(*each.get_legend_handles_labels()):
+            handles.append(handle)
+            labels.append(label)
+    legend = stack[0].legend(handles, labels, fontsize=7, loc="upper left",
+                             bbox_to_anchor=(1.0, 1.0), borderaxespad=0, title=legend_title,
+                             title_fontsize=7)
     box = legend.get_window_extent(fig.canvas.get_renderer())
     axes_w, axes_h = _AXES_IN
+    tall = axes_h * (1 + 0.75 * (len(stack) - 1))  # a second panel: three quarters more
     width = _LEFT_IN + axes_w + _GAP_IN + box.width / fig.dpi + _RIGHT_IN
-    height = _BOTTOM_IN + max(axes_h, box.height / fig.dpi) + _TOP_IN
+    height = _BOTTOM_IN + max(tall, box.height / fig.dpi) + _TOP_IN
     fig.set_size_inches(width, height)
     fig.subplots_adjust(left=_LEFT_IN / width, right=(_LEFT_IN + axes_w) / width,
-                        bottom=_BOTTOM_IN / height, top=(height - _TOP_IN) / height)
+                        bottom=_BOTTOM_IN / height, top=(height - _TOP_IN) / height, hspace=0.12)
     legend.set_bbox_to_anchor((1.0 + _GAP_IN / axes_w, 1.0))
     names = _save(fig, path_stem, title)
     plt.close(fig)
@@ -248,18 +275,21 @@ def _gallery(store: Store, target: int, rho_index: int, kept, path_stem, title):
     for i, (label, image, error) in enumerate(panels):
         r, c = divmod(i, ncols)
         top, bottom = axes[2 * r, c], axes[2 * r + 1, c]
-        top.imshow(np.clip(image, 0, 1), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        shown_map = top.imshow(np.clip(image, 0, 1), cmap=MAP_COLORS, vmin=0, vmax=1,
+                               interpolation="nearest")
         top.set_title(label, fontsize=7, y=1.0)
         if error is not None:
             mse = float(np.mean(error.astype(np.float64) ** 2))
             shown_error = bottom.imshow(error, cmap="magma", vmin=0, vmax=1,
                                         interpolation="nearest")
             bottom.set_title(f"|error|, MSE {mse:.4f}", fontsize=6, y=1.0)
+    fig.colorbar(shown_map, cax=fig.add_axes((1 - 0.6 / width, 0.55, 0.12 / width, 0.35)),
+                 label=MAP_LEGEND)
     if shown_error is not None:
-        fig.colorbar(shown_error, cax=fig.add_axes((1 - 0.6 / width, 0.15, 0.12 / width, 0.5)),
+        fig.colorbar(shown_error, cax=fig.add_axes((1 - 0.6 / width, 0.1, 0.12 / width, 0.35)),
                      label="|error|")
     fig.suptitle(f"{title}: test sample {sample}, rho={item['rho']:g}, "
-                 f"phi={item['phi']:.2f} (top: maps, dark = occupied; below: |error|)", fontsize=8)
+                 f"phi={item['phi']:.2f} (top: maps, black = occupied; below: |error|)", fontsize=8)
     out = _save(fig, path_stem, title)
     plt.close(fig)
     return out
