@@ -131,43 +131,42 @@ def load_runs(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     return rows
 
 
-def _seed_stats(group: pd.DataFrame) -> dict:
-    """Several training seeds: the mean over seeds with a 95% t-interval across them."""
-    from scipy import stats
-
-    per_seed = [{metric.key: metric.value(rows) for metric in METRICS.sampled()}
-                for _, rows in group.groupby("train_seed")]
-    frame = pd.DataFrame(per_seed)
-    k = len(frame)
-    half = stats.t.ppf(0.975, k - 1) * frame.std(ddof=1) / np.sqrt(k)
-    out = {"n": int(group["sample"].nunique()), "seeds": k}
-    for name in frame:
-        mean = frame[name].mean()
-        out.update({name: mean, f"{name}_lo": mean - half[name], f"{name}_hi": mean + half[name]})
-    out["threshold"] = float(group["threshold"].iloc[0])
-    return out
-
-
 def _paired_columns() -> list[str]:
     """The per-sample columns the paired metrics read, each once."""
     return list(dict.fromkeys(c for metric in METRICS.compared() for c in metric.needs))
 
 
-def _seed_average(group: pd.DataFrame) -> pd.DataFrame:
-    """Per-sample values averaged over training seeds (for the paired comparison)."""
+def _by_seed(group: pd.DataFrame, samples=None) -> dict:
+    """{training seed: its rows}, each in the order of ``samples`` (default: the samples
+    every seed has, in the first seed's order)."""
+    seeds = {seed: rows for seed, rows in group.groupby("train_seed", sort=True)}
+    if samples is None:
+        first = next(iter(seeds.values()))["sample"]
+        common = set.intersection(*(set(rows["sample"]) for rows in seeds.values()))
+        samples = [sample for sample in first if sample in common]
+    return {seed: rows.set_index("sample").loc[list(samples)].reset_index()
+            for seed, rows in seeds.items()}
+
+
+def _seed_table(group: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """The rows as a seed-major table of training seeds by test samples (the samples
+    every seed has), with its number of seeds and of samples."""
     if group["train_seed"].nunique() <= 1:
-        return group
-    return group.groupby("sample", as_index=False)[_paired_columns()].mean()
+        return group, 1, len(group)
+    tables = _by_seed(group)
+    n = len(next(iter(tables.values())))
+    return pd.concat(tables.values(), ignore_index=True), len(tables), n
 
 
 def _group_stats(group: pd.DataFrame, key) -> dict:
-    if group["train_seed"].nunique() > 1:
-        return _seed_stats(group)
-    n = len(group)
+    """Value and 95% bootstrap interval of every sampled metric of one group: over its test
+    samples, and with several training seeds over the seeds too (a two-way bootstrap;
+    the value is then over every seed and sample)."""
+    table, seeds, n = _seed_table(group)
     rng = keyed_rng(*key)
-    out = {"n": n, "seeds": 1}
+    out = {"n": n, "seeds": seeds}
     for metric in METRICS.sampled():  # one generator, drawn metric after metric
-        out.update(_bounds(metric.key, metric.interval(group, n, rng)))
+        out.update(_bounds(metric.key, metric.interval(table, n, rng, seeds=seeds)))
     out["threshold"] = float(group["threshold"].iloc[0])
     return out
 
@@ -176,23 +175,47 @@ def _bounds(name: str, interval) -> dict:
     return dict(zip((name, f"{name}_lo", f"{name}_hi"), interval))
 
 
+def _seed_pairs(group: pd.DataFrame, ref: pd.DataFrame) -> list[tuple]:
+    """Which training seed of ``group`` is compared with which of ``ref``: the same seed
+    on both sides, or every seed against the one of a side trained once (or not at all);
+    none when two sides trained on different seeds."""
+    mine, theirs = sorted(set(group["train_seed"])), sorted(set(ref["train_seed"]))
+    if len(theirs) == 1:
+        return [(seed, theirs[0]) for seed in mine]
+    if len(mine) == 1:
+        return [(mine[0], seed) for seed in theirs]
+    return [(seed, seed) for seed in mine if seed in set(theirs)]
+
+
 def _compare(group: pd.DataFrame, ref: pd.DataFrame, key, compared) -> tuple[int, dict]:
     """The paired metrics ``compared`` of ``group`` against ``ref`` on their common
     samples, with a paired bootstrap: (n, their columns).
 
-    With several training seeds, each sample's values are first averaged over seeds.
+    With several training seeds, each seed is compared with the same seed of the other
+    side (or with its only one), on the same samples, and the bootstrap resamples seeds
+    and samples together.
     """
-    both = _seed_average(group).merge(_seed_average(ref), on="sample", suffixes=("", "_ref"))
-    n = len(both)
+    pairs = _seed_pairs(group, ref)
+    merged = [group[group["train_seed"] == mine].merge(
+        ref[ref["train_seed"] == theirs], on="sample", suffixes=("", "_ref"))
+        for mine, theirs in pairs]
+    if not merged:
+        return 0, {}
+    common = set.intersection(*(set(both["sample"]) for both in merged))
+    order = [sample for sample in merged[0]["sample"] if sample in common]
+    if len(merged) > 1:
+        merged = [both.set_index("sample").loc[order].reset_index() for both in merged]
+    n = len(order)
     if n == 0:
         return 0, {}
+    both = pd.concat(merged, ignore_index=True)
     rng = keyed_rng("paired", *key)
     columns = _paired_columns()
     mine = {c: both[c].to_numpy() for c in columns}
     theirs = {c: both[f"{c}_ref"].to_numpy() for c in columns}
     out = {}
     for metric in compared:  # one generator, drawn metric after metric
-        for name, interval in metric.compare(mine, theirs, n, rng).items():
+        for name, interval in metric.compare(mine, theirs, n, rng, seeds=len(merged)).items():
             out.update(_bounds(name, interval))
     return n, out
 
@@ -210,11 +233,13 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     """One row per (store, target, estimator, control, rho), plus rho = "all".
 
     Columns: n (samples), seeds (training seeds); mse, psnr, iou, iou_val_t, ece,
-    each with ``_lo``/``_hi`` 95% bounds: a bootstrap over samples for one seed, a
-    t-interval across seeds for several (the mean is then over seeds); and, when a
-    reference estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the
-    reference's MSE) and ``d_iou`` with bootstrap bounds (per-sample values averaged over
-    seeds); for an estimator whose twins ran (``name:prior=shuffled``, ``prior=oracle``),
+    each with ``_lo``/``_hi`` 95% bounds: a bootstrap over samples for one seed; for
+    several, an interval over seeds and samples together (crossed random factors, the
+    statistic linearised: :func:`ogmbench.metrics.two_way_interval`; ECE by a two-way
+    bootstrap), the value then over every seed and sample; and, when a reference
+    estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the reference's MSE)
+    and ``d_iou``, each seed paired with the same seed of the reference (or with its one
+    run) on the same samples, intervals as above; for an estimator whose twins ran (``name:prior=shuffled``, ``prior=oracle``),
     ``gain_info`` (its MSE gain over its blind twin) and ``gain_oracle`` (its oracle
     twin's gain over the reference), paired the same way; for one that reads the past
     and whose past twins ran (``past=shuffled``, ``past=oracle``), ``gain_info_past``

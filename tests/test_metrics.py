@@ -112,3 +112,67 @@ def test_best_threshold_picks_the_iou_maximum():
     # Ties go to the threshold nearest 0.5.
     t, _ = metrics.best_threshold([np.where(clean == 1, 0.9, 0.1).astype(np.float32)], [clean])
     assert t == 0.5
+
+
+# -- intervals over training seeds and test samples (issue 28) --------------------------
+
+def _crossed(rng, seeds, n, sd_seed, sd_sample, sd_noise, mean=1.0):
+    """Values of ``seeds`` trainings on ``n`` test samples: a seed effect, a sample
+    effect and their interaction, around ``mean``."""
+    return (mean + sd_seed * rng.standard_normal((seeds, 1))
+            + sd_sample * rng.standard_normal((1, n)) + sd_noise * rng.standard_normal((seeds, n)))
+
+
+@pytest.mark.parametrize("sd_seed, sd_sample", [(0.3, 0.05), (0.05, 0.3), (0.15, 0.15),
+                                                (0.0, 0.2), (0.1, 0.8)])
+def test_the_two_way_interval_covers_the_mean_over_trainings_and_samples(sd_seed, sd_sample):
+    """Simulation: the interval holds the true mean in about 95% of draws, with 3 seeds,
+    whether the seeds or the samples dominate (it errs wide, never narrow)."""
+    rng = np.random.default_rng(1)
+    covered = 0
+    draws = 1000
+    for _ in range(draws):
+        values = _crossed(rng, 3, 60, sd_seed, sd_sample, 0.05)
+        _, lo, hi = metrics.two_way_interval(float(values.mean()), values)
+        covered += lo <= 1.0 <= hi
+    assert 0.93 <= covered / draws <= 0.99
+
+
+def test_an_interval_over_samples_alone_misses_the_trainings():
+    """What the leaderboard did before (each sample's values averaged over seeds, then
+    a bootstrap over samples) covers far less than 95% when trainings differ."""
+    rng = np.random.default_rng(2)
+    covered = 0
+    for _ in range(300):
+        values = _crossed(rng, 3, 60, 0.3, 0.05, 0.05)
+        averaged = values.mean(axis=0)
+        _, lo, hi = metrics.bootstrap(metrics.mean_stat(averaged), 60, rng, 200)
+        covered += lo <= 1.0 <= hi
+    assert covered / 300 < 0.5
+
+
+def test_a_ratio_is_linearised_and_covers_too():
+    """Dataset IoU (sum tp / sum union) over seeds and samples: its linearised interval
+    covers the ratio of the expected counts."""
+    rng = np.random.default_rng(3)
+    covered = 0
+    draws = 600
+    for _ in range(draws):
+        union = rng.integers(50, 150, size=(3, 80)).astype(float)
+        rate = np.clip(0.6 + 0.05 * rng.standard_normal((3, 1)), 0, 1)
+        tp = rng.binomial(union.astype(int), rate).astype(float)
+        point, share = metrics.ratio_influence(tp.ravel(), union.ravel())
+        _, lo, hi = metrics.two_way_interval(point, share.reshape(3, 80))
+        covered += lo <= 0.6 <= hi
+    assert 0.92 <= covered / draws <= 0.995
+
+
+def test_one_seed_draws_as_before_and_two_ways_takes_every_pair():
+    rng = np.random.default_rng(4)
+    assert np.array_equal(metrics.two_way_index(np.random.default_rng(5), 7, 3),
+                          np.random.default_rng(5).integers(0, 7, size=(3, 7)))
+    index = metrics.two_way_index(rng, 4, 2, seeds=3)
+    assert index.shape == (2, 12)
+    seeds, samples = np.divmod(index.reshape(2, 3, 4), 4)
+    assert (seeds == seeds[:, :, :1]).all()                  # one seed per block of samples
+    assert (samples == samples[:, :1, :]).all()              # the same samples for each

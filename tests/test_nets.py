@@ -201,17 +201,22 @@ def test_train_seeds_give_an_interval_across_seeds(tmp_path):
     rows = leaderboard.load_runs([run_dir])
     agg = leaderboard.aggregate(rows)
     got = agg[(agg.estimator == "unet") & (agg.rho == "all")].iloc[0]
-    per_seed = rows[rows.estimator == "unet"].groupby("train_seed")["mse"].mean()
-    half = stats.t.ppf(0.975, 2) * per_seed.std(ddof=1) / np.sqrt(3)
+    unet = rows[rows.estimator == "unet"].pivot(index="train_seed", columns="sample",
+                                                 values="mse")
     assert got["seeds"] == 3 and got["n"] == 4
-    assert got["mse"] == pytest.approx(per_seed.mean())
+    assert got["mse"] == pytest.approx(unet.to_numpy().mean())
+    # Seeds and samples crossed: the seed means' variance over 3 plus the sample means'
+    # over 4, each with its own t quantile.
+    by_seed = unet.mean(axis=1).var(ddof=1) / 3
+    by_sample = unet.mean(axis=0).var(ddof=1) / 4
+    half = np.sqrt(stats.t.ppf(0.975, 2) ** 2 * by_seed + stats.t.ppf(0.975, 3) ** 2 * by_sample)
     assert got["mse_hi"] - got["mse"] == pytest.approx(half)
-    # unet is the reference; the pairing averages its per-sample values over seeds.
-    averaged = rows[rows.estimator == "unet"].groupby("sample")["mse"].mean().to_numpy()
-    ident = rows[rows.estimator == "identity"].sort_values("sample")["mse"].to_numpy()
+    # unet is the reference: identity (deterministic, one run) is paired with each of its
+    # seeds on the same samples.
+    ident = rows[rows.estimator == "identity"].set_index("sample")["mse"]
     paired = agg[(agg.estimator == "identity") & (agg.rho == "all")].iloc[0]
     assert paired["reference"] == "unet"
-    assert paired["d_mse"] == pytest.approx((ident - averaged).mean())
+    assert paired["d_mse"] == pytest.approx((ident[unet.columns].to_numpy() - unet.to_numpy()).mean())
 
 
 def test_device_auto_sees_cuda_once_torch_estimators_are_loaded(monkeypatch):

@@ -31,6 +31,7 @@ from ._psnr import PSNR
 from ._stats import (
     BOOTSTRAP, CALIBRATION_BINS, THRESHOLDS, best_threshold, bootstrap, calibration_bins,
     confusion_counts, dataset_iou, ece, ece_stat, iou_stat, mean_stat, per_sample,
+    ratio_influence, two_way_index, two_way_interval,
 )
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
     "Registry", "Batch", "format_value", "sample_columns",
     "CALIBRATION_BINS", "BOOTSTRAP", "THRESHOLDS", "per_sample", "calibration_bins",
     "dataset_iou", "ece", "bootstrap", "mean_stat", "iou_stat", "ece_stat", "best_threshold",
-    "confusion_counts",
+    "confusion_counts", "two_way_interval", "two_way_index", "ratio_influence",
 ]
 
 METRICS = Registry()

@@ -17,7 +17,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ._stats import BOOTSTRAP, bootstrap, check_batch, confusion_counts, squared_error
+from ._stats import (BOOTSTRAP, bootstrap, check_batch, confusion_counts, squared_error,
+                     two_way_interval)
 
 
 def format_value(value, lo=None, hi=None, digits: int = 4) -> str:
@@ -147,10 +148,23 @@ class Metric:
         """The statistic the bootstrap resamples: index rows (R, n) -> R values."""
         raise NotImplementedError(f"{self.key} is not aggregated from its own samples")
 
-    def interval(self, rows, n: int, rng: np.random.Generator,
-                 resamples: int = BOOTSTRAP) -> tuple[float, float, float]:
-        """Value and 95% percentile bootstrap interval over the ``n`` samples of ``rows``."""
-        return bootstrap(self.statistic(rows), n, rng, resamples)
+    def linear(self, rows) -> tuple[float, np.ndarray] | None:
+        """Its value over ``rows`` and each row's first-order share of it (its influence),
+        for the interval over training seeds and samples; None for a metric that is not
+        smooth in its rows (it is then bootstrapped over both)."""
+        return None
+
+    def interval(self, rows, n: int, rng: np.random.Generator, resamples: int = BOOTSTRAP,
+                 seeds: int = 1) -> tuple[float, float, float]:
+        """Value and 95% interval over the ``n`` samples of ``rows``: a percentile
+        bootstrap over the samples; with ``seeds`` > 1 (``rows`` a seed-major table of
+        seeds by samples), a two-way interval over seeds and samples
+        (:func:`~._stats.two_way_interval`, or a two-way bootstrap for a metric without
+        :meth:`linear`)."""
+        linear = self.linear(rows) if seeds > 1 else None
+        if linear is not None:
+            return two_way_interval(linear[0], linear[1].reshape(seeds, n))
+        return bootstrap(self.statistic(rows), n, rng, resamples, seeds)
 
 
 class Registry(Mapping):

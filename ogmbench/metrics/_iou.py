@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Batch, Metric
-from ._stats import dataset_iou, iou_of, iou_stat
+from ._stats import dataset_iou, iou_of, iou_stat, ratio_influence
 
 
 class IoU(Metric):
@@ -30,3 +30,7 @@ class IoU(Metric):
 
     def statistic(self, rows):
         return iou_stat(*(np.asarray(rows[c]) for c in self.needs))
+
+    def linear(self, rows):
+        tp, fp, fn = (np.asarray(rows[c], dtype=np.float64) for c in self.needs)
+        return ratio_influence(tp, tp + fp + fn)

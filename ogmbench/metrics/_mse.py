@@ -6,6 +6,8 @@ score, so ogmbench reports one number, under the name MSE.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._base import Batch, Metric
 from ._stats import mean_stat
 
@@ -27,3 +29,7 @@ class MSE(Metric):
 
     def statistic(self, rows):
         return mean_stat(rows["mse"])
+
+    def linear(self, rows):
+        values = np.asarray(rows["mse"], dtype=np.float64)
+        return float(values.mean()), values

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Metric
-from ._stats import BOOTSTRAP, bootstrap, mean_stat
+from ._stats import BOOTSTRAP, bootstrap, mean_stat, ratio_influence, two_way_interval
 
 _ROLES = ("estimator", "reference", "twin")
 
@@ -49,10 +49,12 @@ class Paired(Metric):
         """The definition with the reference estimator named."""
         return self.definition.replace("the reference", reference)
 
-    def compare(self, mine, ref, n: int, rng: np.random.Generator,
-                resamples: int = BOOTSTRAP) -> dict[str, tuple[float, float, float]]:
+    def compare(self, mine, ref, n: int, rng: np.random.Generator, resamples: int = BOOTSTRAP,
+                seeds: int = 1) -> dict[str, tuple[float, float, float]]:
         """{output: (value, lo, hi)} of ``mine`` against ``ref``, the same ``n`` samples
-        in the same order (``mine[column]``, ``ref[column]``: one entry per sample)."""
+        in the same order (``mine[column]``, ``ref[column]``: one entry per sample; with
+        ``seeds`` > 1, per training seed and sample, seed-major, the same training seed
+        on both sides: seeds and samples are resampled together)."""
         raise NotImplementedError
 
 
@@ -69,7 +71,7 @@ class Gain(Paired):
     def outputs(self) -> tuple[str, ...]:
         return (f"d_{self.base.key}", self.key)
 
-    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
         (column,) = self.base.needs
         diff = np.asarray(mine[column]) - np.asarray(ref[column])
         theirs = np.asarray(ref[column])
@@ -78,6 +80,11 @@ class Gain(Paired):
         def gain(index):
             return scale * diff[index].mean(axis=1) / theirs[index].mean(axis=1)
 
+        if seeds > 1:  # over training seeds and samples: linearised, two-way
+            point, share = ratio_influence(scale * diff, theirs)
+            return {f"d_{self.base.key}": two_way_interval(float(diff.mean()),
+                                                           diff.reshape(seeds, n)),
+                    self.key: two_way_interval(point, share.reshape(seeds, n))}
         return {f"d_{self.base.key}": bootstrap(mean_stat(diff), n, rng, resamples),
                 self.key: bootstrap(gain, n, rng, resamples)}
 
@@ -88,10 +95,14 @@ class Difference(Paired):
 
     higher_is_better = True
 
-    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
+        own, theirs = self.base.linear(mine), self.base.linear(ref)
+        if seeds > 1 and own is not None and theirs is not None:
+            return {self.key: two_way_interval(own[0] - theirs[0],
+                                               (own[1] - theirs[1]).reshape(seeds, n))}
         own, theirs = self.base.statistic(mine), self.base.statistic(ref)
         return {self.key: bootstrap(lambda index: own(index) - theirs(index), n, rng,
-                                    resamples)}
+                                    resamples, seeds)}
 
 
 class TwinGain(Paired):
@@ -129,5 +140,5 @@ class TwinGain(Paired):
             raise ValueError(f"paired metric {self.key}: a twin gain compares a twin")
         self.stream = self.stream or self.key.removeprefix("gain_")
 
-    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP):
-        return {self.key: self.of.compare(mine, ref, n, rng, resamples)[self.of.key]}
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
+        return {self.key: self.of.compare(mine, ref, n, rng, resamples, seeds)[self.of.key]}

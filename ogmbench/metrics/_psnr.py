@@ -3,6 +3,8 @@ mse floored at 1e-10 (100 dB)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._base import Batch, Metric
 from ._stats import mean_stat, psnr_of
 
@@ -25,3 +27,7 @@ class PSNR(Metric):
 
     def statistic(self, rows):
         return mean_stat(rows["psnr"])
+
+    def linear(self, rows):
+        values = np.asarray(rows["psnr"], dtype=np.float64)
+        return float(values.mean()), values

@@ -99,19 +99,27 @@ def _rhos(results) -> list[str]:
     return values + (["all"] if (results["rho"] == "all").any() else [])
 
 
+# How an interval over training seeds and test samples is made, in one phrase (tables,
+# captions, the eval table's header).
+TWO_WAY = ("a 95% interval over training seeds and test samples (seeds and samples as "
+           "crossed random factors, the statistic linearised, each part with its own t)")
+
+
 def _interval_note(results) -> str:
     seeds = int(results["seeds"].max())
     if seeds > 1:
-        return (f"mean over {seeds} training seeds ± the half-width of a 95% t-interval across "
-                "them (single-run estimators: the larger side of a 95% bootstrap interval over "
-                "test samples)")
+        return (f"over {seeds} training seeds and the test samples ± the half-width of "
+                f"{TWO_WAY} (single-run estimators: the larger side of a 95% bootstrap "
+                "interval over test samples)")
     return "value ± the larger side of its 95% bootstrap interval over test samples"
 
 
 def _paired_note(results) -> str:
-    averaged = (", each sample's values first averaged over the training seeds"
-                if int(results["seeds"].max()) > 1 else "")
-    return f"± the larger side of a 95% paired bootstrap interval over test samples{averaged}"
+    if int(results["seeds"].max()) > 1:
+        return (f"paired on the same test samples and training seeds, ± the half-width of "
+                f"{TWO_WAY} (single-run rows: the larger side of a 95% paired bootstrap "
+                "interval over test samples)")
+    return "± the larger side of a 95% paired bootstrap interval over test samples"
 
 
 @dataclass
@@ -420,7 +428,8 @@ def render_leaderboard(agg, metric: str = "mse", fmt: str = "table") -> str:
     flat = flat.drop(columns=constant)
     seeds = int(agg["seeds"].max()) if "seeds" in agg else 1
     kind = ("bootstrap over test samples" if seeds == 1 else
-            "t-interval across training seeds where seeds > 1, else bootstrap over test samples")
+            "over training seeds and test samples where seeds > 1, else bootstrap over test "
+            "samples")
     header = (f"{METRICS[metric].label}  (value ± the larger side of its 95% interval, {kind}; "
               f"{title})")
     if fmt == "table":
