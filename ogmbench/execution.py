@@ -268,7 +268,39 @@ def parse_address(dask: str | None, where: str = "--dask") -> str | None:
     port = re.search(r":(\d+)/?$", text) if not match else None
     if port and not 0 < int(port.group(1)) < 65536:
         raise ConfigError(f"{where} {text}: port {port.group(1)} is not in 1-65535")
+    if not match:
+        _check_scheme(text, where)
     return text
+
+
+def _check_scheme(text: str, where: str) -> None:
+    """Refuse, as a usage error, an address Dask itself cannot use from here (malformed,
+    or a transport this machine is not set up for), before anything connects: at the
+    connection such an error would look like a peer speaking another protocol."""
+    try:
+        from distributed.comm import parse_address as split, registry
+        from distributed.comm.addressing import parse_host_port
+    except ImportError:
+        return  # connect() says that --dask needs Dask
+    try:
+        scheme, place = split(text)
+        registry.get_backend(scheme)
+        if scheme != "inproc":
+            parse_host_port(place)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where} {text!r} is not a scheduler address Dask can use "
+                          f"({exc})") from None
+    import dask
+    import importlib.util
+
+    needs = {"inproc": "a scheduler in this very process (inproc://): give its tcp:// address",
+             "ucx": "UCX (ucx-py), which is not installed here" if not any(
+                 importlib.util.find_spec(m) for m in ("ucp", "ucxx")) else None,
+             "tls": "Dask's TLS settings (distributed.comm.tls in the Dask config)"
+             if not dask.config.get("distributed.comm.tls.client.cert", None) else None}
+    needs["wss"] = needs["tls"]
+    if needs.get(scheme):
+        raise ConfigError(f"{where} {text}: {scheme}:// needs {needs[scheme]}")
 
 
 def _client(distributed, address: str):

@@ -408,8 +408,25 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
         raise StoreError(f"{out} was interrupted before its arrays were made; nothing in it "
                          "can be kept: write it again with --overwrite") from None
     remove_leftovers(out)  # the temporary file of a shard write that was killed
-    done = dict(attrs.get("shard_digests", {}))
-    return config, group, done
+    return config, group, _intact_shards(group, config.layout, attrs.get("shard_digests"))
+
+
+def _intact_shards(group, layout: Layout, recorded) -> dict[str, str]:
+    """The shards of an interrupted store whose bytes still hash to their recorded digest
+    (the rest, damaged or with an edited digest, are written again)."""
+    names = list(layout.arrays())
+    out = {}
+    for key, digest in (recorded if isinstance(recorded, dict) else {}).items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) < layout.n_shards):
+            continue
+        start, stop = layout.shard_range(int(key))
+        try:
+            now = shard_digest({name: group[name][start:stop] for name in names})
+        except Exception:  # a shard file that no longer decodes
+            continue
+        if now == digest:
+            out[key] = digest
+    return out
 
 
 def _settings_of(config: GenerateConfig) -> dict[str, Any]:

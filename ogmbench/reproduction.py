@@ -32,12 +32,13 @@ from .generate import generate
 from .resources import check_resources
 from .leaderboard import LeaderboardError
 from .locks import hold
-from .places import Place, check_bucket, is_url, local_only, location
+from .places import Place, check_bucket, is_url, local_only, location, read_regular
 from .report import write_report
 from .report.folder import check_out, check_work, make_staging, publish
 from .results import (
     DriftList, check_results, collect_samples, concat_samples as pd_concat,
-    read_results, read_samples, results_from_samples, write_results, write_samples,
+    read_results, read_samples, results_from_samples, results_text, write_results,
+    write_samples,
 )
 from .runs import RunDirError, clear_run, differing, holds_files, read_run
 from .sealing import SEALED, forget, pending, read_record, record, unsealed_record
@@ -219,8 +220,24 @@ def _beside(bench, folder, extra):
                              f"{seal.get('test_seed')}, profile {bench.profile} has "
                              f"{bench.test_seed}: set test_seed = {seal.get('test_seed')} in "
                              f"[profile.{bench.profile}] of {bench.path}")
+    _check_rederives(folder, bench, rows)
     rows.attrs["seal"] = seal
     return rows
+
+
+def _check_rederives(folder, bench, rows) -> None:
+    """Refuse a published folder whose samples.parquet does not give its results.csv
+    again, byte for byte: one of them was edited, and the rows beside which a new
+    estimator is scored would not be the published ones."""
+    path = local_only(folder, "--beside") / "results.csv"
+    try:
+        published = read_regular(path)
+    except OSError as exc:
+        raise BenchmarkError(f"--beside {folder}: cannot read its results.csv ({exc})") from None
+    if results_text(results_from_samples(bench, rows), bench).encode() != published:
+        raise BenchmarkError(f"--beside {folder}: its samples.parquet does not give its "
+                             "results.csv again (one of them was edited, or it was published "
+                             "by another ogmbench): give a folder as published")
 
 
 def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log,

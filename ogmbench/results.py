@@ -26,6 +26,7 @@ from ._version import __version__
 from .errors import UsageError
 from .leaderboard import aggregate, load_runs
 from .metrics import METRICS
+from .places import read_regular
 from .runs import read_run
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RESULT_COLUMNS", "RESULT_METRICS", "GENERATED", "ResultsError", "Drift",
            "DriftList", "collect_results", "collect_samples", "results_from_samples",
-           "split_sweep", "write_results", "read_results", "write_samples", "read_samples",
+           "split_sweep", "write_results", "results_text", "read_results", "write_samples", "read_samples",
            "concat_samples",
            "is_generated", "check_results"]
 
@@ -304,9 +305,14 @@ def write_results(results, path: Path, bench: Benchmark) -> None:
     bench : Benchmark
         Named in the header.
     """
+    path.write_text(results_text(results, bench))
+
+
+def results_text(results, bench: Benchmark) -> str:
+    """The text of ``results.csv`` (:func:`write_results`)."""
     text = (f"# {GENERATED} (benchmark {bench.name} v{bench.version}, profile {bench.profile});"
             f" read with pandas.read_csv(path, skiprows=1)\n")
-    path.write_text(text + results.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+    return text + results.to_csv(index=False, float_format="%.10g", lineterminator="\n")
 
 
 def read_results(path: str | os.PathLike, bench: Benchmark | None = None):
@@ -334,15 +340,16 @@ def read_results(path: str | os.PathLike, bench: Benchmark | None = None):
 
     path = Path(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
+        # A regular file only: a pipe or a device (/dev/zero) would be read without end.
+        first = read_regular(path)[:4096].decode("utf-8", errors="replace").split("\n")[0]
         frame = pd.read_csv(path, skiprows=1 if first.startswith("#") else 0,
                             dtype={c: str for c in _CELL + ["benchmark", "profile", "store_digest",
                                                              "config_hash"]})
     except FileNotFoundError:
         raise ResultsError(f"--check: {path} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ResultsError(f"--check: {path} is not a results.csv ({type(exc).__name__})") from None
+        what = "not a regular file" if "not a regular file" in str(exc) else type(exc).__name__
+        raise ResultsError(f"--check: {path} is not a results.csv ({what})") from None
     missing = [c for c in RESULT_COLUMNS if c not in frame.columns and c not in _OPTIONAL]
     if missing:
         raise ResultsError(f"--check: {path} is not an ogmbench results.csv "
@@ -418,7 +425,9 @@ def check_results(published, new, bench: Benchmark) -> DriftList:
                 out.append(Drift(cell, float(pub), None))
             continue
         atol, rtol = bench.tolerance(row.metric)
-        if abs(now - pub) > atol + rtol * abs(pub):
+        # A published NaN or infinity beside a number compares as nothing: it is drift
+        # (abs(now - nan) > x is False, and so is inf > inf).
+        if not np.isfinite(pub) or abs(now - pub) > atol + rtol * abs(pub):
             out.append(Drift(cell, float(pub), float(now)))
     return out
 

@@ -56,11 +56,11 @@ def draw_samples(store: Store, n: int, out: str | os.PathLike) -> list[int]:
     import matplotlib.pyplot as plt
 
     suffix = os.path.splitext(os.fspath(out))[1].lower().lstrip(".")
-    formats = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
-    if suffix not in formats:
-        raise ConfigError(f"cannot write {os.fspath(out)!r}: unknown image format {suffix!r} "
-                          f"(allowed: {', '.join(sorted(formats))})")
+    # Only formats that carry show's mark: it replaces a picture only when it wrote it.
+    if suffix not in _METADATA:
+        raise ConfigError(f"cannot write {os.fspath(out)!r}: show writes "
+                          f"{', '.join(sorted(_METADATA))} (formats that carry its mark, so "
+                          f"that it never replaces a picture of yours), not {suffix!r}")
     if not 1 <= n <= MAX_ROWS:
         raise ConfigError(f"-n must be in [1, {MAX_ROWS}], got {n}")
     _check_replaceable(out, suffix)

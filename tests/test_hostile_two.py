@@ -814,3 +814,112 @@ def test_a_benchmark_seed_past_64_bits_is_refused_before_any_work(tmp_path, caps
                           capsys)
     assert_usage_error(code, out, err, "2^63 - 1")
     assert not (tmp_path / "o").exists()
+
+
+# -- the fourth hostile pass -----------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["a flipped byte", "an edited shard digest"])
+def test_resume_writes_again_a_shard_that_no_longer_matches_its_digest(tmp_path, damage):
+    import json
+
+    import ogmbench
+
+    honest = ogmbench.generate(tmp_path / "honest.zarr", rho=[0.0, 0.9], samples_per_rho=60,
+                               size=128).attrs["digest"]
+    out = _interrupted(tmp_path / "s.zarr")
+    if damage == "a flipped byte":
+        shard = out / "noisy" / "c" / "0" / "0" / "0" / "0"
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
+    else:  # the digest alone, nothing else: the creation digest does not cover it
+        root = json.loads((out / "zarr.json").read_text())
+        root["attributes"]["shard_digests"]["0"] = "0" * 64
+        (out / "zarr.json").write_text(json.dumps(root))
+    store = ogmbench.generate(out, resume=True)
+    assert store.attrs["digest"] == honest and ogmbench.verify_store(out).ok
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.update(files=[]), lambda d: d.update(files=5),
+    lambda d: d.update(files={"samples/x.parquet": "abc"}),
+    lambda d: d.update(prior_controls=5), lambda d: d.update(prior_controls="shuffled"),
+])
+def test_run_json_fields_of_another_type_are_one_line(tmp_path, capsys, edit):
+    stores = _run_pair(tmp_path, capsys)
+    _edit_json(tmp_path / "run0" / "run.json", edit)
+    for argv in (["leaderboard", str(tmp_path / "run0")],
+                 ["eval", stores[0].path, "--estimator", "identity", "--out",
+                  str(tmp_path / "run0"), "--resume"]):
+        code, out, err = call(argv, capsys)
+        assert_usage_error(code, out, err, "run.json", "edited")
+
+
+@pytest.mark.parametrize("address, words", [
+    ("tcp://[::1", "not a scheduler address Dask can use"),
+    ("ucx://127.0.0.1:1", "ucx:// needs UCX"),
+    ("tls://127.0.0.1:1", "tls:// needs Dask's TLS settings"),
+])
+def test_a_dask_address_dask_cannot_use_is_a_usage_error(tmp_path, capsys, address, words):
+    pytest.importorskip("distributed")
+    code, out, err = call(["generate", str(tmp_path / "g.zarr"), "--dask", address], capsys)
+    assert_usage_error(code, out, err, words)
+    assert not (tmp_path / "g.zarr").exists()
+
+
+def test_a_benchmark_file_without_end_is_refused_not_read(tmp_path, capsys):
+    code, out, err = call(["reproduce", "/dev/zero", "--out", str(tmp_path / "o")], capsys)
+    assert_usage_error(code, out, err, "larger than 1 MiB")
+    path = tmp_path / "b.toml"
+    path.write_text(benchmark_toml())
+    code, out, err = call(["reproduce", str(path), "--out", str(tmp_path / "o"), "--check",
+                           "/dev/zero"], capsys)
+    assert_usage_error(code, out, err, "not a regular file")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_foreign_file_with_a_checkpoints_keys_is_kept(trained, tmp_path, capsys):
+    import torch
+
+    path, original = trained["path"], trained["bytes"]
+    try:
+        torch.save({"state_dict": {}, "history": [], "config": {}, "my_notes": "mine"}, path)
+        mine = path.read_bytes()
+        info, err = _again(trained, tmp_path, capsys, "again")
+        assert info["trained"] is True and "not a checkpoint ogmbench wrote" in info["refused"]
+        assert path.read_bytes() == mine
+    finally:
+        path.write_bytes(original)
+
+
+def test_verify_calls_an_array_zarr_cannot_list_damage(pristine, tmp_path, capsys):
+    store = _edited_copy(pristine["single"], tmp_path, lambda s: _edit_json(
+        s / "noisy" / "zarr.json", lambda m: m.update(foo=1)))
+    code, out, err = call(["verify", str(store)], capsys)
+    assert code == 1 and "DAMAGED" in out, (out, err)
+
+
+def test_beside_a_folder_whose_samples_were_edited_is_refused(tmp_path, capsys):
+    """The rows a new estimator is scored beside are the published ones: a folder whose
+    samples.parquet no longer gives its results.csv is refused before any work."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "published"
+    shutil.copytree(root / "leaderboard", folder,
+                    ignore=shutil.ignore_patterns("bev-cpu", "time-cpu", "figures"))
+    table = pq.read_table(folder / "samples.parquet")
+    frame = table.to_pandas()
+    frame.loc[frame["estimator"] == "identity", "mse"] = 0.001
+    import pyarrow as pa
+
+    edited = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(
+        table.schema.metadata)
+    pq.write_table(edited, folder / "samples.parquet")
+    code, out, err = call(["reproduce", str(folder / "benchmark.toml"), "--beside", str(folder),
+                           "--estimator", "film", "--out", str(tmp_path / "o")],
+                          capsys)
+    assert_usage_error(code, out, err, "does not give its results.csv again")
+    assert not (tmp_path / "o").exists()

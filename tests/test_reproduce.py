@@ -312,6 +312,24 @@ def test_a_failing_estimator_leaves_the_previous_report_alone(first, capsys, tmp
     assert _report(out) == before
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_published_cell_that_is_no_number_is_drift(first, capsys, tmp_path, value):
+    """A published NaN or infinity beside a number compared as within the tolerance
+    (every comparison with NaN is False): a check against an emptied file passed."""
+    out = tmp_path / "out"
+    shutil.copytree(first["out"], out)
+
+    def empty(frame):
+        at = (frame["metric"] == "mse") & (frame["estimator"] == "median")
+        frame.loc[at, "value"] = value
+        return frame
+
+    published = _published_with(first, tmp_path, empty)
+    code, stdout, err = call(["reproduce", first["config"], "--out", out, "--check", published],
+                             capsys)
+    assert code == 1 and "drifted" in err.splitlines()[-1]
+
+
 def test_check_refuses_results_of_changed_settings_before_any_work(first, capsys, tmp_path):
     config = _write(tmp_path / "changed", benchmark_toml(**{**TINY_SETTINGS, "samples_per_rho": 25}))
     code, out, err = call(["reproduce", config, "--out", tmp_path / "new", "--check",

@@ -6,7 +6,7 @@ A checkpoint is ``MAGIC``, the sha256 of its payload, a newline, and the payload
 of the training (estimator, version, configuration, data, target, seed).  It is loaded
 with ``weights_only=True`` and only when the digest and the key hold; otherwise the
 network is trained again, and the file replaced only when ogmbench wrote it (one in this
-format, or one of the format before it).
+format: a file without the header is kept, whatever it holds).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 __all__ = ["dump", "load", "occupant"]
 
 MAGIC = b"ogmbench checkpoint 1\n"
-# What a checkpoint of the format before digests held (it is ogmbench's to replace).
+# What a checkpoint's payload holds besides its key.
 _BEFORE = {"state_dict", "history", "config"}
 
 
@@ -48,10 +48,10 @@ def load(data: bytes, key: str, device) -> tuple[dict[str, Any] | None, str, boo
         Whether ogmbench wrote the file (and so may replace it).
     """
     if not data.startswith(MAGIC):
-        state = _torch_load(data, device)
-        if isinstance(state, dict) and _BEFORE <= set(state):
-            return None, "written before checkpoints carried a digest", True
-        return None, "not a checkpoint ogmbench wrote", False
+        # One of the format before digests cannot be told from a file of the same keys
+        # that somebody else saved: kept, like any file ogmbench cannot prove it wrote.
+        return None, "not a checkpoint ogmbench wrote (or one from before checkpoints " \
+                     "carried a digest)", False
     digest, _, payload = data[len(MAGIC):].partition(b"\n")
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         return None, "its bytes do not match its digest (damaged or altered)", True

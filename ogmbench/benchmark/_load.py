@@ -65,10 +65,20 @@ def load_benchmark(path: str | Path, profile: str = "default") -> Benchmark:
     return bench
 
 
+# A benchmark file is a page of settings: anything larger (/dev/zero, a log) is refused
+# after reading this much, never read whole.  A pipe (reproduce <(cat b.toml)) is read.
+MAX_BENCHMARK_BYTES = 1 << 20
+
+
 def _read(path: Path, where: str) -> dict:
     """The file's TOML, or one line saying why it cannot be read."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BENCHMARK_BYTES + 1)
+        if len(data) > MAX_BENCHMARK_BYTES:
+            raise BenchmarkError(f"{where} is larger than {MAX_BENCHMARK_BYTES >> 20} MiB: not "
+                                 "a benchmark file")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise BenchmarkError(f"benchmark file {where} does not exist") from None
     except IsADirectoryError:

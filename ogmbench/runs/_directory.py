@@ -40,6 +40,14 @@ def _load(run_dir: Place) -> dict[str, Any]:
         if not isinstance(record, dict):
             raise RunDirError(f"{run_dir}: {RUN_FILE}'s record of {name!r} is not an object "
                               "(it was edited); move the run directory aside to run it again")
+    files, controls = data.get("files", {}), data.get("prior_controls", [])
+    if not (isinstance(files, dict) and all(
+            isinstance(v, list) and all(isinstance(d, str) for d in v) for v in files.values())):
+        raise RunDirError(f"{run_dir}: {RUN_FILE}'s files are not what ogmbench writes (it "
+                          "was edited); move the run directory aside to run it again")
+    if not (isinstance(controls, list) and all(isinstance(c, str) for c in controls)):
+        raise RunDirError(f"{run_dir}: {RUN_FILE}'s prior_controls are not a list of names (it "
+                          "was edited); move the run directory aside to run it again")
     return data
 
 

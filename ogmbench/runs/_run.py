@@ -163,7 +163,10 @@ class Run:
         run's settings (written into the parquet file, so that run.json cannot relabel
         them: the record holds the parameters its label shows, its twin's sources and its
         curves; family and noise head the leaderboard)."""
-        described = {k: v for k, v in record.items() if k not in _RESULT_KEYS}
+        described = {k: record.get(k) for k in _LABEL_KEYS}
+        described["curves"] = [seed.get("describe", {}).get("curve")
+                               if isinstance(seed, dict) and isinstance(seed.get("describe"), dict)
+                               else None for seed in record.get("train_seeds") or []]
         return {"estimator": name, "store_digest": self.data.get("store_digest"),
                 "store_meta_digest": self.data.get("store_meta_digest"),
                 "target": self.data.get("target"), "seed": self.data.get("seed"),
@@ -200,8 +203,8 @@ class Run:
         """Write an estimator's per-sample rows; return its record's ``samples_file`` (the
         path relative to the run) and ``samples_sha256``.
 
-        ``record`` is the estimator's record as it will be saved, less the keys of its
-        result files and status: the rows are bound to it.
+        ``record`` is the estimator's record as it will be saved: the rows are bound to
+        what of it says what they are (its label's parameters, its sources, its curves).
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -326,8 +329,11 @@ def _present(path: Place) -> bool:
 
 
 _BOUND = "ogmbench.run"  # the parquet metadata key of a samples file's binding
-# Keys of a record written after its rows (or rewritten with its kept estimates).
-_RESULT_KEYS = ("status", "samples_file", "samples_sha256", "kept", "kept_file", "kept_sha256")
+# What of a record says what its rows are (its label, parameters, twin's sources, kind):
+# bound into the rows, with its curves.  Not its timings: those differ from run to run,
+# and the rows' bytes may not (the same with one worker or a Dask cluster).
+_LABEL_KEYS = ("fixed_params", "run_params", "params", "version", "prior_source",
+               "past_source", "uses_prior", "uses_past", "stochastic")
 
 
 def _bound(data: bytes) -> dict[str, Any] | None:

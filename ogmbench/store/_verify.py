@@ -54,8 +54,11 @@ def verify_store(path: str | os.PathLike, progress=None) -> VerifyReport:
     if attrs.get("complete") is not True:  # only ogmbench's own JSON true marks it complete
         return VerifyReport(path, False, None, None, [], f"{path} is incomplete: "
                             f"finish it with 'ogmbench generate {path} --resume'")
-    layout = layout_or_corrupt(attrs, path)
-    check_arrays(group, layout, path)
+    try:
+        layout = layout_or_corrupt(attrs, path)
+        check_arrays(group, layout, path)
+    except StoreError as exc:  # a store of ours whose arrays zarr cannot list: damage
+        return VerifyReport(path, False, None, None, [], f"{path}: DAMAGED: {exc}")
     recorded = attrs.get("shard_digests", {})
     if not isinstance(recorded, dict):  # edited: no shard can match
         recorded = {}
