@@ -27,6 +27,7 @@ FLAT_END = plateau([[0.09, 0.06, 0.05, 0.045, 0.044], [0.040, 0.0398, 0.0399, 0.
 # Each of these was called converged by the rule before (issue 28).
 FOOLING = {
     "diverging": curve([0.05, 0.10, 0.20, 0.40, 0.80, 1.60]),
+    "diverging, then flat far above its start": curve([0.05, 0.1, 0.2, 0.4, 0.8] + [1.6] * 6),
     "diverging, without rates": [[100 * i, v] for i, v in enumerate([0.05, 0.1, 0.2, 0.4], 1)],
     "one lucky low value, then still falling 30% per evaluation": curve(
         [1.0, 0.1] + [0.7 * 0.7 ** i for i in range(8)]),
@@ -154,11 +155,18 @@ def test_the_plateau_schedule_lowers_the_rate_twice_and_stops_when_the_rule_sett
     assert facts["best_val_mse"] == min(c[1] for c in facts["curve"])
 
 
-def test_a_rising_curve_is_settled_but_not_converged():
-    rising = plateau([[3, 2, 1.5, 1.2, 1.1, 1.0], [1.0, 1.05, 1.1, 1.15, 1.2, 1.25]],
-                     rates=(1e-3, 2e-4))
-    verdict = judge(rising)
-    assert verdict.settled and verdict.converged is False and "above its best" in verdict.reason
+def test_a_curve_past_its_best_converged_and_one_that_never_learned_did_not():
+    # Learned (3 -> 1.0), then overfitted and settled 8% above its best at the last rate
+    # (as the default unet did, measured): more training does not help, the best
+    # checkpoint is kept.
+    overfit = plateau([[3, 2, 1.5, 1.2, 1.1, 1.0], [1.02, 1.05, 1.07, 1.08, 1.08],
+                       [1.08, 1.081, 1.079, 1.08, 1.08]])
+    verdict = judge(overfit)
+    assert verdict.settled and verdict.converged is True and "past its best" in verdict.reason
+    # Worse from its first evaluation on, and settled there: it diverged.
+    never = curve([1.0, 1.3, 1.6, 1.9, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    verdict = judge(never)
+    assert verdict.converged is False and "never learned" in verdict.reason
     assert not judge(FOOLING["a steady 0.3% fall per evaluation over 300 evaluations"]).settled
 
 
