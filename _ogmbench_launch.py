@@ -16,4 +16,19 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
-    cli_main()
+    try:
+        cli_main()
+    except SystemExit as exc:
+        if exc.code == 130:  # interrupted: the command said so in one line
+            _quiet_exit()
+        raise
+
+
+def _quiet_exit() -> None:
+    """Nothing more on stderr after an interruption's line: a Dask cluster stopped while
+    it started leaves its atexit handlers and tasks to fail as the process ends, and the
+    interpreter would print each failure (Ctrl-C at the wrong second printed 5)."""
+    import os
+
+    sys.stderr.flush()
+    sys.stderr = open(os.devnull, "w")

@@ -35,6 +35,7 @@ import numpy as np
 from .errors import UsageError
 from .generators import FAMILIES
 from .generators import NUSCENES_FRONT as _NUSCENES_FRONT
+from .places import read_regular
 from .seeding import rho_id
 from .store import Store
 
@@ -99,11 +100,15 @@ def load_targets(path: str | Path) -> Targets:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # A regular file only (a pipe would hang, /dev/zero never end), and a page of it.
+        data = read_regular(path, limit=1 << 20)
+        if len(data) > 1 << 20:
+            raise UsageError(f"--targets {path}: larger than 1 MiB, not a table of targets")
+        text = data.decode("utf-8")
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except OSError as exc:
         raise UsageError(f"--targets {path}: {exc.strerror or exc}") from None
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
         raise UsageError(f"--targets {path}: not valid {kind} ({exc})") from None
     if not isinstance(data, dict) or set(data) - {"name", "source", "fractions", "footprints"}:

@@ -352,6 +352,13 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
     """
     threads = check_threads(threads)
     address = parse_address(dask)
+    cores = default_threads()
+    if address is None and threads > cores:
+        # In this process more threads than cores only make them fight (measured: torch's
+        # threads 9x slower beside another heavy process).  A local cluster may ask for
+        # more workers than cores (the tests do, to show the bytes do not depend on it).
+        raise ConfigError(f"--threads {threads} exceeds the {cores} cores this command may run "
+                          "on here")
     if address is None:
         yield Execution(threads)
         return

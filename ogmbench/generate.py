@@ -397,7 +397,8 @@ def _prepare_resume(out: Place, settings: dict[str, Any]):
     config = make_config(**{**base, **{k: v for k, v in settings.items() if v is not None}})
     if config.to_json() != recorded:
         theirs = config.to_json()
-        differ = sorted(k for k in recorded if recorded[k] != theirs.get(k))
+        differ = sorted(k for k in set(recorded) | set(theirs)
+                        if recorded.get(k) != theirs.get(k))
         raise ConfigError(f"--resume: settings differ from those of {out} in: "
                           f"{', '.join(differ)} (leave them out to use the store's)")
     if attrs.get("complete") is True:

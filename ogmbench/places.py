@@ -126,12 +126,13 @@ def absolute(value: str | os.PathLike | "Remote") -> str:
     return str(place) if isinstance(place, Remote) else str(Path(place).absolute())
 
 
-def read_regular(path: "Place") -> bytes:
+def read_regular(path: "Place", limit: int | None = None) -> bytes:
     """The bytes of a regular file; OSError for anything else (a pipe, a device), without
     waiting on it: a FIFO put where a metadata file belongs must not hang a command.
 
     Locally the file is opened without blocking and checked on the open descriptor, so it
-    cannot be swapped for a pipe between the check and the read.
+    cannot be swapped for a pipe between the check and the read.  With ``limit``, at
+    most ``limit + 1`` bytes are read (more than ``limit`` says the file is too large).
     """
     if isinstance(path, Remote):
         return path.read_bytes()
@@ -140,7 +141,7 @@ def read_regular(path: "Place") -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(f"{path} is not a regular file")
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+            return handle.read() if limit is None else handle.read(limit + 1)
     finally:
         os.close(fd)
 

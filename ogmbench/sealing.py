@@ -152,7 +152,7 @@ def _fields(seal: Seal) -> dict[str, Any]:
 def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SealError(f"{path} is not readable JSON ({exc.__class__.__name__})") from None
 
 

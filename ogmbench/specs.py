@@ -213,7 +213,7 @@ def _typed(value: str) -> Any:
     """Numbers and booleans as JSON reads them; anything else stays text."""
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # (text nested too deep to be a number anyway)
         return value
 
 

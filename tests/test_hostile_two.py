@@ -1,5 +1,6 @@
 """Hostile cases of the second integrity round (issue 27), kept as regression tests."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -923,3 +924,97 @@ def test_beside_a_folder_whose_samples_were_edited_is_refused(tmp_path, capsys):
                           capsys)
     assert_usage_error(code, out, err, "does not give its results.csv again")
     assert not (tmp_path / "o").exists()
+
+
+# -- the fifth hostile pass ------------------------------------------------------------
+
+def test_after_an_interruption_nothing_more_reaches_stderr(tmp_path):
+    """A Dask cluster stopped while it starts leaves atexit handlers that fail as the
+    process ends; the interruption's one line must stay the only one."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import atexit, sys\n"
+        "import ogmbench.cli\n"
+        "def cli():\n"
+        "    atexit.register(lambda: 1 / 0)  # as distributed's close_clusters may fail\n"
+        "    sys.stderr.write('interrupted before x was created\\n')\n"
+        "    sys.exit(130)\n"
+        "ogmbench.cli.main = cli\n"
+        "import _ogmbench_launch\n"
+        "_ogmbench_launch.main()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130 and done.stderr == "interrupted before x was created\n"
+
+
+DEEP = "[" * 3000 + "]" * 3000
+
+
+@pytest.mark.parametrize("where", ["run.json", "a store's zarr.json", "an array's zarr.json",
+                                   "an estimator parameter"])
+def test_json_nested_too_deep_is_one_line(pristine, tmp_path, capsys, where):
+    stores = _run_pair(tmp_path, capsys) if where == "run.json" else None
+    if where == "run.json":
+        _edit_json(tmp_path / "run0" / "run.json", lambda d: d.update(note="x"))
+        path = tmp_path / "run0" / "run.json"
+        path.write_text(path.read_text().replace('"x"', DEEP))
+        code, out, err = call(["leaderboard", str(tmp_path / "run0")], capsys)
+        assert_usage_error(code, out, err, "run")
+        code, out, err = call(["eval", stores[0].path, "--estimator", "identity", "--out",
+                               str(tmp_path / "run0"), "--resume"], capsys)
+        assert_usage_error(code, out, err, "run")
+    elif where == "an estimator parameter":
+        code, out, err = call(["eval", str(pristine["single"]), "--estimator",
+                               f"median:size={DEEP}", "--out", str(tmp_path / "r")], capsys)
+        assert_usage_error(code, out, err, "size")
+    else:
+        name = "zarr.json" if where == "a store's zarr.json" else "noisy/zarr.json"
+
+        def deepen(store):
+            meta = json_of_file(store / name)
+            meta["attributes"]["note"] = "x"
+            (store / name).write_text(json.dumps(meta).replace('"x"', DEEP))
+
+        store = _edited_copy(pristine["single"], tmp_path, deepen)
+        code, out, err = call(["verify", str(store)], capsys)
+        if name == "zarr.json":  # unreadable: nothing says the folder is a store of ours
+            assert_usage_error(code, out, err, "cannot read its metadata")
+        else:
+            assert code == 1 and "DAMAGED" in out and "Traceback" not in err, (out, err)
+        code, out, err = call(["info", str(store)], capsys)
+        assert_usage_error(code, out, err, str(store))
+
+
+def json_of_file(path):
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("thing", ["a pipe", "an endless device", "deep JSON"])
+def test_calibration_targets_that_are_no_file_are_one_line(pristine, tmp_path, capsys, thing):
+    import os
+
+    path = tmp_path / ("t.json" if thing == "deep JSON" else "t.toml")
+    if thing == "a pipe":
+        os.mkfifo(path)
+    elif thing == "an endless device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_text(DEEP)
+    code, out, err = _cli("info", pristine["seq"], "--calibration", "--targets", path, timeout=60)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--targets" in err, err
+
+
+@pytest.mark.parametrize("command", ["generate", "eval"])
+def test_more_threads_than_cores_here_is_a_usage_error(pristine, tmp_path, capsys, command):
+    from ogmbench.execution import default_threads
+
+    more = str(default_threads() + 100000)
+    argv = (["generate", str(tmp_path / "g.zarr")] if command == "generate" else
+            ["eval", str(pristine["single"]), "--estimator", "identity", "--out",
+             str(tmp_path / "g.zarr")])
+    code, out, err = call(argv + ["--threads", more], capsys)
+    assert_usage_error(code, out, err, "exceeds the", "cores")
+    assert not (tmp_path / "g.zarr").exists()

@@ -27,7 +27,7 @@ def default_run_dir(store_path: str | os.PathLike, target: int) -> Path:
 def _load(run_dir: Place) -> dict[str, Any]:
     try:
         data = json.loads(read_regular(run_dir / RUN_FILE))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # (JSON nested too deep to parse)
         raise RunDirError(f"{run_dir} is not an ogmbench run directory "
                           f"(no readable {RUN_FILE})") from None
     if not is_run(data):

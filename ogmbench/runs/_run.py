@@ -343,5 +343,5 @@ def _bound(data: bytes) -> dict[str, Any] | None:
     try:
         metadata = pq.read_schema(io.BytesIO(data)).metadata or {}
         return json.loads(metadata[_BOUND.encode()])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, RecursionError):
         return None

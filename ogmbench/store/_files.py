@@ -22,7 +22,7 @@ def is_store(path: Place) -> bool:
     meta = location(path) / "zarr.json"
     try:
         attrs = json.loads(read_regular(meta)).get("attributes", {})
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
     return isinstance(attrs, dict) and FORMAT_KEY in attrs
 
@@ -67,7 +67,7 @@ def _grids(path: Place) -> dict[str, tuple[int, ...]] | None:
     try:
         attrs = json.loads(read_regular(path / "zarr.json"))["attributes"]
         implied = chunk_grids(layout_from_attrs(attrs))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None  # no layout: nothing but the root metadata is provably ours
     if not creation_proven(path, attrs, implied):
         return None
@@ -79,7 +79,7 @@ def _grids(path: Place) -> dict[str, tuple[int, ...]] | None:
             chunks = [int(n) for n in meta["chunk_grid"]["configuration"]["chunk_shape"]]
             encoding = meta.get("chunk_key_encoding", {})
             separator = encoding.get("configuration", {}).get("separator", "/")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             grids[name] = ()  # its metadata file is ours, no chunk file is
             continue
         if (encoding.get("name") == "default" and separator == "/" and len(shape) == len(chunks)

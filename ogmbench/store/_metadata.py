@@ -36,7 +36,7 @@ _NOT_DIGESTED = (META_DIGEST, "complete")
 def _json(path: Place) -> Any:
     try:
         return json.loads(read_regular(path))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # (JSON nested too deep)
         raise StoreError(f"cannot read {path} ({exc.__class__.__name__})") from None
 
 
