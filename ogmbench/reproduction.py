@@ -236,8 +236,10 @@ def _check_rederives(folder, bench, rows) -> None:
         raise BenchmarkError(f"--beside {folder}: cannot read its results.csv ({exc})") from None
     if results_text(results_from_samples(bench, rows), bench).encode() != published:
         raise BenchmarkError(f"--beside {folder}: its samples.parquet does not give its "
-                             "results.csv again (one of them was edited, or it was published "
-                             "by another ogmbench): give a folder as published")
+                             f"results.csv again under {bench.path.name} (one of them was "
+                             "edited, the benchmark file is not the one it was published "
+                             "with, or another ogmbench published it): give a folder as "
+                             "published, with its benchmark.toml")
 
 
 def _reproduce(bench, config, out, work, extra, published, workers, execution, progress, log,
