@@ -303,6 +303,17 @@ def _check_scheme(text: str, where: str) -> None:
         raise ConfigError(f"{where} {text}: {scheme}:// needs {needs[scheme]}")
 
 
+def _check_cores(threads: int) -> None:
+    """Refuse more threads than this process's cores for work done in it: they only make
+    each other wait (measured: torch's threads 9x slower beside another heavy process).
+    A local cluster may ask for more workers than cores (the tests do, to show the bytes
+    do not depend on it)."""
+    cores = default_threads()
+    if threads > cores:
+        raise ConfigError(f"--threads {threads} exceeds the {cores} cores this command may run "
+                          "on here")
+
+
 def _client(distributed, address: str):
     """A client of the scheduler at ``address``, or :class:`SchedulerLost` within about
     :data:`CONNECT_TIMEOUT` seconds: Dask's own timeout does not cover a peer that accepts
@@ -352,14 +363,8 @@ def connect(dask: str | None = None, threads: int | None = None) -> Iterator[Exe
     """
     threads = check_threads(threads)
     address = parse_address(dask)
-    cores = default_threads()
-    if address is None and threads > cores:
-        # In this process more threads than cores only make them fight (measured: torch's
-        # threads 9x slower beside another heavy process).  A local cluster may ask for
-        # more workers than cores (the tests do, to show the bytes do not depend on it).
-        raise ConfigError(f"--threads {threads} exceeds the {cores} cores this command may run "
-                          "on here")
     if address is None:
+        _check_cores(threads)
         yield Execution(threads)
         return
     try:

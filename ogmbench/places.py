@@ -146,6 +146,11 @@ def read_regular(path: "Place", limit: int | None = None) -> bytes:
         os.close(fd)
 
 
+# write_atomic's temporary sibling, ``.<name>.<pid>-<thread>.tmp``: what a write killed
+# midway leaves behind (a run directory's cleaner knows it as ogmbench's).
+ATOMIC_TEMP = re.compile(r"\.(?P<name>.+)\.\d+-\d+\.tmp")
+
+
 def write_atomic(path: "Place", data: bytes) -> None:
     """Write a whole file so that readers see the old content or the new, never a part.
 

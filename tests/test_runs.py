@@ -191,3 +191,23 @@ def test_a_resume_naming_no_control_keeps_the_runs(tmp_path):
                                                               prior_controls=["zeros"]))
     assert outcomes[0].status == "ok"
     assert json.loads((run_dir / "run.json").read_text())["prior_controls"] == ["zeros"]
+
+
+def test_a_write_killed_midway_leaves_a_temp_name_the_cleaner_knows(tmp_path, monkeypatch):
+    """write_atomic's temporary sibling is what clear_run removes as ogmbench's."""
+    import os
+
+    from ogmbench import places
+    from ogmbench.runs import clear_run
+
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (seen.append(a), real(a, b)))
+    run = new_run(tmp_path / "r")
+    run.close()
+    name = os.path.basename(seen[-1])
+    assert places.ATOMIC_TEMP.fullmatch(name)
+    monkeypatch.setattr(os, "replace", real)
+    (tmp_path / "r" / name).write_text("half a run.json")  # as a kill -9 leaves it
+    clear_run(tmp_path / "r")
+    assert {p.name for p in (tmp_path / "r").iterdir()} <= {".ogmbench-lock"}

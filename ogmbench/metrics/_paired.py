@@ -96,8 +96,9 @@ class Difference(Paired):
     higher_is_better = True
 
     def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
-        own, theirs = self.base.linear(mine), self.base.linear(ref)
-        if seeds > 1 and own is not None and theirs is not None:
+        own, theirs = (self.base.linear(mine), self.base.linear(ref)) if seeds > 1 else (None,
+                                                                                          None)
+        if own is not None and theirs is not None:
             return {self.key: two_way_interval(own[0] - theirs[0],
                                                (own[1] - theirs[1]).reshape(seeds, n))}
         own, theirs = self.base.statistic(mine), self.base.statistic(ref)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..locks import hold
-from ..places import Place, Remote, location, read_regular
+from ..places import ATOMIC_TEMP, Place, Remote, location, read_regular
 from ._json import now, versions
 from ._run import LEADERBOARD, LOCK_FILE, RUN_FILE, RUN_FORMAT, RUN_KEYS, RUN_KIND, Run, RunDirError
 
@@ -179,8 +178,6 @@ def clear_run(run_dir: Place) -> None:
 
 
 _FOLDERS = ("samples", "kept")  # the folders of a run directory's result files
-# write_atomic's temporary name: ".<name>.<pid>-<thread>.tmp" beside the file.
-_TEMP = re.compile(r"\.(?P<name>.+)\.\d+-\d+\.tmp")
 
 
 def _ours(relative: str, kind: str, owned: set[str]) -> bool:
@@ -193,7 +190,7 @@ def _ours(relative: str, kind: str, owned: set[str]) -> bool:
 def _our_temp(relative: str, owned: set[str]) -> bool:
     """Whether ``relative`` is the temporary file of an interrupted write of ours."""
     folder, _, name = relative.rpartition("/")
-    match = _TEMP.fullmatch(name)
+    match = ATOMIC_TEMP.fullmatch(name)
     if not match:
         return False
     stem = f"{folder}/{match['name']}" if folder else match["name"]
