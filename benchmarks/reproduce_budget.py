@@ -7,6 +7,7 @@ report) from the run records, and the ratio of the total to the budget (<= 1 is 
 
     python benchmarks/reproduce_budget.py [CONFIG] [--profile default] [--budget-min 25]
                                           [--out DIR] [--dask local:2] [--threads N]
+                                          [--sealed]
 
 ``--out`` keeps the report (and its ``work/``) there instead of a temporary folder: the
 published ``leaderboard/`` is timed this way as it is made.  A folder with earlier work
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--dask", default=None, help="as reproduce --dask")
     parser.add_argument("--threads", type=int, default=None, help="as reproduce --threads")
+    parser.add_argument("--sealed", action="store_true",
+                        help="as reproduce --sealed (how a published folder is made)")
     args = parser.parse_args()
 
     stamps: list[tuple[float, str]] = []
@@ -39,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "out"
         reproduce(args.config, profile=args.profile, out=out, dask=args.dask,
-                  threads=args.threads,
+                  threads=args.threads, sealed=args.sealed,
                   log=lambda m: stamps.append((time.perf_counter() - start, m)))
         total = time.perf_counter() - start
         generation = _phase(stamps, "generating", "evaluating")

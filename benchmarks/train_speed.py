@@ -22,6 +22,7 @@ MSE, and the convergence rule's verdict (ogmbench.curves):
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -67,8 +68,24 @@ def bare_loop(model, batch: int, size: int, steps: int, device: torch.device) ->
     return time.perf_counter() - start
 
 
-def converge(configs: list[str], estimator: str, size: int) -> None:
-    """Train ``estimator`` under each configuration on the default benchmark's data."""
+def _config(text: str) -> dict:
+    """``schedule:lr:steps[:precision][:key=value...]`` as the estimator's keywords."""
+    schedule, lr, steps, *rest = text.split(":")
+    cfg = dict(schedule=schedule, lr=float(lr), steps=int(steps), precision="fp32")
+    for part in rest:
+        key, eq, value = part.partition("=")
+        if eq:
+            cfg[key] = int(value)
+        else:
+            cfg["precision"] = part
+    return cfg
+
+
+def converge(configs: list[str], estimator: str, size: int, samples_per_rho: int = 100,
+             split: tuple[float, float, float] | None = None,
+             seeds: tuple[int, ...] = (0,), curves: str | None = None) -> None:
+    """Train ``estimator`` under each configuration (and training seed) on the default
+    benchmark's data."""
     import tempfile
 
     import ogmbench
@@ -78,26 +95,29 @@ def converge(configs: list[str], estimator: str, size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = ogmbench.generate(f"{tmp}/field.zarr", family="field",
                                   noise="gaussian:sigma=1.0/0.3", rho=[0.0, 0.3, 0.6, 0.9],
-                                  samples_per_rho=100, size=size, seed=0)
+                                  samples_per_rho=samples_per_rho, size=size, seed=0,
+                                  **({"split": split} if split else {}))
         data = FitData(*(Split(store=store, indices=store.indices(s)) for s in ("train", "val")))
         test_noisy, test_clean, _ = Split(store=store, indices=store.indices("test")).load()
         cls = load(estimator)[1]
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; {estimator}, "
               f"{len(data.train)} train / {len(data.val)} val / {len(test_noisy)} test samples")
-        print(f"{'config':<26} {'wall s':>7} {'s/step':>7} {'best val':>9} {'at step':>8} "
+        print(f"{'config':<26} {'seed':>4} {'wall s':>7} {'s/step':>7} {'best val':>9} {'at step':>8} "
               f"{'test MSE':>9} {'steps':>6} {'last gain':>10} {'converged':>9}")
-        for text in configs:
-            schedule, lr, steps, *rest = text.split(":")
-            est = cls(schedule=schedule, lr=float(lr), steps=int(steps),
-                      precision=rest[0] if rest else "fp32")
+        for text, seed in ((t, s) for t in configs for s in seeds):
+            est = cls(**_config(text))
             start = time.perf_counter()
-            est.fit(data, target=0, seed=0, device="cpu")
+            est.fit(data, target=0, seed=seed, device="cpu")
             wall = time.perf_counter() - start
             facts = est.describe()
             test = float(np.mean((est.predict(test_noisy, 0) - test_clean[:, 0]) ** 2))
             gain, verdict = improvement(facts["curve"]), converged(facts["curve"])
             trained = facts["trained_steps"]
-            print(f"{text:<26} {wall:>7.0f} {wall / trained:>7.3f} "
+            if curves:
+                with open(curves, "a") as out:
+                    out.write(json.dumps({"config": text, "seed": seed, "curve": facts["curve"],
+                                          "test_mse": test, "wall": wall}) + "\n")
+            print(f"{text:<26} {seed:>4} {wall:>7.0f} {wall / trained:>7.3f} "
                   f"{facts['best_val_mse']:>9.5f} {facts['best_step']:>8} {test:>9.5f} "
                   f"{trained:>6} {'' if gain is None else f'{100 * gain:.2f} %':>10} "
                   f"{ {True: 'yes', False: 'no', None: 'cannot tell'}[verdict]:>9}", flush=True)
@@ -107,11 +127,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--converge", nargs="+", metavar="SCHEDULE:LR:STEPS[:PRECISION]")
+    parser.add_argument("--converge", nargs="+",
+                        metavar="SCHEDULE:LR:STEPS[:PRECISION][:KEY=VALUE]")
+    parser.add_argument("--samples-per-rho", type=int, default=100)
+    parser.add_argument("--split", type=lambda t: tuple(float(v) for v in t.split(",")))
+    parser.add_argument("--seeds", type=lambda t: tuple(int(v) for v in t.split(",")),
+                        default=(0,))
+    parser.add_argument("--curves", help="append each training's curve to this JSON-lines file")
     parser.add_argument("--estimator", default="concat")
     args = parser.parse_args()
     if args.converge:
-        converge(args.converge, args.estimator, args.size)
+        converge(args.converge, args.estimator, args.size, args.samples_per_rho, args.split,
+                 args.seeds, args.curves)
         return
     data = make_data(160, args.size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -160,7 +160,7 @@ def render(kind: str, args: str) -> str:
         table = results(profile)
         hit = table[(table["estimator"] == estimator) & (table["metric"] == metric)
                     & (table["rho"] == rho) & (table["control"] == (control or "none"))]
-        return f"{float(hit['phi'].iloc[0]):.2f}"
+        return f"{float(hit['phi_sample_mean'].iloc[0]):.2f}"
     if kind == "r":
         return f"{_ratio(profile, rows, metric, rho):.1f}"
     base, pick = kind[:-3], {"min": min, "max": max}[kind[-3:]]

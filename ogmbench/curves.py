@@ -71,12 +71,17 @@ class Verdict:
         nothing, whether the curve is flat or rising.  What the plateau schedule lowers
         its rate on; a rising curve is settled but not converged (it overfits or
         diverges).
+    past_best : bool
+        Converged past its best: it learned, then settled more than :data:`DRIFT` above
+        its best val MSE (where the plateau schedule stops once a lowered rate did not
+        bring it back).
     """
 
     converged: bool | None
     reason: str
     improvement: float | None = None
     settled: bool = False
+    past_best: bool = False
 
 
 def judge(curve: Sequence[Sequence[float]], tolerance: float = TOLERANCE) -> Verdict:
@@ -139,7 +144,7 @@ def _trend(steps: np.ndarray, values: np.ndarray, marks: tuple[float, float],
         if best <= (1 - 2 * DRIFT) * first:  # it learned, then overfitted: past its best
             return Verdict(True, f"past its best: it learned, then settled {end / best - 1:.0%} "
                                  "above its best val MSE (the best checkpoint is kept)", fall,
-                           settled)
+                           settled, past_best=True)
         return Verdict(False, f"it ends {end / best - 1:.0%} above its best val MSE and never "
                               "learned much below its first", fall, settled)
     if not settled:

@@ -2,7 +2,7 @@
 
 ``aggregate`` turns the per-sample rows of one or more run directories into one row per
 (store, target, estimator, prior control, rho) with n, means, dataset-level IoU, ECE,
-95% bootstrap intervals, and the paired difference to a reference estimator on the same
+closed-form 95% intervals, and the paired difference to a reference estimator on the same
 samples ("does the prior help").  ``pivot`` lays a metric out as estimator x rho.
 Run directories are read through :mod:`ogmbench.runs`; rendering is
 :mod:`ogmbench.report.tables`' job.
@@ -159,9 +159,9 @@ def _seed_table(group: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
 
 
 def _group_stats(group: pd.DataFrame, key) -> dict:
-    """Value and 95% bootstrap interval of every sampled metric of one group: over its test
-    samples, and with several training seeds over the seeds too (a two-way bootstrap;
-    the value is then over every seed and sample)."""
+    """Value and 95% interval of every sampled metric of one group: over its test samples,
+    and with several training seeds over the seeds too (the value is then over every
+    seed and sample; see :meth:`ogmbench.metrics.Metric.interval`)."""
     table, seeds, n = _seed_table(group)
     rng = keyed_rng(*key)
     out = {"n": n, "seeds": seeds}
@@ -189,11 +189,11 @@ def _seed_pairs(group: pd.DataFrame, ref: pd.DataFrame) -> list[tuple]:
 
 def _compare(group: pd.DataFrame, ref: pd.DataFrame, key, compared) -> tuple[int, dict]:
     """The paired metrics ``compared`` of ``group`` against ``ref`` on their common
-    samples, with a paired bootstrap: (n, their columns).
+    samples, paired sample by sample: (n, their columns).
 
     With several training seeds, each seed is compared with the same seed of the other
-    side (or with its only one), on the same samples, and the bootstrap resamples seeds
-    and samples together.
+    side (or with its only one), on the same samples, and the interval is over seeds and
+    samples together.
     """
     pairs = _seed_pairs(group, ref)
     merged = [group[group["train_seed"] == mine].merge(
@@ -233,10 +233,10 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
     """One row per (store, target, estimator, control, rho), plus rho = "all".
 
     Columns: n (samples), seeds (training seeds); mse, psnr, iou, iou_val_t, ece,
-    each with ``_lo``/``_hi`` 95% bounds: a bootstrap over samples for one seed; for
-    several, an interval over seeds and samples together (crossed random factors, the
-    statistic linearised: :func:`ogmbench.metrics.two_way_interval`; ECE by a two-way
-    bootstrap), the value then over every seed and sample; and, when a reference
+    each with ``_lo``/``_hi`` 95% bounds, closed-form (the statistic linearised:
+    :func:`ogmbench.metrics.two_way_interval`): over the samples for one seed; for
+    several, over seeds and samples together (crossed random factors), the value then
+    over every seed and sample; and, when a reference
     estimator is present, the paired ``d_mse``, ``gain_mse`` (% of the reference's MSE)
     and ``d_iou``, each seed paired with the same seed of the reference (or with its one
     run) on the same samples, intervals as above; for an estimator whose twins ran (``name:prior=shuffled``, ``prior=oracle``),
@@ -261,7 +261,8 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
         for key, group in frame.groupby(KEY + ["rho"], sort=False):
             record = dict(zip(KEY + ["rho"], key))
             record.update(_group_stats(group, key))
-            record["phi"] = float(group["phi"].mean())
+            # The mean of per-sample phi (not the pooled phi: on small maps it lies below).
+            record["phi_sample_mean"] = float(group["phi"].mean())
             ref_name = references[(record["store_digest"], record["target"])]
             record["reference"] = ref_name
             if ref_name is not None and (record["estimator"] != ref_name

@@ -203,3 +203,63 @@ def test_a_run_record_is_judged_by_todays_rule_not_the_verdict_it_stored():
     assert Record("unet", old).converged is None
     assert Record("unet", {**old, "train_seeds": [{"describe": {"curve": flat}}]}).converged is True
     assert Record("median", {"stochastic": False, "converged": True}).converged is None
+
+
+def _scripted_training(values_by_rate):
+    """Train a one-weight model under the plateau schedule with a scripted val curve:
+    ``values_by_rate[i](n)`` is the val MSE of the n-th evaluation at the i-th rate."""
+    import torch
+
+    from ogmbench.baselines.nets.training import curve as as_curve
+    from ogmbench.baselines.nets.training import train
+
+    model = torch.nn.Conv2d(1, 1, 1)
+    opt_rates, seen = [], []
+
+    def val_mse():
+        rate = len(opt_rates) and opt_rates[-1]
+        seen.append(rate)
+        stage = len(set(seen)) - 1
+        return values_by_rate[stage](seen.count(seen[-1]) - 1)
+
+    def forward(batch):
+        return model(batch[:, :1])
+
+    cfg = dict(steps=4000, batch_size=2, lr=1e-3, val_every=10, weight_decay=0.0,
+               augment=False, schedule="plateau")
+    x, noise = torch.zeros(4, 1, 4, 4), torch.zeros(4, 1, 4, 4)
+    original = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):  # record the rate each step trains with
+        opt_rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.AdamW.step = step
+    try:
+        history = train(model, forward, val_mse, cfg, x, noise, torch.Generator().manual_seed(0))
+    finally:
+        torch.optim.AdamW.step = original
+    return as_curve(history)
+
+
+def test_the_plateau_schedule_stops_when_a_lowered_rate_settles_past_the_best():
+    """Learned 1.0 -> 0.5, then rose and settled 10% above it; the lowered rate settles
+    there too: more lowering would only slow the overfitting, so training stops at the
+    second rate, judged converged past its best."""
+    learn = lambda n: max(0.5, 1.0 - 0.1 * n) if n < 6 else 0.55  # noqa: E731
+    flat = lambda n: 0.55  # noqa: E731
+    curve_ = _scripted_training([learn, flat, flat])
+    rates = sorted({c[2] for c in curve_}, reverse=True)
+    assert len(rates) == 2                                   # the third rate never ran
+    verdict = judge(curve_)
+    assert verdict.converged is True and verdict.past_best
+
+
+def test_the_plateau_schedule_goes_on_when_a_lowered_rate_comes_back_to_the_best():
+    """The same start, but the lowered rate settles within 5% of the best: no early stop,
+    the schedule lowers once more and stops when the last rate settles."""
+    learn = lambda n: max(0.5, 1.0 - 0.1 * n) if n < 6 else 0.55  # noqa: E731
+    near = lambda n: 0.51  # noqa: E731
+    curve_ = _scripted_training([learn, near, near])
+    assert len({c[2] for c in curve_}) == 3
+    assert judge(curve_).converged is True and not judge(curve_).past_best

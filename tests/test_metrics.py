@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from ogmbench import metrics
 
@@ -176,3 +177,72 @@ def test_one_seed_draws_as_before_and_two_ways_takes_every_pair():
     seeds, samples = np.divmod(index.reshape(2, 3, 4), 4)
     assert (seeds == seeds[:, :, :1]).all()                  # one seed per block of samples
     assert (samples == samples[:, :1, :]).all()              # the same samples for each
+
+
+# -- closed-form intervals: the ± is the same whenever it is computed (issue 28) --------
+
+def test_one_seed_interval_is_the_t_interval_of_the_mean():
+    rng = np.random.default_rng(6)
+    values = rng.gamma(2.0, 0.5, 120)                          # skewed, as per-sample MSE
+    point, lo, hi = metrics.two_way_interval(float(values.mean()), values[None, :])
+    half = stats.t.ppf(0.975, 119) * values.std(ddof=1) / np.sqrt(120)
+    assert (lo, hi) == pytest.approx((point - half, point + half), rel=1e-12)
+    # A bootstrap of many resamples agrees within its own Monte Carlo error.
+    _, blo, bhi = metrics.bootstrap(metrics.mean_stat(values), 120, rng, 20000)
+    assert (bhi - blo) / (hi - lo) == pytest.approx(1.0, abs=0.06)
+
+
+def test_one_seed_interval_covers():
+    rng = np.random.default_rng(7)
+    covered = sum(
+        lo <= 1.0 <= hi
+        for lo, hi in (metrics.two_way_interval(float(v.mean()), v[None, :])[1:]
+                       for v in (rng.gamma(4.0, 0.25, (1, 120))[0] for _ in range(2000))))
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def _calibration_rows(rng, n, bias):
+    """Per-sample calibration bins of an estimate that over-states p by ``bias``."""
+    p = rng.uniform(0, 1, (n, 16, 16)).astype(np.float32)
+    clean = (rng.uniform(0, 1, p.shape) < np.clip(p - bias, 0, 1)).astype(np.uint8)
+    bins = metrics.calibration_bins(p, clean)
+    return {c: list(bins[:, i]) for i, c in enumerate(("cal_n", "cal_p", "cal_y"))}
+
+
+def test_ece_linearised_is_exact_at_the_point_and_agrees_with_a_long_bootstrap():
+    ece = metrics.METRICS["ece"]
+    rows = _calibration_rows(np.random.default_rng(8), 150, 0.1)
+    point, lo, hi = ece.interval(rows, 150, np.random.default_rng(0))
+    assert point == pytest.approx(ece.value(rows), rel=1e-12)
+    _, blo, bhi = metrics.bootstrap(ece.statistic(rows), 150, np.random.default_rng(1), 20000)
+    assert (bhi - blo) / (hi - lo) == pytest.approx(1.0, abs=0.06)
+
+
+def test_ece_interval_covers_a_miscalibrated_estimate():
+    """p uniform, the truth occupied with probability max(p - 0.1, 0): the population
+    ECE, integrated bin by bin, is sum_b width_b |mean_b (p - max(p - 0.1, 0))|."""
+    edges = np.linspace(0, 1, metrics.CALIBRATION_BINS + 1)
+    truth = sum((b - a) * np.mean(np.minimum(p, 0.1))
+                for a, b in zip(edges[:-1], edges[1:]) for p in [np.linspace(a, b, 10001)])
+    assert truth == pytest.approx(0.095, abs=1e-6)
+    ece, rng = metrics.METRICS["ece"], np.random.default_rng(9)
+    covered = 0
+    for _ in range(400):
+        _, lo, hi = ece.interval(_calibration_rows(rng, 60, 0.1), 60, rng)
+        covered += lo <= truth <= hi
+    assert 0.92 <= covered / 400 <= 0.98
+
+
+@pytest.mark.parametrize("key", [k for k in metrics.METRICS if not metrics.METRICS[k].paired])
+def test_every_interval_is_the_same_whatever_the_draw(key):
+    """No built-in interval is a Monte Carlo estimate: redrawn, its ± is the same."""
+    rng = np.random.default_rng(10)
+    estimate = rng.uniform(0, 1, (40, 16, 16)).astype(np.float32)
+    clean = (rng.uniform(0, 1, estimate.shape) < 0.4).astype(np.uint8)
+    batch = metrics.Batch(estimate, clean, threshold=0.5)
+    metric = metrics.METRICS[key]
+    rows = {c: list(v) for c, v in metric.update(batch).items()}
+    assert metric.linear(rows) is not None
+    first = metric.interval(rows, 40, np.random.default_rng(1))
+    assert first == metric.interval(rows, 40, np.random.default_rng(2))
+    assert first[1] < first[0] < first[2]

@@ -2,15 +2,18 @@
 
 A metric (:class:`Metric`) owns its name, direction, unit, digits and labels, the
 per-sample columns it computes from a batch (``update``) and its aggregation over a
-group of samples (``value``, and the ``statistic`` its bootstrap interval resamples).
+group of samples (``value``, and ``linear``, its linearisation, from which its interval
+is computed in closed form).
 A paired metric (:class:`Paired`: :class:`Gain`, :class:`Difference`,
 :class:`TwinGain`) names its base metric and what it compares against what.
 
 :data:`METRICS` is the registry: every table, figure, results file, command-line option
 and the scoring of a run loop over it, and :func:`format_value` writes a value with its
 interval the one way ogmbench shows it.  Per group of samples (one estimator at one
-rho), every number carries its n and a 95% bootstrap interval over samples (percentile
-method, :data:`BOOTSTRAP` resamples).
+rho), every number carries its n and a closed-form 95% interval over its test samples,
+and its training seeds when there are several (:func:`two_way_interval`): redrawn, it is
+the same.  A metric that cannot be linearised falls back on a percentile bootstrap of
+:data:`BOOTSTRAP` resamples (no built-in metric does).
 
 A new metric is one module beside these (a :class:`Metric` subclass) and one line
 registering it below; ``METRICS.registered(metric)`` registers one for a ``with`` block.
@@ -30,7 +33,7 @@ from ._paired import Difference, Gain, Paired, TwinGain
 from ._psnr import PSNR
 from ._stats import (
     BOOTSTRAP, CALIBRATION_BINS, THRESHOLDS, best_threshold, bootstrap, calibration_bins,
-    confusion_counts, dataset_iou, ece, ece_stat, iou_stat, mean_stat, per_sample,
+    confusion_counts, dataset_iou, ece, ece_influence, ece_stat, iou_stat, mean_stat, per_sample,
     ratio_influence, two_way_index, two_way_interval,
 )
 
@@ -38,7 +41,7 @@ __all__ = [
     "METRICS", "SAMPLE_COLUMNS", "Metric", "Paired", "Gain", "Difference", "TwinGain",
     "Registry", "Batch", "format_value", "sample_columns",
     "CALIBRATION_BINS", "BOOTSTRAP", "THRESHOLDS", "per_sample", "calibration_bins",
-    "dataset_iou", "ece", "bootstrap", "mean_stat", "iou_stat", "ece_stat", "best_threshold",
+    "dataset_iou", "ece", "bootstrap", "mean_stat", "iou_stat", "ece_stat", "ece_influence", "best_threshold",
     "confusion_counts", "two_way_interval", "two_way_index", "ratio_influence",
 ]
 

@@ -150,18 +150,18 @@ class Metric:
 
     def linear(self, rows) -> tuple[float, np.ndarray] | None:
         """Its value over ``rows`` and each row's first-order share of it (its influence),
-        for the interval over training seeds and samples; None for a metric that is not
-        smooth in its rows (it is then bootstrapped over both)."""
+        for its closed-form interval over test samples (and training seeds); None for a
+        metric that cannot be linearised (it is then bootstrapped)."""
         return None
 
     def interval(self, rows, n: int, rng: np.random.Generator, resamples: int = BOOTSTRAP,
                  seeds: int = 1) -> tuple[float, float, float]:
-        """Value and 95% interval over the ``n`` samples of ``rows``: a percentile
-        bootstrap over the samples; with ``seeds`` > 1 (``rows`` a seed-major table of
-        seeds by samples), a two-way interval over seeds and samples
-        (:func:`~._stats.two_way_interval`, or a two-way bootstrap for a metric without
-        :meth:`linear`)."""
-        linear = self.linear(rows) if seeds > 1 else None
+        """Value and 95% interval over the ``n`` samples of ``rows`` (with ``seeds`` > 1,
+        ``rows`` a seed-major table of seeds by samples): closed-form from
+        :meth:`linear` (:func:`~._stats.two_way_interval`: over samples, and seeds when
+        there are several), or for a metric without it a percentile bootstrap of
+        ``resamples`` draws (two-way over seeds and samples)."""
+        linear = self.linear(rows)
         if linear is not None:
             return two_way_interval(linear[0], linear[1].reshape(seeds, n))
         return bootstrap(self.statistic(rows), n, rng, resamples, seeds)

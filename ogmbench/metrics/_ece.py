@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import Batch, Metric
-from ._stats import calibration_bins, ece, ece_stat
+from ._stats import calibration_bins, ece, ece_influence, ece_stat
 
 
 class ECE(Metric):
@@ -32,3 +32,6 @@ class ECE(Metric):
 
     def statistic(self, rows):
         return ece_stat(self._bins(rows))
+
+    def linear(self, rows):
+        return ece_influence(self._bins(rows))

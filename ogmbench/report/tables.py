@@ -99,27 +99,27 @@ def _rhos(results) -> list[str]:
     return values + (["all"] if (results["rho"] == "all").any() else [])
 
 
-# How an interval over training seeds and test samples is made, in one phrase (tables,
-# captions, the eval table's header).
-TWO_WAY = ("a 95% interval over training seeds and test samples (seeds and samples as "
-           "crossed random factors, the statistic linearised, each part with its own t)")
+# How an interval is made, in one phrase (tables, captions, the eval table's header).
+INTERVAL = ("a closed-form 95% interval (the statistic linearised, its variance over the test "
+            "samples with a t quantile; no resampling, so it is the same whenever computed)")
+TWO_WAY = ("a closed-form 95% interval over training seeds and test samples (seeds and "
+           "samples as crossed random factors, the statistic linearised, each part with its "
+           "own t)")
 
 
 def _interval_note(results) -> str:
     seeds = int(results["seeds"].max())
     if seeds > 1:
         return (f"over {seeds} training seeds and the test samples ± the half-width of "
-                f"{TWO_WAY} (single-run estimators: the larger side of a 95% bootstrap "
-                "interval over test samples)")
-    return "value ± the larger side of its 95% bootstrap interval over test samples"
+                f"{TWO_WAY} (single-run estimators: over the test samples alone)")
+    return f"value ± the half-width of {INTERVAL} over test samples"
 
 
 def _paired_note(results) -> str:
     if int(results["seeds"].max()) > 1:
         return (f"paired on the same test samples and training seeds, ± the half-width of "
-                f"{TWO_WAY} (single-run rows: the larger side of a 95% paired bootstrap "
-                "interval over test samples)")
-    return "± the larger side of a 95% paired bootstrap interval over test samples"
+                f"{TWO_WAY} (single-run rows: over the test samples alone)")
+    return f"paired on the same test samples, ± the half-width of {INTERVAL}"
 
 
 @dataclass
@@ -427,11 +427,9 @@ def render_leaderboard(agg, metric: str = "mse", fmt: str = "table") -> str:
     title = ", ".join(f"{c}={flat[c].iloc[0]}" for c in constant)
     flat = flat.drop(columns=constant)
     seeds = int(agg["seeds"].max()) if "seeds" in agg else 1
-    kind = ("bootstrap over test samples" if seeds == 1 else
-            "over training seeds and test samples where seeds > 1, else bootstrap over test "
-            "samples")
-    header = (f"{METRICS[metric].label}  (value ± the larger side of its 95% interval, {kind}; "
-              f"{title})")
+    kind = (INTERVAL + " over test samples" if seeds == 1 else
+            TWO_WAY + " where seeds > 1, else over test samples")
+    header = f"{METRICS[metric].label}  (value ± the half-width of {kind}; {title})"
     if fmt == "table":
         return header + "\n" + flat.to_string(index=False)
     table = Table(key=f"leaderboard-{metric}", title=METRICS[metric].label,
