@@ -25,7 +25,8 @@ LAYERS = [
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",
     "ogmbench.eval_config", "ogmbench.controls", "ogmbench.scoring", "ogmbench.evaluate",
     "ogmbench.leaderboard", "ogmbench.benchmark", "ogmbench.results", "ogmbench.sealing",
-    "ogmbench.report.labels", "ogmbench.report.tables", "ogmbench.report.figures",
+    "ogmbench.report.labels", "ogmbench.report.markup", "ogmbench.report.tables",
+    "ogmbench.report.figures",
     "ogmbench.report.pages",
     "ogmbench.report", "ogmbench.reproduction", "ogmbench.cli",
     "ogmbench", "ogmbench.__main__",
@@ -326,11 +327,11 @@ def test_only_specs_loads_estimators():
     assert not loaders, f"{loaders} load estimators from the registry: call specs.resolve"
 
 
-def test_only_report_tables_writes_latex():
+def test_only_report_markup_writes_latex():
     writers = sorted(m for m in MODULES if any("\\toprule" in s or "tabular" in s
                                                for s in _code_strings(m))
-                     and _room(m) != "ogmbench.report.tables")
-    assert not writers, f"{writers} write LaTeX: use ogmbench.report.tables.Table"
+                     and _room(m) != "ogmbench.report.markup")
+    assert not writers, f"{writers} write LaTeX: use ogmbench.report.markup.Table"
 
 
 def test_the_workers_rule_has_one_owner():

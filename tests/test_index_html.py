@@ -356,13 +356,13 @@ def test_empty_cells_sort_last_both_ways(browser, report):
     header(driver, table_id, column).click()
     rows = table_rows(driver, table_id)
     assert [plain(r[0][0]) for r in rows[:n]] == filled
-    assert all(r[-1] == ["", None] for r in rows[n:]), rows
+    assert all(r[-2] == ["", None] for r in rows[n:]), rows  # the last: rank
 
     header(driver, table_id, column).click()
     rows = table_rows(driver, table_id)
     assert sort_state(driver, table_id) == {column: "descending"}
     assert [plain(r[0][0]) for r in rows[:n]] == filled[::-1]
-    assert all(r[-1] == ["", None] for r in rows[n:]), rows
+    assert all(r[-2] == ["", None] for r in rows[n:]), rows  # the last: rank
 
 
 def test_no_javascript_errors(browser, report):
@@ -409,7 +409,7 @@ def test_screenshot_is_a_png(browser, report, tmp_path):
 def table_page(tmp_path: Path, cells: list[tuple[str, str, float | None]]) -> Path:
     """A page with one report table (rows: label, shown text, value) and the sort script."""
     from ogmbench.report.pages import _SORT_JS
-    from ogmbench.report.tables import Cell, Table
+    from ogmbench.report.markup import Cell, Table
 
     table = Table(key="t", title="t", note="n", header=["estimator", "x"])
     table.rows = [[Cell(label), Cell(text, value)] for label, text, value in cells]

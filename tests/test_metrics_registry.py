@@ -187,11 +187,11 @@ def test_a_new_headline_metric_gets_its_report_table():
     assert list(tables) == ["d-mse", "d-iou", "d-mae"]
     mae = tables["d-mae"]
     assert mae.title.startswith("MAE, d: field family") and mae.header == [
-        "estimator", "ρ=0", "ρ=0.9", "all ρ"]  # no paired metric: no last column
+        "estimator", "ρ=0", "ρ=0.9", "all ρ", "rank (all ρ)"]  # no paired metric
     assert "mean absolute error, lower is better" in mae.note
     blur = next(row for row in mae.rows if row[0].text == "blur")
     want = agg[(agg["estimator"] == "blur") & (agg["rho"] == "all")].iloc[0]
-    assert blur[-1].value == pytest.approx(want["mae"]) and blur[-1].text.startswith(
+    assert blur[-2].value == pytest.approx(want["mae"]) and blur[-2].text.startswith(
         f"{want['mae']:.4f} ± ")
-    lowest = min(mae.rows, key=lambda row: row[-1].value)[0].text  # lower is better
-    assert [row[0].text for row in mae.rows if row[-1].bold] == [lowest]
+    lowest = min(mae.rows, key=lambda row: row[-2].value)[0].text  # lower is better
+    assert [row[0].text for row in mae.rows if row[-2].bold] == [lowest]

@@ -6,7 +6,8 @@ import pytest
 
 from ogmbench import leaderboard
 from ogmbench.metrics import METRICS, format_value
-from ogmbench.report.tables import Cell, Table, render_leaderboard
+from ogmbench.report.markup import Cell, Table
+from ogmbench.report.tables import render_leaderboard
 
 
 def small_table():
@@ -125,3 +126,42 @@ def test_controls_far_off_scale_get_a_panel_of_their_own(monkeypatch, tmp_path, 
     # The estimators' own panel is scaled to their bands, not to the controls'.
     assert low >= gains["lo"].min() - 0.2 * (high - low)
     assert high - low < 3 * (gains["hi"].max() - min(gains["lo"].min(), 0.0)) + 1
+
+
+def _long_results(cells, metric="mse"):
+    """A results table of one dataset: ``cells[estimator] = (value, lo, hi)`` over all
+    rho and at rho 0.9, with a control row that must get no rank."""
+    import pandas as pd
+
+    rows = []
+    for (estimator, control), (value, lo, hi) in cells.items():
+        for rho in ("0.9", "all"):
+            rows.append(dict(dataset="d", family="field", noise="gaussian:sigma=1", target=0,
+                             target_name="X1", reference="identity", estimator=estimator,
+                             control=control, rho=rho, metric=metric, value=value, lo=lo,
+                             hi=hi, uses_prior=False, uses_past=False, learned=False,
+                             converged=None, seeds=1))
+    return pd.DataFrame(rows)
+
+
+def test_rank_intervals_resolve_only_intervals_that_do_not_overlap():
+    import pandas as pd
+
+    from ogmbench.report.tables import build_tables
+
+    # a and b overlap, both lie wholly apart from c, which overlaps d; e is far from all.
+    # Lower is better for MSE, higher for IoU: the same intervals rank the other way.
+    cells = {("a", "none"): (1.0, 0.9, 1.1), ("b", "none"): (1.15, 1.05, 1.25),
+             ("c", "none"): (2.0, 1.9, 2.1), ("d", "none"): (2.05, 1.95, 2.2),
+             ("e", "none"): (5.0, 4.9, 5.1)}
+    cells[("a", "shuffled")] = cells[("a", "none")]
+    results = pd.concat([_long_results(cells, "mse"), _long_results(cells, "iou")])
+    tables = {t.key: t for t in build_tables(results, "d")}
+    wanted = {"mse": {"a": "1–2", "b": "1–2", "c": "3–4", "d": "3–4", "e": "5"},
+              "iou": {"e": "1", "c": "2–3", "d": "2–3", "a": "4–5", "b": "4–5"}}
+    for metric, want in wanted.items():
+        table = tables[f"d-{metric}"]
+        assert table.header[-1] == "rank (all ρ)"
+        ranks = [(row[0].text, row[-1].text) for row in table.rows]
+        assert dict(r for r in ranks if r[0] in "abcde") == want
+        assert [v for k, v in ranks if k not in "abcde"] == [""]   # the control row

@@ -403,7 +403,8 @@ def test_captions_state_the_intervals_of_several_training_seeds(tmp_path):
                                              steps=5, train_seeds=2))
     out, _ = reproduce(config, out=tmp_path / "out")
     md = (out / "tables.md").read_text()
-    assert "over 2 training seeds and the test samples ± the half-width of a 95% interval" in md
+    assert ("over 2 training seeds and the test samples ± the half-width of a closed-form 95% "
+            "interval") in md
     assert "paired on the same test samples and training seeds" in md
     assert set(read_results(out / "results.csv").query("estimator == 'unet'")["seeds"]) == {2}
 

@@ -1,15 +1,13 @@
-"""Tables of the report: one table model, its Markdown, booktabs LaTeX and HTML renderers.
+"""Tables of the report (rendered by :mod:`.markup`).
 
-This is the only LaTeX writer of ogmbench.  :func:`build_tables` decides which tables a
-benchmark report shows for one dataset; :func:`render_leaderboard` renders the
+:func:`build_tables` decides which tables a benchmark report shows for one dataset; :func:`render_leaderboard` renders the
 ``ogmbench eval`` / ``ogmbench leaderboard`` pivot in the format asked for.  Everything
 is a pure function of its inputs: the same results give the same bytes.
 """
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,77 +16,9 @@ from ..curves import RULE
 from ..metrics import METRICS, format_value
 from ..specs import twin_name
 from .labels import estimator_of, prior_kind, prior_label, reads_past, row_label
+from .markup import Cell, Table
 
-__all__ = ["Cell", "Table", "build_tables", "scaling_table", "render_leaderboard", "row_label"]
-
-
-@dataclass
-class Cell:
-    text: str
-    value: float | None = None  # what the HTML table sorts by
-    bold: bool = False
-
-
-@dataclass
-class Table:
-    """A rendered-agnostic table: a title, a note, header cells and rows of cells."""
-
-    key: str
-    title: str
-    note: str
-    header: list[str]
-    rows: list[list[Cell]] = field(default_factory=list)
-
-    def markdown(self) -> str:
-        def text(cell):
-            body = cell.text.replace("|", "\\|")
-            return f"**{body}**" if cell.bold and body else body
-
-        lines = [f"**{self.title}**", "", self.note, "",
-                 "| " + " | ".join(self.header) + " |",
-                 "|" + "|".join(["---"] + ["---:"] * (len(self.header) - 1)) + "|"]
-        lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in self.rows]
-        return "\n".join(lines)
-
-    def latex(self) -> str:
-        def esc(s):
-            s = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in s)
-            return s.replace("±", r"$\pm$").replace("ρ", r"$\rho$").replace("Δ", r"$\Delta$")
-
-        def text(cell):
-            return rf"\textbf{{{esc(cell.text)}}}" if cell.bold and cell.text else esc(cell.text)
-
-        cols = "l" + "r" * (len(self.header) - 1)
-        lines = [rf"% {esc(self.title)}: {esc(self.note)}", r"\begin{table}[t]", r"\centering",
-                 rf"\caption{{{esc(self.title)}. {esc(self.note)}}}",
-                 rf"\label{{tab:{self.key}}}", r"\small", rf"\begin{{tabular}}{{{cols}}}",
-                 r"\toprule", " & ".join(esc(h) for h in self.header) + r" \\", r"\midrule"]
-        lines += [" & ".join(text(c) for c in row) + r" \\" for row in self.rows]
-        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-        return "\n".join(lines)
-
-    def html(self) -> str:
-        head = "".join(f'<th scope="col" tabindex="0">{html.escape(h)}</th>' for h in self.header)
-        body = []
-        for row in self.rows:
-            cells = []
-            for i, cell in enumerate(row):
-                finite = cell.value is not None and np.isfinite(cell.value)
-                value = f' data-value="{cell.value:.10g}"' if finite else ""
-                text = html.escape(cell.text)
-                text = f"<strong>{text}</strong>" if cell.bold and text else text
-                tag = "th" if i == 0 else "td"
-                cells.append(f"<{tag}{value}>{text}</{tag}>")
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        return (f'<table class="sortable" id="{self.key}">\n'
-                f"<caption><strong>{html.escape(self.title)}.</strong> {html.escape(self.note)}"
-                f"</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body)
-                + "\n</tbody>\n</table>")
-
-
-_LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-                  "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "\\": r"\textbackslash{}"}
+__all__ = ["build_tables", "scaling_table", "render_leaderboard", "row_label"]
 
 
 # --------------------------------------------------------------------------- tables
@@ -224,7 +154,34 @@ def _metric_table(view: _Part, metric) -> Table:
                      else Cell("") for m, r in columns]
                   for e, c in view.rows]
     _bold_best(table, view.rows, [m.key for m, _ in columns])
+    _rank_column(table, view, metric)
     return table
+
+
+def _rank_column(table: Table, view: _Part, metric) -> None:
+    """The ranks each estimator (without a control) can take on ``metric`` over all rho
+    (or at the largest): from 1 + the number of estimators whose 95% interval lies wholly
+    better to N - the number whose interval lies wholly worse.  Unpaired, so it resolves
+    less than a paired gain does; a difference it shows is resolved."""
+    rho = "all" if "all" in view.rhos else view.top
+    bounds = {}
+    for e, c in view.rows:
+        row = view.cells.get((metric.key, e, c, rho))
+        if c == "none" and row is not None and np.isfinite([row.lo, row.hi]).all():
+            bounds[e] = (row.lo, row.hi) if not metric.higher_is_better else (-row.hi, -row.lo)
+    table.header.append(f"rank ({'all ρ' if rho == 'all' else f'ρ={rho}'})")
+    table.note += (f". Rank: the ranks an estimator can take among the {len(bounds)} without "
+                   "a control, from 1 + those whose 95% interval lies wholly better to N - "
+                   "those whose interval lies wholly worse (unpaired: a conservative reading; "
+                   "where two ranks overlap, the difference is not resolved)")
+    for (e, c), cells in zip(view.rows, table.rows):
+        if c != "none" or e not in bounds:
+            cells.append(Cell(""))
+            continue
+        lo, hi = bounds[e]
+        first = 1 + sum(h < lo for o, (_, h) in bounds.items() if o != e)
+        last = len(bounds) - sum(low > hi for o, (low, _) in bounds.items() if o != e)
+        cells.append(Cell(str(first) if first == last else f"{first}–{last}", float(first)))
 
 
 def _gain_table(view: _Part) -> Table:
