@@ -10,13 +10,17 @@ command and nothing is copied by hand.
 
 A placeholder is ``{KIND PROFILE ESTIMATORS METRIC RHO}``:
 
-* PROFILE: ``default``, ``bev-cpu``, ``time-cpu``; ``default@17`` is the data-scaling
-  run with 17 train samples per rho.
+* PROFILE: ``default``, ``bev-cpu``, ``time-cpu``; ``PROFILE@N`` names a data-scaling
+  run with N train samples per rho (no published CPU profile has one now).
 * ESTIMATORS: a row label, ``name`` or ``name/control`` (``concat/shuffled``: X2
   shuffled at test); a comma-separated list for ``min``/``max`` kinds.
 * METRIC: a column of results.csv's ``metric`` (``gain_mse``, ``gain_info``, ``mse`` ...);
   for ``ratio`` kinds, the reference row instead (MSE of the row over the reference's).
 * RHO: ``0``, ``0.3`` ..., ``all`` (pooled), or ``*`` (every rho, for ``min``/``max``).
+
+``sgmin``/``sgmax``: the least/largest, over the training seeds, of the row's MSE gain
+in % over the estimator named in the METRIC place, at RHO, each seed against the same
+seed, from the folder's ``samples.parquet``; one decimal.
 
 KIND: ``g`` a signed value ± the larger side of its 95% interval, one decimal (``+5.9 ±
 1.7``); ``g0`` the same without decimals; ``gv`` the signed value alone; ``pm`` the ±
@@ -128,6 +132,22 @@ def cell(profile: str, row: str, metric: str, rho: str) -> tuple[float, float, f
     return float(value), float(lo), float(hi)
 
 
+@lru_cache(maxsize=None)
+def samples(profile: str) -> pd.DataFrame:
+    """One published samples.parquet, its rows without a prior control."""
+    table = pd.read_parquet(ROOT / FOLDERS[profile] / "samples.parquet")
+    return table[table["control"] == "none"]
+
+
+def seed_gains(profile: str, row: str, reference: str, rho: str) -> list[float]:
+    """The MSE gain in % of ``row`` over ``reference`` at ``rho``, per training seed."""
+    table = samples(profile)
+    table = table[(table["rho"] - float(rho)).abs() < 1e-6]
+    mse = table.groupby(["estimator", "train_seed"])["mse"].mean()
+    return [100 * (mse[reference, seed] - mse[row, seed]) / mse[reference, seed]
+            for seed in sorted(mse[row].index)]
+
+
 def _signed(value: float, decimals: int) -> str:
     text = f"{abs(value):.{decimals}f}"
     if float(text) == 0:
@@ -164,6 +184,8 @@ def render(kind: str, args: str) -> str:
     if kind == "r":
         return f"{_ratio(profile, rows, metric, rho):.1f}"
     base, pick = kind[:-3], {"min": min, "max": max}[kind[-3:]]
+    if base == "sg":
+        return _signed(pick(seed_gains(profile, rows, metric, rho)), 1)
     pairs = [(r, x) for r in rows.split(",") for x in _rhos(profile, rho)]
     if base == "r":
         return f"{pick(_ratio(profile, r, metric, x) for r, x in pairs):.1f}"

@@ -22,3 +22,16 @@ def field_run(field_store, tmp_path_factory):
                                                                                                       seed=3))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def simd_limited():
+    """The environment of a process with numpy's run-time dispatch off (every target it
+    was built for) and OpenBLAS on a kernel without FMA, as the oldest CPUs run them."""
+    import os
+
+    from numpy._core import _multiarray_umath
+
+    return {**os.environ,
+            "NPY_DISABLE_CPU_FEATURES": " ".join(_multiarray_umath.__cpu_dispatch__),
+            "OPENBLAS_CORETYPE": "Prescott"}

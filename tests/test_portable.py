@@ -4,7 +4,6 @@ baseline (as an AVX2-only or an older CPU runs it) against this machine's own ru
 
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -117,19 +116,10 @@ with tempfile.TemporaryDirectory() as folder:
 """
 
 
-def _limited_environment() -> dict[str, str]:
-    """numpy's run-time dispatch off (every target it was built for) and OpenBLAS on a
-    kernel without FMA, as the oldest CPUs run them."""
-    from numpy._core import _multiarray_umath
-
-    return {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(_multiarray_umath.__cpu_dispatch__),
-            "OPENBLAS_CORETYPE": "Prescott"}
-
-
 @pytest.fixture(scope="module")
-def limited_digests():
+def limited_digests(simd_limited):
     done = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(CASES)],
-                          env=_limited_environment(), capture_output=True, text=True,
+                          env=simd_limited, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
