@@ -469,16 +469,18 @@ def test_reference_benchmark_loads_both_profiles():
     assert paper.profile == "paper"
     assert default.reference in default.estimators and "identity" in default.estimators
     assert set(default.estimators) <= set(paper.estimators)
-    # Issue 11: the default profile trains concat's blind and oracle twins, and a sweep.
-    names = [s.name for s in default.specs]
-    assert {"unet", "concat", "concat-shuffled", "concat-oracle"} <= set(names)
-    assert {"film", "xattn"} <= {s.name for s in paper.specs}
-    assert default.train_sizes and paper.train_sizes
-    assert [s.name for s in default.scaling_specs] == ["unet", "concat"]
+    # Issue 28: the default profile trains unet, concat and concat's blind twin three
+    # times each; the oracle twin and the data-scaling sweep are the paper profile's.
+    names = {s.name for s in default.specs}
+    assert {"unet", "concat", "concat-shuffled"} <= names and "concat-oracle" not in names
+    assert {"film", "xattn", "concat-oracle"} <= {s.name for s in paper.specs}
+    assert not default.train_sizes and paper.train_sizes
+    assert [s.name for s in paper.scaling_specs] == ["unet", "concat"]
+    for profile in ("default", "bev-cpu", "time-cpu", "paper"):
+        assert load_benchmark(REFERENCE, profile).train_seeds >= 3
     assert [d.name for d in default.datasets] == ["field-gaussian"]
     assert {d.name for d in default.datasets} <= {d.name for d in paper.datasets}
     assert default.training == "default" and paper.training == "paper"
-    assert paper.train_seeds > default.train_seeds
     by_name = {d.name: d for d in paper.datasets}
     for small in default.datasets:
         big = by_name[small.name]
@@ -504,9 +506,11 @@ def test_reference_benchmark_loads_both_profiles():
     time = load_benchmark(REFERENCE, "time-cpu")
     [seq] = time.datasets
     assert seq.config.frames == 4 and by_name["urban-time"].config.frames in range(4, 9)
-    assert {"unet", "concat", "concat-time", "concat-both", "log-odds"} <= set(time.estimators)
-    # The blind twins say whether a gain is the prior's information or the wider input's.
-    assert {"concat-shuffled", "concat-time-past-shuffled"} <= {s.name for s in time.specs}
+    assert {"unet", "concat", "concat-time", "log-odds"} <= set(time.estimators)
+    # Three trainings of the blind twins and concat-both did not fit its budget (issue 28):
+    # the paper profile has them; on the CPU the controls at test ask whether it reads.
+    assert not {"concat-shuffled", "concat-time-past-shuffled", "concat-both"} & {
+        s.name for s in time.specs}
     assert seq.controls(time.prior_controls) == ("shuffled", "past-shuffled")
     assert time.reference == "unet"
     assert {"concat-time", "concat-both", "concat-time-past-shuffled"} <= {s.name for s in paper.specs}
