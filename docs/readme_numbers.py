@@ -102,7 +102,7 @@ CLAIMS = [
 
 @lru_cache(maxsize=None)
 def results(profile: str) -> pd.DataFrame:
-    """One published results.csv (``default@17``: its data-scaling rows)."""
+    """One published results.csv (``PROFILE@N``: its data-scaling rows of N per rho)."""
     name, _, train = profile.partition("@")
     table = pd.read_csv(ROOT / FOLDERS[name] / "results.csv", skiprows=1, dtype={"rho": str})
     if train:

@@ -205,7 +205,7 @@ def test_a_run_record_is_judged_by_todays_rule_not_the_verdict_it_stored():
     assert Record("median", {"stochastic": False, "converged": True}).converged is None
 
 
-def _scripted_training(values_by_rate):
+def _scripted_training(values_by_rate, monkeypatch):
     """Train a one-weight model under the plateau schedule with a scripted val curve:
     ``values_by_rate[i](n)`` is the val MSE of the n-th evaluation at the i-th rate."""
     import torch
@@ -234,32 +234,29 @@ def _scripted_training(values_by_rate):
         opt_rates.append(self.param_groups[0]["lr"])
         return original(self, *args, **kwargs)
 
-    torch.optim.AdamW.step = step
-    try:
-        history = train(model, forward, val_mse, cfg, x, noise, torch.Generator().manual_seed(0))
-    finally:
-        torch.optim.AdamW.step = original
-    return as_curve(history)
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    return as_curve(train(model, forward, val_mse, cfg, x, noise,
+                          torch.Generator().manual_seed(0)))
 
 
-def test_the_plateau_schedule_stops_when_a_lowered_rate_settles_past_the_best():
+def test_the_plateau_schedule_stops_when_a_lowered_rate_settles_past_the_best(monkeypatch):
     """Learned 1.0 -> 0.5, then rose and settled 10% above it; the lowered rate settles
     there too: more lowering would only slow the overfitting, so training stops at the
     second rate, judged converged past its best."""
     learn = lambda n: max(0.5, 1.0 - 0.1 * n) if n < 6 else 0.55  # noqa: E731
     flat = lambda n: 0.55  # noqa: E731
-    curve_ = _scripted_training([learn, flat, flat])
+    curve_ = _scripted_training([learn, flat, flat], monkeypatch)
     rates = sorted({c[2] for c in curve_}, reverse=True)
     assert len(rates) == 2                                   # the third rate never ran
     verdict = judge(curve_)
     assert verdict.converged is True and verdict.past_best
 
 
-def test_the_plateau_schedule_goes_on_when_a_lowered_rate_comes_back_to_the_best():
+def test_the_plateau_schedule_goes_on_when_a_lowered_rate_comes_back_to_the_best(monkeypatch):
     """The same start, but the lowered rate settles within 5% of the best: no early stop,
     the schedule lowers once more and stops when the last rate settles."""
     learn = lambda n: max(0.5, 1.0 - 0.1 * n) if n < 6 else 0.55  # noqa: E731
     near = lambda n: 0.51  # noqa: E731
-    curve_ = _scripted_training([learn, near, near])
+    curve_ = _scripted_training([learn, near, near], monkeypatch)
     assert len({c[2] for c in curve_}) == 3
     assert judge(curve_).converged is True and not judge(curve_).past_best

@@ -111,16 +111,8 @@ def train(model: torch.nn.Module, forward: Callable, val_mse: Callable[[], float
                             "lr": lr, "seconds": round(time.perf_counter() - start, 2)})
             if score < best[0]:
                 best = (score, copy.deepcopy(model.state_dict()))
-            # The report's own rule decides: lower the rate, or stop at the last one.
-            verdict = judge(curve(history)) if cfg["schedule"] == "plateau" else None
-            if verdict is not None and verdict.settled:
-                lowered = rates_left < PLATEAU_RATES - 1
-                if rates_left == 0 or (lowered and verdict.past_best):
-                    stop = True
-                else:
-                    rates_left -= 1
-                    for group in opt.param_groups:
-                        group["lr"] = lr * PLATEAU_FACTOR
+            if cfg["schedule"] == "plateau":
+                stop, rates_left = _plateau(history, opt, lr, rates_left)
         if progress is not None:
             progress(cfg["steps"] if stop else step, cfg["steps"],
                      f"settled at step {step}" if stop else f"loss {float(loss):.4f}")
@@ -132,6 +124,21 @@ def train(model: torch.nn.Module, forward: Callable, val_mse: Callable[[], float
     model.load_state_dict(best[1])
     model.eval()
     return history
+
+
+def _plateau(history, opt, lr, rates_left) -> tuple[bool, int]:
+    """The report's own rule decides (:func:`ogmbench.api.judge`): once the curve settles,
+    stop at the last rate or when a lowered rate settled past the best, else lower the
+    rate.  Returns (stop, rates left)."""
+    verdict = judge(curve(history))
+    if not verdict.settled:
+        return False, rates_left
+    lowered = rates_left < PLATEAU_RATES - 1
+    if rates_left == 0 or (lowered and verdict.past_best):
+        return True, rates_left
+    for group in opt.param_groups:
+        group["lr"] = lr * PLATEAU_FACTOR
+    return False, rates_left - 1
 
 
 def _step(forward, opt, sched, cfg, x, noise, gen) -> tuple[float, float]:
