@@ -83,6 +83,15 @@ class Model:
     # Noise models: whether every output lies in [0, 1] for an input in [0, 1] (the
     # conformance kit checks what is declared; ``gaussian`` is not clipped).
     bounded: bool = True
+    # Noise models whose noise acts on each cell on its own: ``cell_loglik(noisy,
+    # states, classes, **params) -> (S, B, H, W)``, the log-likelihood (up to a constant)
+    # of the noisy maps of ``classes`` (B, K, H, W) for each of their occupancy states
+    # (S, K), what a Bayes-optimal reference reads; None where there is none.
+    cell_loglik: Callable[..., Any] | None = None
+    # Families whose posterior is computable: ``posterior(params, classes) -> callable
+    # (noisy, rho, target, loglik, prior) -> (B, H, W)``, the posterior mean of the target
+    # class (raises ``ParamError`` naming the parameters it cannot handle).
+    posterior: Callable[..., Any] | None = None
 
     def check_classes(self, names) -> tuple[str, ...]:
         """Validate chosen class names: at least two of ``class_names``, in their order."""

@@ -16,8 +16,9 @@ import scipy.fft
 from scipy.special import ndtri
 
 from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_variance
-from ._params import Model, Param, check_rho, check_size, per_class
+from ._params import Model, Param, ParamError, check_rho, check_size, per_class
 from ._portable import exp
+from ._posterior import white_posterior
 from .urban import MODEL as URBAN
 from .urban import urban, urban_sequence
 
@@ -172,6 +173,23 @@ def _expected_temporal_phi(params, sequence, classes) -> list[float]:
                                         sequence["tau"], params["length_scale"], o) for o in occ]
 
 
+def _posterior(params, classes):
+    """The ``field`` posterior for a store's parameters (``Model.posterior``).
+
+    Exact per cell for white fields; smooth fields (``length_scale`` > 0) have no closed
+    form and are refused.
+    """
+    if params["length_scale"] != 0:
+        raise ParamError(f"the field posterior is exact only for white fields (length_scale "
+                         f"0), got length_scale {params['length_scale']}")
+    occupancy = per_class(params["occupancy"], int(classes))
+
+    def posterior(noisy, rho, target, loglik, prior):
+        return white_posterior(noisy, rho, target, occupancy, loglik, prior)
+
+    return posterior
+
+
 FIELD = Model(
     name="field",
     func=field,
@@ -194,6 +212,7 @@ FIELD = Model(
     ),
     expected_phi=_expected_phi,
     expected_temporal_phi=_expected_temporal_phi,
+    posterior=_posterior,
 )
 
 # Every family, in the order ``ogmbench list`` shows them; each declares itself in its

@@ -266,7 +266,9 @@ class FitData:
     on the same data; ``progress(step, total, message)`` reports training progress.
     ``cache_dir`` may be a local path or an fsspec URL: ``location(cache_dir) / name``
     reads and tests it like a :class:`pathlib.Path`, and :func:`write_atomic` writes a
-    whole file there (both re-exported here for estimators).
+    whole file there (both re-exported here for estimators).  ``model`` is the store's
+    true generative model (:class:`ogmbench.truth.TrueModel`), handed only to a built-in
+    reference that declares :attr:`Estimator.knows_model`; None for every other.
     """
 
     train: Split
@@ -274,6 +276,7 @@ class FitData:
     cache_dir: Any = None
     cache_key: str = ""
     progress: Any = None
+    model: Any = None
 
 
 # An estimator's hyper-parameters are declared like a family's or a noise model's
@@ -303,12 +306,18 @@ class Estimator:
     stochastic : bool
         Whether the fitted estimator depends on the seed (learned estimators): eval's
         ``--train-seeds N`` then trains it N times.
+    knows_model : bool
+        A reference that reads the true generative model (the Bayes-optimal estimate):
+        handed :attr:`FitData.model` at fit and called ``predict(noisy, target, rho=rho)``
+        with each sample's rho.  Only ogmbench's built-in estimators may declare it (a
+        submission never knows the model); tables mark such rows as references.
     """
 
     name: ClassVar[str] = ""
     uses_prior: ClassVar[bool] = False
     uses_past: ClassVar[bool] = False
     stochastic: ClassVar[bool] = False
+    knows_model: ClassVar[bool] = False
     param_grid: ClassVar[dict[str, Sequence[Any]]] = {}
     hyper: ClassVar[dict[str, Hyper]] = {}
     version: ClassVar[str] = "1"

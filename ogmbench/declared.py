@@ -86,6 +86,7 @@ def stand_in(facts: dict[str, Any]) -> type[Estimator]:
         "__doc__": facts["doc"], "declared": facts, "version": facts["version"],
         "uses_prior": facts["uses_prior"], "uses_past": facts["uses_past"],
         "stochastic": facts["stochastic"], "param_grid": facts["param_grid"],
+        "knows_model": facts.get("knows_model", False),
         "param_names": classmethod(lambda cls: list(defaults)),
         "default_params": classmethod(lambda cls: dict(defaults)),
         "check_params": classmethod(lambda cls, params: None),  # checked in the child
@@ -125,6 +126,7 @@ def _read(payload: dict[str, Any], channel) -> dict[str, Any]:
         "ref": payload["ref"], "name": name, "source": source, "module": cls.__module__, "qualname": cls.__qualname__,
         "doc": cls.__doc__, "version": cls.version, "uses_prior": bool(cls.uses_prior),
         "uses_past": bool(getattr(cls, "uses_past", False)), "stochastic": bool(cls.stochastic),
+        "knows_model": bool(getattr(cls, "knows_model", False)),
         "param_grid": {k: list(v) for k, v in cls.param_grid.items()},
         "params": {k: (_EMPTY if v is inspect.Parameter.empty else v)
                    for k, v in cls.default_params().items()},

@@ -23,6 +23,7 @@ from .places import absolute
 from .seeding import is_seed, rho_id
 from .specs import runs_on
 from .store import Store
+from .truth import TrueModel
 from .tuning import MAX_TIMEOUT
 
 __all__ = ["EvalError", "EvalConfig", "check_store", "check_specs", "train_indices",
@@ -220,6 +221,7 @@ def check_specs(store: Store, specs) -> None:
         Naming the first estimator the store cannot run.
     """
     for spec in specs:
+        true_model(store, spec)
         if not runs_on(spec.cls, store.frames):
             raise EvalError(f"{spec.name} reads past frames, and {store.path} holds single "
                             "maps: give it a store of sequences (generate --frames T)")
@@ -229,6 +231,26 @@ def check_specs(store: Store, specs) -> None:
             if store.indices(split).size == 1:
                 raise EvalError(f"{spec.name} takes its prior from another sample of the "
                                 f"same split, and {store.path} has a single {split} sample")
+
+
+def true_model(store: Store, spec) -> TrueModel | None:
+    """The store's true model for a reference that declares ``knows_model``, else None.
+
+    Raises
+    ------
+    EvalError
+        For an estimator that declares it without being built in (a submission never
+        reads the true model), or a store whose model the reference cannot read.
+    """
+    if not getattr(spec.cls, "knows_model", False):
+        return None
+    if spec.source != "built-in":
+        raise EvalError(f"{spec.name} declares knows_model, which only ogmbench's built-in "
+                        "references may: a submission never reads the true model")
+    try:
+        return TrueModel.from_attrs(store.attrs)
+    except ConfigError as exc:
+        raise EvalError(f"{spec.name}: {exc}") from None
 
 
 def train_indices(store: Store, train_size: int | None) -> np.ndarray:

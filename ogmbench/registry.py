@@ -50,6 +50,8 @@ BUILTIN: dict[str, str] = {
     "film-both": "ogmbench.baselines.nets:FiLMBoth",
     "xattn-both": "ogmbench.baselines.nets:XAttnBoth",
     "log-odds": "ogmbench.baselines.classical:LogOdds",
+    "bayes-optimal": "ogmbench.baselines.reference:BayesOptimal",
+    "bayes-optimal-x1": "ogmbench.baselines.reference:BayesOptimalX1",
 }
 
 

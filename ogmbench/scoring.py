@@ -22,6 +22,7 @@ from . import metrics
 from .api import FitData, Split, last_frame
 from .controls import with_controls
 from .curves import all_converged
+from .eval_config import true_model
 from .execution import torch_threads
 from .places import Place
 from .runs import jsonable
@@ -204,7 +205,8 @@ def _score(job: Job, test: TestSet, fitted: Fitted, seed_index: int, totals):
                 if not cls.uses_past:
                     noisy = last_frame(noisy)
                 t0 = time.perf_counter()
-                estimate = predict_parallel(model, noisy, target, workers, pool, warps)
+                estimate = predict_parallel(model, noisy, target, workers, pool, warps,
+                                            block["rho"])
                 totals["predict_s"] += time.perf_counter() - t0
                 _append_rows(columns, name, control, seed_index, block, estimate,
                              last_frame(clean)[:, target], threshold)
@@ -257,14 +259,15 @@ def _converged(seeds: list[dict]) -> bool | None:
                           for info in seeds])
 
 
-def predict_parallel(model, noisy, target, workers, pool, warps=None):
+def predict_parallel(model, noisy, target, workers, pool, warps=None, rho=None):
     """``checked_predict`` of a chunk, split between ``workers`` threads of ``pool``
     (an estimate does not depend on its batch: the protocol's rule)."""
     if workers == 1 or len(noisy) < 2:
-        return checked_predict(model, noisy, target, warps)
+        return checked_predict(model, noisy, target, warps, rho)
     parts = np.array_split(np.arange(len(noisy)), min(workers, len(noisy)))
     futures = [pool.submit(checked_predict, model, noisy[p], target,
-                           None if warps is None else warps[p]) for p in parts]
+                           None if warps is None else warps[p],
+                           None if rho is None else rho[p]) for p in parts]
     return np.concatenate([f.result() for f in futures])
 
 
@@ -310,7 +313,8 @@ def fit_data_maker(store: Store, target: int, checkpoint_dir: Place, progress,
                 split.warps = store.warps(partner_of[indices])
             splits.append(split)
         return FitData(*splits, cache_dir=checkpoint_dir,
-                       cache_key=_cache_key(store, target, spec, train), progress=report)
+                       cache_key=_cache_key(store, target, spec, train), progress=report,
+                       model=true_model(store, spec))
 
     return fit_data
 

@@ -20,6 +20,7 @@ from . import declared, registry
 from .api import PRIOR_SOURCES, Estimator
 from .errors import ConfigError
 from .generators import NOISE_MODELS
+from .truth import TrueModel
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
            "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES",
@@ -311,13 +312,19 @@ def runs_on(cls, frames: int) -> bool:
 
 
 def default_estimators(log: Callable[[str], None] = lambda message: None,
-                       frames: int = 1) -> list[str]:
+                       frames: int = 1, attrs: Mapping[str, Any] | None = None) -> list[str]:
     """Every registered estimator name whose own imports are installed.
 
     An estimator whose module needs a package that is not installed (the learned ones
     without torch) is skipped with one line saying what to install; one that reads past
-    frames is left out for a store of single maps (``frames`` 1).
+    frames is left out for a store of single maps (``frames`` 1), and a reference that
+    reads the true model (``knows_model``) for a store whose model it cannot read (the
+    store's attributes ``attrs``; without them, always).
     """
+    try:
+        readable = attrs is not None and TrueModel.from_attrs(dict(attrs)) is not None
+    except ConfigError:
+        readable = False
     names, missing = [], {}
     for name in registry.available():
         try:
@@ -326,7 +333,7 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue
-        if runs_on(cls, frames):
+        if runs_on(cls, frames) and (readable or not getattr(cls, "knows_model", False)):
             names.append(name)
     for module, skipped in missing.items():
         log(f"{module} is not installed: skipping {', '.join(skipped)} (pip install {module})")

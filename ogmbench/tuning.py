@@ -155,10 +155,10 @@ def tune(cls: type[Estimator], data: FitData, *, target: int, seed: int, device:
 def _predicted(model: Estimator, split: Split, target: int):
     """``(estimate, clean last frame of the target)`` per block of ``split``."""
     done = 0
-    for noisy, clean, _ in split.iter_chunks():
+    for noisy, clean, rho in split.iter_chunks():
         warps = None if split.warps is None else split.warps[done:done + len(noisy)]
         done += len(noisy)
-        yield checked_predict(model, noisy, target, warps), clean[:, target]
+        yield checked_predict(model, noisy, target, warps, rho), clean[:, target]
 
 
 def val_mse(model: Estimator, split: Split, target: int) -> float:
@@ -171,10 +171,11 @@ def val_mse(model: Estimator, split: Split, target: int) -> float:
 
 
 def checked_predict(model: Estimator, noisy: np.ndarray, target: int,
-                    warps: np.ndarray | None = None) -> np.ndarray:
+                    warps: np.ndarray | None = None, rho: np.ndarray | None = None) -> np.ndarray:
     """``model.predict`` on a read-only copy, its output checked; raise EstimatorFailure.
 
-    ``warps`` (sequences' alignment) is handed to an estimator that reads the past.
+    ``warps`` (sequences' alignment) is handed to an estimator that reads the past, the
+    samples' ``rho`` to a reference that knows the true model (``knows_model``).
     """
     noisy = np.ascontiguousarray(noisy)
     noisy.setflags(write=False)  # an estimator that writes to its input fails loudly
@@ -182,8 +183,9 @@ def checked_predict(model: Estimator, noisy: np.ndarray, target: int,
         warps = np.array(warps, dtype=np.float64)
         warps.setflags(write=False)
     try:
-        out = (model.predict(noisy, target) if warps is None
-               else model.predict(noisy, target, warps))
+        extra = {"rho": np.asarray(rho, np.float64)} if model.knows_model else {}
+        out = (model.predict(noisy, target, **extra) if warps is None
+               else model.predict(noisy, target, warps, **extra))
     except BaseException as exc:  # noqa: B036 -- contained: see as_failure
         failure = as_failure(exc, "predict")
         if failure is None:

@@ -19,7 +19,7 @@ LAYERS = [
     "ogmbench._version", "ogmbench.params", "ogmbench.errors", "ogmbench.names", "ogmbench.places",
     "ogmbench.locks",
     "ogmbench.sandbox", "ogmbench.execution",
-    "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.store",
+    "ogmbench.seeding", "ogmbench.metrics", "ogmbench.curves", "ogmbench.api", "ogmbench.truth", "ogmbench.store",
     "ogmbench.registry", "ogmbench.declared", "ogmbench.specs", "ogmbench.config", "ogmbench.resources",
     "ogmbench.generate", "ogmbench.info", "ogmbench.calibration", "ogmbench.show", "ogmbench.torch_data",
     "ogmbench.testing", "ogmbench.runs", "ogmbench.tuning",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._params import Model, Param, per_class
-from ._common import P01
+from ._common import P01, of_classes
 
-__all__ = ["flip", "MODEL"]
+__all__ = ["flip", "flip_loglik", "MODEL"]
 
 
 def flip(rng, x, *, fp=0.05, fn=0.1):
@@ -23,6 +23,26 @@ def flip(rng, x, *, fp=0.05, fn=0.1):
     return np.where(u < rate, 1.0 - x, x).astype(np.float32)
 
 
+def flip_loglik(noisy, states, classes, *, fp=0.05, fn=0.1):
+    """Log-likelihood of flipped maps of ``classes`` for each occupancy state, per cell.
+
+    A cell of class k reads its state with probability ``1 - fn_k`` (occupied) or
+    ``1 - fp_k`` (empty), the other value otherwise, independently of every other cell
+    and class (see :func:`~ogmbench.generators.noise.gaussian.gaussian_loglik` for the
+    shapes).  A noisy value that is neither 0 nor 1 is impossible under this model.
+    """
+    fp = of_classes(fp, classes)
+    fn = of_classes(fn, classes)
+    y = np.asarray(noisy) >= 0.5
+    out = np.zeros((len(states), y.shape[0], *y.shape[2:]))
+    with np.errstate(divide="ignore"):
+        for i, state in enumerate(np.asarray(states)):
+            for k, occupied in enumerate(state):
+                wrong = fn[k] if occupied else fp[k]
+                out[i] += np.where(y[:, k] == bool(occupied), np.log1p(-wrong), np.log(wrong))
+    return out
+
+
 MODEL = Model(
     "flip", flip,
     doc="per-cell false positives and false negatives",
@@ -30,4 +50,5 @@ MODEL = Model(
         Param(name="fp", default=0.05, **P01, per_class=True, doc="P(empty cell reads occupied)"),
         Param(name="fn", default=0.1, **P01, per_class=True, doc="P(occupied cell reads empty)"),
     ),
+    cell_loglik=flip_loglik,
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._params import Model, Param, per_class
-from ._common import P01, shared_normal
+from .._params import Model, Param, ParamError, per_class
+from ._common import P01, of_classes, shared_normal
 
-__all__ = ["gaussian", "gaussian_memory", "MODEL"]
+__all__ = ["gaussian", "gaussian_memory", "gaussian_loglik", "MODEL"]
 
 
 def gaussian(rng, x, *, sigma=0.3, kappa=0.0):
@@ -42,6 +42,40 @@ def _add(x, sigma, unit):
     return (x + per_class(sigma, x.shape[0])[:, None, None] * unit).astype(np.float32)
 
 
+def gaussian_loglik(noisy, states, classes, *, sigma=0.3, kappa=0.0):
+    """Log-likelihood of the noisy maps of ``classes`` for each occupancy state, per cell.
+
+    The noise of a cell is normal with covariance ``diag(sigma) (kappa 11' + (1 - kappa)
+    I) diag(sigma)`` over the classes, and independent between cells.
+
+    Parameters
+    ----------
+    noisy : ndarray, shape (B, K, H, W)
+        The noisy maps of the K classes named by ``classes``.
+    states : ndarray, shape (S, K)
+    classes : sequence of int
+        Which of the store's classes ``noisy`` holds (to pick their ``sigma``).
+
+    Returns
+    -------
+    ndarray of float64, shape (S, B, H, W)
+        Up to a constant that does not depend on the state.
+    """
+    k = len(classes)
+    if k > 1 and kappa >= 1.0:
+        raise ParamError("gaussian noise with kappa = 1 is the same in every class: its "
+                         "likelihood has no density")
+    scale = of_classes(sigma, classes)
+    cov = scale[:, None] * scale[None, :] * (kappa + (1.0 - kappa) * np.eye(k))
+    precision = np.linalg.inv(cov)
+    y = np.asarray(noisy, np.float64)
+    out = np.empty((len(states), y.shape[0], *y.shape[2:]))
+    for i, state in enumerate(np.asarray(states, np.float64)):
+        d = y - state[None, :, None, None]
+        out[i] = -0.5 * np.einsum("bkhw,kl,blhw->bhw", d, precision, d)
+    return out
+
+
 MODEL = Model(
     "gaussian", gaussian,
     doc="additive Gaussian noise on probabilities (not clipped)",
@@ -52,4 +86,5 @@ MODEL = Model(
     ),
     memory_step=gaussian_memory,
     bounded=False,
+    cell_loglik=gaussian_loglik,
 )

@@ -124,7 +124,7 @@ def _prepare(store, estimators, config: EvalConfig, log):
     train = train_indices(opened, config.train_size)
     try:
         specs = resolve_all(list(estimators) if estimators
-                            else default_estimators(log, opened.frames),
+                            else default_estimators(log, opened.frames, opened.attrs),
                             training=config.run_wide)
     except ConfigError as exc:
         raise EvalError(str(exc)) from None

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..api import FitData, Split
 from ..seeding import seed_rng
+from ..truth import TrueModel
 from ..generators import DEFAULT_FAMILY, FAMILIES, NOISE_MODELS, apply_noise, warps_to_last
 
 __all__ = ["tiny_data"]
@@ -18,7 +19,7 @@ _MOTION = {"dt": 0.5, "drift_x": 2.0, "tau": 20.0}
 
 
 def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
-              frames: int = 1) -> FitData:
+              frames: int = 1, white: bool = False) -> FitData:
     """A small train/val pair from the default family (smooth random fields) with
     Gaussian noise (no store).
 
@@ -36,6 +37,9 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
         Frames per sample.  Above 1, sequences (what an estimator that reads the past is
         given): the fields drift one cell a frame along x, which their warps describe
         as the ego moving the other way (so past frames align only once warped).
+    white : bool
+        White fields (``length_scale`` 0), whose true model (``FitData.model``) a
+        reference that knows it (``knows_model``) can read.
 
     Returns
     -------
@@ -43,7 +47,7 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
     """
     family = FAMILIES[DEFAULT_FAMILY]
     drawn = max(classes, 2)
-    params = family.resolve(_PARAMS, drawn)
+    params = family.resolve({"length_scale": 0.0} if white else _PARAMS, drawn)
     rng = seed_rng(seed)
     steps = [("gaussian", NOISE_MODELS["gaussian"].resolve({"sigma": "0.4"}, classes))]
     # Poses in metres at one metre per cell.
@@ -65,4 +69,6 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
         noisy = np.stack([[apply_noise(rng, frame, steps) for frame in c] for c in clean])
         warps = np.broadcast_to(warps_to_last(poses, (size, size), 1.0), (count, frames, 2, 3))
         splits.append(Split(noisy, clean, np.full(count, 0.8), warps=warps))
-    return FitData(*splits)
+    model = (TrueModel.of(DEFAULT_FAMILY, family.resolve(params, classes), steps, classes)
+             if white and frames == 1 else None)
+    return FitData(*splits, model=model)

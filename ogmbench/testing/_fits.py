@@ -32,7 +32,8 @@ def fitted(cls, params, target, seed, classes=2):
     if key in FITS:
         FITS.move_to_end(key)
     else:
-        data = tiny_data(classes=classes, seed=seed, frames=3 if _reads_past(cls) else 1)
+        data = tiny_data(classes=classes, seed=seed, frames=3 if _reads_past(cls) else 1,
+                         white=_knows_model(cls))
         start = time.perf_counter()
         try:
             model = cls(**params)
@@ -52,6 +53,10 @@ def _reads_past(cls) -> bool:
     return getattr(cls, "uses_past", False) is True
 
 
+def _knows_model(cls) -> bool:
+    return getattr(cls, "knows_model", False) is True
+
+
 class Val:
     """The val maps a fitted model is checked on, and how to ask it about some of them."""
 
@@ -59,12 +64,15 @@ class Val:
         self.model, self.target = model, target
         self.noisy = split.load()[0]
         self.warps = split.warps
+        self.rho = split.rho
 
     def predict(self, noisy: np.ndarray, rows=slice(None)) -> np.ndarray:
-        """``model.predict`` of ``noisy`` (val rows ``rows``, or maps made from them)."""
+        """``model.predict`` of ``noisy`` (val rows ``rows``, or maps made from them),
+        with their rho for a reference that knows the true model."""
+        extra = {"rho": self.rho[rows].copy()} if _knows_model(type(self.model)) else {}
         if self.warps is None:
-            return self.model.predict(noisy, self.target)
-        return self.model.predict(noisy, self.target, self.warps[rows].copy())
+            return self.model.predict(noisy, self.target, **extra)
+        return self.model.predict(noisy, self.target, self.warps[rows].copy(), **extra)
 
 
 def fitted_on_val(estimator, params, target, seed):

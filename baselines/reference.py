@@ -1,0 +1,63 @@
+"""The Bayes-optimal references: the posterior mean of the target under the true model.
+
+They know what no submission knows, the store's generative model (handed to them as
+``FitData.model`` because they declare ``knows_model``), and so give the least expected
+squared error any estimator can reach on the store: ``bayes-optimal`` from every class's
+noisy map, ``bayes-optimal-x1`` from the target's alone.  Their difference is what the
+prior classes can give at best (the attainable gain).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ogmbench.api import Estimator
+
+__all__ = ["BayesOptimal", "BayesOptimalX1"]
+
+
+class BayesOptimal(Estimator):
+    """Posterior mean of the target given the noisy maps of every class (a reference).
+
+    Computed from the store's true model (the family's posterior under the noise's
+    per-cell likelihood), never learned: no training, nothing tuned.
+    """
+
+    uses_prior = True
+    knows_model = True
+
+    def __init__(self):
+        self.model_ = None
+
+    def fit(self, data, *, target, seed=0, device="cpu"):
+        if data.model is None:
+            raise ValueError(f"{type(self).__name__} reads the true model, which this run "
+                             "does not hand it")
+        self.model_ = data.model
+        return self
+
+    def predict(self, noisy, target, rho=None):
+        if self.model_ is None:
+            raise RuntimeError("the Bayes-optimal reference must be fitted before predict")
+        if rho is None or len(rho) != len(noisy):
+            raise ValueError("the Bayes-optimal reference needs every sample's rho")
+        if not self.uses_prior:
+            # What the other classes hold must not move the estimate (the protocol's rule
+            # for an estimator without a prior): they are not handed on.
+            noisy = np.array(noisy, copy=True)
+            keep = np.zeros(noisy.shape[1], bool)
+            keep[target] = True
+            noisy[:, ~keep] = 0.0
+        return self.model_.posterior(noisy, rho, target, prior=self.uses_prior)
+
+    def describe(self):
+        return {} if self.model_ is None else {
+            "reference": "the true model's posterior mean", "family": self.model_.family,
+            "noise": self.model_.noise}
+
+
+class BayesOptimalX1(BayesOptimal):
+    """Posterior mean of the target given its own noisy map only (a reference): the
+    limit without the prior classes."""
+
+    uses_prior = False
