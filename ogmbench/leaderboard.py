@@ -23,7 +23,7 @@ from .errors import UsageError
 from .metrics import METRICS
 from .runs import RunDirError, locked_run, read_run
 from .seeding import keyed_rng, rho_id
-from .specs import default_reference
+from .specs import LIMITS, default_reference
 
 __all__ = ["load_run", "load_runs", "aggregate", "pivot", "write_leaderboard",
            "LeaderboardError"]
@@ -275,6 +275,8 @@ def aggregate(rows: pd.DataFrame, reference: str | None = "auto") -> pd.DataFram
                 record.update(_paired(group, ref, key))
                 if record["control"] == "none":
                     record.update(_twin_gains(frame, record, key, ref))
+            if record["control"] == "none":
+                record.update(_limit_gains(frame, record, key))
             records.append(record)
     out = pd.DataFrame.from_records(records)
     paired = ["n_paired"] + [f"{name}{s}" for metric in METRICS.compared()
@@ -317,6 +319,51 @@ def _twin_gains(frame: pd.DataFrame, record: dict, key, ref: pd.DataFrame) -> di
         draws = own_key if metric.against == "reference" else (metric.stream, *own_key)
         out.update(_compare(measured, against, draws, [metric])[1])
     return out
+
+
+def _limit_gains(frame: pd.DataFrame, record: dict, key) -> dict:
+    """Where both Bayes-optimal references ran: on the one with the prior, the attainable
+    gain (``gain_bayes``, over the one without); on every other estimator but the
+    reference, its share of it (``share_bayes``), paired on the same test samples."""
+    here = ((frame["store_digest"] == record["store_digest"])
+            & (frame["target"] == record["target"]) & (frame["control"] == "none")
+            & (frame["rho"] == key[-1]))
+    limit, alone = (frame[here & (frame["estimator"] == name)] for name in LIMITS)
+    estimator, reference = record["estimator"], record["reference"]
+    if limit.empty or alone.empty or estimator == LIMITS[1]:
+        return {}
+    if estimator == LIMITS[0]:
+        return _compare(limit, alone, ("limit", *key), [METRICS["gain_bayes"]])[1]
+    ref = frame[here & (frame["estimator"] == reference)]
+    if reference is None or estimator == reference or ref.empty:
+        return {}
+    return _share(frame[here & (frame["estimator"] == estimator)], ref, limit, alone)
+
+
+def _share(group, ref, limit, alone) -> dict:
+    """``share_bayes`` of ``group`` over ``ref``, each training seed paired with its
+    reference seed (:func:`_seed_pairs`), on the samples all four sides have."""
+    pairs = _seed_pairs(group, ref)
+    limits = limit.drop_duplicates("sample").merge(alone.drop_duplicates("sample"),
+                                                   on="sample", suffixes=("_limit", "_alone"))
+    merged = [group[group["train_seed"] == mine].merge(
+        ref[ref["train_seed"] == theirs], on="sample", suffixes=("", "_ref")).merge(
+        limits, on="sample") for mine, theirs in pairs]
+    common = set.intersection(*(set(both["sample"]) for both in merged)) if merged else set()
+    if not common:
+        return {}
+    order = [sample for sample in merged[0]["sample"] if sample in common]
+    both = pd.concat([m.set_index("sample").loc[order].reset_index() for m in merged],
+                     ignore_index=True)
+    columns = _paired_columns()
+    sides = [{c: both[f"{c}{suffix}"].to_numpy() for c in columns}
+             for suffix in ("", "_ref")]
+    sides += [{c: both[f"{c}{suffix}"].to_numpy()[:len(order)] for c in columns}
+              for suffix in ("_limit", "_alone")]
+    metric = METRICS["share_bayes"]
+    return {name: value for name, interval in metric.compare_limits(
+        *sides, n=len(order), seeds=len(merged)).items()
+        for name, value in _bounds(name, interval).items()}
 
 
 def pivot(agg: pd.DataFrame, metric: str = "mse", intervals: bool = True) -> pd.DataFrame:

@@ -23,12 +23,15 @@ from .generators import NOISE_MODELS
 from .truth import TrueModel
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
-           "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES",
+           "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES", "LIMITS",
            "HIDDEN_IN_LABELS"]
 
 # The no-prior twins a paired comparison is made against, most informative first: the
 # U-Net without X2 is the same model as the prior-using ones; identity is the raw map.
 REFERENCES = ("unet", "identity")
+# The Bayes-optimal references, with the prior classes and without: where both ran, the
+# leaderboard reads every gain against what the prior can give at best.
+LIMITS = ("bayes-optimal", "bayes-optimal-x1")
 
 # The spec keys that pick an estimator's prior sources (a twin): its prior classes', and
 # its past frames' (a store of sequences); never an estimator's own parameters.

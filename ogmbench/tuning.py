@@ -183,7 +183,8 @@ def checked_predict(model: Estimator, noisy: np.ndarray, target: int,
         warps = np.array(warps, dtype=np.float64)
         warps.setflags(write=False)
     try:
-        extra = {"rho": np.asarray(rho, np.float64)} if model.knows_model else {}
+        extra = ({"rho": np.asarray(rho, np.float64)} if getattr(model, "knows_model", False)
+                 else {})
         out = (model.predict(noisy, target, **extra) if warps is None
                else model.predict(noisy, target, warps, **extra))
     except BaseException as exc:  # noqa: B036 -- contained: see as_failure

@@ -69,7 +69,8 @@ def test_sample_columns_against_direct_numpy():
 
 def test_the_registry_shows_reported_order_and_keeps_column_order():
     assert list(METRICS) == ["mse", "iou", "iou_val_t", "psnr", "ece", "gain_mse", "d_iou",
-                             "gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past"]
+                             "gain_info", "gain_oracle", "gain_info_past", "gain_oracle_past",
+                             "gain_bayes", "share_bayes"]
     # Aggregation draws its resamples in registration order, as the columns are laid out.
     assert [m.key for m in METRICS.sampled()] == ["mse", "psnr", "iou", "iou_val_t", "ece"]
     assert METRICS.columns() == SAMPLE_COLUMNS

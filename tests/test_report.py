@@ -70,7 +70,8 @@ def test_metric_table_is_complete_and_consistent(field_run):
     for key, info in METRICS.items():
         assert info.key == key and key in agg and f"{key}_lo" in agg and f"{key}_hi" in agg
         assert info.paired == (key in ("gain_mse", "d_iou", "gain_info", "gain_oracle",
-                                      "gain_info_past", "gain_oracle_past"))
+                                      "gain_info_past", "gain_oracle_past", "gain_bayes",
+                                      "share_bayes"))
     assert "brier" not in agg  # it equals MSE for estimates in [0, 1]
 
 

@@ -29,7 +29,7 @@ from ._gains import gains
 from ._iou import IoU
 from ._iou_val_t import IoUValT
 from ._mse import MSE
-from ._paired import Difference, Gain, Paired, TwinGain
+from ._paired import Difference, Gain, Paired, Share, TwinGain
 from ._psnr import PSNR
 from ._stats import (
     BOOTSTRAP, CALIBRATION_BINS, THRESHOLDS, best_threshold, bootstrap, calibration_bins,
@@ -38,7 +38,7 @@ from ._stats import (
 )
 
 __all__ = [
-    "METRICS", "SAMPLE_COLUMNS", "Metric", "Paired", "Gain", "Difference", "TwinGain",
+    "METRICS", "SAMPLE_COLUMNS", "Metric", "Paired", "Gain", "Difference", "TwinGain", "Share",
     "Registry", "Batch", "format_value", "sample_columns",
     "CALIBRATION_BINS", "BOOTSTRAP", "THRESHOLDS", "per_sample", "calibration_bins",
     "dataset_iou", "ece", "bootstrap", "mean_stat", "iou_stat", "ece_stat", "ece_influence", "best_threshold",

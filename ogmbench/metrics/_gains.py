@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from ._iou import IoU
 from ._mse import MSE
-from ._paired import Difference, Gain, TwinGain
+from ._paired import Difference, Gain, Share, TwinGain
 
 
-def gains(mse: MSE, iou: IoU) -> tuple[Gain, Difference, TwinGain, TwinGain, TwinGain, TwinGain]:
-    """gain_mse, d_iou, gain_info, gain_oracle, gain_info_past, gain_oracle_past."""
+def gains(mse: MSE, iou: IoU) -> tuple:
+    """gain_mse, d_iou, gain_info, gain_oracle, gain_info_past, gain_oracle_past,
+    gain_bayes (the attainable gain) and share_bayes (an estimator's share of it)."""
     gain = Gain(key="gain_mse", title="prior gain", base=mse, axis="MSE gain",
                 label="MSE gain over the reference, % (paired)",
                 definition="MSE reduction over the reference in % of its MSE")
@@ -23,7 +24,20 @@ def gains(mse: MSE, iou: IoU) -> tuple[Gain, Difference, TwinGain, TwinGain, Twi
         measured="estimator" if twin == "shuffled" else "twin",
         against="twin" if twin == "shuffled" else "reference")
         for key, title, label, definition, source, other, twin in _TWINS]
-    return (gain, d_iou, *twins)
+    attainable = Gain(key="gain_bayes", title="attainable gain", base=mse,
+                      axis="attainable MSE gain", measured="limit", against="limit_alone",
+                      difference="d_mse_bayes",
+                      label="MSE gain of the Bayes-optimal estimate with X2 over the one "
+                            "without, % (paired)",
+                      definition="MSE reduction of the posterior mean given X1 and X2 over the "
+                                 "posterior mean given X1 alone, in % of the latter's MSE: the "
+                                 "most X2 can give")
+    share = Share(key="share_bayes", title="share of the attainable gain", base=mse,
+                  measured="estimator", against="limit",
+                  label="MSE reduction over the reference in % of the attainable one (paired)",
+                  definition="MSE reduction over the reference in % of the MSE reduction X2 "
+                             "gives the Bayes-optimal estimate")
+    return (gain, d_iou, *twins, attainable, share)
 
 
 _X2, _PAST = ("prior_source", "past_source"), ("past_source", "prior_source")

@@ -3,8 +3,9 @@ samples, paired sample by sample (and training seed by training seed).
 
 Each names its base metric and what it compares: ``measured`` over ``against``, each
 one of ``"estimator"`` (the row's own estimator), ``"reference"`` (the leaderboard's
-reference estimator) or ``"twin"`` (the row estimator's twin whose prior ``source`` was
-replaced by ``twin``).  Which rows those are is the leaderboard's business; how the two
+reference estimator), ``"twin"`` (the row estimator's twin whose prior ``source`` was
+replaced by ``twin``), ``"limit"`` or ``"limit_alone"`` (the Bayes-optimal estimates
+with and without the prior classes, where they ran).  Which rows those are is the leaderboard's business; how the two
 become a number and its interval is the metric's (:meth:`Paired.compare`).
 """
 
@@ -15,7 +16,7 @@ import numpy as np
 from ._base import Metric
 from ._stats import BOOTSTRAP, bootstrap, ratio_influence, two_way_interval
 
-_ROLES = ("estimator", "reference", "twin")
+_ROLES = ("estimator", "reference", "twin", "limit", "limit_alone")
 
 
 class Paired(Metric):
@@ -66,10 +67,12 @@ class Gain(Paired):
     unit = "%"
     digits = 2
     higher_is_better = True
+    # The plain difference's column (default ``d_<base>``).
+    difference: str = ""
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return (f"d_{self.base.key}", self.key)
+        return (self.difference or f"d_{self.base.key}", self.key)
 
     def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
         (column,) = self.base.needs
@@ -77,7 +80,7 @@ class Gain(Paired):
         scale = 100.0 if self.base.higher_is_better else -100.0
         # A ratio of paired means, linearised: closed-form over samples (and seeds).
         point, share = ratio_influence(scale * diff, np.asarray(ref[column]))
-        return {f"d_{self.base.key}": two_way_interval(float(diff.mean()),
+        return {self.outputs[0]: two_way_interval(float(diff.mean()),
                                                        diff.reshape(seeds, n)),
                 self.key: two_way_interval(point, share.reshape(seeds, n))}
 
@@ -135,3 +138,36 @@ class TwinGain(Paired):
 
     def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
         return {self.key: self.of.compare(mine, ref, n, rng, resamples, seeds)[self.of.key]}
+
+
+class Share(Paired):
+    """An estimator's reduction of the base metric over the reference, in % of the
+    reduction the Bayes-optimal estimate gets from the prior classes (its value without
+    them minus its value with them): how much of what the prior can give at best an
+    estimator takes.
+
+    :meth:`compare_limits` computes it from four sides paired on the same test samples;
+    the limits are not trained, so each training seed of the estimator and the reference
+    meets the same limit values.  Undefined (NaN) where the attainable reduction is not
+    resolved (its 95% interval holds 0).
+    """
+
+    unit = "%"
+    digits = 1
+    higher_is_better = True
+
+    def compare(self, mine, ref, n, rng, resamples=BOOTSTRAP, seeds=1):
+        raise TypeError(f"{self.key} compares four sides: use compare_limits")
+
+    def compare_limits(self, mine, ref, limit, alone, n: int, seeds: int = 1):
+        """{key: (value, lo, hi)}: ``mine`` and ``ref`` per training seed and sample
+        (seed-major, as :meth:`Paired.compare`), ``limit`` and ``alone`` per sample."""
+        (column,) = self.base.needs
+        sign = 1.0 if self.base.higher_is_better else -1.0
+        taken = sign * (np.asarray(mine[column], np.float64) - np.asarray(ref[column], np.float64))
+        room = sign * (np.asarray(limit[column], np.float64) - np.asarray(alone[column], np.float64))
+        attainable = two_way_interval(float(room.mean()), room.reshape(1, n))
+        if not attainable[1] > 0:
+            return {self.key: (float("nan"),) * 3}
+        point, share = ratio_influence(100.0 * taken, np.tile(room, seeds))
+        return {self.key: two_way_interval(point, share.reshape(seeds, n))}
