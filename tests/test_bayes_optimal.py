@@ -200,16 +200,27 @@ def white_store(tmp_path_factory):
                              params={"length_scale": 0}).path
 
 
-def test_eval_scores_the_true_posterior_and_the_prior_lowers_it(white_store, tmp_path, capsys):
-    import pandas as pd
-    from cli_helpers import call
+@pytest.fixture(scope="module")
+def white_run(white_store, tmp_path_factory):
+    from ogmbench.evaluate import EvalConfig, run_eval
 
+    out = tmp_path_factory.mktemp("wr") / "run"
+    _, outcomes = run_eval(white_store, ["identity", "bayes-cell", "bayes-optimal",
+                                         "bayes-optimal-x1"], EvalConfig(out=out))
+    assert [o.status for o in outcomes] == ["ok"] * 4
+    return out
+
+
+def _rows(run):
+    import pandas as pd
+
+    return pd.concat(pd.read_parquet(p) for p in sorted((run / "samples").glob("*.parquet")))
+
+
+def test_eval_scores_the_true_posterior_and_the_prior_lowers_it(white_store, white_run):
     import ogmbench
 
-    code, out, err = call(["eval", white_store, "--out", tmp_path / "run", "--estimator",
-                           "bayes-optimal", "--estimator", "bayes-optimal-x1"], capsys)
-    assert code == 0, err
-    rows = pd.concat(pd.read_parquet(p) for p in (tmp_path / "run" / "samples").glob("*.parquet"))
+    rows = _rows(white_run)
     store = ogmbench.open_store(white_store)
     test = store.indices("test")
     noisy, clean = store.noisy[test], store.clean[test]
@@ -222,6 +233,29 @@ def test_eval_scores_the_true_posterior_and_the_prior_lowers_it(white_store, tmp
     mine = rows.groupby(["estimator", "rho"]).mse.mean().unstack()
     high = mine.columns.max()  # 0.9 as the store records it
     assert mine.loc["bayes-optimal", high] < mine.loc["bayes-optimal-x1", high]
+
+
+def test_the_attainable_gain_and_each_share_are_the_paired_ratios(white_run):
+    from ogmbench import leaderboard
+
+    rows = _rows(white_run)
+    agg = leaderboard.aggregate(leaderboard.load_run(white_run))
+    agg = agg[(agg.rho != "all") & (agg.control == "none")]
+    for rho in sorted(set(rows.rho)):
+        mse = {e: g.set_index("sample")["mse"].sort_index()
+               for e, g in rows[(rows.rho == rho) & (rows.control == "none")].groupby("estimator")}
+        room = mse["bayes-optimal-x1"] - mse["bayes-optimal"]
+        here = agg[np.isclose(agg.rho.astype(float), rho)].set_index("estimator")
+        limit = here.loc["bayes-optimal"]
+        assert limit["gain_bayes"] == pytest.approx(
+            100 * room.mean() / mse["bayes-optimal-x1"].mean())
+        assert limit["gain_bayes_lo"] <= limit["gain_bayes"] <= limit["gain_bayes_hi"]
+        share = here.loc["bayes-cell", "share_bayes"]
+        if rho < 0.5:  # rho 0: X2 tells nothing of X1, the attainable gain is exactly 0
+            assert room.abs().max() < 1e-6 and np.isnan(share)
+            continue
+        taken = mse["identity"] - mse["bayes-cell"]
+        assert share == pytest.approx(100 * taken.mean() / room.mean())
 
 
 def test_every_estimator_means_the_references_only_where_the_model_is_readable(
@@ -260,3 +294,64 @@ def test_a_submission_cannot_declare_that_it_knows_the_model(white_store, tmp_pa
     code, out, err = call(["eval", white_store, "--out", tmp_path / "run", "--estimator",
                            f"{plugin}:Cheat"], capsys)
     assert_usage_error(code, out, err, "knows_model", "a submission never reads the true model")
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _results():
+    """Long results of one dataset: unet (the reference), concat, and both limits."""
+    import pandas as pd
+
+    cells = {  # (estimator, metric): value per rho 0.3, 0.9 (interval +-1 around it)
+        ("unet", "mse"): (0.20, 0.20), ("concat", "mse"): (0.199, 0.19),
+        ("bayes-optimal", "mse"): (0.19, 0.12), ("bayes-optimal-x1", "mse"): (0.195, 0.195),
+        ("concat", "gain_mse"): (0.5, 5.0), ("bayes-optimal", "gain_bayes"): (2.6, 38.5),
+        ("concat", "share_bayes"): (float("nan"), 13.3)}
+    rows = []
+    for (estimator, metric), values in cells.items():
+        for rho, value in zip(("0.3", "0.9"), values):
+            rows.append(dict(dataset="d", family="field", noise="gaussian:sigma=1", target=0,
+                             target_name="X1", reference="unet", estimator=estimator,
+                             control="none", rho=rho, metric=metric, value=value,
+                             lo=value - 0.01, hi=value + 0.01,
+                             uses_prior=estimator in ("concat", "bayes-optimal"),
+                             uses_past=False, learned=estimator in ("unet", "concat"),
+                             converged=True, seeds=1))
+    return pd.DataFrame(rows)
+
+
+def test_tables_read_the_prior_gain_against_the_attainable_one():
+    from ogmbench.report.tables import build_tables
+
+    tables = {t.key: t for t in build_tables(_results(), "d")}
+    gain = {row[0].text: [c.text for c in row[1:]] for row in tables["d-gain"].rows}
+    assert gain["attainable: bayes-optimal over bayes-optimal-x1"] == ["2.60 ± 0.01",
+                                                                       "38.50 ± 0.01"]
+    assert gain["concat: share of the attainable"] == ["", "13.3 ± 0.0"]
+    assert "knows the true" in tables["d-gain"].note
+    mse = tables["d-mse"]
+    labels = [row[0].text for row in mse.rows]
+    assert "bayes-optimal ‡" in labels and "bayes-optimal-x1 ‡" in labels
+    # The limit is not a contender: concat's 0.19 is the best at rho 0.9, not 0.12.
+    best = {row[0].text: row[2].bold for row in mse.rows}
+    assert best["concat"] and not best["bayes-optimal ‡"]
+    assert [row[-1].text for row in mse.rows if "‡" in row[0].text] == ["", ""]
+
+
+def test_the_gain_figure_draws_the_attainable_gain_as_its_ceiling(monkeypatch, tmp_path):
+    import matplotlib
+
+    from ogmbench.metrics import METRICS
+    from ogmbench.report import figures
+
+    matplotlib.use("Agg")
+    drawn = {}
+    monkeypatch.setattr(figures, "_finish", lambda fig, ax, *a, **k: drawn.update(axes=ax))
+    results = _results()
+    figures._curve_figure(results, "d", METRICS["gain_mse"], "gain", "t",
+                          figures._style(["unet", "concat"], {"unet", "concat"}),
+                          {"unet", "concat"}, tmp_path / "gain")
+    lines = {line.get_label(): line.get_ydata() for line in drawn["axes"][0].get_lines()}
+    ceiling = next(v for k, v in lines.items() if k.startswith("attainable"))
+    np.testing.assert_allclose(ceiling, [2.6, 38.5])

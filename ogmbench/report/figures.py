@@ -70,6 +70,8 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
                 linewidth=1.8 if solid else 1.0, label=row_label(estimator, control), **style)
         ax.fill_between(rho[order], rows["lo"].to_numpy()[order], rows["hi"].to_numpy()[order],
                         alpha=0.15 if solid else 0.07, linewidth=0, **style)
+    if metric.key == "gain_mse":
+        _ceiling(axes[0, 0], results[results["dataset"] == dataset])
     for ax in axes[:, 0]:
         if metric.paired:
             ax.axhline(0.0, color="black", linewidth=0.8)
@@ -78,6 +80,21 @@ def _curve_figure(results, dataset, metric, ylabel, title, styles, learned, path
     if apart:
         axes[-1, 0].set_ylabel("X2 controls\n(own scale)")
     return _finish(fig, list(axes[:, 0]), _RHO, ylabel, title, path_stem)
+
+
+def _ceiling(ax, part) -> None:
+    """The attainable gain (the Bayes-optimal estimate's, with X2 over without) where it
+    ran: what X2 can give at best, drawn as the ceiling the learned gains sit under."""
+    rows = part[(part["metric"] == "gain_bayes") & (part["rho"] != "all")
+                & (part["control"] == "none")]
+    if rows.empty:
+        return
+    rho = rows["rho"].astype(float).to_numpy()
+    order = np.argsort(rho)
+    ax.plot(rho[order], rows["value"].to_numpy()[order], "--", color="black", linewidth=1.2,
+            label="attainable (Bayes-optimal with X2 over without)")
+    ax.fill_between(rho[order], rows["lo"].to_numpy()[order], rows["hi"].to_numpy()[order],
+                    color="black", alpha=0.08, linewidth=0)
 
 
 def _off_scale(part) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 from ..leaderboard import LeaderboardError, pivot
 from ..curves import RULE
 from ..metrics import METRICS, format_value
-from ..specs import twin_name
+from ..specs import LIMITS, twin_name
 from .labels import estimator_of, prior_kind, prior_label, reads_past, row_label
 from .markup import Cell, Table
 
@@ -125,6 +125,7 @@ def build_tables(results, dataset: str) -> list[Table]:
     if attribution is not None:
         tables.append(attribution)
     _mark_unconverged(tables, view.part)
+    _mark_limits(tables)
     return tables
 
 
@@ -167,11 +168,12 @@ def _rank_column(table: Table, view: _Part, metric) -> None:
     bounds = {}
     for e, c in view.rows:
         row = view.cells.get((metric.key, e, c, rho))
-        if c == "none" and row is not None and np.isfinite([row.lo, row.hi]).all():
+        if c == "none" and e not in LIMITS and row is not None and \
+                np.isfinite([row.lo, row.hi]).all():
             bounds[e] = (row.lo, row.hi) if not metric.higher_is_better else (-row.hi, -row.lo)
     table.header.append(f"rank ({'all ρ' if rho == 'all' else f'ρ={rho}'})")
     table.note += (f". Rank: the ranks an estimator can take among the {len(bounds)} without "
-                   "a control, from 1 + those whose 95% interval lies wholly better to N - "
+                   "a control (the references that know the model apart), from 1 + those whose 95% interval lies wholly better to N - "
                    "those whose interval lies wholly worse (unpaired: a conservative reading; "
                    "where two ranks overlap, the difference is not resolved)")
     for (e, c), cells in zip(view.rows, table.rows):
@@ -185,18 +187,44 @@ def _rank_column(table: Table, view: _Part, metric) -> None:
 
 
 def _gain_table(view: _Part) -> Table:
-    """The prior gain against rho, on a dataset of single maps."""
-    gain = METRICS["gain_mse"]
+    """The prior gain against rho, on a dataset of single maps, under the attainable
+    gain and beside each estimator's share of it where the Bayes-optimal references ran."""
+    gain, attainable, share = (METRICS[k] for k in ("gain_mse", "gain_bayes", "share_bayes"))
     table = Table(key=f"{view.dataset}-gain", title=f"Prior gain vs ρ, {view.where}",
                   note=f"MSE reduction over {view.ref} (which does not read X2) in % of its "
-                       f"MSE, paired over the same test samples, {_paired_note(view.part)}; "
+                       f"MSE, {_paired_note(view.part)}; "
                        "positive: better. X2 shuffled takes X2 from another test sample: a gain "
                        "that comes from X2 disappears", header=view.header("estimator"))
     table.rows = [[Cell(row_label(e, c))]
                   + [_cell(view.cells, gain.key, e, c, r, gain.digits) for r in view.rhos]
                   for e, c in view.users]
     _bold_best(table, view.users, [gain.key] * len(view.rhos))
+    limit = [_cell(view.cells, attainable.key, LIMITS[0], "none", r, attainable.digits)
+             for r in view.rhos]
+    if not any(c.text for c in limit):
+        return table
+    table.rows.append([Cell(f"attainable: {LIMITS[0]} over {LIMITS[1]}")] + limit)
+    table.rows += [[Cell(f"{e}: share of the attainable")]
+                   + [_cell(view.cells, share.key, e, c, r, share.digits) for r in view.rhos]
+                   for e, c in view.users if c == "none"]
+    table.note += (f". Attainable: the {attainable.definition} ({LIMITS[0]} knows the true "
+                   f"model; no submission can). Share: the {share.definition}, blank where "
+                   "the attainable reduction is not resolved")
     return table
+
+
+def _mark_limits(tables: list[Table]) -> None:
+    """A double dagger on the rows of the references that know the true model."""
+    for table in tables:
+        marked = False
+        for row in table.rows:
+            if estimator_of(row[0].text) in LIMITS:
+                row[0] = Cell(row[0].text + " ‡", row[0].value, row[0].bold)
+                marked = True
+        if marked:
+            table.note += (". ‡ a reference that knows the true generative model (the posterior "
+                           "mean under it, with and without X2): the least MSE attainable, "
+                           "which no submission can read")
 
 
 def _mark_unconverged(tables: list[Table], part) -> None:
@@ -350,9 +378,11 @@ def _cell(cells, metric, estimator, control, rho, digits) -> Cell:
 
 
 def _bold_best(table: Table, rows, metrics) -> None:
+    # The references that know the true model are the limit, not a contender.
     for j, metric in enumerate(metrics, start=1):
-        candidates = [i for i, (_, control) in enumerate(rows)
-                      if control == "none" and table.rows[i][j].value is not None]
+        candidates = [i for i, (estimator, control) in enumerate(rows)
+                      if control == "none" and estimator not in LIMITS
+                      and table.rows[i][j].value is not None]
         if len(candidates) < 2:
             continue
         shown = {i: float(table.rows[i][j].text.split(" ")[0]) for i in candidates}
