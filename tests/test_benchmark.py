@@ -464,7 +464,7 @@ def test_reference_benchmark_loads_both_profiles():
     paper = load_benchmark(REFERENCE, "paper")
     assert default.name == paper.name == "ogmbench-reference"
     assert default.version == paper.version >= 1
-    assert set(default.profiles) == {"default", "bev-cpu", "time-cpu", "paper"}
+    assert set(default.profiles) == {"default", "bev-cpu", "time-cpu", "white-cpu", "paper"}
     assert default.profile == "default"
     assert paper.profile == "paper"
     assert default.reference in default.estimators and "identity" in default.estimators
@@ -476,8 +476,16 @@ def test_reference_benchmark_loads_both_profiles():
     assert {"film", "xattn", "concat-oracle"} <= {s.name for s in paper.specs}
     assert not default.train_sizes and paper.train_sizes
     assert [s.name for s in paper.scaling_specs] == ["unet", "concat"]
-    for profile in ("default", "bev-cpu", "time-cpu", "paper"):
+    for profile in ("default", "bev-cpu", "time-cpu", "white-cpu", "paper"):
         assert load_benchmark(REFERENCE, profile).train_seeds >= 3
+    # Issue 29: the Bayes-optimal references run where the true model is readable, the
+    # white fields of white-cpu (and of the paper profile), and nowhere else.
+    white = load_benchmark(REFERENCE, "white-cpu")
+    assert [d.name for d in white.datasets] == ["field-white"]
+    for profile in (white, paper):
+        runs = {d.name: {s.name for s in profile.specs if d.runs(s)} for d in profile.datasets}
+        assert {n for n, names in runs.items() if "bayes-optimal" in names} == {"field-white"}
+        assert all("bayes-optimal-x1" in names for n, names in runs.items() if n == "field-white")
     assert [d.name for d in default.datasets] == ["field-gaussian"]
     assert {d.name for d in default.datasets} <= {d.name for d in paper.datasets}
     assert default.training == "default" and paper.training == "paper"
@@ -673,7 +681,7 @@ def test_reproduce_refuses_bad_input(here, capsys, make, args, words):
 
 def test_reproduce_refuses_the_reference_file_with_an_unknown_profile(here, capsys):
     reproduce_refused(capsys, REFERENCE, here / "out", "--profile", "gpu",
-                      words=["no profile 'gpu'", "default, bev-cpu, time-cpu, paper"])
+                      words=["no profile 'gpu'", "default, bev-cpu, time-cpu, white-cpu, paper"])
     assert not (here / "out").exists()
 
 
@@ -774,7 +782,7 @@ def test_out_holding_foreign_files_is_refused_and_left_alone(here, capsys, name)
 
 ATOL = {"mse": 0.002, "iou": 0.01, "iou_val_t": 0.01, "psnr": 0.2, "ece": 0.005,
         "gain_mse": 1.5, "d_iou": 0.01, "gain_info": 1.5, "gain_oracle": 1.5,
-        "gain_info_past": 1.5, "gain_oracle_past": 1.5}
+        "gain_info_past": 1.5, "gain_oracle_past": 1.5, "gain_bayes": 1.5, "share_bayes": 10.0}
 
 
 def test_atol_may_be_given_per_metric(tmp_path):

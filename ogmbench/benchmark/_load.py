@@ -17,6 +17,7 @@ from ..metrics import METRICS
 from ..names import is_plain, show
 from ..seeding import is_seed
 from ..specs import EstimatorSpec, resolve_all
+from ..truth import supported
 from ..tuning import MAX_TIMEOUT
 from ._datasets import datasets
 from ._format import (BENCHMARK_KEYS, CHECK_KEYS, EVAL_KEYS, PROFILE_KEYS, PROFILE_REQUIRED,
@@ -205,6 +206,10 @@ def _check_datasets(specs, datasets, reference: str, where: str, table: str) -> 
     estimator that reads the past runs on the datasets of sequences only)."""
     for spec in specs:
         on = [d.name for d in datasets if d.runs(spec)]
+        if not on and getattr(spec.cls, "knows_model", False):
+            raise BenchmarkError(f"{where}: {table}: {spec.name} reads the true model, and no "
+                                 f"dataset of the profile is one it reads ({supported()}, "
+                                 "single maps)")
         if not on:
             raise BenchmarkError(f"{where}: {table}: {spec.name} reads past frames and no "
                                  "dataset of the profile holds sequences (a dataset's frames)")
@@ -261,8 +266,11 @@ def resolve_extra(bench: Benchmark, texts) -> list[EstimatorSpec]:
         if spec.name in taken:
             raise BenchmarkError(f"--estimator {text}: {spec.name!r} is already in the benchmark")
         if not any(d.runs(spec) for d in bench.datasets):
-            raise BenchmarkError(f"--estimator {text}: {spec.name} reads past frames and no "
-                                 f"dataset of profile {bench.profile} holds sequences")
+            why = (f"reads the true model, which no dataset of profile {bench.profile} "
+                   "makes readable" if getattr(spec.cls, "knows_model", False) else
+                   f"reads past frames and no dataset of profile {bench.profile} holds "
+                   "sequences")
+            raise BenchmarkError(f"--estimator {text}: {spec.name} {why}")
         taken.add(spec.name)
         out.append(spec)
     return out

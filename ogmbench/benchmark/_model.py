@@ -14,6 +14,7 @@ from ..api import PAST_CONTROLS
 from ..config import GenerateConfig
 from ..errors import ConfigError
 from ..specs import EstimatorSpec, runs_on
+from ..truth import TrueModel
 
 
 class BenchmarkError(ConfigError):
@@ -34,8 +35,24 @@ class Dataset:
         return self.config.class_names[self.target]
 
     def runs(self, spec: EstimatorSpec) -> bool:
-        """Whether this dataset runs ``spec`` (one that reads the past needs sequences)."""
-        return runs_on(spec.cls, self.config.frames)
+        """Whether this dataset runs ``spec`` (one that reads the past needs sequences, a
+        reference that knows the true model a dataset whose model it can read)."""
+        if not runs_on(spec.cls, self.config.frames):
+            return False
+        return not getattr(spec.cls, "knows_model", False) or self.model_readable
+
+    @property
+    def model_readable(self) -> bool:
+        """Whether a reference that knows the true model can read this dataset's."""
+        config = self.config
+        if config.frames > 1:
+            return False
+        try:
+            TrueModel.of(config.family, dict(config.family_params),
+                         [list(step) for step in config.noise_steps], config.classes)
+        except ConfigError:
+            return False
+        return True
 
     def controls(self, controls: tuple[str, ...]) -> tuple[str, ...]:
         """The prior ``controls`` that apply to this dataset: those that replace past
