@@ -338,8 +338,8 @@ def _attribution_table(view: _Part) -> Table | None:
         return None
     table = Table(key=f"{view.dataset}-attribution",
                   title=f"Where the prior gain comes from, {view.where}",
-                  note=f"MSE gains in % (positive: better), each paired over the same test "
-                       f"samples, {_paired_note(part)}. Over {ref}: the estimator against the "
+                  note=f"MSE gains in % (positive: better), each {_paired_note(part)}. "
+                       f"Over {ref}: the estimator against the "
                        "same U-Net without X2. Over its blind twin: against itself trained and "
                        "tested with another sample's X2 (what X2 carries, architecture and "
                        f"training held fixed). Blind twin over {ref}: what the architecture "
