@@ -4,7 +4,8 @@ They know what no submission knows, the store's generative model (handed to them
 ``FitData.model`` because they declare ``knows_model``), and so give the least expected
 squared error any estimator can reach on the store: ``bayes-optimal`` from every class's
 noisy map, ``bayes-optimal-x1`` from the target's alone.  Their difference is what the
-prior classes can give at best (the attainable gain).
+prior classes can give at best (the attainable gain).  ``bayes-optimal-unknown-rho`` is
+``bayes-optimal`` not told each sample's rho: it infers it from the sample's maps.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import numpy as np
 
 from ogmbench.api import Estimator
 
-__all__ = ["BayesOptimal", "BayesOptimalX1"]
+__all__ = ["BayesOptimal", "BayesOptimalX1", "BayesUnknownRho"]
 
 
 class BayesOptimal(Estimator):
     """Posterior mean of the target given the noisy maps of every class (a reference).
 
     Computed from the store's true model (the family's posterior under the noise's
-    per-cell likelihood), never learned: no training, nothing tuned.
+    per-cell likelihood), never learned: no training, nothing tuned.  It reads each
+    sample's rho, as the leaderboard's per-rho columns assume (see
+    :class:`BayesUnknownRho` for the estimate that is not told it).
     """
 
     uses_prior = True
     knows_model = True
+    infers_rho = False
 
     def __init__(self):
         self.model_ = None
@@ -48,7 +52,8 @@ class BayesOptimal(Estimator):
             keep = np.zeros(noisy.shape[1], bool)
             keep[target] = True
             noisy[:, ~keep] = 0.0
-        return self.model_.posterior(noisy, rho, target, prior=self.uses_prior)
+        return self.model_.posterior(noisy, rho, target, prior=self.uses_prior,
+                                     infer_rho=self.infers_rho)
 
     def describe(self):
         return {} if self.model_ is None else {
@@ -61,3 +66,12 @@ class BayesOptimalX1(BayesOptimal):
     limit without the prior classes."""
 
     uses_prior = False
+
+
+class BayesUnknownRho(BayesOptimal):
+    """Posterior mean of the target given every class's noisy map, not told rho (a
+    reference): each sample's rho is inferred from its own maps among the store's rho
+    values (equally likely a priori), the least error an estimator that must read rho
+    from the data can reach."""
+
+    infers_rho = True

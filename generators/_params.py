@@ -89,8 +89,9 @@ class Model:
     # (S, K), what a Bayes-optimal reference reads; None where there is none.
     cell_loglik: Callable[..., Any] | None = None
     # Families whose posterior is computable: ``posterior(params, classes) -> callable
-    # (noisy, rho, target, loglik, prior) -> (B, H, W)``, the posterior mean of the target
-    # class (raises ``ParamError`` naming the parameters it cannot handle).
+    # (noisy, rho, target, loglik, prior, grid=None) -> (B, H, W)``, the posterior mean of
+    # the target class, each sample's rho given, or inferred among the values ``grid``
+    # (raises ``ParamError`` naming the parameters it cannot handle).
     posterior: Callable[..., Any] | None = None
 
     def check_classes(self, names) -> tuple[str, ...]:

@@ -129,7 +129,8 @@ def state_prior(rho: float, occupancy: tuple[float, ...]) -> np.ndarray:
     return p
 
 
-def white_posterior(noisy, rho, target: int, occupancy, loglik, prior: bool) -> np.ndarray:
+def white_posterior(noisy, rho, target: int, occupancy, loglik, prior: bool,
+                    grid=None) -> np.ndarray:
     """P(target occupied | noisy maps) in every cell of white (``length_scale=0``) fields.
 
     Parameters
@@ -146,26 +147,48 @@ def white_posterior(noisy, rho, target: int, occupancy, loglik, prior: bool) -> 
         of their states ``states_k`` (S, len(classes)), up to a constant.
     prior : bool
         Whether the other classes' noisy maps are read (else the target's alone).
+    grid : sequence of float, optional
+        Infer each sample's rho rather than take it: the posterior over these values
+        (equally likely a priori, as a store draws as many samples of each) from the
+        sample's own cells, and the cells' posteriors mixed by it.  ``rho`` is then not
+        read.  Without the prior, rho does not enter.
 
     Returns
     -------
     ndarray of float64, shape (B, H, W)
     """
     noisy = np.asarray(noisy)
-    rho = np.asarray(rho, np.float64)
     occupancy = tuple(float(o) for o in occupancy)
     classes = list(range(noisy.shape[1])) if prior else [target]
     table = states(len(classes))
     at = classes.index(target)
     log_like = loglik(noisy[:, classes], table, classes)
-    out = np.empty((noisy.shape[0], *noisy.shape[2:]))
-    for value in np.unique(rho):
-        rows = rho == value
-        p = (state_prior(float(value), tuple(occupancy[k] for k in classes))
-             if prior else np.array([1.0 - occupancy[target], occupancy[target]]))
-        with np.errstate(divide="ignore"):
-            logp = log_like[:, rows] + np.log(p)[:, None, None, None]
-        logp -= logp.max(axis=0)
-        weight = np.exp(logp)
-        out[rows] = weight[table[:, at] == 1].sum(axis=0) / weight.sum(axis=0)
-    return out
+    if not prior:
+        return _cells(log_like, np.array([1.0 - occupancy[target], occupancy[target]]),
+                      table[:, at])[0]
+    ours = tuple(occupancy[k] for k in classes)
+    if grid is None:
+        rho = np.asarray(rho, np.float64)
+        out = np.empty((noisy.shape[0], *noisy.shape[2:]))
+        for value in np.unique(rho):
+            rows = rho == value
+            out[rows] = _cells(log_like[:, rows], state_prior(float(value), ours),
+                               table[:, at])[0]
+        return out
+    parts = [_cells(log_like, state_prior(float(value), ours), table[:, at]) for value in grid]
+    evidence = np.stack([e for _, e in parts])  # (R, B): log p(noisy | rho), up to a constant
+    weight = np.exp(evidence - evidence.max(axis=0))
+    weight /= weight.sum(axis=0)
+    return np.einsum("rb,rbhw->bhw", weight, np.stack([p for p, _ in parts]))
+
+
+def _cells(log_like, p, occupied):
+    """Each cell's posterior of the target under state prior ``p``, and each sample's
+    log evidence (summed over its cells, up to the likelihood's constant)."""
+    with np.errstate(divide="ignore"):
+        logp = log_like + np.log(p)[:, None, None, None]
+    top = logp.max(axis=0)
+    weight = np.exp(logp - top)
+    total = weight.sum(axis=0)
+    evidence = (np.log(total) + top).sum(axis=(1, 2))
+    return weight[occupied == 1].sum(axis=0) / total, evidence

@@ -184,8 +184,8 @@ def _posterior(params, classes):
                          f"0), got length_scale {params['length_scale']}")
     occupancy = per_class(params["occupancy"], int(classes))
 
-    def posterior(noisy, rho, target, loglik, prior):
-        return white_posterior(noisy, rho, target, occupancy, loglik, prior)
+    def posterior(noisy, rho, target, loglik, prior, grid=None):
+        return white_posterior(noisy, rho, target, occupancy, loglik, prior, grid)
 
     return posterior
 

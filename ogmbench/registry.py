@@ -52,6 +52,7 @@ BUILTIN: dict[str, str] = {
     "log-odds": "ogmbench.baselines.classical:LogOdds",
     "bayes-optimal": "ogmbench.baselines.reference:BayesOptimal",
     "bayes-optimal-x1": "ogmbench.baselines.reference:BayesOptimalX1",
+    "bayes-optimal-unknown-rho": "ogmbench.baselines.reference:BayesUnknownRho",
 }
 
 

@@ -39,6 +39,9 @@ class TrueModel:
     family, noise : str
         The store's family and noise spec, as it records them.
     classes : int
+    rho_values : tuple of float
+        The rho values the store draws its samples at (as many at each), for a posterior
+        that infers a sample's rho rather than reads it.
     """
 
     family: str
@@ -46,6 +49,7 @@ class TrueModel:
     classes: int
     _posterior: Callable[..., np.ndarray]
     _loglik: Callable[..., np.ndarray]
+    rho_values: tuple[float, ...] = ()
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "TrueModel":
@@ -55,11 +59,11 @@ class TrueModel:
                               f"{attrs.get('family')} holds sequences")
         return cls.of(attrs.get("family"), attrs.get("family_params", {}),
                       attrs.get("config", {}).get("noise_steps", []), int(attrs["classes"]),
-                      str(attrs.get("noise")))
+                      str(attrs.get("noise")), tuple(attrs.get("rho_values", ())))
 
     @classmethod
     def of(cls, family: str, params: dict[str, Any], steps: list, classes: int,
-           noise: str = "") -> "TrueModel":
+           noise: str = "", rho_values: tuple[float, ...] = ()) -> "TrueModel":
         """The model of a family with its parameters under resolved noise ``steps``.
 
         Raises
@@ -82,10 +86,11 @@ class TrueModel:
             loglik(np.zeros((1, classes, 1, 1)), np.zeros((1, classes)), list(range(classes)))
         except ParamError as exc:
             raise ConfigError(f"the Bayes-optimal reference: {exc}") from None
-        return cls(family, noise, classes, posterior, loglik)
+        return cls(family, noise, classes, posterior, loglik,
+                   tuple(float(r) for r in rho_values))
 
     def posterior(self, noisy: np.ndarray, rho: np.ndarray, target: int,
-                  prior: bool) -> np.ndarray:
+                  prior: bool, infer_rho: bool = False) -> np.ndarray:
         """P(target occupied | noisy maps) per cell: the posterior mean.
 
         Parameters
@@ -96,6 +101,9 @@ class TrueModel:
         target : int
         prior : bool
             Read the other classes' noisy maps too (else the target's alone).
+        infer_rho : bool
+            Do not read ``rho``: infer each sample's among :attr:`rho_values` from its
+            noisy maps (the posterior of an estimator not told rho).
 
         Returns
         -------
@@ -103,5 +111,8 @@ class TrueModel:
         """
         if noisy.shape[1] != self.classes:
             raise ValueError(f"the model has {self.classes} classes, got {noisy.shape[1]}")
-        out = self._posterior(noisy, np.asarray(rho, np.float64), target, self._loglik, prior)
+        if infer_rho and not self.rho_values:
+            raise ValueError("inferring rho needs the store's rho values")
+        out = self._posterior(noisy, np.asarray(rho, np.float64), target, self._loglik, prior,
+                              self.rho_values if infer_rho else None)
         return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -355,3 +355,31 @@ def test_the_gain_figure_draws_the_attainable_gain_as_its_ceiling(monkeypatch, t
     lines = {line.get_label(): line.get_ydata() for line in drawn["axes"][0].get_lines()}
     ceiling = next(v for k, v in lines.items() if k.startswith("attainable"))
     np.testing.assert_allclose(ceiling, [2.6, 38.5])
+
+
+def test_not_told_rho_the_posterior_mixes_over_rho_by_each_sample_s_evidence():
+    model = TrueModel.of("field", FAMILIES["field"].resolve({"length_scale": 0.0}, 2),
+                         [("gaussian", {"sigma": (1.0, 0.3), "kappa": 0.0})], 2,
+                         rho_values=(0.0, 0.3, 0.9))
+    rng = np.random.default_rng(5)
+    steps = [("gaussian", {"sigma": (1.0, 0.3), "kappa": 0.0})]
+    clean = np.stack([field(rng, rho, 6, length_scale=0) for rho in (0.0, 0.3, 0.9)])
+    noisy = np.stack([apply_noise(rng, c, steps) for c in clean]).astype(np.float64)
+    got = model.posterior(noisy, np.full(3, np.nan), 0, prior=True, infer_rho=True)
+    for b in range(3):  # by hand: each rho's evidence over the sample's 36 cells
+        y0, y1 = noisy[b, 0].ravel(), noisy[b, 1].ravel()
+        mixed, evidence = [], []
+        for rho in (0.0, 0.3, 0.9):
+            p = state_prior(rho, (0.5, 0.5))
+            joint = np.array([p[i] * norm.pdf(y0, s[0], 1.0) * norm.pdf(y1, s[1], 0.3)
+                              for i, s in enumerate(states(2))])
+            evidence.append(np.log(joint.sum(axis=0)).sum())
+            mixed.append((joint[2] + joint[3]) / joint.sum(axis=0))
+        weight = np.exp(np.array(evidence) - max(evidence))
+        expected = (weight[:, None] * np.array(mixed)).sum(axis=0) / weight.sum()
+        np.testing.assert_allclose(got[b].ravel(), expected, rtol=1e-5)
+    # Told the one value the store has, inferring it changes nothing.
+    single = TrueModel.of("field", FAMILIES["field"].resolve({"length_scale": 0.0}, 2),
+                          steps, 2, rho_values=(0.3,))
+    np.testing.assert_allclose(single.posterior(noisy, np.full(3, 0.3), 0, True, infer_rho=True),
+                               single.posterior(noisy, np.full(3, 0.3), 0, True), rtol=1e-6)

@@ -12,7 +12,8 @@ from ogmbench.sealing import SEALED, read_record
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = ROOT / "leaderboard" / "benchmark.toml"
 FOLDERS = {"default": ROOT / "leaderboard", "bev-cpu": ROOT / "leaderboard" / "bev-cpu",
-           "time-cpu": ROOT / "leaderboard" / "time-cpu"}
+           "time-cpu": ROOT / "leaderboard" / "time-cpu",
+           "white-cpu": ROOT / "leaderboard" / "white-cpu"}
 
 
 def test_every_published_folder_is_listed_here():
@@ -60,7 +61,7 @@ with tempfile.TemporaryDirectory() as folder:
 # time-cpu's store (400 sequences under the camera model) takes over a minute to make:
 # its code paths are pinned by tests/test_portable.py's small sequence stores instead,
 # to keep the suite within 10 minutes on 2 cores.
-@pytest.mark.parametrize("profile", ["default", "bev-cpu"])
+@pytest.mark.parametrize("profile", ["default", "bev-cpu", "white-cpu"])
 def test_a_profile_regenerates_its_published_stores_with_simd_limited(profile, simd_limited):
     """The revealed test seed in the profile gives the published bytes, in a process whose
     numpy runs its baseline kernels only (the bytes do not depend on the CPU)."""

@@ -69,6 +69,7 @@ def tiny_data(classes: int = 2, n: int = 12, size: int = 24, seed: int = 0,
         noisy = np.stack([[apply_noise(rng, frame, steps) for frame in c] for c in clean])
         warps = np.broadcast_to(warps_to_last(poses, (size, size), 1.0), (count, frames, 2, 3))
         splits.append(Split(noisy, clean, np.full(count, 0.8), warps=warps))
-    model = (TrueModel.of(DEFAULT_FAMILY, family.resolve(params, classes), steps, classes)
+    model = (TrueModel.of(DEFAULT_FAMILY, family.resolve(params, classes), steps, classes,
+                          rho_values=(0.8,))
              if white and frames == 1 else None)
     return FitData(*splits, model=model)
