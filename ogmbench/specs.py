@@ -23,7 +23,7 @@ from .generators import NOISE_MODELS
 from .truth import TrueModel
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
-           "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES", "LIMITS",
+           "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES", "LIMITS", "KNOWING",
            "HIDDEN_IN_LABELS"]
 
 # The no-prior twins a paired comparison is made against, most informative first: the
@@ -32,6 +32,9 @@ REFERENCES = ("unet", "identity")
 # The Bayes-optimal references, with the prior classes and without: where both ran, the
 # leaderboard reads every gain against what the prior can give at best.
 LIMITS = ("bayes-optimal", "bayes-optimal-x1")
+# Every built-in reference that knows the true model (``knows_model``): reports mark them
+# and never rank them among the estimators a submission competes with.
+KNOWING = LIMITS + ("bayes-optimal-unknown-rho",)
 
 # The spec keys that pick an estimator's prior sources (a twin): its prior classes', and
 # its past frames' (a store of sequences); never an estimator's own parameters.

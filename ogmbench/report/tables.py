@@ -14,7 +14,7 @@ import numpy as np
 from ..leaderboard import LeaderboardError, pivot
 from ..curves import RULE
 from ..metrics import METRICS, format_value
-from ..specs import LIMITS, twin_name
+from ..specs import KNOWING, LIMITS, twin_name
 from .labels import estimator_of, prior_kind, prior_label, reads_past, row_label
 from .markup import Cell, Table
 
@@ -168,7 +168,7 @@ def _rank_column(table: Table, view: _Part, metric) -> None:
     bounds = {}
     for e, c in view.rows:
         row = view.cells.get((metric.key, e, c, rho))
-        if c == "none" and e not in LIMITS and row is not None and \
+        if c == "none" and e not in KNOWING and row is not None and \
                 np.isfinite([row.lo, row.hi]).all():
             bounds[e] = (row.lo, row.hi) if not metric.higher_is_better else (-row.hi, -row.lo)
     table.header.append(f"rank ({'all ρ' if rho == 'all' else f'ρ={rho}'})")
@@ -218,13 +218,14 @@ def _mark_limits(tables: list[Table]) -> None:
     for table in tables:
         marked = False
         for row in table.rows:
-            if estimator_of(row[0].text) in LIMITS:
+            if estimator_of(row[0].text) in KNOWING:
                 row[0] = Cell(row[0].text + " ‡", row[0].value, row[0].bold)
                 marked = True
         if marked:
             table.note += (". ‡ a reference that knows the true generative model (the posterior "
-                           "mean under it, with and without X2): the least MSE attainable, "
-                           "which no submission can read")
+                           "mean under it: with X2 and without, told each sample's rho, and "
+                           "with X2 not told rho): the least MSE attainable, a model no "
+                           "submission can read")
 
 
 def _mark_unconverged(tables: list[Table], part) -> None:
@@ -381,7 +382,7 @@ def _bold_best(table: Table, rows, metrics) -> None:
     # The references that know the true model are the limit, not a contender.
     for j, metric in enumerate(metrics, start=1):
         candidates = [i for i, (estimator, control) in enumerate(rows)
-                      if control == "none" and estimator not in LIMITS
+                      if control == "none" and estimator not in KNOWING
                       and table.rows[i][j].value is not None]
         if len(candidates) < 2:
             continue
