@@ -24,7 +24,8 @@ seed, from the folder's ``samples.parquet``; one decimal.
 
 KIND: ``g`` a signed value ± the larger side of its 95% interval, one decimal (``+5.9 ±
 1.7``); ``g0`` the same without decimals; ``gv`` the signed value alone; ``pm`` the ±
-alone; ``s`` a share, unsigned, no decimals, with its ±; ``m3``/``m4`` a value to 3/4 decimals; ``r`` a ratio of MSEs, one decimal;
+alone; ``s`` a share, unsigned, no decimals, with its ±; ``u`` a value, unsigned, one
+decimal; ``m3``/``m4`` a value to 3/4 decimals; ``r`` a ratio of MSEs, one decimal;
 ``gmin``/``gmax``, ``pmmin``/``pmmax``, ``m3min``/``m3max``, ``rmin``/``rmax`` the
 least/largest over the listed estimators and rho; ``phi`` the row's measured phi, two
 decimals.
@@ -158,14 +159,14 @@ def _rhos(profile: str, rho: str) -> list[str]:
 def render(kind: str, args: str) -> str:
     """The text of one placeholder."""
     profile, rows, metric, rho = args.split()
-    if kind in ("g", "g0", "gv", "pm", "m3", "m4", "s"):
+    if kind in ("g", "g0", "gv", "pm", "m3", "m4", "s", "u"):
         value, lo, hi = cell(profile, rows, metric, rho)
         half = max(hi - value, value - lo)
         decimals = 0 if kind == "g0" else 1
         return {"g": f"{_signed(value, 1)} ± {half:.1f}",
                 "g0": f"{_signed(value, 0)} ± {half:.0f}", "gv": _signed(value, decimals),
                 "pm": f"{half:.1f}", "m3": f"{value:.3f}", "m4": f"{value:.4f}",
-                "s": f"{value:.0f} ± {half:.0f}"}[kind]
+                "s": f"{value:.0f} ± {half:.0f}", "u": f"{value:.1f}"}[kind]
     if kind == "phi":  # the measured phi of the row's test samples at that rho
         estimator, _, control = rows.partition("/")
         table = results(profile)
