@@ -98,6 +98,21 @@ CLAIMS = [
     '  {g default concat-shuffled gain_mse 0.9} % over the U-Net there, unresolved; more seeds, not more test samples,',
     '(the past frames) {g time-cpu concat-time gain_mse all} %. Both networks read their prior: with X2 shuffled',
     "at test concat's gain falls to {g0 time-cpu concat/shuffled gain_mse all} %, with the past shuffled concat-time's to {g time-cpu concat-time/past-shuffled gain_mse all} %. The vehicles",
+    # The Bayes limit on white fields (white-cpu).
+    '{u white-cpu bayes-optimal gain_bayes 0.3}, {u white-cpu bayes-optimal gain_bayes 0.6} and {u white-cpu bayes-optimal gain_bayes 0.9} % of the error at rho 0.3, 0.6 and 0.9, and nothing at rho 0.',
+    'Without X2 the U-Net is close to the limit (MSE {m4 white-cpu unet mse all} against {m4 white-cpu bayes-optimal-x1 mse all} over all rho).',
+    'With X2, `concat` takes {s white-cpu concat share_bayes 0.3}, {s white-cpu concat share_bayes 0.6} and {s white-cpu concat share_bayes 0.9} % of the attainable reduction at rho 0.3, 0.6',
+    'and 0.9, and **gains {g white-cpu concat gain_mse 0} % at rho 0**: it fuses as if every map had the',
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| attainable gain, % (bayes-optimal over bayes-optimal-x1) | {g white-cpu bayes-optimal gain_bayes 0} | {g white-cpu bayes-optimal gain_bayes 0.3} | {g white-cpu bayes-optimal gain_bayes 0.6} | {g white-cpu bayes-optimal gain_bayes 0.9} | {g white-cpu bayes-optimal gain_bayes all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| concat over unet, % | {g white-cpu concat gain_mse 0} | {g white-cpu concat gain_mse 0.3} | {g white-cpu concat gain_mse 0.6} | {g white-cpu concat gain_mse 0.9} | {g white-cpu concat gain_mse all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', "| concat's share of the attainable, % | | {s white-cpu concat share_bayes 0.3} | {s white-cpu concat share_bayes 0.6} | {s white-cpu concat share_bayes 0.9} | {s white-cpu concat share_bayes all} |"),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of bayes-optimal (told rho) | {m4 white-cpu bayes-optimal mse 0} | {m4 white-cpu bayes-optimal mse 0.3} | {m4 white-cpu bayes-optimal mse 0.6} | {m4 white-cpu bayes-optimal mse 0.9} | {m4 white-cpu bayes-optimal mse all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of bayes-optimal-unknown-rho | {m4 white-cpu bayes-optimal-unknown-rho mse 0} | {m4 white-cpu bayes-optimal-unknown-rho mse 0.3} | {m4 white-cpu bayes-optimal-unknown-rho mse 0.6} | {m4 white-cpu bayes-optimal-unknown-rho mse 0.9} | {m4 white-cpu bayes-optimal-unknown-rho mse all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of concat | {m4 white-cpu concat mse 0} | {m4 white-cpu concat mse 0.3} | {m4 white-cpu concat mse 0.6} | {m4 white-cpu concat mse 0.9} | {m4 white-cpu concat mse all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of bayes-cell | {m4 white-cpu bayes-cell mse 0} | {m4 white-cpu bayes-cell mse 0.3} | {m4 white-cpu bayes-cell mse 0.6} | {m4 white-cpu bayes-cell mse 0.9} | {m4 white-cpu bayes-cell mse all} |'),
+    ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of unet / bayes-optimal-x1 | {m4 white-cpu unet mse 0} / {m4 white-cpu bayes-optimal-x1 mse 0} | {m4 white-cpu unet mse 0.3} / {m4 white-cpu bayes-optimal-x1 mse 0.3} | {m4 white-cpu unet mse 0.6} / {m4 white-cpu bayes-optimal-x1 mse 0.6} | {m4 white-cpu unet mse 0.9} / {m4 white-cpu bayes-optimal-x1 mse 0.9} | {m4 white-cpu unet mse all} / {m4 white-cpu bayes-optimal-x1 mse all} |'),
+    '  at 0.9, and pays for it at rho 0.** Its gain at rho 0 ({g white-cpu concat gain_mse 0} %) is what',
+    '  shuffling X2 at test costs it at every rho ({gmin white-cpu concat/shuffled gain_mse *} to {gmax white-cpu concat/shuffled gain_mse *} %): at rho 0 it',
 ]
 
 
