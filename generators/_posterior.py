@@ -16,11 +16,15 @@ cell's noisy values, normalised.
 
 from __future__ import annotations
 
+import functools
+import math
 from functools import lru_cache
 
 import numpy as np
 from scipy import integrate
 from scipy.special import ndtr, ndtri
+
+from ._portable import exp, log
 
 __all__ = ["states", "state_prior", "white_posterior"]
 
@@ -55,7 +59,7 @@ def _two_class(state, rho: float, thresholds) -> float:
     scale = np.sqrt(1.0 - rho * rho)
 
     def integrand(w):
-        return np.exp(-0.5 * w * w) / np.sqrt(2 * np.pi) * _side((rho * w - t1) / scale,
+        return math.exp(-0.5 * w * w) / math.sqrt(2 * math.pi) * _side((rho * w - t1) / scale,
                                                                    state[1])
 
     value, _ = integrate.quad(integrand, lo, hi, epsabs=1e-13, epsrel=1e-11, limit=200)
@@ -73,7 +77,7 @@ def _one_factor(state, rho: float, thresholds) -> float:
     a, b = np.sqrt(rho), np.sqrt(1.0 - rho)
 
     def integrand(w):
-        out = np.exp(-0.5 * w * w) / np.sqrt(2 * np.pi)
+        out = math.exp(-0.5 * w * w) / math.sqrt(2 * math.pi)
         for s, t in zip(state, thresholds):
             out = out * _side((a * w - t) / b, s)
         return out
@@ -124,7 +128,7 @@ def state_prior(rho: float, occupancy: tuple[float, ...]) -> np.ndarray:
         p = np.array([rule(tuple(int(v) for v in s), float(rho), thresholds)
                       for s in states(classes)])
     p = np.clip(p, 0.0, None)
-    p /= p.sum()
+    p /= math.fsum(p)
     p.setflags(write=False)
     return p
 
@@ -177,18 +181,26 @@ def white_posterior(noisy, rho, target: int, occupancy, loglik, prior: bool,
         return out
     parts = [_cells(log_like, state_prior(float(value), ours), table[:, at]) for value in grid]
     evidence = np.stack([e for _, e in parts])  # (R, B): log p(noisy | rho), up to a constant
-    weight = np.exp(evidence - evidence.max(axis=0))
-    weight /= weight.sum(axis=0)
-    return np.einsum("rb,rbhw->bhw", weight, np.stack([p for p, _ in parts]))
+    weight = exp(evidence - evidence.max(axis=0))
+    weight /= _total(weight)
+    return _total([w[:, None, None] * p for w, (p, _) in zip(weight, parts)])
 
 
 def _cells(log_like, p, occupied):
     """Each cell's posterior of the target under state prior ``p``, and each sample's
     log evidence (summed over its cells, up to the likelihood's constant)."""
     with np.errstate(divide="ignore"):
-        logp = log_like + np.log(p)[:, None, None, None]
+        logp = log_like + log(np.asarray(p, np.float64))[:, None, None, None]
     top = logp.max(axis=0)
-    weight = np.exp(logp - top)
-    total = weight.sum(axis=0)
-    evidence = (np.log(total) + top).sum(axis=(1, 2))
-    return weight[occupied == 1].sum(axis=0) / total, evidence
+    weight = exp(logp - top)
+    total = _total(weight)
+    cells = log(total) + top
+    evidence = np.array([math.fsum(sample.ravel()) for sample in cells])
+    return _total(weight[occupied == 1]) / total, evidence
+
+
+def _total(parts):
+    """The sum over the first axis, one addition after another: the same bits on every CPU
+    (numpy's pairwise sum groups terms by the SIMD width; the estimates are scored into
+    published results)."""
+    return functools.reduce(np.add, parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._params import Model, Param, per_class
@@ -35,12 +37,15 @@ def flip_loglik(noisy, states, classes, *, fp=0.05, fn=0.1):
     fn = of_classes(fn, classes)
     y = np.asarray(noisy) >= 0.5
     out = np.zeros((len(states), y.shape[0], *y.shape[2:]))
-    with np.errstate(divide="ignore"):
-        for i, state in enumerate(np.asarray(states)):
-            for k, occupied in enumerate(state):
-                wrong = fn[k] if occupied else fp[k]
-                out[i] += np.where(y[:, k] == bool(occupied), np.log1p(-wrong), np.log(wrong))
+    for i, state in enumerate(np.asarray(states)):
+        for k, occupied in enumerate(state):
+            wrong = fn[k] if occupied else fp[k]
+            out[i] += np.where(y[:, k] == bool(occupied), _log(1.0 - wrong), _log(wrong))
     return out
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else -math.inf
 
 
 MODEL = Model(
