@@ -62,16 +62,18 @@ class BayesOptimal(Estimator):
 
 
 class BayesOptimalX1(BayesOptimal):
-    """Posterior mean of the target given its own noisy map only (a reference): the
-    limit without the prior classes."""
+    """Posterior mean of the target given its own noisy map only (a reference).
+
+    The limit without the prior classes."""
 
     uses_prior = False
 
 
 class BayesUnknownRho(BayesOptimal):
-    """Posterior mean of the target given every class's noisy map, not told rho (a
-    reference): each sample's rho is inferred from its own maps among the store's rho
-    values (equally likely a priori), the least error an estimator that must read rho
-    from the data can reach."""
+    """Posterior mean of the target given every class's noisy map, rho inferred (a reference).
+
+    Each sample's rho is inferred from its own maps among the store's rho values (equally
+    likely a priori): the least error an estimator that must read rho from the data can
+    reach."""
 
     infers_rho = True
