@@ -10,8 +10,6 @@ prior classes can give at best (the attainable gain).  ``bayes-optimal-unknown-r
 
 from __future__ import annotations
 
-import numpy as np
-
 from ogmbench.api import Estimator
 
 __all__ = ["BayesOptimal", "BayesOptimalX1", "BayesUnknownRho"]
@@ -45,13 +43,7 @@ class BayesOptimal(Estimator):
             raise RuntimeError("the Bayes-optimal reference must be fitted before predict")
         if rho is None or len(rho) != len(noisy):
             raise ValueError("the Bayes-optimal reference needs every sample's rho")
-        if not self.uses_prior:
-            # What the other classes hold must not move the estimate (the protocol's rule
-            # for an estimator without a prior): they are not handed on.
-            noisy = np.array(noisy, copy=True)
-            keep = np.zeros(noisy.shape[1], bool)
-            keep[target] = True
-            noisy[:, ~keep] = 0.0
+        # Without the prior the model reads the target's map alone.
         return self.model_.posterior(noisy, rho, target, prior=self.uses_prior,
                                      infer_rho=self.infers_rho)
 

@@ -20,7 +20,7 @@ from . import declared, registry
 from .api import PRIOR_SOURCES, Estimator
 from .errors import ConfigError
 from .generators import NOISE_MODELS
-from .truth import TrueModel
+from .truth import TrueModel, readable
 
 __all__ = ["parse_params", "parse_noise_spec", "EstimatorSpec", "resolve", "resolve_all",
            "estimator_label", "twin_name", "runs_on", "default_estimators", "default_reference", "REFERENCES", "LIMITS", "KNOWING",
@@ -327,10 +327,7 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
     reads the true model (``knows_model``) for a store whose model it cannot read (the
     store's attributes ``attrs``; without them, always).
     """
-    try:
-        readable = attrs is not None and TrueModel.from_attrs(dict(attrs)) is not None
-    except ConfigError:
-        readable = False
+    known = attrs is not None and readable(lambda: TrueModel.from_attrs(dict(attrs)))
     names, missing = [], {}
     for name in registry.available():
         try:
@@ -339,7 +336,7 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue
-        if runs_on(cls, frames) and (readable or not getattr(cls, "knows_model", False)):
+        if runs_on(cls, frames) and (known or not getattr(cls, "knows_model", False)):
             names.append(name)
     for module, skipped in missing.items():
         log(f"{module} is not installed: skipping {', '.join(skipped)} (pip install {module})")

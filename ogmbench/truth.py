@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ConfigError
 from .generators import FAMILIES, NOISE_MODELS, ParamError
 
-__all__ = ["TrueModel", "supported"]
+__all__ = ["TrueModel", "supported", "readable"]
 
 
 def supported() -> str:
@@ -28,6 +28,16 @@ def supported() -> str:
     families = ", ".join(name for name, m in FAMILIES.items() if m.posterior) or "none"
     noises = ", ".join(name for name, m in NOISE_MODELS.items() if m.cell_loglik) or "none"
     return f"family {families} under one noise model of {noises}"
+
+
+def readable(make: Callable[[], Any]) -> bool:
+    """Whether ``make()`` (a :class:`TrueModel` constructor call) gives a model rather than
+    refusing: where a reference that knows the model can run."""
+    try:
+        make()
+    except ConfigError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -54,25 +64,27 @@ class TrueModel:
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "TrueModel":
         """The model a store's attributes record (see :meth:`of` for what is refused)."""
-        if int(attrs.get("frames", 1)) > 1:
-            raise ConfigError(f"the Bayes-optimal reference reads single maps; this store of "
-                              f"{attrs.get('family')} holds sequences")
         return cls.of(attrs.get("family"), attrs.get("family_params", {}),
                       attrs.get("config", {}).get("noise_steps", []), int(attrs["classes"]),
-                      str(attrs.get("noise")), tuple(attrs.get("rho_values", ())))
+                      str(attrs.get("noise")), tuple(attrs.get("rho_values", ())),
+                      int(attrs.get("frames", 1)))
 
     @classmethod
     def of(cls, family: str, params: dict[str, Any], steps: list, classes: int,
-           noise: str = "", rho_values: tuple[float, ...] = ()) -> "TrueModel":
+           noise: str = "", rho_values: tuple[float, ...] = (), frames: int = 1) -> "TrueModel":
         """The model of a family with its parameters under resolved noise ``steps``.
 
         Raises
         ------
         ConfigError
-            Naming what a Bayes-optimal reference supports, for a family without a
-            posterior, a noise without a per-cell likelihood, composed noise, or
-            parameters the family's posterior or the noise's likelihood cannot handle.
+            Naming what a Bayes-optimal reference supports, for sequences (``frames`` >
+            1), a family without a posterior, a noise without a per-cell likelihood,
+            composed noise, or parameters the family's posterior or the noise's
+            likelihood cannot handle.
         """
+        if frames > 1:
+            raise ConfigError(f"the Bayes-optimal reference reads single maps; this store of "
+                              f"{family} holds sequences")
         model = FAMILIES.get(family)
         noise = noise or "+".join(name for name, _ in steps)
         if model is None or model.posterior is None or len(steps) != 1 or \

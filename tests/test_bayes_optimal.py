@@ -386,3 +386,14 @@ def test_not_told_rho_the_posterior_mixes_over_rho_by_each_sample_s_evidence():
                           steps, 2, rho_values=(0.3,))
     np.testing.assert_allclose(single.posterior(noisy, np.full(3, 0.3), 0, True, infer_rho=True),
                                single.posterior(noisy, np.full(3, 0.3), 0, True), rtol=1e-6)
+
+
+def test_the_names_reports_mark_are_the_built_ins_that_know_the_model():
+    # Reports read results rows, not classes: the names must follow the declarations.
+    from ogmbench import registry
+    from ogmbench.specs import KNOWING, LIMITS
+
+    knowing = {name for name in registry.BUILTIN
+               if getattr(registry.load(name)[1], "knows_model", False)}
+    assert set(KNOWING) == knowing and set(LIMITS) <= knowing
+    assert [registry.load(name)[1].uses_prior for name in LIMITS] == [True, False]

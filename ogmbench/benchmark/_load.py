@@ -206,17 +206,20 @@ def _check_datasets(specs, datasets, reference: str, where: str, table: str) -> 
     estimator that reads the past runs on the datasets of sequences only)."""
     for spec in specs:
         on = [d.name for d in datasets if d.runs(spec)]
-        if not on and getattr(spec.cls, "knows_model", False):
-            raise BenchmarkError(f"{where}: {table}: {spec.name} reads the true model, and no "
-                                 f"dataset of the profile is one it reads ({supported()}, "
-                                 "single maps)")
         if not on:
-            raise BenchmarkError(f"{where}: {table}: {spec.name} reads past frames and no "
-                                 "dataset of the profile holds sequences (a dataset's frames)")
+            raise BenchmarkError(f"{where}: {table}: {spec.name} {_runs_nowhere(spec)}")
         if spec.name == reference and len(on) < len(datasets):
             missing = next(d.name for d in datasets if not d.runs(spec))
             raise BenchmarkError(f"{where}: [eval] reference {reference} reads past frames, "
                                  f"and dataset {missing!r} of {table} holds single maps")
+
+
+def _runs_nowhere(spec) -> str:
+    """Why no dataset of a profile runs ``spec``, in words that follow its name."""
+    if getattr(spec.cls, "knows_model", False):
+        return (f"reads the true model, and no dataset of the profile is one it reads "
+                f"({supported()}, single maps)")
+    return "reads past frames and no dataset of the profile holds sequences (a dataset's frames)"
 
 
 def _profile_estimators(prof: dict, names: list[str], where: str, table: str) -> list[int]:
@@ -266,11 +269,8 @@ def resolve_extra(bench: Benchmark, texts) -> list[EstimatorSpec]:
         if spec.name in taken:
             raise BenchmarkError(f"--estimator {text}: {spec.name!r} is already in the benchmark")
         if not any(d.runs(spec) for d in bench.datasets):
-            why = (f"reads the true model, which no dataset of profile {bench.profile} "
-                   "makes readable" if getattr(spec.cls, "knows_model", False) else
-                   f"reads past frames and no dataset of profile {bench.profile} holds "
-                   "sequences")
-            raise BenchmarkError(f"--estimator {text}: {spec.name} {why}")
+            raise BenchmarkError(f"--estimator {text}: {spec.name} {_runs_nowhere(spec)} "
+                                 f"(profile {bench.profile})")
         taken.add(spec.name)
         out.append(spec)
     return out

@@ -14,7 +14,7 @@ from ..api import PAST_CONTROLS
 from ..config import GenerateConfig
 from ..errors import ConfigError
 from ..specs import EstimatorSpec, runs_on
-from ..truth import TrueModel
+from ..truth import TrueModel, readable
 
 
 class BenchmarkError(ConfigError):
@@ -45,14 +45,9 @@ class Dataset:
     def model_readable(self) -> bool:
         """Whether a reference that knows the true model can read this dataset's."""
         config = self.config
-        if config.frames > 1:
-            return False
-        try:
-            TrueModel.of(config.family, dict(config.family_params),
-                         [list(step) for step in config.noise_steps], config.classes)
-        except ConfigError:
-            return False
-        return True
+        return readable(lambda: TrueModel.of(
+            config.family, dict(config.family_params),
+            [list(step) for step in config.noise_steps], config.classes, frames=config.frames))
 
     def controls(self, controls: tuple[str, ...]) -> tuple[str, ...]:
         """The prior ``controls`` that apply to this dataset: those that replace past
