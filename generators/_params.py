@@ -88,10 +88,11 @@ class Model:
     # of the noisy maps of ``classes`` (B, K, H, W) for each of their occupancy states
     # (S, K), what a Bayes-optimal reference reads; None where there is none.
     cell_loglik: Callable[..., Any] | None = None
-    # Families whose posterior is computable: ``posterior(params, classes) -> callable
-    # (noisy, rho, target, loglik, prior, grid=None) -> (B, H, W)``, the posterior mean of
-    # the target class, each sample's rho given, or inferred among the values ``grid``
-    # (raises ``ParamError`` naming the parameters it cannot handle).
+    # Families whose posterior is computable: ``posterior(params, classes, size=None) ->
+    # callable (noisy, rho, target, loglik, prior, grid=None) -> (B, H, W)``, the
+    # posterior mean of the target class, each sample's rho given, or inferred among the
+    # values ``grid`` where the callable's ``infers_rho`` says so (raises ``ParamError``
+    # naming the parameters or map size it cannot handle).
     posterior: Callable[..., Any] | None = None
 
     def check_classes(self, names) -> tuple[str, ...]:

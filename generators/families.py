@@ -11,6 +11,8 @@ checks each).
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import scipy.fft
 from scipy.special import ndtri
@@ -19,6 +21,7 @@ from ._fields import gaussian_spectrum, equicorrelated_mixing, smooth_unit_varia
 from ._params import Model, Param, ParamError, check_rho, check_size, per_class
 from ._portable import exp
 from ._posterior import white_posterior
+from ._smooth_posterior import smooth_posterior
 from .urban import MODEL as URBAN
 from .urban import urban, urban_sequence
 
@@ -173,21 +176,45 @@ def _expected_temporal_phi(params, sequence, classes) -> list[float]:
                                         sequence["tau"], params["length_scale"], o) for o in occ]
 
 
-def _posterior(params, classes):
+# The sampled posterior's cost grows with the square of the cells (every wall event
+# touches every cell): 64x64 maps take minutes per sample (benchmarks/field_sampler.py).
+SAMPLED_CELLS = 64 * 64
+
+
+def _posterior(params, classes, size=None):
     """The ``field`` posterior for a store's parameters (``Model.posterior``).
 
-    Exact per cell for white fields; smooth fields (``length_scale`` > 0) have no closed
-    form and are refused.
+    Exact per cell for white fields; sampled (:mod:`._smooth_posterior`, with numba) for
+    smooth ones (``length_scale`` > 0), on maps of at most :data:`SAMPLED_CELLS` cells,
+    with each sample's rho read (inferring it would need each rho's evidence, which
+    the sampler does not estimate).
     """
-    if params["length_scale"] != 0:
-        raise ParamError(f"the field posterior is exact only for white fields (length_scale "
-                         f"0), got length_scale {params['length_scale']}")
     occupancy = per_class(params["occupancy"], int(classes))
+    length_scale = float(params["length_scale"])
+    if length_scale == 0:
+        def posterior(noisy, rho, target, loglik, prior, grid=None):
+            return white_posterior(noisy, rho, target, occupancy, loglik, prior, grid)
 
-    def posterior(noisy, rho, target, loglik, prior, grid=None):
-        return white_posterior(noisy, rho, target, occupancy, loglik, prior, grid)
+        return posterior
+    if importlib.util.find_spec("numba") is None:
+        raise ParamError("the field posterior on smooth fields (length_scale > 0) is "
+                         "sampled with numba, which is not installed: pip install "
+                         "'ogmbench[bayes]'")
+    if size is not None and int(np.prod(size)) > SAMPLED_CELLS:
+        raise ParamError(f"the field posterior on smooth fields is sampled on maps of at "
+                         f"most {SAMPLED_CELLS} cells (its cost grows with their square), "
+                         f"got {'x'.join(str(s) for s in size)}")
 
-    return posterior
+    def sampled(noisy, rho, target, loglik, prior, grid=None):
+        if grid is not None:
+            raise ParamError(sampled.rho_refusal)
+        return smooth_posterior(noisy, rho, target, occupancy, length_scale, loglik,
+                                prior).mean
+
+    sampled.rho_refusal = ("the field posterior infers a sample's rho only on white fields "
+                           "(length_scale 0): on smooth ones each rho's evidence would "
+                           "have to be estimated")
+    return sampled
 
 
 FIELD = Model(

@@ -248,7 +248,9 @@ def true_model(store: Store, spec) -> TrueModel | None:
         raise EvalError(f"{spec.name} declares knows_model, which only ogmbench's built-in "
                         "references may: a submission never reads the true model")
     try:
-        return TrueModel.from_attrs(store.attrs)
+        model = TrueModel.from_attrs(store.attrs)
+        model.check(spec.cls)
+        return model
     except ConfigError as exc:
         raise EvalError(f"{spec.name}: {exc}") from None
 

@@ -327,7 +327,9 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
     reads the true model (``knows_model``) for a store whose model it cannot read (the
     store's attributes ``attrs``; without them, always).
     """
-    known = attrs is not None and readable(lambda: TrueModel.from_attrs(dict(attrs)))
+    def known(cls) -> bool:
+        return attrs is not None and readable(lambda: TrueModel.from_attrs(dict(attrs)), cls)
+
     names, missing = [], {}
     for name in registry.available():
         try:
@@ -336,7 +338,7 @@ def default_estimators(log: Callable[[str], None] = lambda message: None,
         except registry.MissingDependency as exc:
             missing.setdefault(exc.module, []).append(name)
             continue
-        if runs_on(cls, frames) and (known or not getattr(cls, "knows_model", False)):
+        if runs_on(cls, frames) and (not getattr(cls, "knows_model", False) or known(cls)):
             names.append(name)
     for module, skipped in missing.items():
         log(f"{module} is not installed: skipping {', '.join(skipped)} (pip install {module})")

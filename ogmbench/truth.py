@@ -30,11 +30,14 @@ def supported() -> str:
     return f"family {families} under one noise model of {noises}"
 
 
-def readable(make: Callable[[], Any]) -> bool:
+def readable(make: Callable[[], Any], cls: type | None = None) -> bool:
     """Whether ``make()`` (a :class:`TrueModel` constructor call) gives a model rather than
-    refusing: where a reference that knows the model can run."""
+    refusing, one that serves estimator class ``cls`` if given (:meth:`TrueModel.check`):
+    where a reference that knows the model can run."""
     try:
-        make()
+        model = make()
+        if cls is not None:
+            model.check(cls)
     except ConfigError:
         return False
     return True
@@ -52,6 +55,9 @@ class TrueModel:
     rho_values : tuple of float
         The rho values the store draws its samples at (as many at each), for a posterior
         that infers a sample's rho rather than reads it.
+    rho_refusal : str
+        Why the posterior cannot infer a sample's rho, empty where it can (the family's
+        posterior says so: its ``rho_refusal``).
     """
 
     family: str
@@ -60,6 +66,7 @@ class TrueModel:
     _posterior: Callable[..., np.ndarray]
     _loglik: Callable[..., np.ndarray]
     rho_values: tuple[float, ...] = ()
+    rho_refusal: str = ""
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> "TrueModel":
@@ -67,12 +74,14 @@ class TrueModel:
         return cls.of(attrs.get("family"), attrs.get("family_params", {}),
                       attrs.get("config", {}).get("noise_steps", []), int(attrs["classes"]),
                       str(attrs.get("noise")), tuple(attrs.get("rho_values", ())),
-                      int(attrs.get("frames", 1)))
+                      int(attrs.get("frames", 1)), attrs.get("size"))
 
     @classmethod
     def of(cls, family: str, params: dict[str, Any], steps: list, classes: int,
-           noise: str = "", rho_values: tuple[float, ...] = (), frames: int = 1) -> "TrueModel":
-        """The model of a family with its parameters under resolved noise ``steps``.
+           noise: str = "", rho_values: tuple[float, ...] = (), frames: int = 1,
+           size=None) -> "TrueModel":
+        """The model of a family with its parameters under resolved noise ``steps``, on
+        maps of ``size`` (height, width; None: not checked).
 
         Raises
         ------
@@ -94,12 +103,24 @@ class TrueModel:
         name, noise_params = steps[0]
         loglik = partial(NOISE_MODELS[name].cell_loglik, **noise_params)
         try:
-            posterior = model.posterior(params, classes)
+            posterior = model.posterior(params, classes, size)
             loglik(np.zeros((1, classes, 1, 1)), np.zeros((1, classes)), list(range(classes)))
         except ParamError as exc:
             raise ConfigError(f"the Bayes-optimal reference: {exc}") from None
         return cls(family, noise, classes, posterior, loglik,
-                   tuple(float(r) for r in rho_values))
+                   tuple(float(r) for r in rho_values),
+                   getattr(posterior, "rho_refusal", ""))
+
+    def check(self, estimator: type) -> None:
+        """Refuse an estimator class that asks more of the model than it gives.
+
+        Raises
+        ------
+        ConfigError
+            For a reference that infers rho (``infers_rho``) where the posterior cannot.
+        """
+        if getattr(estimator, "infers_rho", False) and self.rho_refusal:
+            raise ConfigError(self.rho_refusal)
 
     def posterior(self, noisy: np.ndarray, rho: np.ndarray, target: int,
                   prior: bool, infer_rho: bool = False) -> np.ndarray:

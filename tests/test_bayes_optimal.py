@@ -19,6 +19,7 @@ from scipy.stats import multivariate_normal, norm
 from ogmbench.errors import ConfigError
 from ogmbench.generators import FAMILIES, NOISE_MODELS, apply_noise, field
 from ogmbench.generators._posterior import state_prior, states
+from ogmbench.baselines.reference import BayesUnknownRho
 from ogmbench.truth import TrueModel
 
 
@@ -175,8 +176,10 @@ def test_the_reference_s_mse_on_drawn_fields_is_the_integrated_risk(rho):
 def test_unsupported_models_are_refused_in_one_line():
     steps = [("gaussian", NOISE_MODELS["gaussian"].resolve({}, 2))]
     smooth = FAMILIES["field"].resolve({"length_scale": 4.0}, 2)
-    with pytest.raises(ConfigError, match="length_scale 0"):
-        TrueModel.of("field", smooth, steps, 2)
+    with pytest.raises(ConfigError, match="at most 4096 cells .* got 128x128"):
+        TrueModel.of("field", smooth, steps, 2, size=(128, 128))
+    with pytest.raises(ConfigError, match="infers a sample's rho only on white fields"):
+        TrueModel.of("field", smooth, steps, 2, size=(32, 32)).check(BayesUnknownRho)
     white = FAMILIES["field"].resolve({"length_scale": 0.0}, 2)
     lidar = [("lidar", NOISE_MODELS["lidar"].resolve({}, 2))]
     with pytest.raises(ConfigError, match="family field under one noise model of gaussian, flip"):
@@ -269,15 +272,35 @@ def test_every_estimator_means_the_references_only_where_the_model_is_readable(
     assert {"bayes-optimal", "bayes-optimal-x1"} <= set(default_estimators(frames=1,
                                                                             attrs=white.attrs))
     smooth = {**white.attrs, "family_params": {"length_scale": 2.0, "occupancy": 0.5}}
-    assert "bayes-optimal" not in default_estimators(frames=1, attrs=smooth)
+    names = set(default_estimators(frames=1, attrs=smooth))
+    assert {"bayes-optimal", "bayes-optimal-x1"} <= names  # sampled
+    assert "bayes-optimal-unknown-rho" not in names  # no evidence per rho when sampled
+    large = {**smooth, "size": [128, 128]}
+    assert not {"bayes-optimal", "bayes-optimal-x1"} & set(default_estimators(frames=1,
+                                                                             attrs=large))
+
+
+def test_without_numba_smooth_fields_are_refused_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    steps = [("gaussian", NOISE_MODELS["gaussian"].resolve({}, 2))]
+    smooth = FAMILIES["field"].resolve({"length_scale": 4.0}, 2)
+    with pytest.raises(ConfigError, match=r"numba, which is not installed: pip install "
+                                          r"'ogmbench\[bayes\]'"):
+        TrueModel.of("field", smooth, steps, 2, size=(32, 32))
+    white = FAMILIES["field"].resolve({"length_scale": 0.0}, 2)
+    TrueModel.of("field", white, steps, 2, size=(32, 32))  # exact: numba not needed
 
 
 def test_a_store_the_reference_cannot_read_is_refused_in_one_line(field_store, tmp_path, capsys):
     from cli_helpers import assert_usage_error, call
 
     code, out, err = call(["eval", field_store.path, "--out", tmp_path / "run", "--estimator",
-                           "bayes-optimal"], capsys)
-    assert_usage_error(code, out, err, "bayes-optimal", "length_scale 0")
+                           "bayes-optimal-unknown-rho"], capsys)
+    assert_usage_error(code, out, err, "bayes-optimal-unknown-rho", "only on white fields")
     assert not (tmp_path / "run").exists()
 
 

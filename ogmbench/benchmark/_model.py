@@ -39,15 +39,16 @@ class Dataset:
         reference that knows the true model a dataset whose model it can read)."""
         if not runs_on(spec.cls, self.config.frames):
             return False
-        return not getattr(spec.cls, "knows_model", False) or self.model_readable
+        return not getattr(spec.cls, "knows_model", False) or self.model_readable(spec.cls)
 
-    @property
-    def model_readable(self) -> bool:
-        """Whether a reference that knows the true model can read this dataset's."""
+    def model_readable(self, cls: type | None = None) -> bool:
+        """Whether a reference that knows the true model (of class ``cls``, if given) can
+        read this dataset's."""
         config = self.config
         return readable(lambda: TrueModel.of(
             config.family, dict(config.family_params),
-            [list(step) for step in config.noise_steps], config.classes, frames=config.frames))
+            [list(step) for step in config.noise_steps], config.classes, frames=config.frames,
+            size=config.size), cls)
 
     def controls(self, controls: tuple[str, ...]) -> tuple[str, ...]:
         """The prior ``controls`` that apply to this dataset: those that replace past
