@@ -192,7 +192,8 @@ def project(out, mix, basis, coef):
 def _chain(zu, table, thr, bits, mix, basis, corr, sigma, draws, burn, t_max, seed, mean, trace):
     """One chain from ``zu``: ``mean`` gets the target's time-averaged occupancy over the
     trajectories after ``burn``; ``trace`` each trajectory's end (log-likelihood, target
-    count, sum of the target's latents, the first cell's latent, wall events)."""
+    count, sum of the target's latents, cells where every class read agrees, wall
+    events)."""
     np.random.seed(seed)
     n = sigma.shape[0]
     norm = np.sqrt(corr[0, 0] * sigma[0, 0])
@@ -229,15 +230,20 @@ def _chain(zu, table, thr, bits, mix, basis, corr, sigma, draws, burn, t_max, se
 
 @nb.njit(cache=True, nogil=True)
 def _record(row, zu, state, bits, ll, events, n):
-    count, total = 0.0, 0.0
+    everyone = 0
+    for b in bits:
+        everyone |= b
+    count, total, agree = 0.0, 0.0, 0.0
     for cell in range(n):
         if state[cell] & bits[0]:
             count += 1.0
+        if state[cell] == 0 or state[cell] == everyone:
+            agree += 1.0
         total += zu[cell]
     row[0] = ll
     row[1] = count
     row[2] = total
-    row[3] = zu[0]
+    row[3] = agree
     row[4] = events
 
 
