@@ -1,7 +1,8 @@
 """Scene families and noise models (installed as ``ogmbench.generators``).
 
-numpy and scipy only: nothing here knows of zarr, torch, click or pandas, nor of the
-core but the leaf :mod:`ogmbench.params` (the parameter declaration shared with the
+numpy and scipy (and numba, imported only by the sampled ``field`` posterior): nothing
+here knows of zarr, torch, click or pandas, nor of the core but the leaf
+:mod:`ogmbench.params` (the parameter declaration shared with the
 estimators).  Each family and each noise model declares itself in its own module (a
 :class:`Model`); :data:`FAMILIES` and :data:`NOISE_MODELS` register them.
 """

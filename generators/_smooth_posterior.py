@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import threading
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -30,13 +31,21 @@ from ._posterior import states
 
 __all__ = ["Sampling", "reduced_basis", "smooth_posterior"]
 
+# The chains run on all of numba's threads; two Python threads launching them at once
+# (eval's workers share a test chunk) would nest them, which numba's portable threading
+# layer refuses: one launch at a time.
+_LAUNCH = threading.Lock()
+
 
 class Sampling(NamedTuple):
     """How long the chains run (the defaults: ``benchmarks/field_sampler.py``)."""
 
-    chains: int = 2
+    # Four chains: two from the prior, two from the data, and an error estimate with
+    # three degrees of freedom; 120 draws each give cells a Monte Carlo error of about
+    # 0.015 at 32x32 (benchmarks/README.md).
+    chains: int = 4
     burn: int = 20
-    draws: int = 60
+    draws: int = 120
     # Trajectories last U(t_max / 2, t_max): random lengths avoid periodic orbits.
     t_max: float = np.pi / 2
 
@@ -242,11 +251,12 @@ def smooth_posterior(noisy, rho, target: int, occupancy, length_scale: float, lo
             starts.append(_starts(tables[i], setting, basis,
                                   np.random.default_rng(sequence), chains))
             seeds.append(sequence.generate_state(chains + 1)[1:])
-        means, trace = run_chains(
-            np.concatenate(starts), tables, np.repeat(np.arange(len(rows)), chains),
-            setting.thr, setting.bits, setting.mix, basis, setting.corr, sigma,
-            sampling.draws, sampling.burn, sampling.t_max,
-            np.concatenate(seeds).astype(np.int64))
+        with _LAUNCH:
+            means, trace = run_chains(
+                np.concatenate(starts), tables, np.repeat(np.arange(len(rows)), chains),
+                setting.thr, setting.bits, setting.mix, basis, setting.corr, sigma,
+                sampling.draws, sampling.burn, sampling.t_max,
+                np.concatenate(seeds).astype(np.int64))
         means = means.reshape(len(rows), chains, height, width)
         mean[rows] = functools.reduce(np.add, means.transpose(1, 0, 2, 3)) / chains
         if chains > 1:
