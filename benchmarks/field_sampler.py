@@ -72,6 +72,9 @@ def report(clean, noisy, rho, sampling):
               f"{m_without[rows].mean():.4f}       {v_without[rows].mean():.5f}  "
               f"{gain:6.1f}  {fixed:6.1f}           "
               f"{np.sqrt(v_with[rows].mean()):.4f}/{np.sqrt(v_without[rows].mean()):.4f}")
+    fixed = got.traces[..., 5]
+    print(f"cells put back in step with their latents (round-off at a wall): "
+          f"{int(fixed.sum())} in {fixed.size} trajectories")
     # A chain trapped in another mode shows as a mean log-likelihood apart from the
     # others' (its state's, along the chain after burn-in).
     level = got.traces[:, :, sampling.burn:, 0].mean(axis=2)

@@ -193,7 +193,7 @@ def _chain(zu, table, thr, bits, mix, basis, corr, sigma, draws, burn, t_max, se
     """One chain from ``zu``: ``mean`` gets the target's time-averaged occupancy over the
     trajectories after ``burn``; ``trace`` each trajectory's end (log-likelihood, target
     count, sum of the target's latents, cells where every class read agrees, wall
-    events)."""
+    events, cells put back in step with their latents: see _resync)."""
     np.random.seed(seed)
     n = sigma.shape[0]
     norm = np.sqrt(corr[0, 0] * sigma[0, 0])
@@ -221,11 +221,28 @@ def _chain(zu, table, thr, bits, mix, basis, corr, sigma, draws, burn, t_max, se
         length = t_max * (0.5 + 0.5 * np.random.random())
         change, events = _trajectory(zu, zp, state, table, thr, bits, norm, corr, sigma,
                                      length, zero, busy)
-        ll += change
+        ll += change + _resync(zu, thr, state, table, bits, n, trace[it])
         if it >= burn:
             for cell in range(n):
                 mean[cell] += busy[cell] / length / draws
         _record(trace[it], zu, state, bits, ll, events, n)
+
+
+@nb.njit(cache=True, nogil=True)
+def _resync(zu, thr, state, table, bits, n, row):
+    """Put back in step a cell whose recorded state disagrees with its latent (a latent
+    left at its threshold to the last bit by a reflection could cross it by round-off
+    without an event); returns the log-likelihood change and counts them in ``row[5]``."""
+    change, fixes = 0.0, 0
+    for j in range(zu.shape[0]):
+        cell, bit = j % n, bits[j // n]
+        if (zu[j] > thr[j]) != ((state[cell] & bit) != 0):
+            new = state[cell] ^ bit
+            change += table[cell, new] - table[cell, state[cell]]
+            state[cell] = new
+            fixes += 1
+    row[5] = fixes
+    return change
 
 
 @nb.njit(cache=True, nogil=True)
@@ -255,12 +272,12 @@ def run_chains(starts, tables, owner, thr, bits, mix, basis, corr, sigma, draws,
     Chain ``c`` reads the log-likelihood table ``tables[owner[c]]`` (cells, states) and
     draws from ``seeds[c]``: its result does not depend on how the chains are spread
     over threads.  Returns the chains' time-averaged target occupancy (chains, cells)
-    and their traces (chains, burn + draws, 5).
+    and their traces (chains, burn + draws, 6).
     """
     chains = starts.shape[0]
     n = sigma.shape[0]
     means = np.zeros((chains, n))
-    traces = np.zeros((chains, burn + draws, 5))
+    traces = np.zeros((chains, burn + draws, 6))
     for c in nb.prange(chains):
         zu = starts[c].copy()
         _chain(zu, tables[owner[c]], thr, bits, mix, basis, corr, sigma, draws, burn, t_max,

@@ -55,7 +55,7 @@ class Estimate(NamedTuple):
 
     mean: np.ndarray  # (B, H, W)
     error: np.ndarray  # (B, H, W): the Monte Carlo standard error of each cell's mean
-    traces: np.ndarray  # (B, chains, burn + draws, 5): see _hmc._chain
+    traces: np.ndarray  # (B, chains, burn + draws, 6): see _hmc._chain
 
 
 @lru_cache(maxsize=8)
@@ -237,7 +237,7 @@ def smooth_posterior(noisy, rho, target: int, occupancy, length_scale: float, lo
     chains = sampling.chains
     mean = np.empty((noisy.shape[0], height, width))
     error = np.full_like(mean, np.nan)
-    traces = np.empty((noisy.shape[0], chains, sampling.burn + sampling.draws, 5))
+    traces = np.empty((noisy.shape[0], chains, sampling.burn + sampling.draws, 6))
     for value in np.unique(rho):
         rows = np.flatnonzero(rho == value)
         setting = _setting(float(value), target, occupancy, count, prior, n)
@@ -263,5 +263,5 @@ def smooth_posterior(noisy, rho, target: int, occupancy, length_scale: float, lo
             spread = functools.reduce(np.add, [(m - mean[rows]) ** 2
                                                for m in means.transpose(1, 0, 2, 3)])
             error[rows] = np.sqrt(spread / (chains - 1) / chains)
-        traces[rows] = trace.reshape(len(rows), chains, -1, 5)
+        traces[rows] = trace.reshape(len(rows), chains, -1, 6)
     return Estimate(mean, error, traces)
