@@ -28,6 +28,7 @@ from .leaderboard import aggregate, load_runs
 from .metrics import METRICS
 from .places import read_regular
 from .runs import read_run
+from .specs import LIMITS
 
 if TYPE_CHECKING:
     from .benchmark import Benchmark
@@ -130,11 +131,16 @@ def collect_samples(bench: Benchmark, run_dirs: dict[str, Path],
     frames = []
     for dataset in bench.datasets:
         names = None if ran is None else ran[dataset.name]
-        frames.append(_run_samples(dataset, run_dirs[dataset.name], names,
-                                   dataset.config.counts[0]))
+        main = _run_samples(dataset, run_dirs[dataset.name], names, dataset.config.counts[0])
+        frames.append(main)
+        # The references that know the model train on nothing: the main run's rows stand
+        # at every train size, so that the sweep reads its gains against the limit too.
+        limits = main[main["base_estimator"].isin(LIMITS)]
         for (name, size), (run_dir, names) in sorted((sweep or {}).items()):
             if name == dataset.name:
                 frames.append(_run_samples(dataset, run_dir, names, size))
+                if not limits.empty:
+                    frames.append(limits.assign(train_size=int(size)))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -420,3 +420,16 @@ def test_the_names_reports_mark_are_the_built_ins_that_know_the_model():
                if getattr(registry.load(name)[1], "knows_model", False)}
     assert set(KNOWING) == knowing and set(LIMITS) <= knowing
     assert [registry.load(name)[1].uses_prior for name in LIMITS] == [True, False]
+
+
+def test_the_references_get_no_prior_controls(white_store, tmp_path):
+    # They read X2 by construction; a control would cost a whole posterior again.
+    from ogmbench.evaluate import EvalConfig, run_eval
+
+    _, outcomes = run_eval(white_store, ["bayes-cell", "bayes-optimal"],
+                           EvalConfig(out=tmp_path / "run", prior_controls=("shuffled",)))
+    assert [o.status for o in outcomes] == ["ok"] * 2
+    rows = _rows(tmp_path / "run")
+    controls = rows.groupby("estimator").control.unique()
+    assert sorted(controls["bayes-cell"]) == ["none", "shuffled"]
+    assert list(controls["bayes-optimal"]) == ["none"]

@@ -495,3 +495,52 @@ def test_beside_needs_an_estimator_and_published_samples(first, tmp_path, capsys
     code, out, err = call(["reproduce", first["config"], "--beside", bare, "--estimator",
                            "gaussian:sigma=2.0", "--out", tmp_path / "b"], capsys)
     assert code == 2 and "no samples.parquet" in err and "Traceback" not in err
+
+
+WHITE = """[benchmark]
+name = "white"
+version = 1
+description = "the data-scaling sweep read against the Bayes limit"
+[[dataset]]
+name = "field-w"
+family = "field"
+noise = "gaussian:sigma=1.0/0.3"
+params = { length_scale = 0.0 }
+[eval]
+estimators = ["unet", "concat", "bayes-optimal", "bayes-optimal-x1"]
+prior_controls = []
+reference = "unet"
+scaling = ["concat"]
+[profile.default]
+rho = [0.0, 0.9]
+samples_per_rho = 20
+size = 16
+training = "quick"
+steps = 10
+train_seeds = 1
+device = "cpu"
+train_sizes = [4]
+[check]
+rtol = 0.05
+atol = 0.002
+"""
+
+
+def test_the_sweep_reads_each_train_size_s_gain_against_the_limit(tmp_path):
+    from ogmbench.metrics import METRICS
+
+    out, _ = reproduce(_write(tmp_path, WHITE), out=tmp_path / "out")
+    _, sweep = split_sweep(read_results(out / "results.csv"))
+    samples = pd.read_parquet(out / "samples.parquet")
+    for size in (4, 14):
+        rows = samples[(samples["train_size"] == size) & np.isclose(samples["rho"], 0.9)]
+        mse = {e: g.set_index("sample")["mse"].sort_index() for e, g in rows.groupby("estimator")}
+        # The references train on nothing: the main run's scores stand at every size.
+        assert set(mse) == {"unet", "concat", "bayes-optimal", "bayes-optimal-x1"}
+        room = (mse["bayes-optimal-x1"] - mse["bayes-optimal"]).mean()
+        taken = (mse["unet"] - mse["concat"]).mean()
+        cell = sweep[(sweep["train_size"] == size) & (sweep["estimator"] == "concat")
+                     & (sweep["rho"] == "0.9") & (sweep["metric"] == "share_bayes")]
+        assert cell["value"].item() == pytest.approx(100 * taken / room)
+    table = (out / "tables.md").read_text().split("against training samples, field-w**")[1]
+    assert f"| concat † | {METRICS['share_bayes'].title}, %" in table.split("**")[0]

@@ -26,13 +26,16 @@ def plan(spec: EstimatorSpec, config: EvalConfig, settings: dict[str, Any],
     # a model trained on the real priors relies on each); the others get the controls of
     # the sources they read: the classes' if they use the prior (and there is one), the
     # past's if they read the past.
-    controls = [] if spec.replaced else [
+    # A reference that knows the true model reads the prior by construction: no control
+    # asks whether it does (and each would cost a whole sampled posterior again).
+    knows = getattr(cls, "knows_model", False)
+    controls = [] if spec.replaced or knows else [
         c for c in config.prior_controls
         if (cls.uses_past if c in PAST_CONTROLS else cls.uses_prior and prior)]
     # Controls only matter to estimators they apply to; the store counts by its digest,
     # not its path (a moved store is the same data).
     own = {k: v for k, v in settings.items()
-           if k != "store" and (cls.uses_prior or k != "prior_controls")}
+           if k != "store" and ((cls.uses_prior and not knows) or k != "prior_controls")}
     if cls.uses_past:
         own["prior_controls"] = sorted(controls)
     extra = _extra(spec, config.train_seeds)

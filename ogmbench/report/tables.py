@@ -283,8 +283,9 @@ def scaling_table(sweep, dataset: str) -> Table | None:
     cells = {(r.metric, r.estimator, "none", int(r.train_size)): r
              for r in part.itertuples(index=False)}
     estimators = list(dict.fromkeys(part["estimator"]))
-    mse, gain = METRICS["mse"], METRICS["gain_mse"]
-    for metric, name in ((mse, mse.title), (gain, f"gain over {ref}, {gain.unit}")):
+    mse, gain, share = METRICS["mse"], METRICS["gain_mse"], METRICS["share_bayes"]
+    for metric, name in ((mse, mse.title), (gain, f"gain over {ref}, {gain.unit}"),
+                         (share, f"{share.title}, {share.unit}")):
         for estimator in estimators:
             row = [_cell(cells, metric.key, estimator, "none", n, metric.digits) for n in sizes]
             if any(c.text for c in row):
