@@ -113,6 +113,25 @@ CLAIMS = [
     ('### The Bayes limit on white fields (`leaderboard/white-cpu/`, profile `white-cpu`)', '| MSE of unet / bayes-optimal-x1 | {m4 white-cpu unet mse 0} / {m4 white-cpu bayes-optimal-x1 mse 0} | {m4 white-cpu unet mse 0.3} / {m4 white-cpu bayes-optimal-x1 mse 0.3} | {m4 white-cpu unet mse 0.6} / {m4 white-cpu bayes-optimal-x1 mse 0.6} | {m4 white-cpu unet mse 0.9} / {m4 white-cpu bayes-optimal-x1 mse 0.9} | {m4 white-cpu unet mse all} / {m4 white-cpu bayes-optimal-x1 mse all} |'),
     '  at 0.9, and pays for it at rho 0.** Its gain at rho 0 ({g white-cpu concat gain_mse 0} %) is what',
     '  shuffling X2 at test costs it at every rho ({gmin white-cpu concat/shuffled gain_mse *} to {gmax white-cpu concat/shuffled gain_mse *} %): at rho 0 it',
+    # The Bayes limit on smooth fields (the default profile).
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', '| attainable gain, % (bayes-optimal over bayes-optimal-x1) | {g default bayes-optimal gain_bayes 0} | {g default bayes-optimal gain_bayes 0.3} | {g default bayes-optimal gain_bayes 0.6} | {g default bayes-optimal gain_bayes 0.9} | {g default bayes-optimal gain_bayes all} |'),
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', '| concat over unet, % | {g default concat gain_mse 0} | {g default concat gain_mse 0.3} | {g default concat gain_mse 0.6} | {g default concat gain_mse 0.9} | {g default concat gain_mse all} |'),
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', "| concat's share of the attainable, % | | | {s default concat share_bayes 0.6} | {s default concat share_bayes 0.9} | {s default concat share_bayes all} |"),
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', '| bayes-optimal-x1 over unet, % (the limit without X2) | {g default bayes-optimal-x1 gain_mse 0} | {g default bayes-optimal-x1 gain_mse 0.3} | {g default bayes-optimal-x1 gain_mse 0.6} | {g default bayes-optimal-x1 gain_mse 0.9} | {g default bayes-optimal-x1 gain_mse all} |'),
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', '| MSE of bayes-optimal / bayes-optimal-x1 | {m4 default bayes-optimal mse 0} / {m4 default bayes-optimal-x1 mse 0} | {m4 default bayes-optimal mse 0.3} / {m4 default bayes-optimal-x1 mse 0.3} | {m4 default bayes-optimal mse 0.6} / {m4 default bayes-optimal-x1 mse 0.6} | {m4 default bayes-optimal mse 0.9} / {m4 default bayes-optimal-x1 mse 0.9} | {m4 default bayes-optimal mse all} / {m4 default bayes-optimal-x1 mse all} |'),
+    ('### The Bayes limit on smooth fields (`leaderboard/`, the default profile)', '| MSE of concat / unet | {m4 default concat mse 0} / {m4 default unet mse 0} | {m4 default concat mse 0.3} / {m4 default unet mse 0.3} | {m4 default concat mse 0.6} / {m4 default unet mse 0.6} | {m4 default concat mse 0.9} / {m4 default unet mse 0.9} | {m4 default concat mse all} / {m4 default unet mse all} |'),
+    '  the limit without it.** X2 can remove {u default bayes-optimal gain_bayes 0.6} and {u default bayes-optimal gain_bayes 0.9} % of the error at rho 0.6 and',
+    '  0.9 (white fields: {u white-cpu bayes-optimal gain_bayes 0.6} and {u white-cpu bayes-optimal gain_bayes 0.9} %): a smooth X1 map already tells much about each',
+    '  of its cells through its neighbours (the Bayes MSE without X2 is {m4 default bayes-optimal-x1 mse all}, against',
+    '  {m4 white-cpu bayes-optimal-x1 mse all} on white fields). But the Bayes estimate without X2 is {u default bayes-optimal-x1 gain_mse all} % below the',
+    '  reduction is {s default concat share_bayes 0.9} % at rho 0.9 (its own MSE reduction over the U-Net,',
+    "  {gv default concat gain_mse 0.9} %, against an attainable {gv default bayes-optimal gain_bayes 0.9} %): the trainings' spread dominates, as for the gain",
+    "  defined. With X2 the posterior's MSE is {u default bayes-optimal gain_mse 0.9} % below the U-Net's at rho 0.9,",
+    "  concat's {u default concat gain_mse 0.9} %: most of that distance is the spatial inference of the first",
+    "  {g default bayes-optimal gain_bayes 0} %: the Monte Carlo error and the test samples' together.",
+    "Bayes references' posterior is sampled): X2 can remove {u default bayes-optimal gain_bayes 0.6} and {u default bayes-optimal gain_bayes 0.9} % of the error at rho 0.6",
+    "and 0.9, and concat's share of that is not resolved ({s default concat share_bayes 0.9} % at rho 0.9). Without X2 the",
+    "Bayes estimate is already {u default bayes-optimal-x1 gain_mse all} % below the U-Net's MSE over all rho: on smooth maps the",
 ]
 
 
