@@ -26,8 +26,15 @@ chain).
 
 from __future__ import annotations
 
-import numba as nb
-import numpy as np
+import os
+
+# numba vectorises loops of transcendental calls with Intel's SVML where it is installed,
+# whose bits differ from the C library's: off, so the kernels' bits do not depend on it
+# (read when numba is first imported, as here through the sampled posterior).
+os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
 
 __all__ = ["run_chains", "project", "ridge"]
 
