@@ -223,45 +223,58 @@ def smooth_posterior(noisy, rho, target: int, occupancy, length_scale: float, lo
         The posterior mean (the chains' mean), its Monte Carlo standard error per cell
         (the chains' spread; NaN with one chain) and the chains' traces.
     """
-    from ._hmc import run_chains
-
     noisy = np.asarray(noisy)
     rho = np.broadcast_to(np.asarray(rho, np.float64), (noisy.shape[0],))
-    count, (height, width) = noisy.shape[1], noisy.shape[2:]
-    n = height * width
-    if length_scale > 0:
-        basis, cov = reduced_basis(height, width, float(length_scale))
-        sigma = _dense(cov)
-    else:
-        basis, sigma = np.zeros((n, 0)), np.eye(n)
+    height, width = noisy.shape[2:]
+    basis, sigma = _covariance(height, width, float(length_scale))
     chains = sampling.chains
     mean = np.empty((noisy.shape[0], height, width))
     error = np.full_like(mean, np.nan)
     traces = np.empty((noisy.shape[0], chains, sampling.burn + sampling.draws, 6))
     for value in np.unique(rho):
         rows = np.flatnonzero(rho == value)
-        setting = _setting(float(value), target, occupancy, count, prior, n)
-        table = loglik(noisy[rows][:, setting.classes], states(len(setting.classes)),
-                       setting.classes)
-        tables = np.ascontiguousarray(table.reshape(table.shape[0], len(rows), n)
-                                      .transpose(1, 2, 0))
-        starts, seeds = [], []
-        for i, row in enumerate(rows):
-            sequence = _seed(noisy[row], value, target, prior)
-            starts.append(_starts(tables[i], setting, basis,
-                                  np.random.default_rng(sequence), chains))
-            seeds.append(sequence.generate_state(chains + 1)[1:])
-        with _LAUNCH:
-            means, trace = run_chains(
-                np.concatenate(starts), tables, np.repeat(np.arange(len(rows)), chains),
-                setting.thr, setting.bits, setting.mix, basis, setting.corr, sigma,
-                sampling.draws, sampling.burn, sampling.t_max,
-                np.concatenate(seeds).astype(np.int64))
-        means = means.reshape(len(rows), chains, height, width)
-        mean[rows] = functools.reduce(np.add, means.transpose(1, 0, 2, 3)) / chains
+        setting = _setting(float(value), target, occupancy, noisy.shape[1], prior,
+                           height * width)
+        means, trace = _sample(noisy[rows], float(value), target, prior, setting, loglik,
+                               basis, sigma, sampling)
+        means = means.reshape(len(rows), chains, height, width).transpose(1, 0, 2, 3)
+        mean[rows] = functools.reduce(np.add, means) / chains
         if chains > 1:
-            spread = functools.reduce(np.add, [(m - mean[rows]) ** 2
-                                               for m in means.transpose(1, 0, 2, 3)])
+            spread = functools.reduce(np.add, [(m - mean[rows]) ** 2 for m in means])
             error[rows] = np.sqrt(spread / (chains - 1) / chains)
         traces[rows] = trace.reshape(len(rows), chains, -1, 6)
     return Estimate(mean, error, traces)
+
+
+@lru_cache(maxsize=8)
+def _covariance(height: int, width: int, length_scale: float):
+    """The basis momenta are drawn in and every two cells' covariance (n, n), once per
+    map size and length scale (the dense matrix is what each wall impulse reads)."""
+    n = height * width
+    if length_scale == 0:
+        return np.zeros((n, 0)), np.eye(n)
+    basis, cov = reduced_basis(height, width, length_scale)
+    return basis, _dense(cov)
+
+
+def _sample(noisy, rho: float, target: int, prior: bool, setting: _Setting, loglik, basis,
+            sigma, sampling: Sampling):
+    """The chains of the samples ``noisy`` (all of one ``rho``): their time-averaged
+    target occupancy (samples * chains, cells) and traces."""
+    from ._hmc import run_chains
+
+    n, chains = sigma.shape[0], sampling.chains
+    table = loglik(noisy[:, setting.classes], states(len(setting.classes)), setting.classes)
+    tables = np.ascontiguousarray(table.reshape(table.shape[0], len(noisy), n)
+                                  .transpose(1, 2, 0))
+    starts, seeds = [], []
+    for i, sample in enumerate(noisy):
+        sequence = _seed(sample, rho, target, prior)
+        starts.append(_starts(tables[i], setting, basis, np.random.default_rng(sequence),
+                              chains))
+        seeds.append(sequence.generate_state(chains + 1)[1:])
+    with _LAUNCH:
+        return run_chains(np.concatenate(starts), tables,
+                          np.repeat(np.arange(len(noisy)), chains), setting.thr, setting.bits,
+                          setting.mix, basis, setting.corr, sigma, sampling.draws,
+                          sampling.burn, sampling.t_max, np.concatenate(seeds).astype(np.int64))
